@@ -1,0 +1,90 @@
+# incident-operator — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN_CACHE_CMD := hack/build-binaries.sh
+PYTEST_ARGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Setup
+
+.PHONY: setup
+setup: setup-debian setup-python setup-binaries ## Everything a fresh machine needs: Debian packages, Python packages, control plane binaries.
+
+.PHONY: setup-debian
+setup-debian: ## Install Debian packages (Prometheus) when missing.
+	@hack/setup-debian.sh
+
+.PHONY: setup-python
+setup-python: $(VENV)/.installed ## Create .venv and install the package with its dev dependencies.
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: setup-binaries
+setup-binaries: ## Build etcd, the Kubernetes control plane, kubectl, kwok and kube-state-metrics into ~/.cache (first run only).
+	@$(BIN_CACHE_CMD) >/dev/null
+
+##@ Development
+
+.PHONY: crds
+crds: setup-python ## Render crds/*.yaml from the pydantic models.
+	@$(PY) -m incident_operator crds --output crds
+
+.PHONY: lint
+lint: setup-python ## ruff check and format check.
+	@$(VENV)/bin/ruff check operator tests bench
+	@$(VENV)/bin/ruff format --check operator tests bench
+
+.PHONY: format
+format: setup-python ## Apply ruff's fixes and formatting.
+	@$(VENV)/bin/ruff check --fix operator tests bench
+	@$(VENV)/bin/ruff format operator tests bench
+
+.PHONY: typecheck
+typecheck: setup-python ## mypy --strict on the package.
+	@$(VENV)/bin/mypy
+
+.PHONY: imports
+imports: setup-python ## import-linter contracts (the domain stays pure).
+	@$(VENV)/bin/lint-imports
+
+##@ Tests
+
+.PHONY: test
+test: setup lint typecheck imports ## The whole suite: lint, types, import contracts, unit and integration tests on a local control plane.
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: unit
+unit: setup-python ## Unit tests only (no cluster).
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: integration
+integration: setup ## Integration and e2e tests on the local control plane.
+	@$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+##@ Local cluster
+
+.PHONY: cluster-up
+cluster-up: setup ## Start the local control plane and Prometheus; prints the kubeconfig and Prometheus URL.
+	@$(PY) -m tests.harness up
+
+.PHONY: cluster-down
+cluster-down: setup-python ## Stop what cluster-up started.
+	@$(PY) -m tests.harness down
+
+.PHONY: run
+run: setup-python ## Run the operator against the current kubeconfig.
+	@$(VENV)/bin/incident-operator run

@@ -1,0 +1,3 @@
+from incident_operator.entrypoint import main
+
+raise SystemExit(main())

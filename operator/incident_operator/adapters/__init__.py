@@ -1,0 +1,1 @@
+"""Small, replaceable adapters to the outside: the Kubernetes API, Prometheus, notifiers."""

@@ -1,0 +1,114 @@
+"""Allocates INC-NNNN IDs: unique per namespace, never reused, safe with racing replicas.
+
+A ConfigMap per namespace holds the last number handed out. Allocation is a
+compare-and-swap on its resourceVersion, so two operator replicas can never hand out the
+same number. The ID is then written into the Incident's status guarded by the
+Incident's own resourceVersion; if another replica got there first, its ID stands and
+our number is left unused: IDs may have gaps, never duplicates.
+
+The ConfigMap also remembers which incident (by UID) took the last number, so an
+operator that crashed between the two writes reuses that number instead of skipping one.
+"""
+
+from typing import Any, cast
+
+from kubernetes import client
+
+from incident_operator.adapters.kubernetes import (
+    FIELD_MANAGER,
+    GROUP,
+    VERSION,
+    is_conflict,
+    is_not_found,
+)
+from incident_operator.domain.ids import format_incident_id
+
+COUNTER_CONFIGMAP = "incident-operator-ids"
+_LAST_NUMBER = "lastNumber"
+_LAST_UID = "lastAssignedTo"
+_MAX_ATTEMPTS = 20
+
+
+class IdAllocationError(RuntimeError):
+    """The ID could not be allocated after repeated conflicts."""
+
+
+class IncidentIdAllocator:
+    def __init__(self, core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+        self._core = core
+        self._custom = custom
+
+    def assign(self, namespace: str, name: str, uid: str) -> str:
+        """The incident's ID, allocating and recording one if it has none. Blocking."""
+        number: int | None = None
+        for _ in range(_MAX_ATTEMPTS):
+            incident = cast(
+                dict[str, Any],
+                self._custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "incidents", name
+                ),
+            )
+            existing = (incident.get("status") or {}).get("id")
+            if existing:
+                return str(existing)
+            if incident["metadata"]["uid"] != uid:
+                raise IdAllocationError(f"incident {namespace}/{name} was replaced")
+            if number is None:
+                number = self._next_number(namespace, uid)
+            incident_id = format_incident_id(number)
+            body = {
+                "metadata": {"resourceVersion": incident["metadata"]["resourceVersion"]},
+                "status": {"id": incident_id},
+            }
+            try:
+                self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, "incidents", name, body,
+                    field_manager=FIELD_MANAGER,
+                )
+                return incident_id
+            except client.ApiException as error:
+                if not is_conflict(error):
+                    raise
+        raise IdAllocationError(f"could not record an ID on {namespace}/{name}: too many conflicts")
+
+    def _next_number(self, namespace: str, uid: str) -> int:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                counter = self._core.read_namespaced_config_map(COUNTER_CONFIGMAP, namespace)
+            except client.ApiException as error:
+                if not is_not_found(error):
+                    raise
+                if self._create_counter(namespace, uid):
+                    return 1
+                continue
+            data = counter.data or {}
+            if data.get(_LAST_UID) == uid:
+                return int(data[_LAST_NUMBER])
+            number = int(data.get(_LAST_NUMBER, "0")) + 1
+            counter.data = {_LAST_NUMBER: str(number), _LAST_UID: uid}
+            try:
+                # replace carries the resourceVersion we read: a compare-and-swap.
+                self._core.replace_namespaced_config_map(
+                    COUNTER_CONFIGMAP, namespace, counter, field_manager=FIELD_MANAGER
+                )
+                return number
+            except client.ApiException as error:
+                if not is_conflict(error):
+                    raise
+        raise IdAllocationError(f"could not allocate an incident number in {namespace}")
+
+    def _create_counter(self, namespace: str, uid: str) -> bool:
+        body = client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(
+                name=COUNTER_CONFIGMAP,
+                labels={"app.kubernetes.io/managed-by": "incident-operator"},
+            ),
+            data={_LAST_NUMBER: "1", _LAST_UID: uid},
+        )
+        try:
+            self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
+            return True
+        except client.ApiException as error:
+            if is_conflict(error):
+                return False
+            raise

@@ -1,0 +1,260 @@
+"""The Incident kind: one incident, its people-written spec and operator-written status."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+
+from incident_operator.api.base import (
+    ApiModel,
+    DNSName,
+    LocalObjectReference,
+    LongText,
+    ObjectMeta,
+    ShortText,
+    UserName,
+    cel,
+)
+from incident_operator.domain.conditions import Condition
+from incident_operator.domain.ids import ID_PATTERN
+from incident_operator.domain.phases import Phase
+from incident_operator.domain.severity import ActionItemPriority, Severity
+
+
+class IncidentState(StrEnum):
+    """The runbook's status word, set by responders."""
+
+    INVESTIGATING = "Investigating"
+    IDENTIFIED = "Identified"
+    MONITORING = "Monitoring"
+    RESOLVED = "Resolved"
+
+
+class IncidentSource(StrEnum):
+    """Who opened the incident."""
+
+    MANUAL = "manual"
+    PROMETHEUS = "prometheus"
+    ALERTMANAGER = "alertmanager"
+
+
+class WorkloadKind(StrEnum):
+    DEPLOYMENT = "Deployment"
+    STATEFUL_SET = "StatefulSet"
+    DAEMON_SET = "DaemonSet"
+
+
+class WorkloadReference(ApiModel):
+    """A workload in the incident's namespace."""
+
+    kind: WorkloadKind
+    name: DNSName
+
+
+class Roles(ApiModel):
+    """The runbook's incident roles, by Kubernetes user name."""
+
+    commander: UserName | None = None
+    tech_lead: UserName | None = None
+    comms_lead: UserName | None = None
+    scribe: UserName | None = None
+
+
+class Triggers(ApiModel):
+    """The runbook's "escalate immediately when" conditions, as responders know them."""
+
+    data_loss: bool = False
+    security_breach: bool = False
+    sla_at_risk: bool = False
+    multiple_systems: bool = False
+    external_dependency: bool = False
+
+
+class StatusUpdate(ApiModel):
+    """A status update a responder posts; it resets the communication clock."""
+
+    message: Annotated[str, Field(min_length=1, max_length=8192)]
+    author: UserName
+    time: datetime
+
+
+class RollbackRequest(ApiModel):
+    """A rollback a person asks for; the operator proposes, a person approves."""
+
+    target: WorkloadReference
+    to_revision: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The revision to return to; the previous one when omitted."
+    )
+
+
+class ActionItem(ApiModel):
+    """A post-mortem action item; its due date follows the runbook's SLA per priority."""
+
+    id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+    action: Annotated[str, Field(min_length=1, max_length=1024)]
+    owner: UserName
+    priority: ActionItemPriority
+    due_date: date | None = Field(
+        default=None, description="Overrides the due date computed from the priority's SLA."
+    )
+    done: bool = False
+
+
+class PostMortemStatusWord(StrEnum):
+    DRAFT = "Draft"
+    IN_REVIEW = "InReview"
+    FINAL = "Final"
+
+
+class PostMortemSpec(ApiModel):
+    """What people write about the post-mortem; the operator drafts the rest."""
+
+    status: PostMortemStatusWord = PostMortemStatusWord.DRAFT
+    owner: UserName | None = None
+    scheduled_at: datetime | None = None
+    root_cause: LongText | None = None
+    document_url: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class IncidentSpec(ApiModel):
+    """What responders (or the operator, when detection opens one) say about the incident."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.rollback) || (has(self.affected) && self.affected.exists(w, "
+                    "w.kind == self.rollback.target.kind && w.name == self.rollback.target.name))",
+                    "rollback.target must be one of the affected workloads",
+                    ".rollback.target",
+                ),
+            ]
+        }
+    )
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    severity: Severity
+    summary: LongText = ""
+    impact: LongText = ""
+    state: IncidentState = IncidentState.INVESTIGATING
+    source: Annotated[
+        IncidentSource,
+        Field(
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    cel("self == oldSelf", "source is immutable once the incident exists")
+                ]
+            }
+        ),
+    ] = IncidentSource.MANUAL
+    affected: Annotated[
+        list[WorkloadReference],
+        Field(
+            max_length=50,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["kind", "name"],
+            },
+        ),
+    ] = []
+    policy_ref: LocalObjectReference | None = None
+    roles: Roles = Roles()
+    triggers: Triggers = Triggers()
+    updates: Annotated[list[StatusUpdate], Field(max_length=500)] = []
+    rollback: RollbackRequest | None = None
+    action_items: Annotated[
+        list[ActionItem],
+        Field(
+            max_length=100,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["id"],
+            },
+        ),
+    ] = []
+    post_mortem: PostMortemSpec | None = None
+
+
+class TimelineEntry(ApiModel):
+    """One line of the scribe's record."""
+
+    time: datetime
+    # What kind of event: PhaseChanged, RoleAssigned, UpdatePosted, Escalated, ...
+    type: Annotated[str, Field(max_length=64)]
+    actor: Annotated[str, Field(max_length=256)]
+    message: Annotated[str, Field(max_length=2048)]
+
+
+class EscalationStatus(ApiModel):
+    """How far the incident has been escalated."""
+
+    policy: DNSName | None = None
+    level: Annotated[int, Field(ge=0)] = 0
+    last_escalated_at: datetime | None = None
+
+
+class RollbackPhase(StrEnum):
+    PROPOSED = "Proposed"
+    APPROVED = "Approved"
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    REFUSED = "Refused"
+
+
+class RollbackStatus(ApiModel):
+    phase: RollbackPhase
+    target: WorkloadReference
+    current_revision: int | None = None
+    target_revision: int | None = None
+    current_revision_at: datetime | None = None
+    diff: Annotated[str, Field(max_length=16384)] | None = None
+    approved_by: ShortText | None = None
+    message: ShortText | None = None
+
+
+class PostMortemStatus(ApiModel):
+    schedule_due_at: datetime | None = None
+    complete_due_at: datetime | None = None
+    config_map: DNSName | None = None
+
+
+class IncidentStatus(ApiModel):
+    """Written only by the operator."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)] | None = Field(
+        default=None, description="INC-0001 style, unique in the namespace, never reused."
+    )
+    phase: Phase | None = None
+    observed_generation: int | None = None
+    conditions: Annotated[
+        list[Condition],
+        Field(
+            max_length=32,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+        ),
+    ] = []
+    detected_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    next_update_due_at: datetime | None = None
+    escalation: EscalationStatus | None = None
+    timeline: Annotated[list[TimelineEntry], Field(max_length=500)] = []
+    rollback: RollbackStatus | None = None
+    post_mortem: PostMortemStatus | None = None
+
+
+class Incident(ApiModel):
+    api_version: Literal["sre.agentos.io/v1alpha1"] = "sre.agentos.io/v1alpha1"
+    kind: Literal["Incident"] = "Incident"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: IncidentSpec
+    status: IncidentStatus = IncidentStatus()

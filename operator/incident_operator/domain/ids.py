@@ -1,0 +1,18 @@
+"""Incident IDs as the runbook writes them: INC-0001, INC-0042, INC-12345."""
+
+import re
+
+ID_PATTERN = r"^INC-[0-9]{4,}$"
+_ID = re.compile(r"INC-([0-9]{4,})")
+
+
+def format_incident_id(number: int) -> str:
+    if number < 1:
+        raise ValueError(f"incident numbers start at 1, got {number}")
+    return f"INC-{number:04d}"
+
+
+def parse_incident_id(text: str) -> int | None:
+    """The number in ``INC-0042`` (case-insensitive), or None when ``text`` is no ID."""
+    match = _ID.fullmatch(text.upper())
+    return int(match.group(1)) if match else None

@@ -1,0 +1,117 @@
+"""The models read what people write, refuse what they should, and write camelCase."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.incident import Incident, IncidentSource, IncidentState
+from incident_operator.domain.conditions import Condition, ConditionStatus
+from incident_operator.domain.severity import Severity
+from incident_operator.reconcile.invalid import describe_validation_error
+
+SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
+MODELS: dict[str, Any] = {"Incident": Incident, "EscalationPolicy": EscalationPolicy}
+
+
+def _samples() -> list[dict[str, Any]]:
+    return [doc for path in sorted(SAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+
+
+def test_there_are_samples_of_both_kinds() -> None:
+    assert {doc["kind"] for doc in _samples()} == {"Incident", "EscalationPolicy"}
+
+
+@pytest.mark.parametrize("doc", _samples(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_samples_parse(doc: dict[str, Any]) -> None:
+    MODELS[doc["kind"]].model_validate(doc)
+
+
+def test_incident_defaults() -> None:
+    incident = Incident.model_validate({"spec": {"title": "API down", "severity": "P1"}})
+    assert incident.spec.severity is Severity.P1
+    assert incident.spec.state is IncidentState.INVESTIGATING
+    assert incident.spec.source is IncidentSource.MANUAL
+    assert incident.status.phase is None
+
+
+def test_wire_format_is_camel_case_without_nulls() -> None:
+    incident = Incident.model_validate(
+        {
+            "spec": {"title": "x", "severity": "P0", "roles": {"techLead": "bob"}},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "Reconciled",
+                        "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "observedGeneration": 2,
+                    }
+                ]
+            },
+        }
+    )
+    assert incident.spec.roles.tech_lead == "bob"
+    assert incident.status.conditions == [
+        Condition("Ready", ConditionStatus.TRUE, "Reconciled", "", datetime(2026, 1, 1, tzinfo=UTC), 2)
+    ]
+    wire = incident.to_wire()
+    assert wire["spec"]["roles"] == {"techLead": "bob"}
+    assert wire["status"]["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert "rollback" not in wire["spec"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "location"),
+    [
+        ({"title": "x", "severity": "P5"}, "spec.severity"),
+        ({"severity": "P1"}, "spec.title"),
+        ({"title": "x", "severity": "P1", "state": "Fixed"}, "spec.state"),
+        ({"title": "x", "severity": "P1", "affected": [{"kind": "Pod", "name": "a"}]}, "spec.affected.0.kind"),
+        (
+            {"title": "x", "severity": "P1", "rollback": {"target": {"kind": "Deployment", "name": "a"}, "toRevision": 0}},
+            "spec.rollback.toRevision",
+        ),
+    ],
+)
+def test_bad_incident_spec_errors_name_the_field(spec: dict[str, Any], location: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        Incident.model_validate({"spec": spec})
+    assert location in describe_validation_error(error.value, "")
+
+
+@pytest.mark.parametrize(
+    ("spec", "location"),
+    [
+        ({"detection": {"interval": "15 seconds"}}, "spec.detection.interval"),
+        ({"escalation": {"steps": [{"severities": ["P0"], "after": "5m", "targets": []}]}}, "targets"),
+        ({"channels": [{"name": "x", "type": "carrier-pigeon"}]}, "spec.channels.0.type"),
+    ],
+)
+def test_bad_policy_spec_errors_name_the_field(spec: dict[str, Any], location: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        EscalationPolicy.model_validate({"spec": spec})
+    assert location in describe_validation_error(error.value, "")
+
+
+def test_for_and_from_use_their_wire_names() -> None:
+    policy = EscalationPolicy.model_validate(
+        {
+            "spec": {
+                "detection": {"rules": [{"name": "r", "signal": "podRestarts", "for": "2m"}]},
+                "channels": [
+                    {"name": "m", "type": "email", "email": {"host": "h", "from": "a@b", "to": ["c@d"]}}
+                ],
+            }
+        }
+    )
+    assert policy.spec.detection.rules[0].for_ == "2m"
+    wire = policy.to_wire()
+    assert wire["spec"]["detection"]["rules"][0]["for"] == "2m"
+    assert wire["spec"]["channels"][0]["email"]["from"] == "a@b"
