@@ -28,7 +28,9 @@ def test_parse(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "5", "-5m", "5 m", "1d", "1w", "m5", "5min", "1h 30m", "PT5M"])
+@pytest.mark.parametrize(
+    "text", ["", "5", "-5m", "5 m", "1d", "1w", "m5", "5min", "1h 30m", "PT5M"]
+)
 def test_parse_rejects_with_a_message_naming_the_text(text: str) -> None:
     with pytest.raises(DurationError, match="invalid duration"):
         parse_duration(text)

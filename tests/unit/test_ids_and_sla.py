@@ -8,7 +8,8 @@ from incident_operator.domain.sla import compute_deadlines, next_business_day
 
 
 @pytest.mark.parametrize(
-    ("number", "text"), [(1, "INC-0001"), (42, "INC-0042"), (9999, "INC-9999"), (12345, "INC-12345")]
+    ("number", "text"),
+    [(1, "INC-0001"), (42, "INC-0042"), (9999, "INC-9999"), (12345, "INC-12345")],
 )
 def test_ids_round_trip(number: int, text: str) -> None:
     assert format_incident_id(number) == text

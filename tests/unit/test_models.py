@@ -19,7 +19,11 @@ MODELS: dict[str, Any] = {"Incident": Incident, "EscalationPolicy": EscalationPo
 
 
 def _samples() -> list[dict[str, Any]]:
-    return [doc for path in sorted(SAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+    return [
+        doc
+        for path in sorted(SAMPLES.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+    ]
 
 
 def test_there_are_samples_of_both_kinds() -> None:
@@ -59,7 +63,9 @@ def test_wire_format_is_camel_case_without_nulls() -> None:
     )
     assert incident.spec.roles.tech_lead == "bob"
     assert incident.status.conditions == [
-        Condition("Ready", ConditionStatus.TRUE, "Reconciled", "", datetime(2026, 1, 1, tzinfo=UTC), 2)
+        Condition(
+            "Ready", ConditionStatus.TRUE, "Reconciled", "", datetime(2026, 1, 1, tzinfo=UTC), 2
+        )
     ]
     wire = incident.to_wire()
     assert wire["spec"]["roles"] == {"techLead": "bob"}
@@ -73,9 +79,16 @@ def test_wire_format_is_camel_case_without_nulls() -> None:
         ({"title": "x", "severity": "P5"}, "spec.severity"),
         ({"severity": "P1"}, "spec.title"),
         ({"title": "x", "severity": "P1", "state": "Fixed"}, "spec.state"),
-        ({"title": "x", "severity": "P1", "affected": [{"kind": "Pod", "name": "a"}]}, "spec.affected.0.kind"),
         (
-            {"title": "x", "severity": "P1", "rollback": {"target": {"kind": "Deployment", "name": "a"}, "toRevision": 0}},
+            {"title": "x", "severity": "P1", "affected": [{"kind": "Pod", "name": "a"}]},
+            "spec.affected.0.kind",
+        ),
+        (
+            {
+                "title": "x",
+                "severity": "P1",
+                "rollback": {"target": {"kind": "Deployment", "name": "a"}, "toRevision": 0},
+            },
             "spec.rollback.toRevision",
         ),
     ],
@@ -90,7 +103,10 @@ def test_bad_incident_spec_errors_name_the_field(spec: dict[str, Any], location:
     ("spec", "location"),
     [
         ({"detection": {"interval": "15 seconds"}}, "spec.detection.interval"),
-        ({"escalation": {"steps": [{"severities": ["P0"], "after": "5m", "targets": []}]}}, "targets"),
+        (
+            {"escalation": {"steps": [{"severities": ["P0"], "after": "5m", "targets": []}]}},
+            "targets",
+        ),
         ({"channels": [{"name": "x", "type": "carrier-pigeon"}]}, "spec.channels.0.type"),
     ],
 )
@@ -106,7 +122,11 @@ def test_for_and_from_use_their_wire_names() -> None:
             "spec": {
                 "detection": {"rules": [{"name": "r", "signal": "podRestarts", "for": "2m"}]},
                 "channels": [
-                    {"name": "m", "type": "email", "email": {"host": "h", "from": "a@b", "to": ["c@d"]}}
+                    {
+                        "name": "m",
+                        "type": "email",
+                        "email": {"host": "h", "from": "a@b", "to": ["c@d"]},
+                    }
                 ],
             }
         }
@@ -115,3 +135,13 @@ def test_for_and_from_use_their_wire_names() -> None:
     wire = policy.to_wire()
     assert wire["spec"]["detection"]["rules"][0]["for"] == "2m"
     assert wire["spec"]["channels"][0]["email"]["from"] == "a@b"
+
+
+def test_per_severity_keys_keep_their_case() -> None:
+    policy = EscalationPolicy.model_validate(
+        {"spec": {"postMortem": {"P0": {"scheduleWithin": "24h"}}, "severities": {"P4": {}}}}
+    )
+    assert policy.spec.post_mortem.P0 is not None
+    wire = policy.to_wire()["spec"]
+    assert wire["postMortem"]["P0"] == {"scheduleWithin": "24h"}
+    assert "P4" in wire["severities"]

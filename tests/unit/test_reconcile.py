@@ -38,15 +38,21 @@ def test_a_new_incident_is_detected_with_deadlines_and_a_timeline() -> None:
     assert status.observed_generation == 1
     assert [entry.type for entry in status.timeline] == ["Declared"]
     ready = find_condition(status.conditions, ConditionType.READY)
-    assert ready is not None and ready.status is ConditionStatus.TRUE
+    assert ready is not None
+    assert ready.status is ConditionStatus.TRUE
     commander = find_condition(status.conditions, ConditionType.COMMANDER_ASSIGNED)
-    assert commander is not None and commander.reason == Reason.NOT_ASSIGNED
+    assert commander is not None
+    assert commander.reason == Reason.NOT_ASSIGNED
     assert incident.status.phase is None, "the input is not modified"
 
 
 @pytest.mark.parametrize(
     ("state", "phase"),
-    [("Investigating", Phase.DETECTED), ("Identified", Phase.IDENTIFIED), ("Resolved", Phase.RESOLVED)],
+    [
+        ("Investigating", Phase.DETECTED),
+        ("Identified", Phase.IDENTIFIED),
+        ("Resolved", Phase.RESOLVED),
+    ],
 )
 def test_initial_phase_follows_a_declared_state(state: str, phase: Phase) -> None:
     status = reconcile_incident(_incident(state=state), level(Severity.P0), T0, "INC-0001")
@@ -91,7 +97,8 @@ def test_policy_ready() -> None:
     policy = EscalationPolicy.model_validate({"metadata": {"generation": 4}, "spec": {}})
     status = reconcile_policy(policy, T0)
     ready = find_condition(status.conditions, ConditionType.READY)
-    assert ready is not None and ready.status is ConditionStatus.TRUE
+    assert ready is not None
+    assert ready.status is ConditionStatus.TRUE
     assert "runbook's escalation matrix" in ready.message
     assert status.observed_generation == 4
 
@@ -105,19 +112,27 @@ def test_policy_ready() -> None:
         ({"l": [1]}, {"l": [1, 2]}, {"l": [1, 2]}),
     ],
 )
-def test_status_difference(current: dict[str, Any], desired: dict[str, Any], patch: dict[str, Any]) -> None:
+def test_status_difference(
+    current: dict[str, Any], desired: dict[str, Any], patch: dict[str, Any]
+) -> None:
     assert status_difference(current, desired) == patch
 
 
 def test_not_ready_keeps_other_conditions_and_survives_garbage() -> None:
     raw = {
         "conditions": [
-            {"type": "CommanderAssigned", "status": "True", "reason": "Assigned", "message": "",
-             "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            {
+                "type": "CommanderAssigned",
+                "status": "True",
+                "reason": "Assigned",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
         ]
     }
     result = not_ready_conditions(raw, Reason.INVALID_SPEC, "spec.severity: bad", T0, 3)
     assert [c["type"] for c in result] == ["CommanderAssigned", "Ready"]
-    assert result[1]["status"] == "False" and result[1]["observedGeneration"] == 3
+    assert result[1]["status"] == "False"
+    assert result[1]["observedGeneration"] == 3
     garbage = not_ready_conditions({"conditions": "nonsense"}, Reason.INVALID_STATUS, "m", T0, None)
     assert [c["type"] for c in garbage] == ["Ready"]

@@ -16,18 +16,29 @@ PAGER, PHONE, CHAT = ContactMethod.PAGER, ContactMethod.PHONE, ContactMethod.CHA
     [
         (
             Severity.P0,
-            [(0, "All on-call", (PAGER,)), (15, "VP Engineering", (PHONE,)),
-             (30, "CTO", (PHONE,)), (60, "CEO", (PHONE,))],
+            [
+                (0, "All on-call", (PAGER,)),
+                (15, "VP Engineering", (PHONE,)),
+                (30, "CTO", (PHONE,)),
+                (60, "CEO", (PHONE,)),
+            ],
         ),
         (
             Severity.P1,
-            [(0, "Primary on-call", (PAGER,)), (30, "Secondary on-call", (PAGER,)),
-             (60, "Engineering Manager", (CHAT, PHONE)), (120, "VP Engineering", (CHAT, PHONE))],
+            [
+                (0, "Primary on-call", (PAGER,)),
+                (30, "Secondary on-call", (PAGER,)),
+                (60, "Engineering Manager", (CHAT, PHONE)),
+                (120, "VP Engineering", (CHAT, PHONE)),
+            ],
         ),
         (
             Severity.P2,
-            [(0, "Primary on-call", (CHAT,)), (120, "Team Lead", (CHAT,)),
-             (240, "Engineering Manager", (CHAT,))],
+            [
+                (0, "Primary on-call", (CHAT,)),
+                (120, "Team Lead", (CHAT,)),
+                (240, "Engineering Manager", (CHAT,)),
+            ],
         ),
         (Severity.P3, []),
         (Severity.P4, []),

@@ -26,7 +26,15 @@ W = timedelta(weeks=1)
     ("severity", "response", "resolution", "escalate_to", "escalate_after", "update", "on_call"),
     [
         (Severity.P0, 5 * M, 1 * H, "VP Engineering", 15 * M, 15 * M, OnCall.ALL_HANDS),
-        (Severity.P1, 15 * M, 4 * H, "Engineering Manager", 1 * H, 30 * M, OnCall.PRIMARY_AND_SECONDARY),
+        (
+            Severity.P1,
+            15 * M,
+            4 * H,
+            "Engineering Manager",
+            1 * H,
+            30 * M,
+            OnCall.PRIMARY_AND_SECONDARY,
+        ),
         (Severity.P2, 30 * M, 8 * H, "Team Lead", 2 * H, 1 * H, OnCall.PRIMARY),
         (Severity.P3, 2 * H, 24 * H, "Team Lead", 4 * H, 1 * D, OnCall.BUSINESS_HOURS),
         (Severity.P4, None, 1 * W, None, None, None, OnCall.NONE),
@@ -106,7 +114,11 @@ def test_catalog_covers_every_severity_once() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "more_severe"),
-    [(Severity.P0, Severity.P1, True), (Severity.P2, Severity.P1, False), (Severity.P3, Severity.P3, False)],
+    [
+        (Severity.P0, Severity.P1, True),
+        (Severity.P2, Severity.P1, False),
+        (Severity.P3, Severity.P3, False),
+    ],
 )
 def test_severity_order(a: Severity, b: Severity, more_severe: bool) -> None:
     assert a.is_more_severe_than(b) is more_severe

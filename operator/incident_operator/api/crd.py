@@ -7,8 +7,9 @@ differences handled here:
 - ``Optional[X]`` arrives as ``anyOf: [X, {type: null}]`` and becomes plain ``X``
   (absent fields are how Kubernetes says "unset"; we never write nulls);
 - keywords Kubernetes rejects or ignores (``title``, ``examples``, ``const``) go;
-- defaults are kept only for scalars, so the API server fills in ``state`` or
-  ``interval`` without stamping empty lists and objects into every stored object.
+- defaults are kept only for non-empty scalars, so the API server fills in ``state``
+  or ``interval`` without stamping whole objects and lists into every stored object
+  (and object defaults would carry pydantic's nulls, which the API server refuses).
 """
 
 from typing import Any
@@ -47,7 +48,7 @@ def _structural(node: Schema) -> Schema:
         node = {**options[0], **node}
     if "const" in node:
         node["enum"] = [node.pop("const")]
-    if "default" in node and node["default"] in (None, "", [], {}):
+    if "default" in node and (node["default"] in (None, "") or isinstance(node["default"], dict | list)):
         del node["default"]
     if "enum" in node and "type" not in node:
         node["type"] = "string"

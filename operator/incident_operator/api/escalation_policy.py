@@ -43,11 +43,11 @@ class SeverityOverride(ApiModel):
 
 
 class SeverityOverrides(ApiModel):
-    P0: SeverityOverride | None = None
-    P1: SeverityOverride | None = None
-    P2: SeverityOverride | None = None
-    P3: SeverityOverride | None = None
-    P4: SeverityOverride | None = None
+    P0: SeverityOverride | None = Field(default=None, alias="P0")
+    P1: SeverityOverride | None = Field(default=None, alias="P1")
+    P2: SeverityOverride | None = Field(default=None, alias="P2")
+    P3: SeverityOverride | None = Field(default=None, alias="P3")
+    P4: SeverityOverride | None = Field(default=None, alias="P4")
 
 
 class SeverityByLevel(ApiModel):
@@ -76,7 +76,8 @@ class DetectionRule(ApiModel):
                     "threshold, higher when it is below",
                 ),
                 cel(
-                    "self.severity.critical <= self.severity.warning",
+                    "!has(self.severity) || !has(self.severity.critical) || !has(self.severity.warning) "
+                    "|| self.severity.critical <= self.severity.warning",
                     "severity.critical must be at least as severe as severity.warning",
                     ".severity",
                 ),
@@ -245,11 +246,11 @@ class PostMortemDeadline(ApiModel):
 
 
 class PostMortemSettings(ApiModel):
-    P0: PostMortemDeadline | None = None
-    P1: PostMortemDeadline | None = None
-    P2: PostMortemDeadline | None = None
-    P3: PostMortemDeadline | None = None
-    P4: PostMortemDeadline | None = None
+    P0: PostMortemDeadline | None = Field(default=None, alias="P0")
+    P1: PostMortemDeadline | None = Field(default=None, alias="P1")
+    P2: PostMortemDeadline | None = Field(default=None, alias="P2")
+    P3: PostMortemDeadline | None = Field(default=None, alias="P3")
+    P4: PostMortemDeadline | None = Field(default=None, alias="P4")
 
 
 class EscalationPolicySpec(ApiModel):

@@ -1,0 +1,1 @@
+"""The `kubectl incident` plugin for responders."""

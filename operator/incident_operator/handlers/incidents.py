@@ -26,7 +26,7 @@ def _not_ready(
     patch.status["conditions"] = not_ready_conditions(
         raw_status, reason, message, clock.now(), generation
     )
-    kopf.warn(body, reason=reason, message=message)
+    kopf.event(body, type="Warning", reason=reason, message=message)
 
 
 @kopf.on.resume(GROUP, VERSION, "incidents")
@@ -63,4 +63,4 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     if difference:
         patch.status.update(difference)
     for entry in desired.timeline[len(status.timeline) :]:
-        kopf.info(body, reason=entry.type, message=entry.message)
+        kopf.event(body, type="Normal", reason=entry.type, message=entry.message)

@@ -54,7 +54,7 @@ async def reconcile(body: kopf.Body, type: str | None, **_: Any) -> None:
             key: value for key, value in desired.items() if raw_status.get(key) != value
         }
         if difference:
-            kopf.warn(body, reason=Reason.INVALID_SPEC, message=message)
+            kopf.event(body, type="Warning", reason=Reason.INVALID_SPEC, message=message)
             await asyncio.to_thread(_write_status, namespace, name, difference)
         return
     desired_status = reconcile_policy(policy, clock.now())

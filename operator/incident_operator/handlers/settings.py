@@ -18,7 +18,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    # Only warnings and errors become Events by themselves; handlers post the rest.
+    # kopf's own log lines become Events only from warnings up; handlers post
+    # their Events explicitly with kopf.event, which this level does not filter.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
