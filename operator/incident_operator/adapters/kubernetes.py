@@ -1,6 +1,7 @@
 """The Kubernetes API client the operator's own calls use (kopf has its own for watches)."""
 
 from functools import cache
+from typing import Any
 
 from kubernetes import client, config
 
@@ -27,6 +28,34 @@ def custom_objects() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client())
 
 
+def apply_status(
+    kind: str, plural: str, namespace: str, name: str, status: dict[str, Any], manager: str
+) -> None:
+    """Server-side apply of ``status`` as ``manager``.
+
+    Conditions are a list-map keyed by type, so each manager owns only the conditions it
+    applies: the policy reconciler's Ready and detection's MetricsAvailable live side by
+    side without either overwriting the other.
+    """
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "status": status,
+    }
+    custom_objects().patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        plural,
+        name,
+        body,
+        field_manager=manager,
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+
+
 def is_conflict(error: Exception) -> bool:
     return isinstance(error, client.ApiException) and error.status == 409
 
@@ -35,4 +64,12 @@ def is_not_found(error: Exception) -> bool:
     return isinstance(error, client.ApiException) and error.status == 404
 
 
-__all__ = ["FIELD_MANAGER", "GROUP", "VERSION", "api_client", "core", "custom_objects"]
+__all__ = [
+    "FIELD_MANAGER",
+    "GROUP",
+    "VERSION",
+    "api_client",
+    "apply_status",
+    "core",
+    "custom_objects",
+]

@@ -48,7 +48,8 @@ def _structural(node: Schema) -> Schema:
         node = {**options[0], **node}
     if "const" in node:
         node["enum"] = [node.pop("const")]
-    if "default" in node and (node["default"] in (None, "") or isinstance(node["default"], dict | list)):
+    default = node.get("default")
+    if "default" in node and (default in (None, "") or isinstance(default, dict | list)):
         del node["default"]
     if "enum" in node and "type" not in node:
         node["type"] = "string"

@@ -76,8 +76,8 @@ class DetectionRule(ApiModel):
                     "threshold, higher when it is below",
                 ),
                 cel(
-                    "!has(self.severity) || !has(self.severity.critical) || !has(self.severity.warning) "
-                    "|| self.severity.critical <= self.severity.warning",
+                    # Both levels have defaults once the object is there.
+                    "!has(self.severity) || self.severity.critical <= self.severity.warning",
                     "severity.critical must be at least as severe as severity.warning",
                     ".severity",
                 ),

@@ -20,6 +20,7 @@ from incident_operator.domain.conditions import Condition
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.severity import ActionItemPriority, Severity
+from incident_operator.domain.signals import Level
 
 
 class IncidentState(StrEnum):
@@ -220,6 +221,40 @@ class PostMortemStatus(ApiModel):
     config_map: DNSName | None = None
 
 
+class DetectionStatus(ApiModel):
+    """What detection observed for the incident it opened; written only by detection.
+
+    The lifecycle reads it (``breaching``, ``recoveredAt``) to move the incident to
+    Monitoring, back to Investigating on a regression, or to Resolved after the
+    monitoring window.
+    """
+
+    fingerprint: Annotated[str, Field(max_length=128)]
+    # The policy and rule (prometheus), or the receiver and alert name (alertmanager).
+    policy: Annotated[str, Field(max_length=253)]
+    rule: Annotated[str, Field(max_length=253)]
+    workload: WorkloadReference | None = None
+    level: Level
+    value: float | None = None
+    threshold: float | None = None
+    breaching: bool
+    breach_started_at: datetime | None = None
+    recovered_at: datetime | None = None
+    last_evaluated_at: datetime
+
+
+class MetricReading(ApiModel):
+    """The current value of one rule for one affected workload, refreshed every cycle."""
+
+    rule: Annotated[str, Field(max_length=253)]
+    workload: WorkloadReference
+    level: Level
+    value: float | None = None
+    warning: float | None = None
+    critical: float | None = None
+    at: datetime
+
+
 class IncidentStatus(ApiModel):
     """Written only by the operator."""
 
@@ -250,6 +285,8 @@ class IncidentStatus(ApiModel):
     timeline: Annotated[list[TimelineEntry], Field(max_length=500)] = []
     rollback: RollbackStatus | None = None
     post_mortem: PostMortemStatus | None = None
+    detection: DetectionStatus | None = None
+    metrics: Annotated[list[MetricReading], Field(max_length=200)] = []
 
 
 class Incident(ApiModel):

@@ -26,6 +26,16 @@ class Signal(StrEnum):
     AGENT_ERROR_RATE = "agentErrorRate"
 
 
+class Level(StrEnum):
+    """How far past its thresholds a measured value is."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    # No usable data: Prometheus unreachable, an error, an empty result or NaN.
+    UNKNOWN = "unknown"
+
+
 class Direction(StrEnum):
     ABOVE = "above"
     BELOW = "below"

@@ -2,7 +2,8 @@
 
 Event handlers are used on purpose: kopf's create/update handlers keep a diff-base
 annotation on the object, and a GitOps-managed policy must not be written to outside
-its status.
+its status. The Ready condition is written by server-side apply, so conditions other
+parts of the operator own (detection's MetricsAvailable) stay as they are.
 """
 
 import asyncio
@@ -14,23 +15,14 @@ from pydantic import ValidationError
 from incident_operator.adapters import kubernetes as k8s
 from incident_operator.api import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.domain.reasons import Reason
+from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.handlers import clock
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.policy import reconcile_policy
-from incident_operator.reconcile.status_patch import status_difference
 
 
-def _write_status(namespace: str, name: str, difference: dict[str, Any]) -> None:
-    k8s.custom_objects().patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        namespace,
-        "escalationpolicies",
-        name,
-        {"status": difference},
-        field_manager=k8s.FIELD_MANAGER,
-    )
+def _ready_only(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in conditions if c["type"] == ConditionType.READY]
 
 
 @kopf.on.event(GROUP, VERSION, "escalationpolicies")
@@ -39,25 +31,32 @@ async def reconcile(body: kopf.Body, type: str | None, **_: Any) -> None:
         return
     namespace, name = str(body.meta.namespace), str(body.meta.name)
     raw_status = dict(body.get("status") or {})
+    generation = body.metadata.get("generation")
     try:
         policy = EscalationPolicy.model_validate(dict(body))
     except ValidationError as error:
         message = describe_validation_error(error, "")
+        conditions = not_ready_conditions(
+            raw_status, Reason.INVALID_SPEC, message, clock.now(), generation
+        )
+        desired = {"observedGeneration": generation, "conditions": _ready_only(conditions)}
+        warning: str | None = message
+    else:
+        status = reconcile_policy(policy, clock.now()).to_wire()
         desired = {
-            "conditions": not_ready_conditions(
-                raw_status, Reason.INVALID_SPEC, message, clock.now(),
-                body.metadata.get("generation"),
-            ),
-            "observedGeneration": body.metadata.get("generation"),
+            "observedGeneration": status.get("observedGeneration"),
+            "conditions": _ready_only(status.get("conditions", [])),
         }
-        difference = {
-            key: value for key, value in desired.items() if raw_status.get(key) != value
-        }
-        if difference:
-            kopf.event(body, type="Warning", reason=Reason.INVALID_SPEC, message=message)
-            await asyncio.to_thread(_write_status, namespace, name, difference)
+        warning = None
+    current = {
+        "observedGeneration": raw_status.get("observedGeneration"),
+        "conditions": _ready_only(raw_status.get("conditions") or []),
+    }
+    if desired == current:
         return
-    desired_status = reconcile_policy(policy, clock.now())
-    difference = status_difference(policy.status.to_wire(), desired_status.to_wire())
-    if difference:
-        await asyncio.to_thread(_write_status, namespace, name, difference)
+    if warning:
+        kopf.event(body, type="Warning", reason=Reason.INVALID_SPEC, message=warning)
+    await asyncio.to_thread(
+        k8s.apply_status, "EscalationPolicy", "escalationpolicies", namespace, name, desired,
+        k8s.FIELD_MANAGER,
+    )
