@@ -17,6 +17,7 @@ from incident_operator.api import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.handlers import clock
+from incident_operator.handlers.registry import POLICIES
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.policy import reconcile_policy
 
@@ -27,14 +28,16 @@ def _ready_only(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @kopf.on.event(GROUP, VERSION, "escalationpolicies")
 async def reconcile(body: kopf.Body, type: str | None, **_: Any) -> None:
-    if type == "DELETED":
-        return
     namespace, name = str(body.meta.namespace), str(body.meta.name)
+    if type == "DELETED":
+        POLICIES.remove(namespace, name)
+        return
     raw_status = dict(body.get("status") or {})
     generation = body.metadata.get("generation")
     try:
         policy = EscalationPolicy.model_validate(dict(body))
     except ValidationError as error:
+        POLICIES.remove(namespace, name)
         message = describe_validation_error(error, "")
         conditions = not_ready_conditions(
             raw_status, Reason.INVALID_SPEC, message, clock.now(), generation
@@ -42,6 +45,7 @@ async def reconcile(body: kopf.Body, type: str | None, **_: Any) -> None:
         desired = {"observedGeneration": generation, "conditions": _ready_only(conditions)}
         warning: str | None = message
     else:
+        POLICIES.put(policy)
         status = reconcile_policy(policy, clock.now()).to_wire()
         desired = {
             "observedGeneration": status.get("observedGeneration"),
