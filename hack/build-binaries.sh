@@ -52,10 +52,17 @@ if need kwok "$KWOK_VERSION" kwok; then
 fi
 if need kube-state-metrics "$KUBE_STATE_METRICS_VERSION" kube-state-metrics; then
   echo "building kube-state-metrics $KUBE_STATE_METRICS_VERSION" >&2
-  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "k8s.io/kube-state-metrics/v2@$KUBE_STATE_METRICS_VERSION"
-  # `go install` names the binary after the module path without its /v2 suffix;
-  # older toolchains called it v2.
-  if [ -x "$bin/v2" ]; then mv "$bin/v2" "$bin/kube-state-metrics"; fi
+  # From the wrapper module hack/kube-state-metrics (see gen-kube-state-metrics-gomod.sh
+  # for why not `go install ...@version`); it must pin the version versions.env names.
+  if ! grep -qE "^require k8s.io/kube-state-metrics/v2 ${KUBE_STATE_METRICS_VERSION}\$" \
+      "$here/kube-state-metrics/go.mod"; then
+    echo "hack/kube-state-metrics/go.mod does not pin $KUBE_STATE_METRICS_VERSION; run hack/gen-kube-state-metrics-gomod.sh" >&2
+    exit 1
+  fi
+  (cd "$here/kube-state-metrics" && \
+    go build -trimpath \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=${KUBE_STATE_METRICS_VERSION#v}" \
+      -o "$bin/kube-state-metrics" k8s.io/kube-state-metrics/v2)
   stamp kube-state-metrics "$KUBE_STATE_METRICS_VERSION"
 fi
 rm -f "$bin/.versions"  # the single stamp of earlier versions of this script
