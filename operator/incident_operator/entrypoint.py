@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         "--namespace", "-n", action="append", help="watch only this namespace (repeatable)"
     )
     run.add_argument(
-        "--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+        "--liveness",
+        default=None,
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
     )
     run.add_argument("--verbose", "-v", action="store_true")
     run.set_defaults(handler=_run)

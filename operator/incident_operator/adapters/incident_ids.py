@@ -62,7 +62,12 @@ class IncidentIdAllocator:
             }
             try:
                 self._custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, "incidents", name, body,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "incidents",
+                    name,
+                    body,
                     field_manager=FIELD_MANAGER,
                 )
                 return incident_id

@@ -172,6 +172,5 @@ def render_all() -> dict[str, str]:
     crds = {"incidents.yaml": incident_crd(), "escalationpolicies.yaml": escalation_policy_crd()}
     header = "# Rendered from operator/incident_operator/api by `make crds`. Do not edit.\n"
     return {
-        name: header + yaml.safe_dump(crd, sort_keys=False, width=100)
-        for name, crd in crds.items()
+        name: header + yaml.safe_dump(crd, sort_keys=False, width=100) for name, crd in crds.items()
     }

@@ -16,11 +16,16 @@ from incident_operator.api.base import (
     UserName,
     cel,
 )
+from incident_operator.domain.checklists import ChecklistName, TickedBy
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.severity import ActionItemPriority, Severity
 from incident_operator.domain.signals import Level
+from incident_operator.domain.timeline import Entry as TimelineEntry
+
+# The most timeline entries kept; older ones are folded into a counted summary.
+TIMELINE_LIMIT = 200
 
 
 class IncidentState(StrEnum):
@@ -118,6 +123,17 @@ class PostMortemSpec(ApiModel):
     document_url: Annotated[str, Field(max_length=2048)] | None = None
 
 
+class ResponderChecklist(ApiModel):
+    """The runbook's checklist items only people can tick; the operator ticks the rest."""
+
+    root_cause_identified: bool = False
+    fix_verified: bool = False
+    systems_recovered: bool = False
+    customer_communication_sent: bool = False
+    lessons_learned: bool = False
+    runbooks_updated: bool = False
+
+
 class IncidentSpec(ApiModel):
     """What responders (or the operator, when detection opens one) say about the incident."""
 
@@ -175,16 +191,7 @@ class IncidentSpec(ApiModel):
         ),
     ] = []
     post_mortem: PostMortemSpec | None = None
-
-
-class TimelineEntry(ApiModel):
-    """One line of the scribe's record."""
-
-    time: datetime
-    # What kind of event: PhaseChanged, RoleAssigned, UpdatePosted, Escalated, ...
-    type: Annotated[str, Field(max_length=64)]
-    actor: Annotated[str, Field(max_length=256)]
-    message: Annotated[str, Field(max_length=2048)]
+    checklist: ResponderChecklist = ResponderChecklist()
 
 
 class EscalationStatus(ApiModel):
@@ -218,7 +225,10 @@ class RollbackStatus(ApiModel):
 class PostMortemStatus(ApiModel):
     schedule_due_at: datetime | None = None
     complete_due_at: datetime | None = None
+    # The ConfigMap holding the generated draft (key postmortem.md).
     config_map: DNSName | None = None
+    # A digest of the draft last written there, so it is rewritten only when it changes.
+    draft_digest: Annotated[str, Field(max_length=64)] | None = None
 
 
 class DetectionStatus(ApiModel):
@@ -255,6 +265,35 @@ class MetricReading(ApiModel):
     at: datetime
 
 
+class ChecklistItemStatus(ApiModel):
+    checklist: ChecklistName
+    key: Annotated[str, Field(max_length=64)]
+    text: Annotated[str, Field(max_length=128)]
+    done: bool
+    ticked_by: TickedBy
+    required: bool
+
+
+class ActionItemStatus(ApiModel):
+    id: Annotated[str, Field(max_length=32)]
+    # Set when the item is first seen, from its priority's SLA (None: the backlog).
+    due_at: datetime | None = None
+    done: bool = False
+    overdue: bool = False
+
+
+class Recorded(ApiModel):
+    """What the timeline already says about the spec, so each change is told once."""
+
+    severity: Severity | None = None
+    state: IncidentState | None = None
+    roles: Roles = Roles()
+    update_count: int = 0
+    acknowledged_by: Annotated[str, Field(max_length=256)] | None = None
+    breaching: bool | None = None
+    post_mortem_status: PostMortemStatusWord | None = None
+
+
 class IncidentStatus(ApiModel):
     """Written only by the operator."""
 
@@ -282,14 +321,19 @@ class IncidentStatus(ApiModel):
     resolution_due_at: datetime | None = None
     next_update_due_at: datetime | None = None
     escalation: EscalationStatus | None = None
-    timeline: Annotated[list[TimelineEntry], Field(max_length=500)] = []
+    timeline: Annotated[list[TimelineEntry], Field(max_length=TIMELINE_LIMIT)] = []
     rollback: RollbackStatus | None = None
     post_mortem: PostMortemStatus | None = None
     detection: DetectionStatus | None = None
     metrics: Annotated[list[MetricReading], Field(max_length=200)] = []
+    checklist: Annotated[list[ChecklistItemStatus], Field(max_length=32)] = []
+    action_items: Annotated[list[ActionItemStatus], Field(max_length=100)] = []
+    recorded: Recorded = Recorded()
 
 
 class Incident(ApiModel):
+    """An incident as the API server stores it."""
+
     api_version: Literal["sre.agentos.io/v1alpha1"] = "sre.agentos.io/v1alpha1"
     kind: Literal["Incident"] = "Incident"
     metadata: ObjectMeta = ObjectMeta()

@@ -9,10 +9,28 @@ from typing import Final
 class ConditionType:
     # Both kinds: the last reconcile understood the object and wrote its status.
     READY: Final = "Ready"
-    # Incident: someone has acknowledged it.
+    # Incident: someone acknowledged it (the sre.agentos.io/acknowledged-by annotation).
     ACKNOWLEDGED: Final = "Acknowledged"
     # Incident: a commander is named in spec.roles.
     COMMANDER_ASSIGNED: Final = "CommanderAssigned"
+    # Incident: True when nobody acknowledged it before its response deadline.
+    RESPONSE_OVERDUE: Final = "ResponseOverdue"
+    # Incident: True when it is still open past its resolution target.
+    RESOLUTION_OVERDUE: Final = "ResolutionOverdue"
+    # Incident: True when a status update is due and none was posted.
+    UPDATE_OVERDUE: Final = "UpdateOverdue"
+    # Incident: detection sees its metrics back under their thresholds.
+    METRICS_RECOVERED: Final = "MetricsRecovered"
+    # Incident: True when the post-mortem is not scheduled or not final in time.
+    POST_MORTEM_OVERDUE: Final = "PostMortemOverdue"
+    # Incident: True when an action item is past its due date.
+    ACTION_ITEMS_OVERDUE: Final = "ActionItemsOverdue"
+    # Incident: nothing required stands between it and Closed.
+    READY_TO_CLOSE: Final = "ReadyToClose"
+    # Incident: True when people asked for a phase change the lifecycle does not allow.
+    TRANSITION_REFUSED: Final = "TransitionRefused"
+    # Incident: an EscalationPolicy governs it.
+    POLICY_RESOLVED: Final = "PolicyResolved"
 
 
 class Reason:
@@ -26,5 +44,35 @@ class Reason:
     ID_ALLOCATION_FAILED: Final = "IdAllocationFailed"
     # CommanderAssigned: a commander is named.
     ASSIGNED: Final = "Assigned"
-    # CommanderAssigned: nobody is named yet.
+    # CommanderAssigned: nobody is named yet, and it is not yet late.
     NOT_ASSIGNED: Final = "NotAssigned"
+    # CommanderAssigned=False past the runbook's deadline (5 minutes for P0).
+    COMMANDER_OVERDUE: Final = "CommanderOverdue"
+    # Acknowledged=True: by the user in the message.
+    ACKNOWLEDGED: Final = "Acknowledged"
+    # Acknowledged=False: nobody has yet.
+    NOT_ACKNOWLEDGED: Final = "NotAcknowledged"
+    # *Overdue=True: the deadline in the message passed.
+    DEADLINE_PASSED: Final = "DeadlinePassed"
+    # *Overdue=False: the deadline in the message is still ahead.
+    WITHIN_DEADLINE: Final = "WithinDeadline"
+    # *Overdue=False: the clock does not run (met, not applicable, or stopped).
+    NOT_APPLICABLE: Final = "NotApplicable"
+    # MetricsRecovered=True / False.
+    RECOVERED: Final = "Recovered"
+    BREACHING: Final = "Breaching"
+    # ReadyToClose=True / False (the message lists what is open).
+    ALL_DONE: Final = "AllDone"
+    ITEMS_OPEN: Final = "ItemsOpen"
+    # TransitionRefused=True: the message says which change and why.
+    ILLEGAL_TRANSITION: Final = "IllegalTransition"
+    # TransitionRefused=False.
+    NONE_REFUSED: Final = "NoneRefused"
+    # PolicyResolved=True: by spec.policyRef, by selector, or the namespace default.
+    BY_REFERENCE: Final = "ByReference"
+    BY_SELECTOR: Final = "BySelector"
+    BY_DEFAULT: Final = "NamespaceDefault"
+    # PolicyResolved=False: the runbook's defaults apply.
+    NO_POLICY: Final = "NoPolicy"
+    # PolicyResolved=False: spec.policyRef names a policy that does not exist or is invalid.
+    POLICY_NOT_FOUND: Final = "PolicyNotFound"

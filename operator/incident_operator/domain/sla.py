@@ -51,3 +51,13 @@ def compute_deadlines(
         resolution_due=detected_at + level.resolution_target,
         next_update_due=next_update_due(level, last_communication_at or detected_at),
     )
+
+
+def overdue(due: datetime | None, now: datetime) -> bool:
+    return due is not None and now > due
+
+
+def next_wakeup(deadlines: list[datetime | None], now: datetime) -> datetime | None:
+    """The earliest deadline still ahead: when the operator must look again."""
+    ahead = [d for d in deadlines if d is not None and d > now]
+    return min(ahead) if ahead else None

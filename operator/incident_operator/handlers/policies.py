@@ -61,6 +61,11 @@ async def reconcile(body: kopf.Body, type: str | None, **_: Any) -> None:
     if warning:
         kopf.event(body, type="Warning", reason=Reason.INVALID_SPEC, message=warning)
     await asyncio.to_thread(
-        k8s.apply_status, "EscalationPolicy", "escalationpolicies", namespace, name, desired,
+        k8s.apply_status,
+        "EscalationPolicy",
+        "escalationpolicies",
+        namespace,
+        name,
+        desired,
         k8s.FIELD_MANAGER,
     )
