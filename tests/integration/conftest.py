@@ -25,6 +25,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from tests.harness.binaries import ensure_binaries
 from tests.harness.cluster import STATE_FILE, ClusterInfo, LocalCluster, run_kubectl
+from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
@@ -33,6 +34,7 @@ ENV_PROMETHEUS_URL = "INCIDENT_OPERATOR_TEST_PROMETHEUS_URL"
 # Set to 1 to keep each test's namespace after a failure, for a look with kubectl.
 ENV_KEEP_NAMESPACES = "INCIDENT_OPERATOR_TEST_KEEP_NAMESPACES"
 HERE = Path(__file__).resolve().parent
+MANIFESTS = HERE.parents[1] / "manifests"
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -164,6 +166,49 @@ def k8s_api(cluster: ClusterInfo) -> Iterator[k8s.ApiClient]:
         yield api
     finally:
         api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The real operator, started for the module's tests and stopped after them."""
+    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def admission_policies(kubectl: Kubectl) -> None:
+    """The shipped ValidatingAdmissionPolicies and the responder role, installed and in force."""
+    kubectl("apply", "-k", str(MANIFESTS / "admission"))
+    kubectl("apply", "-f", str(MANIFESTS / "rbac" / "incident-responder.yaml"))
+    probe = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {
+            "generateName": "admission-probe-",
+            "annotations": {"sre.agentos.io/acknowledged-by": "nobody-real"},
+        },
+        "spec": {"title": "probe", "severity": "P4"},
+    }
+
+    def enforced() -> bool:
+        result = kubectl(
+            "create",
+            "-n",
+            "default",
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=json.dumps(probe),
+            check=False,
+        )
+        return result.returncode != 0 and "acknowledged-by must be your own" in result.stderr
+
+    # Policies are compiled and enforced asynchronously after they are created.
+    wait_until(enforced, what="the admission policies to be enforced", timeout=60)
 
 
 def _namespace_name(test_name: str) -> str:

@@ -16,16 +16,6 @@ Kubectl = Callable[..., CompletedProcess[str]]
 CRDS = Path(__file__).parents[2] / "crds"
 
 
-@pytest.fixture(scope="module")
-def operator(
-    cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(cluster.kubeconfig, log).start()
-    yield process
-    process.stop()
-
-
 def _incident(name: str, **spec: Any) -> str:
     body = {
         "apiVersion": "sre.agentos.io/v1alpha1",

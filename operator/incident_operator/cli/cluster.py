@@ -1,0 +1,156 @@
+"""The plugin's view of the cluster: the caller's context, namespace and identity."""
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client, config
+
+from incident_operator.api import GROUP, VERSION
+from incident_operator.domain.ids import parse_incident_id
+
+PLURAL = "incidents"
+FIELD_MANAGER = "kubectl-incident"
+
+
+class PluginError(Exception):
+    """An error the person can act on; printed without a traceback."""
+
+
+def api_message(error: client.ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
+
+
+@dataclass
+class Cluster:
+    api: client.ApiClient
+    namespace: str
+
+    @classmethod
+    def connect(
+        cls, kubeconfig: str | None, context: str | None, namespace: str | None
+    ) -> "Cluster":
+        try:
+            api = config.new_client_from_config(config_file=kubeconfig, context=context)
+            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        except (config.ConfigException, FileNotFoundError) as error:
+            raise PluginError(f"cannot load the kubeconfig: {error}") from error
+        chosen = namespace or active.get("context", {}).get("namespace") or "default"
+        return cls(api, chosen)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def whoami(self) -> str:
+        """The caller's user name as the API server sees it (SelfSubjectReview)."""
+        review: Any = client.AuthenticationV1Api(self.api).create_self_subject_review(
+            client.V1SelfSubjectReview(
+                api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
+            )
+        )
+        return str(review.status.user_info.username)
+
+    def list_incidents(self, all_namespaces: bool = False) -> list[dict[str, Any]]:
+        result: Any
+        if all_namespaces:
+            result = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        else:
+            result = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL
+            )
+        return cast(list[dict[str, Any]], result["items"])
+
+    def find(self, reference: str) -> dict[str, Any]:
+        """An incident by its name or its INC id (INC-0042, inc-42 and 42 work too)."""
+        number = parse_incident_id(reference)
+        if number is None and reference.isdigit():
+            number = int(reference)
+        if number is None:
+            try:
+                return cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, reference
+                    ),
+                )
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise PluginError(api_message(error)) from error
+                raise PluginError(
+                    f"no incident {reference!r} in namespace {self.namespace} "
+                    "(see `kubectl incident list`)"
+                ) from error
+        for item in self.list_incidents():
+            if parse_incident_id((item.get("status") or {}).get("id") or "") == number:
+                return item
+        raise PluginError(
+            f"no incident INC-{number:04d} in namespace {self.namespace} "
+            "(see `kubectl incident list`)"
+        )
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            created = self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body, field_manager=FIELD_MANAGER
+            )
+        except client.ApiException as error:
+            raise PluginError(api_message(error)) from error
+        return cast(dict[str, Any], created)
+
+    def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch guarded by the resourceVersion the caller read."""
+        guarded = {
+            **body,
+            "metadata": {
+                **body.get("metadata", {}),
+                "resourceVersion": incident["metadata"]["resourceVersion"],
+            },
+        }
+        try:
+            patched = self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                incident["metadata"]["name"],
+                guarded,
+                field_manager=FIELD_MANAGER,
+            )
+        except client.ApiException as error:
+            if error.status == 409:
+                raise PluginError(
+                    "the incident changed while you were editing it; run the command again"
+                ) from error
+            raise PluginError(api_message(error)) from error
+        return cast(dict[str, Any], patched)
+
+    def wait_for_id(self, name: str, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: Any = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name
+            )
+            incident_id = (body.get("status") or {}).get("id")
+            if incident_id:
+                return str(incident_id)
+            time.sleep(0.2)
+        return None
+
+    def read_configmap(self, name: str) -> dict[str, str] | None:
+        try:
+            found = client.CoreV1Api(self.api).read_namespaced_config_map(name, self.namespace)
+        except client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise PluginError(api_message(error)) from error
+        return dict(found.data or {})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

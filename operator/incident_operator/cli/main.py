@@ -1,0 +1,295 @@
+"""``kubectl incident``: run an incident from the command line.
+
+kubectl finds this as the plugin ``kubectl-incident`` on PATH. It uses the current
+kubeconfig context and namespace; every change is made as the caller, whose user name
+(from a SelfSubjectReview) goes into ``sre.agentos.io/changed-by`` so the timeline says
+who did what, and the admission policy checks it is really them.
+"""
+
+import argparse
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+
+from incident_operator.api import API_VERSION
+from incident_operator.cli import render
+from incident_operator.cli.cluster import Cluster, PluginError, api_message, utcnow
+from incident_operator.domain.checklists import RESPONDER_ITEMS
+
+ACKNOWLEDGED_BY = "sre.agentos.io/acknowledged-by"
+CHANGED_BY = "sre.agentos.io/changed-by"
+ROLES = {
+    "commander": "commander",
+    "tech-lead": "techLead",
+    "comms-lead": "commsLead",
+    "scribe": "scribe",
+}
+STATES = ["Investigating", "Identified", "Monitoring", "Resolved"]
+SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
+POSTMORTEM_KEY = "postmortem.md"
+
+Command = Callable[[Cluster, argparse.Namespace], int]
+
+
+def _as_me(cluster: Cluster, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"annotations": {CHANGED_BY: cluster.whoami(), **(extra or {})}}}
+
+
+def _slug(title: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return f"{words or 'incident'}-{secrets.token_hex(2)}"
+
+
+def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
+    me = cluster.whoami()
+    spec: dict[str, Any] = {"title": args.title, "severity": args.severity}
+    for key in ("summary", "impact"):
+        if getattr(args, key):
+            spec[key] = getattr(args, key)
+    if args.affected:
+        spec["affected"] = []
+        for reference in args.affected:
+            kind, _, name = reference.partition("/")
+            if not name:
+                raise PluginError(
+                    f"--affected {reference!r}: use KIND/NAME, e.g. Deployment/checkout"
+                )
+            spec["affected"].append({"kind": kind, "name": name})
+    if args.commander:
+        spec["roles"] = {"commander": me if args.commander == "me" else args.commander}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Incident",
+        "metadata": {"name": args.name or _slug(args.title), "annotations": {CHANGED_BY: me}},
+        "spec": spec,
+    }
+    created = cluster.create(body)
+    name = created["metadata"]["name"]
+    incident_id = cluster.wait_for_id(name, timeout=args.wait)
+    if incident_id is None:
+        print(f"incident {name} declared; no ID yet (is the operator running?)")
+    else:
+        print(f"{incident_id} declared ({name})")
+    return 0
+
+
+def cmd_list(cluster: Cluster, args: argparse.Namespace) -> int:
+    items = cluster.list_incidents(all_namespaces=args.all_namespaces)
+    if not args.all:
+        items = [i for i in items if (i.get("status") or {}).get("phase") != "Closed"]
+    if not items:
+        print("no open incidents" if not args.all else "no incidents")
+        return 0
+    print(render.incident_rows(items, utcnow(), namespaces=args.all_namespaces))
+    return 0
+
+
+def cmd_show(cluster: Cluster, args: argparse.Namespace) -> int:
+    print(render.show(cluster.find(args.incident), utcnow()))
+    return 0
+
+
+def cmd_timeline(cluster: Cluster, args: argparse.Namespace) -> int:
+    print(render.timeline(cluster.find(args.incident).get("status") or {}))
+    return 0
+
+
+def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    me = cluster.whoami()
+    already = incident["metadata"].get("annotations", {}).get(ACKNOWLEDGED_BY)
+    if already:
+        print(f"already acknowledged by {already}")
+        return 0
+    cluster.patch(incident, _as_me(cluster, {ACKNOWLEDGED_BY: me}))
+    print(f"{_label(incident)} acknowledged by {me}")
+    return 0
+
+
+def cmd_assign(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    user = cluster.whoami() if args.user == "me" else args.user
+    body = _as_me(cluster)
+    body["spec"] = {"roles": {ROLES[args.role]: user}}
+    cluster.patch(incident, body)
+    print(f"{_label(incident)}: {args.role} is {user}")
+    return 0
+
+
+def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    me = cluster.whoami()
+    updates = list((incident.get("spec") or {}).get("updates") or [])
+    updates.append({"message": args.message, "author": me, "time": utcnow().isoformat()})
+    body = _as_me(cluster)
+    body["spec"] = {"updates": updates}
+    cluster.patch(incident, body)
+    print(f"{_label(incident)}: update posted ({len(updates)} in all)")
+    return 0
+
+
+def cmd_state(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    body = _as_me(cluster)
+    body["spec"] = {"state": args.state}
+    cluster.patch(incident, body)
+    print(f"{_label(incident)}: state {args.state}")
+    return 0
+
+
+def cmd_severity(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    body = _as_me(cluster)
+    body["spec"] = {"severity": args.severity}
+    cluster.patch(incident, body)
+    print(f"{_label(incident)}: severity {args.severity}")
+    return 0
+
+
+def cmd_check(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    body = _as_me(cluster)
+    body["spec"] = {"checklist": {item: not args.undo for item in args.items}}
+    cluster.patch(incident, body)
+    print(f"{_label(incident)}: {'unticked' if args.undo else 'ticked'} {', '.join(args.items)}")
+    return 0
+
+
+def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    changes: dict[str, Any] = {}
+    if args.status:
+        changes["status"] = args.status
+    if args.owner:
+        changes["owner"] = cluster.whoami() if args.owner == "me" else args.owner
+    if args.root_cause:
+        changes["rootCause"] = args.root_cause
+    if args.scheduled:
+        changes["scheduledAt"] = args.scheduled
+    if changes:
+        body = _as_me(cluster)
+        body["spec"] = {"postMortem": changes}
+        cluster.patch(incident, body)
+        print(
+            f"{_label(incident)}: post-mortem " + ", ".join(f"{k} {v}" for k, v in changes.items())
+        )
+        return 0
+    name = ((incident.get("status") or {}).get("postMortem") or {}).get("configMap")
+    data = cluster.read_configmap(name) if name else None
+    if not data or POSTMORTEM_KEY not in data:
+        raise PluginError(
+            f"{_label(incident)} has no post-mortem draft yet: the operator writes it once "
+            "the incident is resolved (P0 to P3)"
+        )
+    print(data[POSTMORTEM_KEY], end="")
+    return 0
+
+
+def cmd_whoami(cluster: Cluster, args: argparse.Namespace) -> int:
+    print(cluster.whoami())
+    return 0
+
+
+def _label(incident: dict[str, Any]) -> str:
+    return str((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubectl incident",
+        description="Run incidents from kubectl. INCIDENT is a name or an ID such as INC-0042.",
+    )
+    parser.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG)")
+    parser.add_argument("--context", help="the kubeconfig context to use")
+    parser.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    declare = add("declare", cmd_declare, "declare an incident; prints its ID")
+    declare.add_argument("--title", required=True)
+    declare.add_argument("--severity", required=True, choices=SEVERITIES)
+    declare.add_argument("--summary")
+    declare.add_argument("--impact")
+    declare.add_argument(
+        "--affected",
+        action="append",
+        metavar="KIND/NAME",
+        help="an affected workload, e.g. Deployment/checkout (repeatable)",
+    )
+    declare.add_argument("--commander", help="a user name, or 'me'")
+    declare.add_argument("--name", help="the object's name (default: from the title)")
+    declare.add_argument(
+        "--wait", type=float, default=10.0, help="seconds to wait for the operator to assign the ID"
+    )
+    listing = add("list", cmd_list, "list open incidents")
+    listing.add_argument("-A", "--all-namespaces", action="store_true")
+    listing.add_argument("--all", action="store_true", help="include closed incidents")
+    for name, handler, help_ in (
+        ("show", cmd_show, "status, SLA clocks, conditions and recent timeline"),
+        ("timeline", cmd_timeline, "the whole timeline"),
+        ("ack", cmd_ack, "acknowledge as yourself"),
+    ):
+        add(name, handler, help_).add_argument("incident", metavar="INCIDENT")
+    postmortem = add(
+        "postmortem",
+        cmd_postmortem,
+        "print the generated post-mortem (Markdown), or record its progress with the options",
+    )
+    postmortem.add_argument("incident", metavar="INCIDENT")
+    postmortem.add_argument("--status", choices=["Draft", "InReview", "Final"])
+    postmortem.add_argument("--owner", help="a user name, or 'me'")
+    postmortem.add_argument("--root-cause", help="the root cause, for the draft")
+    postmortem.add_argument(
+        "--scheduled", metavar="TIME", help="when the review meeting is (RFC 3339, UTC)"
+    )
+    assign = add("assign", cmd_assign, "assign a role: commander, tech-lead, comms-lead, scribe")
+    assign.add_argument("incident", metavar="INCIDENT")
+    assign.add_argument("role", choices=sorted(ROLES))
+    assign.add_argument("user", help="a user name, or 'me'")
+    update = add("update", cmd_update, "post a status update (resets the update clock)")
+    update.add_argument("incident", metavar="INCIDENT")
+    update.add_argument("message")
+    state = add("state", cmd_state, "set the runbook status: " + ", ".join(STATES))
+    state.add_argument("incident", metavar="INCIDENT")
+    state.add_argument("state", choices=STATES)
+    severity = add("severity", cmd_severity, "change the severity")
+    severity.add_argument("incident", metavar="INCIDENT")
+    severity.add_argument("severity", choices=SEVERITIES)
+    check = add("check", cmd_check, "tick checklist items only people can verify")
+    check.add_argument("incident", metavar="INCIDENT")
+    check.add_argument(
+        "items",
+        nargs="+",
+        choices=RESPONDER_ITEMS,
+        metavar="ITEM",
+        help="one or more of: " + ", ".join(RESPONDER_ITEMS),
+    )
+    check.add_argument("--undo", action="store_true", help="untick instead")
+    add("whoami", cmd_whoami, "who the API server says you are")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cluster = Cluster.connect(args.kubeconfig, args.context, args.namespace)
+        code: int = args.handler(cluster, args)
+    except PluginError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except client.ApiException as error:
+        print(f"error: {api_message(error)}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Text for people: tables, the SLA clocks, the timeline."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from incident_operator.domain.durations import format_duration
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = [header, *rows]
+    return "\n".join(
+        "   ".join(
+            str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)
+        ).rstrip()
+        for line in lines
+    )
+
+
+def _parse(moment: str | None) -> datetime | None:
+    return datetime.fromisoformat(moment) if moment else None
+
+
+def age(moment: str | None, now: datetime) -> str:
+    parsed = _parse(moment)
+    if parsed is None:
+        return "-"
+    seconds = int((now - parsed).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def clock(label: str, due: str | None, now: datetime) -> str:
+    parsed = _parse(due)
+    if parsed is None:
+        return f"{label:<16} -"
+    delta = parsed - now
+    if delta.total_seconds() >= 0:
+        when = f"in {format_duration(delta.__class__(seconds=int(delta.total_seconds())))}"
+    else:
+        late = -delta
+        when = f"OVERDUE by {format_duration(late.__class__(seconds=int(late.total_seconds())))}"
+    return f"{label:<16} {parsed.strftime('%Y-%m-%d %H:%M:%S')}Z  ({when})"
+
+
+def incident_rows(items: list[dict[str, Any]], now: datetime, namespaces: bool) -> str:
+    header = ["ID", "NAME", "SEVERITY", "PHASE", "STATE", "COMMANDER", "AGE", "TITLE"]
+    if namespaces:
+        header.insert(0, "NAMESPACE")
+    rows = []
+    for item in sorted(items, key=lambda i: (i["metadata"]["namespace"], i["metadata"]["name"])):
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        row = [
+            status.get("id", "-"),
+            item["metadata"]["name"],
+            spec.get("severity", "?"),
+            status.get("phase", "-"),
+            spec.get("state", "-"),
+            (spec.get("roles") or {}).get("commander", "-"),
+            age(item["metadata"].get("creationTimestamp"), now),
+            spec.get("title", ""),
+        ]
+        if namespaces:
+            row.insert(0, item["metadata"]["namespace"])
+        rows.append(row)
+    return table(header, rows)
+
+
+def timeline(status: dict[str, Any], last: int | None = None) -> str:
+    entries = status.get("timeline") or []
+    if last is not None:
+        entries = entries[-last:]
+    if not entries:
+        return "(no timeline yet)"
+    return "\n".join(
+        f"{e['time'][:19].replace('T', ' ')}  {e['type']:<18} {e['actor']:<20} {e['message']}"
+        for e in entries
+    )
+
+
+def _who_ticks(ticked_by: str) -> str:
+    if ticked_by == "responder":
+        return "you tick it: kubectl incident check"
+    return "the operator ticks it"
+
+
+def show(item: dict[str, Any], now: datetime) -> str:
+    spec, status = item.get("spec") or {}, item.get("status") or {}
+    roles = spec.get("roles") or {}
+    lines = [
+        f"{status.get('id', '(no ID yet)')}  {spec.get('title', '')}",
+        f"Name:            {item['metadata']['namespace']}/{item['metadata']['name']}",
+        f"Severity:        {spec.get('severity')}    Phase: {status.get('phase', '-')}    "
+        f"State: {spec.get('state', '-')}    Source: {spec.get('source', 'manual')}",
+        "Roles:           "
+        + ", ".join(
+            f"{label} {roles.get(key, '-')}"
+            for key, label in (
+                ("commander", "commander"),
+                ("techLead", "tech lead"),
+                ("commsLead", "comms lead"),
+                ("scribe", "scribe"),
+            )
+        ),
+        f"Acknowledged:    {status.get('acknowledgedAt', 'no')}",
+        "",
+        "SLA clocks:",
+        "  " + clock("response due", status.get("responseDueAt"), now),
+        "  " + clock("resolution due", status.get("resolutionDueAt"), now),
+        "  " + clock("next update due", status.get("nextUpdateDueAt"), now),
+    ]
+    post_mortem = status.get("postMortem") or {}
+    if post_mortem:
+        lines += [
+            "  " + clock("post-mortem by", post_mortem.get("scheduleDueAt"), now),
+            "  " + clock("final by", post_mortem.get("completeDueAt"), now),
+        ]
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines += ["", "Conditions:"]
+        lines += [
+            f"  {c['type']:<20} {c['status']:<7} {c.get('reason', ''):<18} {c.get('message', '')}"
+            for c in conditions
+        ]
+    open_items = [c for c in status.get("checklist") or [] if not c.get("done")]
+    if open_items:
+        lines += ["", "Open checklist items:"]
+        lines += [
+            f"  [{'required' if c['required'] else 'optional'}] {c['text']} ({c['key']}, "
+            f"{_who_ticks(c['tickedBy'])})"
+            for c in open_items
+        ]
+    lines += ["", "Timeline (last 10):", timeline(status, last=10)]
+    return "\n".join(lines)

@@ -1,0 +1,452 @@
+"""The incident lifecycle on a real control plane, driven with `kubectl incident`."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.harness.cluster import ClusterInfo
+from tests.harness.operator import OperatorProcess
+from tests.harness.protocols import Kubectl
+from tests.harness.wait import wait_until
+
+PLUGIN = Path(sys.executable).parent / "kubectl-incident"
+
+
+def plugin(
+    cluster: ClusterInfo, namespace: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(PLUGIN), "-n", namespace, *args],
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl incident {' '.join(args)}: {result.stderr}")
+    return result
+
+
+def _get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        kubectl("get", "incident", name, "-n", namespace, "-o", "json").stdout
+    )
+    return body
+
+
+def _wait_phase(
+    kubectl: Kubectl, namespace: str, name: str, phase: str, operator: OperatorProcess
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        body = _get(kubectl, namespace, name)
+        return body if (body.get("status") or {}).get("phase") == phase else None
+
+    found: dict[str, Any] = wait_until(
+        reached, timeout=30, what=f"{name} to reach {phase}", detail=operator.log_tail
+    )
+    return found
+
+
+def _conditions(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
+
+
+def test_a_p0_through_its_whole_life_with_the_plugin(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+    admission_policies: None,
+) -> None:
+    declared = plugin(
+        cluster,
+        namespace,
+        "declare",
+        "--title",
+        "Checkout returns 500",
+        "--severity",
+        "P0",
+        "--affected",
+        "Deployment/checkout",
+        "--name",
+        "checkout",
+        "--summary",
+        "All payments fail",
+    )
+    incident_id = declared.stdout.split()[0]
+    assert incident_id.startswith("INC-")
+    assert f"{incident_id} declared (checkout)" in declared.stdout
+    _wait_phase(kubectl, namespace, "checkout", "Detected", operator)
+
+    plugin(cluster, namespace, "ack", incident_id)
+    plugin(cluster, namespace, "assign", incident_id, "commander", "me")
+    body = _wait_phase(kubectl, namespace, "checkout", "Triaged", operator)
+    assert _conditions(body)["Acknowledged"]["message"] == "acknowledged by admin"
+    plugin(cluster, namespace, "assign", incident_id, "tech-lead", "bob")
+    plugin(cluster, namespace, "update", incident_id, "Rolling back the 14:02 deploy")
+    _wait_phase(kubectl, namespace, "checkout", "Investigating", operator)
+    plugin(cluster, namespace, "state", incident_id, "Identified")
+    _wait_phase(kubectl, namespace, "checkout", "Identified", operator)
+    plugin(cluster, namespace, "state", incident_id, "Monitoring")
+    _wait_phase(kubectl, namespace, "checkout", "Monitoring", operator)
+    plugin(cluster, namespace, "state", incident_id, "Resolved")
+    body = _wait_phase(kubectl, namespace, "checkout", "PostIncident", operator)
+    ready = _conditions(body)["ReadyToClose"]
+    assert ready["status"] == "False"
+    assert "post-mortem is not Final" in ready["message"]
+
+    shown = plugin(cluster, namespace, "show", incident_id).stdout
+    assert incident_id in shown
+    assert "Phase: PostIncident" in shown
+    assert "post-mortem by" in shown
+
+    def draft() -> str | None:
+        result = plugin(cluster, namespace, "postmortem", incident_id, check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    markdown = wait_until(draft, timeout=30, what="the post-mortem draft")
+    assert markdown.startswith("# Post-Mortem: Checkout returns 500")
+    assert f"**Incident ID:** {incident_id}" in markdown
+    assert "Rolling back the 14:02 deploy" in markdown
+    assert "acknowledged by admin" in markdown
+
+    plugin(
+        cluster,
+        namespace,
+        "check",
+        incident_id,
+        "rootCauseIdentified",
+        "fixVerified",
+        "systemsRecovered",
+        "lessonsLearned",
+    )
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    plugin(
+        cluster,
+        namespace,
+        "postmortem",
+        incident_id,
+        "--status",
+        "Final",
+        "--scheduled",
+        now,
+        "--root-cause",
+        "a bad config push",
+    )
+    kubectl(
+        "patch",
+        "incident",
+        "checkout",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "actionItems": [
+                        {
+                            "id": "AI-1",
+                            "action": "Canary deploys",
+                            "owner": "bob",
+                            "priority": "P1",
+                            "done": True,
+                        }
+                    ]
+                }
+            }
+        ),
+    )
+    body = _wait_phase(kubectl, namespace, "checkout", "Closed", operator)
+    status = body["status"]
+    assert (
+        status["closedAt"]
+        >= status["resolvedAt"]
+        >= status["mitigatedAt"]
+        >= status["acknowledgedAt"]
+    )
+    kinds = [entry["type"] for entry in status["timeline"]]
+    for kind in (
+        "Declared",
+        "Acknowledged",
+        "RoleAssigned",
+        "UpdatePosted",
+        "PhaseChanged",
+        "PostMortemStatus",
+    ):
+        assert kind in kinds
+    phases = [e["message"].split(":")[0] for e in status["timeline"] if e["type"] == "PhaseChanged"]
+    assert phases == [
+        "Detected -> Triaged",
+        "Triaged -> Investigating",
+        "Investigating -> Identified",
+        "Identified -> Monitoring",
+        "Monitoring -> Resolved",
+        "Resolved -> PostIncident",
+        "PostIncident -> Closed",
+    ]
+    assert all(e["actor"] == "admin" for e in status["timeline"] if e["type"] == "RoleAssigned")
+    events = json.loads(
+        kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.name=checkout",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    assert {"Declared", "Acknowledged", "PhaseChanged"} <= {e["reason"] for e in events}
+
+    # A Closed incident is a record: the API server refuses changes, naming why.
+    refused = plugin(cluster, namespace, "state", incident_id, "Investigating", check=False)
+    assert refused.returncode == 1
+    assert "a Closed incident cannot be changed" in refused.stderr
+
+
+def test_acknowledging_as_someone_else_is_refused(
+    kubectl: Kubectl, namespace: str, admission_policies: None
+) -> None:
+    kubectl(
+        "create",
+        "rolebinding",
+        "responders",
+        "-n",
+        namespace,
+        "--clusterrole=incident-responder",
+        "--user=alice",
+        "--user=bob",
+    )
+    body = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "db"},
+        "spec": {"title": "DB slow", "severity": "P2"},
+    }
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    forged = kubectl(
+        "annotate",
+        "incident",
+        "db",
+        "-n",
+        namespace,
+        "sre.agentos.io/acknowledged-by=bob",
+        as_user="alice",
+        check=False,
+    )
+    assert forged.returncode != 0
+    assert "acknowledged-by must be your own user name (alice), not bob" in forged.stderr
+    annotations = _get(kubectl, namespace, "db")["metadata"].get("annotations", {})
+    assert "sre.agentos.io/acknowledged-by" not in annotations
+    own = kubectl(
+        "annotate",
+        "incident",
+        "db",
+        "-n",
+        namespace,
+        "sre.agentos.io/acknowledged-by=alice",
+        as_user="alice",
+    )
+    assert own.returncode == 0
+    # Someone else editing the incident later leaves alice's acknowledgement standing.
+    kubectl("label", "incident", "db", "-n", namespace, "team=storage", as_user="bob")
+    forged_change = kubectl(
+        "annotate",
+        "incident",
+        "db",
+        "-n",
+        namespace,
+        "sre.agentos.io/changed-by=alice",
+        as_user="bob",
+        check=False,
+    )
+    assert "changed-by must be your own user name (bob), not alice" in forged_change.stderr
+
+
+def _policy(namespace: str, **severities: Any) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "EscalationPolicy",
+            "metadata": {"name": "fast", "namespace": namespace},
+            "spec": {"default": True, "severities": severities},
+        }
+    )
+
+
+def _wait_policy_ready(kubectl: Kubectl, namespace: str) -> None:
+    def ready() -> bool:
+        body = json.loads(kubectl("get", "escpol", "fast", "-n", namespace, "-o", "json").stdout)
+        return _conditions(body).get("Ready", {}).get("status") == "True"
+
+    wait_until(ready, timeout=30, what="policy fast to be Ready")
+
+
+def test_a_deadline_falls_due_on_time_without_polling(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    kubectl("apply", "-f", "-", input=_policy(namespace, P2={"updateEvery": "4s"}))
+    _wait_policy_ready(kubectl, namespace)
+    body = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "quiet"},
+        "spec": {"title": "Nobody posts", "severity": "P2"},
+    }
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+    def overdue() -> dict[str, Any] | None:
+        found = _get(kubectl, namespace, "quiet")
+        condition = _conditions(found).get("UpdateOverdue", {})
+        return found if condition.get("status") == "True" else None
+
+    found = wait_until(overdue, timeout=30, what="UpdateOverdue", detail=operator.log_tail)
+    due = datetime.fromisoformat(found["status"]["nextUpdateDueAt"])
+    fired = datetime.fromisoformat(_conditions(found)["UpdateOverdue"]["lastTransitionTime"])
+    assert due <= fired <= due + timedelta(seconds=3), "the timer wakes for the deadline"
+
+
+def test_deadlines_fire_after_an_operator_restart(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    kubectl("apply", "-f", "-", input=_policy(namespace, P1={"responseTime": "5s"}))
+    _wait_policy_ready(kubectl, namespace)
+    body = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "late"},
+        "spec": {"title": "Nobody answers", "severity": "P1"},
+    }
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+    def initialised() -> dict[str, Any] | None:
+        found = _get(kubectl, namespace, "late")
+        return found if (found.get("status") or {}).get("responseDueAt") else None
+
+    found = wait_until(
+        initialised, timeout=30, what="the response deadline", detail=operator.log_tail
+    )
+    due = datetime.fromisoformat(found["status"]["responseDueAt"])
+    assert due - datetime.fromisoformat(found["status"]["detectedAt"]) == timedelta(seconds=5)
+    operator.stop(kill=True)
+    try:
+        wait_until(
+            lambda: datetime.now(UTC) > due + timedelta(seconds=1),
+            timeout=30,
+            what="the deadline to pass",
+        )
+        assert _conditions(_get(kubectl, namespace, "late"))["ResponseOverdue"]["status"] == "False"
+        with OperatorProcess(cluster.kubeconfig, tmp_path / "restarted.log") as restarted:
+
+            def overdue() -> dict[str, Any] | None:
+                latest = _get(kubectl, namespace, "late")
+                return (
+                    latest if _conditions(latest)["ResponseOverdue"]["status"] == "True" else None
+                )
+
+            latest = wait_until(
+                overdue,
+                timeout=30,
+                what="ResponseOverdue after the restart",
+                detail=restarted.log_tail,
+            )
+    finally:
+        operator.start()
+    kinds = [entry["type"] for entry in latest["status"]["timeline"]]
+    assert kinds.count("ResponseOverdue") == 1
+    assert kinds.count("Declared") == 1, "nothing repeated after the restart"
+
+
+def test_the_postmortem_configmap(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    body = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "cache"},
+        "spec": {
+            "title": "Cache stampede",
+            "severity": "P2",
+            "state": "Resolved",
+            "impact": "10% of searches slow",
+            "triggers": {"dataLoss": False},
+        },
+    }
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    incident = _wait_phase(kubectl, namespace, "cache", "PostIncident", operator)
+    name = incident["status"]["postMortem"]["configMap"]
+    assert name == "cache-postmortem"
+
+    def configmap() -> dict[str, Any] | None:
+        result = kubectl("get", "configmap", name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    found = wait_until(configmap, timeout=30, what="the post-mortem ConfigMap")
+    owner = found["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Incident",
+        "cache",
+        incident["metadata"]["uid"],
+    )
+    text = found["data"]["postmortem.md"]
+    for heading in (
+        "## Summary",
+        "## Impact",
+        "## Timeline (All times UTC)",
+        "## Root Cause",
+        "## Lessons Learned",
+        "## Action Items",
+    ):
+        assert heading in text
+    assert "**Status:** Draft" in text
+    assert "- **Users Affected:** 10% of searches slow" in text
+    assert "| Declared: P2 incident opened" in text
+    # While a draft, it follows the spec.
+    kubectl(
+        "patch",
+        "incident",
+        "cache",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"postMortem": {"rootCause": "TTLs expired together"}}}),
+    )
+    wait_until(
+        lambda: (
+            "TTLs expired together" in (configmap() or {}).get("data", {}).get("postmortem.md", "")
+        ),
+        timeout=30,
+        what="the draft to take the root cause",
+    )
+    # Final: the operator stops rewriting it.
+    kubectl(
+        "patch",
+        "incident",
+        "cache",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {"spec": {"postMortem": {"status": "Final", "rootCause": "changed after final"}}}
+        ),
+    )
+
+    def final_recorded() -> bool:
+        timeline = _get(kubectl, namespace, "cache")["status"]["timeline"]
+        return any(e["message"] == "post-mortem is Final" for e in timeline)
+
+    wait_until(final_recorded, timeout=30, what="the Final post-mortem to be recorded")
+    assert "changed after final" not in (configmap() or {})["data"]["postmortem.md"]
