@@ -4,6 +4,7 @@ The operator reads policies and writes only their status; it adds no finalizers 
 annotations, so Argo CD or Flux can own and prune them.
 """
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -18,6 +19,7 @@ from incident_operator.api.base import (
     SecretKeyReference,
     cel,
 )
+from incident_operator.api.incident import WorkloadReference
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.severity import Severity
@@ -26,6 +28,9 @@ from incident_operator.domain.signals import Direction, Signal
 _LIST_MAP_BY_NAME = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
 RuleName = Annotated[
     str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
+MetricName = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 ]
 
 
@@ -76,6 +81,10 @@ class DetectionRule(ApiModel):
                     "threshold, higher when it is below",
                 ),
                 cel(
+                    "has(self.signal) || has(self.warning) || has(self.critical)",
+                    "a rule with a custom query needs a warning or a critical threshold",
+                ),
+                cel(
                     # Both levels have defaults once the object is there.
                     "!has(self.severity) || self.severity.critical <= self.severity.warning",
                     "severity.critical must be at least as severe as severity.warning",
@@ -102,12 +111,31 @@ class DetectionRule(ApiModel):
     )
     for_: Annotated[Duration, Field(alias="for")] = "0s"
     severity: SeverityByLevel = SeverityByLevel()
+    window: Duration | None = Field(
+        default=None,
+        description="The range rates and increases are taken over. Default: 1h for "
+        "podRestarts, 5m for the other signals.",
+    )
+    offset: Duration | None = Field(
+        default=None,
+        description="requestRateDrop: how far back the rate it is compared with lies (default 1d).",
+    )
+    metrics: Annotated[dict[str, MetricName], Field(max_length=8)] | None = Field(
+        default=None,
+        description="Overrides of the signal's metric names, by role; see the README for "
+        "each signal's roles (e.g. requests: http_requests_total).",
+    )
 
 
 class Detection(ApiModel):
     interval: Duration = "15s"
     monitoring_window: Duration = Field(
         default="15m", description="How long recovered metrics are watched before resolving."
+    )
+    max_unknown_cycles: Annotated[int, Field(ge=1, le=10000)] | None = Field(
+        default=None,
+        description="After this many cycles in a row without usable metrics, open one "
+        "incident about the monitoring gap. Unset: never.",
     )
     rules: Annotated[
         list[DetectionRule],
@@ -288,6 +316,17 @@ class EscalationPolicySpec(ApiModel):
     post_mortem: PostMortemSettings = PostMortemSettings()
 
 
+class BreachRecord(ApiModel):
+    """A threshold breach in progress, so a restarted operator keeps the rule's `for` clock."""
+
+    rule: RuleName
+    workload: WorkloadReference
+    # When the value first crossed the warning (or, without one, the critical) threshold.
+    since: datetime
+    # When it crossed the critical threshold, while it stays there.
+    critical_since: datetime | None = None
+
+
 class EscalationPolicyStatus(ApiModel):
     observed_generation: int | None = None
     conditions: Annotated[
@@ -298,6 +337,14 @@ class EscalationPolicyStatus(ApiModel):
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
             },
+        ),
+    ] = []
+    breaches: Annotated[
+        list[BreachRecord],
+        Field(
+            max_length=4096,
+            description="Breaches detection is timing, per rule and workload; written by "
+            "detection only.",
         ),
     ] = []
 
