@@ -1,35 +1,22 @@
 """The incident lifecycle on a real control plane, driven with `kubectl incident`."""
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.harness.cluster import ClusterInfo
 from tests.harness.operator import OperatorProcess
+from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
-
-PLUGIN = Path(sys.executable).parent / "kubectl-incident"
 
 
 def plugin(
     cluster: ClusterInfo, namespace: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(PLUGIN), "-n", namespace, *args],
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl incident {' '.join(args)}: {result.stderr}")
-    return result
+    return run_plugin(cluster.kubeconfig, namespace, *args, check=check)
 
 
 def _get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Fixtures for tests on a real control plane (tests/harness).
+"""Fixtures for tests on a real control plane (tests/harness): tests/integration and tests/e2e.
 
 By default one cluster is started per test session, in pytest's temporary directory,
 and stopped at the end. With INCIDENT_OPERATOR_TEST_KUBECONFIG set, the tests use that
@@ -23,6 +23,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+
 from tests.harness.binaries import ensure_binaries
 from tests.harness.cluster import STATE_FILE, ClusterInfo, LocalCluster, run_kubectl
 from tests.harness.operator import OperatorProcess
@@ -33,8 +34,9 @@ ENV_KUBECONFIG = "INCIDENT_OPERATOR_TEST_KUBECONFIG"
 ENV_PROMETHEUS_URL = "INCIDENT_OPERATOR_TEST_PROMETHEUS_URL"
 # Set to 1 to keep each test's namespace after a failure, for a look with kubectl.
 ENV_KEEP_NAMESPACES = "INCIDENT_OPERATOR_TEST_KEEP_NAMESPACES"
-HERE = Path(__file__).resolve().parent
-MANIFESTS = HERE.parents[1] / "manifests"
+TESTS = Path(__file__).resolve().parent
+CLUSTER_TEST_DIRS = (TESTS / "integration", TESTS / "e2e")
+MANIFESTS = TESTS.parent / "manifests"
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -42,11 +44,11 @@ REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 def _is_integration(item: pytest.Item) -> bool:
-    return HERE in item.path.parents
+    return any(directory in item.path.parents for directory in CLUSTER_TEST_DIRS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test under tests/integration is marked ``integration``."""
+    """Every test under tests/integration and tests/e2e is marked ``integration``."""
     for item in items:
         if _is_integration(item):
             item.add_marker(pytest.mark.integration)

@@ -1,0 +1,157 @@
+"""The story a newcomer would try: a workload breaks, an incident is run to its end.
+
+Written only against a kubeconfig (kind, a real cluster, or the local control plane), so
+the same scenario proves an installed chart in `make e2e-kind` and the code in `make test`.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.harness.cluster import ClusterInfo
+from tests.harness.operator import OperatorProcess
+from tests.harness.plugin import run_plugin
+from tests.harness.protocols import Kubectl
+from tests.harness.wait import wait_until
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "checkout", "labels": {"app.kubernetes.io/part-of": "agentos"}},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "checkout"}},
+        "template": {
+            "metadata": {"labels": {"app": "checkout"}},
+            "spec": {"containers": [{"name": "api", "image": "registry.example/checkout:1.0"}]},
+        },
+    },
+}
+POLICY = {
+    "apiVersion": "sre.agentos.io/v1alpha1",
+    "kind": "EscalationPolicy",
+    "metadata": {"name": "runbook"},
+    "spec": {
+        "default": True,
+        "selector": {"matchLabels": {"app.kubernetes.io/part-of": "agentos"}},
+    },
+}
+
+
+def _incident(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    result = kubectl("get", "incident", "checkout-down", "-n", namespace, "-o", "json")
+    body: dict[str, Any] = json.loads(result.stdout)
+    return body
+
+
+def _phase(
+    kubectl: Kubectl, namespace: str, phase: str, logs: OperatorProcess | None
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        body = _incident(kubectl, namespace)
+        return body if (body.get("status") or {}).get("phase") == phase else None
+
+    found: dict[str, Any] = wait_until(
+        reached,
+        timeout=60,
+        what=f"the incident to reach {phase}",
+        detail=logs.log_tail if logs else None,
+    )
+    return found
+
+
+def test_an_incident_from_declaration_to_close(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    admission_policies: None,
+    operator_running: OperatorProcess | None,
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(DEPLOYMENT))
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(POLICY))
+    kubectl("rollout", "status", "deployment/checkout", "-n", namespace, "--timeout=60s")
+
+    def plugin(*args: str) -> str:
+        return run_plugin(cluster.kubeconfig, namespace, *args).stdout
+
+    declared = plugin(
+        "declare",
+        "--name",
+        "checkout-down",
+        "--title",
+        "Checkout failing",
+        "--severity",
+        "P1",
+        "--affected",
+        "Deployment/checkout",
+        "--commander",
+        "me",
+    )
+    incident_id = declared.split()[0]
+    body = _phase(kubectl, namespace, "Detected", operator_running)
+    assert body["status"]["id"] == incident_id
+    policy = {c["type"]: c for c in body["status"]["conditions"]}["PolicyResolved"]
+    assert policy["message"] == "policy runbook (namespace default)"
+    table = kubectl("get", "incidents", "-n", namespace).stdout
+    assert incident_id in table
+    assert "P1" in table
+
+    plugin("ack", incident_id)
+    plugin("assign", incident_id, "tech-lead", "me")
+    plugin("update", incident_id, "Error rate at 30% since the 1.1 rollout")
+    _phase(kubectl, namespace, "Investigating", operator_running)
+    plugin("state", incident_id, "Identified")
+    plugin("state", incident_id, "Monitoring")
+    _phase(kubectl, namespace, "Monitoring", operator_running)
+    plugin("state", incident_id, "Resolved")
+    _phase(kubectl, namespace, "PostIncident", operator_running)
+    draft = wait_until(
+        lambda: (
+            run_plugin(cluster.kubeconfig, namespace, "postmortem", incident_id, check=False).stdout
+        ),
+        timeout=60,
+        what="the post-mortem draft",
+    )
+    assert "# Post-Mortem: Checkout failing" in draft
+    plugin(
+        "check",
+        incident_id,
+        "rootCauseIdentified",
+        "fixVerified",
+        "systemsRecovered",
+        "lessonsLearned",
+    )
+    plugin(
+        "postmortem",
+        incident_id,
+        "--status",
+        "Final",
+        "--scheduled",
+        datetime.now(UTC).replace(microsecond=0).isoformat(),
+    )
+    kubectl(
+        "patch",
+        "incident",
+        "checkout-down",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "actionItems": [
+                        {
+                            "id": "AI-1",
+                            "action": "Gate rollouts on error rate",
+                            "owner": "sre",
+                            "priority": "P2",
+                        }
+                    ]
+                }
+            }
+        ),
+    )
+    closed = _phase(kubectl, namespace, "Closed", operator_running)
+    assert len(closed["status"]["timeline"]) >= 10
+    assert "Closed" not in run_plugin(cluster.kubeconfig, namespace, "list").stdout
