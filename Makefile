@@ -7,6 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN_CACHE_CMD := hack/build-binaries.sh
 PYTEST_ARGS ?=
+PY_DIRS := operator tests $(wildcard bench)
 
 ##@ General
 
@@ -45,13 +46,13 @@ crds: setup-python ## Render crds/*.yaml from the pydantic models.
 
 .PHONY: lint
 lint: setup-python ## ruff check and format check.
-	@$(VENV)/bin/ruff check operator tests bench
-	@$(VENV)/bin/ruff format --check operator tests bench
+	@$(VENV)/bin/ruff check $(PY_DIRS)
+	@$(VENV)/bin/ruff format --check $(PY_DIRS)
 
 .PHONY: format
 format: setup-python ## Apply ruff's fixes and formatting.
-	@$(VENV)/bin/ruff check --fix operator tests bench
-	@$(VENV)/bin/ruff format operator tests bench
+	@$(VENV)/bin/ruff check --fix $(PY_DIRS)
+	@$(VENV)/bin/ruff format $(PY_DIRS)
 
 .PHONY: typecheck
 typecheck: setup-python ## mypy --strict on the package.
