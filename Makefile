@@ -43,6 +43,7 @@ setup-binaries: ## Build etcd, the Kubernetes control plane, kubectl, kwok and k
 .PHONY: crds
 crds: setup-python ## Render crds/*.yaml from the pydantic models.
 	@$(PY) -m incident_operator crds --output crds
+	@hack/sync-chart.sh
 
 .PHONY: lint
 lint: setup-python ## ruff check and format check.
@@ -89,3 +90,31 @@ cluster-down: setup-python ## Stop what cluster-up started.
 .PHONY: run
 run: setup-python ## Run the operator against the current kubeconfig.
 	@$(VENV)/bin/incident-operator run
+
+##@ Packaging
+
+.PHONY: sync-chart
+sync-chart: ## Copy the CRDs, admission policies and RBAC rules the chart and manifests/ share (make crds does it too).
+	@hack/sync-chart.sh
+
+.PHONY: helm
+helm: ## Build helm from its Go module into the binary cache (first run only, ~2 min).
+	@$(BIN_CACHE_CMD) helm >/dev/null
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict the chart.
+	@"$$($(BIN_CACHE_CMD) helm | tail -n 1)/helm" lint --strict charts/incident-operator
+
+.PHONY: chart-test
+chart-test: setup-python ## Chart, Dockerfile and shared-file tests (helm lint/template; no cluster).
+	@$(PY) -m pytest tests/unit/test_chart.py tests/unit/test_dockerfile.py $(PYTEST_ARGS)
+
+.PHONY: install-test
+install-test: setup ## kustomize and helm installs, RBAC (auth can-i) and a clean-venv install, on the local control plane.
+	@$(PY) -m pytest tests/integration/test_install.py tests/integration/test_packaging.py $(PYTEST_ARGS)
+
+##@ End to end
+
+.PHONY: e2e-kind
+e2e-kind: setup-python ## On kind (needs Docker): build the image, helm install the chart, run tests/e2e, delete the cluster.
+	@hack/e2e-kind.sh $(PYTEST_ARGS)

@@ -3,6 +3,8 @@
 #   ${INCIDENT_OPERATOR_CACHE:-~/.cache/incident-operator}/<KUBERNETES_VERSION>/bin
 # Everything comes from the Go module proxy; a binary already present is not rebuilt.
 # Prints the bin directory on its last line (stdout); progress goes to stderr.
+# Arguments name the groups to build (kubernetes, kwok, kube-state-metrics, helm); none
+# means all. The chart tests ask for `helm` alone, so they need not wait for Kubernetes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.env"
@@ -26,11 +28,19 @@ fi
 need() {
   local group=$1 want=$2
   shift 2
+  wanted "$group" || return 1
   [ "$(cat "$bin/.stamp-$group" 2>/dev/null)" = "$want" ] || return 0
   for b in "$@"; do [ -x "$bin/$b" ] || return 0; done
   return 1
 }
 stamp() { printf '%s\n' "$2" >"$bin/.stamp-$1"; }
+groups=("$@")
+wanted() {
+  [ ${#groups[@]} -eq 0 ] && return 0
+  local g
+  for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done
+  return 1
+}
 
 k8s_want="$KUBERNETES_VERSION etcd=$ETCD_VERSION"
 if need kubernetes "$k8s_want" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; then
@@ -64,6 +74,20 @@ if need kube-state-metrics "$KUBE_STATE_METRICS_VERSION" kube-state-metrics; the
       -ldflags "-s -w -X github.com/prometheus/common/version.Version=${KUBE_STATE_METRICS_VERSION#v}" \
       -o "$bin/kube-state-metrics" k8s.io/kube-state-metrics/v2)
   stamp kube-state-metrics "$KUBE_STATE_METRICS_VERSION"
+fi
+helm_want="$HELM_VERSION k8s=$KUBERNETES_VERSION"
+if need helm "$helm_want" helm; then
+  echo "building helm $HELM_VERSION (~2 min on 2 cores)" >&2
+  # helm's own Makefile sets these: its version, and the Kubernetes version that
+  # `helm template` and `helm lint` assume without a cluster (.Capabilities.KubeVersion,
+  # deprecation checks). We give the version the local control plane runs.
+  k8s_minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+  helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+  done
+  GOBIN="$bin" go install -trimpath -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  stamp helm "$helm_want"
 fi
 rm -f "$bin/.versions"  # the single stamp of earlier versions of this script
 echo "$bin"

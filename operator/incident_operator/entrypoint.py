@@ -1,7 +1,10 @@
 """The ``incident-operator`` command: ``run`` the operator, or render the ``crds``."""
 
 import argparse
+import os
+import socket
 import sys
+import threading
 from pathlib import Path
 
 
@@ -9,15 +12,66 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     import incident_operator.handlers  # noqa: F401  (registers the handlers)
+    from incident_operator.adapters import metrics
+    from incident_operator.adapters.health_server import READINESS, serve
+    from incident_operator.adapters.leader_election import LeaderElector, LeaseSettings
+    from incident_operator.handlers.detection import DetectionOptions
 
+    try:
+        detection = DetectionOptions.parse(
+            args.prometheus_url, args.alertmanager_listen, args.alertmanager_token_secret
+        )
+        health = _host_port(args.health_listen, "--health-listen") if args.health_listen else None
+    except ValueError as error:
+        print(f"incident-operator run: {error}", file=sys.stderr)
+        return 2
+    if health is not None:
+        serve(*health)
+    stop, lost = threading.Event(), threading.Event()
+    elector = None
+    if args.leader_elect:
+        elector = LeaderElector(
+            LeaseSettings(
+                namespace=args.lease_namespace, name=args.lease_name, identity=args.identity
+            )
+        )
+        elector.wait_until_leader(stop)
+        renewing = threading.Thread(
+            target=elector.keep_leading, args=(stop, lost), name="lease", daemon=True
+        )
+        renewing.start()
+        # Losing the lease stops the operator: a standby may already be acting.
+        threading.Thread(target=_stop_when, args=(lost, stop), daemon=True).start()
+    READINESS.leading.set()
+    metrics.LEADING.set(1)
     kopf.configure(verbose=args.verbose)
-    kopf.run(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace or (),
-        standalone=True,
-        liveness_endpoint=args.liveness,
-    )
-    return 0
+    try:
+        kopf.run(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or (),
+            standalone=True,
+            stop_flag=stop,
+            memo=kopf.Memo(detection=detection, stop=stop),
+        )
+    finally:
+        READINESS.leading.clear()
+        metrics.LEADING.set(0)
+        stop.set()
+        if elector is not None and not lost.is_set():
+            elector.release()
+    return 1 if lost.is_set() else 0
+
+
+def _stop_when(lost: threading.Event, stop: threading.Event) -> None:
+    lost.wait()
+    stop.set()
+
+
+def _host_port(text: str, flag: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{flag} {text!r}: use HOST:PORT, e.g. 0.0.0.0:8080")
+    return host, int(port)
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -49,11 +103,43 @@ def main(argv: list[str] | None = None) -> int:
         "--namespace", "-n", action="append", help="watch only this namespace (repeatable)"
     )
     run.add_argument(
-        "--liveness",
-        default=None,
-        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+        "--health-listen",
+        default=os.environ.get("HEALTH_LISTEN"),
+        help="HOST:PORT serving /healthz, /readyz and /metrics (env HEALTH_LISTEN)",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run only while holding the Lease, so one of several replicas acts",
+    )
+    run.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "incident-operator"),
+        help="namespace of the leader Lease (env POD_NAMESPACE)",
+    )
+    run.add_argument("--lease-name", default="incident-operator", help="name of the Lease")
+    run.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        help="this replica's name in the Lease (env POD_NAME; default host-pid)",
     )
     run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("PROMETHEUS_URL"),
+        help="Prometheus to poll for detection rules (env PROMETHEUS_URL); unset: no polling",
+    )
+    run.add_argument(
+        "--alertmanager-listen",
+        default=os.environ.get("ALERTMANAGER_LISTEN", "127.0.0.1:9095"),
+        help="HOST:PORT of the Alertmanager webhook receiver (env ALERTMANAGER_LISTEN)",
+    )
+    run.add_argument(
+        "--alertmanager-token-secret",
+        default=os.environ.get("ALERTMANAGER_TOKEN_SECRET"),
+        help="NAMESPACE/NAME of the Secret whose key `token` Alertmanager must send as a "
+        "bearer token (env ALERTMANAGER_TOKEN_SECRET); unset: no receiver",
+    )
     run.set_defaults(handler=_run)
     crds = commands.add_parser("crds", help="render the CRDs from the API models")
     crds.add_argument("--output", default="crds", help="directory to write (default: crds)")

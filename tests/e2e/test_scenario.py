@@ -6,9 +6,9 @@ the same scenario proves an installed chart in `make e2e-kind` and the code in `
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import wait_for_phase
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
@@ -38,28 +38,6 @@ POLICY = {
 }
 
 
-def _incident(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    result = kubectl("get", "incident", "checkout-down", "-n", namespace, "-o", "json")
-    body: dict[str, Any] = json.loads(result.stdout)
-    return body
-
-
-def _phase(
-    kubectl: Kubectl, namespace: str, phase: str, logs: OperatorProcess | None
-) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        body = _incident(kubectl, namespace)
-        return body if (body.get("status") or {}).get("phase") == phase else None
-
-    found: dict[str, Any] = wait_until(
-        reached,
-        timeout=60,
-        what=f"the incident to reach {phase}",
-        detail=logs.log_tail if logs else None,
-    )
-    return found
-
-
 def test_an_incident_from_declaration_to_close(
     cluster: ClusterInfo,
     kubectl: Kubectl,
@@ -70,6 +48,8 @@ def test_an_incident_from_declaration_to_close(
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(DEPLOYMENT))
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(POLICY))
     kubectl("rollout", "status", "deployment/checkout", "-n", namespace, "--timeout=60s")
+
+    detail = operator_running.log_tail if operator_running else None
 
     def plugin(*args: str) -> str:
         return run_plugin(cluster.kubeconfig, namespace, *args).stdout
@@ -88,10 +68,10 @@ def test_an_incident_from_declaration_to_close(
         "me",
     )
     incident_id = declared.split()[0]
-    body = _phase(kubectl, namespace, "Detected", operator_running)
+    body = wait_for_phase(kubectl, namespace, "checkout-down", "Detected", detail, timeout=60)
     assert body["status"]["id"] == incident_id
     policy = {c["type"]: c for c in body["status"]["conditions"]}["PolicyResolved"]
-    assert policy["message"] == "policy runbook (namespace default)"
+    assert policy["message"] == "policy runbook (selector matches)", "by the Deployment's labels"
     table = kubectl("get", "incidents", "-n", namespace).stdout
     assert incident_id in table
     assert "P1" in table
@@ -99,12 +79,12 @@ def test_an_incident_from_declaration_to_close(
     plugin("ack", incident_id)
     plugin("assign", incident_id, "tech-lead", "me")
     plugin("update", incident_id, "Error rate at 30% since the 1.1 rollout")
-    _phase(kubectl, namespace, "Investigating", operator_running)
+    wait_for_phase(kubectl, namespace, "checkout-down", "Investigating", detail, timeout=60)
     plugin("state", incident_id, "Identified")
     plugin("state", incident_id, "Monitoring")
-    _phase(kubectl, namespace, "Monitoring", operator_running)
+    wait_for_phase(kubectl, namespace, "checkout-down", "Monitoring", detail, timeout=60)
     plugin("state", incident_id, "Resolved")
-    _phase(kubectl, namespace, "PostIncident", operator_running)
+    wait_for_phase(kubectl, namespace, "checkout-down", "PostIncident", detail, timeout=60)
     draft = wait_until(
         lambda: (
             run_plugin(cluster.kubeconfig, namespace, "postmortem", incident_id, check=False).stdout
@@ -152,6 +132,6 @@ def test_an_incident_from_declaration_to_close(
             }
         ),
     )
-    closed = _phase(kubectl, namespace, "Closed", operator_running)
+    closed = wait_for_phase(kubectl, namespace, "checkout-down", "Closed", detail, timeout=60)
     assert len(closed["status"]["timeline"]) >= 10
     assert "Closed" not in run_plugin(cluster.kubeconfig, namespace, "list").stdout

@@ -20,7 +20,7 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    """The operator as a process: start, wait for its liveness probe, stop or kill it."""
+    """The operator as a process: start, wait for its probe, stop or kill it."""
 
     def __init__(self, kubeconfig: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.kubeconfig = kubeconfig
@@ -28,10 +28,13 @@ class OperatorProcess:
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
         self.health_url = ""
+        self.metrics_url = ""
 
-    def start(self) -> "OperatorProcess":
+    def start(self, ready: bool = True) -> "OperatorProcess":
+        """Starts it and waits until /readyz answers 200 (or /healthz, for a standby)."""
         port = _free_port()
-        self.health_url = f"http://127.0.0.1:{port}/healthz"
+        self.health_url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -41,8 +44,8 @@ class OperatorProcess:
                 "incident_operator",
                 "run",
                 "--verbose",
-                "--liveness",
-                self.health_url,
+                "--health-listen",
+                f"127.0.0.1:{port}",
                 *self.extra_args,
             ],
             stdout=log,
@@ -52,7 +55,7 @@ class OperatorProcess:
         wait_until(
             self._healthy,
             timeout=60,
-            what="the operator's liveness probe",
+            what="the operator's readiness probe",
             abort=self._exited,
             detail=self.log_tail,
         )

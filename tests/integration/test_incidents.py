@@ -9,46 +9,16 @@ from typing import Any
 
 import pytest
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import (
+    event_messages,
+    incident_manifest,
+    wait_for_status_field,
+)
 from tests.harness.operator import OperatorProcess
 from tests.harness.wait import wait_until
 
 Kubectl = Callable[..., CompletedProcess[str]]
 CRDS = Path(__file__).parents[2] / "crds"
-
-
-def _incident(name: str, **spec: Any) -> str:
-    body = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"name": name},
-        "spec": {"title": f"{name} is down", "severity": "P1", **spec},
-    }
-    return json.dumps(body)
-
-
-def _get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
-    result = kubectl("get", "incident", name, "-n", namespace, "-o", "json")
-    body: dict[str, Any] = json.loads(result.stdout)
-    return body
-
-
-def _wait_for_status(
-    kubectl: Kubectl, namespace: str, name: str, key: str, operator: OperatorProcess
-) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        body = _get(kubectl, namespace, name)
-        return body if (body.get("status") or {}).get(key) else None
-
-    found: dict[str, Any] = wait_until(
-        ready, timeout=30, what=f"status.{key} of {name}", detail=operator.log_tail
-    )
-    return found
-
-
-def _events(kubectl: Kubectl, namespace: str, name: str, reason: str) -> list[str]:
-    selector = f"involvedObject.name={name},reason={reason}"
-    result = kubectl("get", "events", "-n", namespace, "--field-selector", selector, "-o", "json")
-    return [event["message"] for event in json.loads(result.stdout)["items"]]
 
 
 @pytest.mark.parametrize("plural", ["incidents", "escalationpolicies"])
@@ -66,7 +36,7 @@ def test_crds_are_established(kubectl: Kubectl, plural: str) -> None:
 
 
 def test_category_lists_both_kinds(kubectl: Kubectl, namespace: str) -> None:
-    kubectl("create", "-n", namespace, "-f", "-", input=_incident("cat"))
+    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("cat"))
     result = kubectl("get", "incident-response", "-n", namespace, "-o", "name")
     assert "incident.sre.agentos.io/cat" in result.stdout.split()
 
@@ -80,9 +50,9 @@ def test_printer_columns_show_real_values(
         namespace,
         "-f",
         "-",
-        input=_incident("checkout", severity="P0", roles={"commander": "alice"}),
+        input=incident_manifest("checkout", severity="P0", roles={"commander": "alice"}),
     )
-    body = _wait_for_status(kubectl, namespace, "checkout", "phase", operator)
+    body = wait_for_status_field(kubectl, namespace, "checkout", "phase", operator.log_tail)
     incident_id = body["status"]["id"]
     table = kubectl("get", "incidents", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "ID", "SEVERITY", "PHASE", "STATE", "COMMANDER", "AGE"]
@@ -102,8 +72,8 @@ def test_printer_columns_show_real_values(
 def test_status_is_initialised_from_the_runbook(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    kubectl("create", "-n", namespace, "-f", "-", input=_incident("p1"))
-    status = _wait_for_status(kubectl, namespace, "p1", "phase", operator)["status"]
+    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("p1"))
+    status = wait_for_status_field(kubectl, namespace, "p1", "phase", operator.log_tail)["status"]
     detected = datetime.fromisoformat(status["detectedAt"])
     assert datetime.fromisoformat(status["responseDueAt"]) - detected == timedelta(minutes=15)
     assert datetime.fromisoformat(status["resolutionDueAt"]) - detected == timedelta(hours=4)
@@ -113,7 +83,7 @@ def test_status_is_initialised_from_the_runbook(
     assert conditions["CommanderAssigned"]["status"] == "False"
     assert status["observedGeneration"] == 1
     wait_until(
-        lambda: _events(kubectl, namespace, "p1", "Declared"),
+        lambda: event_messages(kubectl, namespace, "p1", "Declared"),
         timeout=30,
         what="the Declared event: the timeline's entries are also Events",
     )
@@ -128,16 +98,26 @@ def test_ids_are_unique_with_two_operators_racing(
 ) -> None:
     names = [f"race-{i}" for i in range(12)]
     with OperatorProcess(cluster.kubeconfig, tmp_path / "second.log"):
-        kubectl("create", "-n", namespace, "-f", "-", input="\n".join(_incident(n) for n in names))
+        kubectl(
+            "create",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input="\n".join(incident_manifest(n) for n in names),
+        )
         ids = [
-            _wait_for_status(kubectl, namespace, n, "id", operator)["status"]["id"] for n in names
+            wait_for_status_field(kubectl, namespace, n, "id", operator.log_tail)["status"]["id"]
+            for n in names
         ]
     assert len(set(ids)) == len(ids), f"duplicate IDs: {sorted(ids)}"
     assert all(i.startswith("INC-") and len(i) == 8 for i in ids)
     # Deleting incidents never frees a number.
     kubectl("delete", "incident", names[-1], "-n", namespace)
-    kubectl("create", "-n", namespace, "-f", "-", input=_incident("after-delete"))
-    new_id = _wait_for_status(kubectl, namespace, "after-delete", "id", operator)["status"]["id"]
+    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("after-delete"))
+    new_id = wait_for_status_field(kubectl, namespace, "after-delete", "id", operator.log_tail)[
+        "status"
+    ]["id"]
     assert new_id not in ids
     assert int(new_id[4:]) > max(int(i[4:]) for i in ids)
 
@@ -168,25 +148,31 @@ def test_an_unreadable_incident_gets_a_condition_and_an_event_not_a_crash(
 ) -> None:
     def accepted() -> bool:
         result = kubectl(
-            "create", "-n", namespace, "-f", "-", input=_incident("old", severity="P9"), check=False
+            "create",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=incident_manifest("old", severity="P9"),
+            check=False,
         )
         return result.returncode == 0
 
     wait_until(accepted, timeout=30, what="the loosened schema to take effect")
-    body = _wait_for_status(kubectl, namespace, "old", "conditions", operator)
+    body = wait_for_status_field(kubectl, namespace, "old", "conditions", operator.log_tail)
     ready = {c["type"]: c for c in body["status"]["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "spec.severity" in ready["message"]
     assert "id" not in body["status"]
     messages = wait_until(
-        lambda: _events(kubectl, namespace, "old", "InvalidSpec"),
+        lambda: event_messages(kubectl, namespace, "old", "InvalidSpec"),
         timeout=30,
         what="an InvalidSpec event",
     )
     assert any("spec.severity" in m for m in messages)
     # The operator is still alive and still serves good incidents.
-    kubectl("create", "-n", namespace, "-f", "-", input=_incident("fine"))
-    _wait_for_status(kubectl, namespace, "fine", "id", operator)
+    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("fine"))
+    wait_for_status_field(kubectl, namespace, "fine", "id", operator.log_tail)
     assert operator.process is not None
     assert operator.process.poll() is None
 

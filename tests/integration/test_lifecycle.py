@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import (
+    conditions,
+    get_incident,
+    incident_manifest,
+    timeline_types,
+    wait_for_phase,
+)
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
@@ -17,30 +24,6 @@ def plugin(
     cluster: ClusterInfo, namespace: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     return run_plugin(cluster.kubeconfig, namespace, *args, check=check)
-
-
-def _get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(
-        kubectl("get", "incident", name, "-n", namespace, "-o", "json").stdout
-    )
-    return body
-
-
-def _wait_phase(
-    kubectl: Kubectl, namespace: str, name: str, phase: str, operator: OperatorProcess
-) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        body = _get(kubectl, namespace, name)
-        return body if (body.get("status") or {}).get("phase") == phase else None
-
-    found: dict[str, Any] = wait_until(
-        reached, timeout=30, what=f"{name} to reach {phase}", detail=operator.log_tail
-    )
-    return found
-
-
-def _conditions(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
 
 
 def test_a_p0_through_its_whole_life_with_the_plugin(
@@ -68,22 +51,22 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
     incident_id = declared.stdout.split()[0]
     assert incident_id.startswith("INC-")
     assert f"{incident_id} declared (checkout)" in declared.stdout
-    _wait_phase(kubectl, namespace, "checkout", "Detected", operator)
+    wait_for_phase(kubectl, namespace, "checkout", "Detected", operator.log_tail)
 
     plugin(cluster, namespace, "ack", incident_id)
     plugin(cluster, namespace, "assign", incident_id, "commander", "me")
-    body = _wait_phase(kubectl, namespace, "checkout", "Triaged", operator)
-    assert _conditions(body)["Acknowledged"]["message"] == "acknowledged by admin"
+    body = wait_for_phase(kubectl, namespace, "checkout", "Triaged", operator.log_tail)
+    assert conditions(body)["Acknowledged"]["message"] == "acknowledged by admin"
     plugin(cluster, namespace, "assign", incident_id, "tech-lead", "bob")
     plugin(cluster, namespace, "update", incident_id, "Rolling back the 14:02 deploy")
-    _wait_phase(kubectl, namespace, "checkout", "Investigating", operator)
+    wait_for_phase(kubectl, namespace, "checkout", "Investigating", operator.log_tail)
     plugin(cluster, namespace, "state", incident_id, "Identified")
-    _wait_phase(kubectl, namespace, "checkout", "Identified", operator)
+    wait_for_phase(kubectl, namespace, "checkout", "Identified", operator.log_tail)
     plugin(cluster, namespace, "state", incident_id, "Monitoring")
-    _wait_phase(kubectl, namespace, "checkout", "Monitoring", operator)
+    wait_for_phase(kubectl, namespace, "checkout", "Monitoring", operator.log_tail)
     plugin(cluster, namespace, "state", incident_id, "Resolved")
-    body = _wait_phase(kubectl, namespace, "checkout", "PostIncident", operator)
-    ready = _conditions(body)["ReadyToClose"]
+    body = wait_for_phase(kubectl, namespace, "checkout", "PostIncident", operator.log_tail)
+    ready = conditions(body)["ReadyToClose"]
     assert ready["status"] == "False"
     assert "post-mortem is not Final" in ready["message"]
 
@@ -149,7 +132,7 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
             }
         ),
     )
-    body = _wait_phase(kubectl, namespace, "checkout", "Closed", operator)
+    body = wait_for_phase(kubectl, namespace, "checkout", "Closed", operator.log_tail)
     status = body["status"]
     assert (
         status["closedAt"]
@@ -157,7 +140,7 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
         >= status["mitigatedAt"]
         >= status["acknowledgedAt"]
     )
-    kinds = [entry["type"] for entry in status["timeline"]]
+    kinds = timeline_types(body)
     for kind in (
         "Declared",
         "Acknowledged",
@@ -211,13 +194,14 @@ def test_acknowledging_as_someone_else_is_refused(
         "--user=alice",
         "--user=bob",
     )
-    body = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"name": "db"},
-        "spec": {"title": "DB slow", "severity": "P2"},
-    }
-    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    kubectl(
+        "create",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=incident_manifest("db", title="DB slow", severity="P2"),
+    )
     forged = kubectl(
         "annotate",
         "incident",
@@ -230,7 +214,7 @@ def test_acknowledging_as_someone_else_is_refused(
     )
     assert forged.returncode != 0
     assert "acknowledged-by must be your own user name (alice), not bob" in forged.stderr
-    annotations = _get(kubectl, namespace, "db")["metadata"].get("annotations", {})
+    annotations = get_incident(kubectl, namespace, "db")["metadata"].get("annotations", {})
     assert "sre.agentos.io/acknowledged-by" not in annotations
     own = kubectl(
         "annotate",
@@ -271,7 +255,7 @@ def _policy(namespace: str, **severities: Any) -> str:
 def _wait_policy_ready(kubectl: Kubectl, namespace: str) -> None:
     def ready() -> bool:
         body = json.loads(kubectl("get", "escpol", "fast", "-n", namespace, "-o", "json").stdout)
-        return _conditions(body).get("Ready", {}).get("status") == "True"
+        return conditions(body).get("Ready", {}).get("status") == "True"
 
     wait_until(ready, timeout=30, what="policy fast to be Ready")
 
@@ -281,22 +265,23 @@ def test_a_deadline_falls_due_on_time_without_polling(
 ) -> None:
     kubectl("apply", "-f", "-", input=_policy(namespace, P2={"updateEvery": "4s"}))
     _wait_policy_ready(kubectl, namespace)
-    body = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"name": "quiet"},
-        "spec": {"title": "Nobody posts", "severity": "P2"},
-    }
-    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    kubectl(
+        "create",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=incident_manifest("quiet", title="Nobody posts", severity="P2"),
+    )
 
     def overdue() -> dict[str, Any] | None:
-        found = _get(kubectl, namespace, "quiet")
-        condition = _conditions(found).get("UpdateOverdue", {})
+        found = get_incident(kubectl, namespace, "quiet")
+        condition = conditions(found).get("UpdateOverdue", {})
         return found if condition.get("status") == "True" else None
 
     found = wait_until(overdue, timeout=30, what="UpdateOverdue", detail=operator.log_tail)
     due = datetime.fromisoformat(found["status"]["nextUpdateDueAt"])
-    fired = datetime.fromisoformat(_conditions(found)["UpdateOverdue"]["lastTransitionTime"])
+    fired = datetime.fromisoformat(conditions(found)["UpdateOverdue"]["lastTransitionTime"])
     assert due <= fired <= due + timedelta(seconds=3), "the timer wakes for the deadline"
 
 
@@ -309,16 +294,17 @@ def test_deadlines_fire_after_an_operator_restart(
 ) -> None:
     kubectl("apply", "-f", "-", input=_policy(namespace, P1={"responseTime": "5s"}))
     _wait_policy_ready(kubectl, namespace)
-    body = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"name": "late"},
-        "spec": {"title": "Nobody answers", "severity": "P1"},
-    }
-    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    kubectl(
+        "create",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=incident_manifest("late", title="Nobody answers", severity="P1"),
+    )
 
     def initialised() -> dict[str, Any] | None:
-        found = _get(kubectl, namespace, "late")
+        found = get_incident(kubectl, namespace, "late")
         return found if (found.get("status") or {}).get("responseDueAt") else None
 
     found = wait_until(
@@ -333,14 +319,15 @@ def test_deadlines_fire_after_an_operator_restart(
             timeout=30,
             what="the deadline to pass",
         )
-        assert _conditions(_get(kubectl, namespace, "late"))["ResponseOverdue"]["status"] == "False"
+        assert (
+            conditions(get_incident(kubectl, namespace, "late"))["ResponseOverdue"]["status"]
+            == "False"
+        )
         with OperatorProcess(cluster.kubeconfig, tmp_path / "restarted.log") as restarted:
 
             def overdue() -> dict[str, Any] | None:
-                latest = _get(kubectl, namespace, "late")
-                return (
-                    latest if _conditions(latest)["ResponseOverdue"]["status"] == "True" else None
-                )
+                latest = get_incident(kubectl, namespace, "late")
+                return latest if conditions(latest)["ResponseOverdue"]["status"] == "True" else None
 
             latest = wait_until(
                 overdue,
@@ -350,7 +337,7 @@ def test_deadlines_fire_after_an_operator_restart(
             )
     finally:
         operator.start()
-    kinds = [entry["type"] for entry in latest["status"]["timeline"]]
+    kinds = timeline_types(latest)
     assert kinds.count("ResponseOverdue") == 1
     assert kinds.count("Declared") == 1, "nothing repeated after the restart"
 
@@ -371,7 +358,7 @@ def test_the_postmortem_configmap(
         },
     }
     kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
-    incident = _wait_phase(kubectl, namespace, "cache", "PostIncident", operator)
+    incident = wait_for_phase(kubectl, namespace, "cache", "PostIncident", operator.log_tail)
     name = incident["status"]["postMortem"]["configMap"]
     assert name == "cache-postmortem"
 
@@ -432,7 +419,7 @@ def test_the_postmortem_configmap(
     )
 
     def final_recorded() -> bool:
-        timeline = _get(kubectl, namespace, "cache")["status"]["timeline"]
+        timeline = get_incident(kubectl, namespace, "cache")["status"]["timeline"]
         return any(e["message"] == "post-mortem is Final" for e in timeline)
 
     wait_until(final_recorded, timeout=30, what="the Final post-mortem to be recorded")

@@ -370,6 +370,11 @@ def test_policy_ready() -> None:
         ({"a": 1}, {"a": 1}, {}),
         ({"a": 1, "b": 2}, {"a": 1}, {"b": None}),
         ({"l": [1]}, {"l": [1, 2]}, {"l": [1, 2]}),
+        # Inside objects, only the changed keys; a key that disappears is deleted.
+        ({"o": {"a": 1, "b": 2}}, {"o": {"a": 1, "b": 3}}, {"o": {"b": 3}}),
+        ({"o": {"a": 1, "b": 2}}, {"o": {"a": 1}}, {"o": {"b": None}}),
+        ({"o": {"a": {"x": 1}}}, {"o": {"a": {"x": 1}}}, {}),
+        ({"o": 1}, {"o": {"a": 1}}, {"o": {"a": 1}}),
     ],
 )
 def test_status_difference(

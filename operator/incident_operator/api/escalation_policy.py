@@ -5,7 +5,6 @@ annotations, so Argo CD or Flux can own and prune them.
 """
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
@@ -22,6 +21,7 @@ from incident_operator.api.base import (
 from incident_operator.api.incident import WorkloadReference
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.escalation import ContactMethod
+from incident_operator.domain.notifications import Audience, ChannelType
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Direction, Signal
 
@@ -180,13 +180,6 @@ class Escalation(ApiModel):
     ] = []
 
 
-class ChannelType(StrEnum):
-    SLACK = "slack"
-    PAGERDUTY = "pagerduty"
-    EMAIL = "email"
-    WEBHOOK = "webhook"
-
-
 class EmailSettings(ApiModel):
     host: Annotated[str, Field(min_length=1, max_length=253)]
     port: Annotated[int, Field(ge=1, le=65535)] = 587
@@ -218,6 +211,11 @@ class Channel(ApiModel):
                     "an email channel needs the email settings",
                 ),
                 cel("self.type != 'webhook' || has(self.url)", "a webhook channel needs url"),
+                cel(
+                    "self.type != 'pagerduty' || !has(self.audience) || "
+                    "self.audience == 'internal'",
+                    "a pagerduty channel pages responders; its audience must be internal",
+                ),
             ]
         }
     )
@@ -234,7 +232,16 @@ class Channel(ApiModel):
         description="webhook: where to POST; pagerduty: the Events API base URL.",
     )
     email: EmailSettings | None = None
-    chat_channel: Annotated[str, Field(max_length=80)] | None = None
+    chat_channel: Annotated[str, Field(max_length=80)] | None = Field(
+        default=None,
+        description="slack: the channel posted to, e.g. #incident-high; routing prefers the "
+        "one the runbook names for the incident's alert level.",
+    )
+    audience: Audience = Field(
+        default=Audience.INTERNAL,
+        description="internal: responders' notifications; customer: only the runbook's "
+        "customer messages (initial notification, progress update, resolution).",
+    )
 
 
 class Templates(ApiModel):
@@ -247,6 +254,7 @@ class Templates(ApiModel):
     customer_initial: Annotated[str, Field(max_length=16384)] | None = None
     customer_progress: Annotated[str, Field(max_length=16384)] | None = None
     customer_resolution: Annotated[str, Field(max_length=16384)] | None = None
+    update_reminder: Annotated[str, Field(max_length=16384)] | None = None
 
 
 class Communication(ApiModel):
@@ -257,14 +265,27 @@ class Communication(ApiModel):
 
 
 class RollbackSettings(ApiModel):
-    approver_group: Annotated[str, Field(min_length=1, max_length=256)] = "incident-approvers"
+    approver_group: Annotated[
+        str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")
+    ] = Field(
+        default="incident-approvers",
+        description="The Kubernetes group whose members may approve rollbacks (enforced by "
+        "the incident-operator-rollback-approval admission policy).",
+    )
     proposal_window: Duration = Field(
         default="30m",
         description="A revision rolled out this long before detection is proposed for rollback.",
     )
-    approval_not_required_for: Annotated[list[Severity], Field(max_length=5)] = []
+    approval_not_required_for: Annotated[list[Severity], Field(max_length=5)] = Field(
+        default=[], description="Severities whose proposed rollbacks run without approval."
+    )
     allow_git_ops_managed: bool = Field(
         default=False, description="Roll back workloads that Argo CD or Flux manage."
+    )
+    rollout_timeout: Duration = Field(
+        default="10m",
+        description="How long a rolled-back workload may take to roll out before the "
+        "rollback counts as failed.",
     )
 
 

@@ -16,6 +16,11 @@ from incident_operator.api.base import (
     UserName,
     cel,
 )
+from incident_operator.api.escalation_status import (
+    NOTIFICATION_LIMIT,
+    EscalationStatus,
+    NotificationRecord,
+)
 from incident_operator.domain.checklists import ChecklistName, TickedBy
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.ids import ID_PATTERN
@@ -194,32 +199,84 @@ class IncidentSpec(ApiModel):
     checklist: ResponderChecklist = ResponderChecklist()
 
 
-class EscalationStatus(ApiModel):
-    """How far the incident has been escalated."""
-
-    policy: DNSName | None = None
-    level: Annotated[int, Field(ge=0)] = 0
-    last_escalated_at: datetime | None = None
-
-
 class RollbackPhase(StrEnum):
+    """Where a rollback is; status.rollback, written only by the operator's rollback part."""
+
+    # Planned and shown (revisions, diff); waits for a member of the approver group.
     PROPOSED = "Proposed"
+    # Approved (status.rollback.approvedBy); the attempt is not marked yet.
     APPROVED = "Approved"
+    # Marked before the workload is patched; after a restart the workload's actual
+    # template tells whether the patch happened, so it is neither repeated nor lost.
     IN_PROGRESS = "InProgress"
+    # Patched; waiting for the rollout to complete, then watching detection for the
+    # monitoring window.
+    VERIFYING = "Verifying"
+    # Rolled back, rolled out, and (when detection watches the incident) recovered for
+    # the whole monitoring window.
     SUCCEEDED = "Succeeded"
+    # Rolled back without the hoped-for effect (rollout failed, no recovery), or the
+    # patch was rejected: an escalation trigger. ``reason`` says which.
     FAILED = "Failed"
+    # Not done, and nothing changed: GitOps-managed, paused, already at the target, the
+    # revision is gone, the workload changed. ``reason`` says which, ``message`` what to do.
     REFUSED = "Refused"
+
+    @property
+    def executing(self) -> bool:
+        """Approved and not finished: the plan is frozen, approvals no longer apply."""
+        return self in (RollbackPhase.APPROVED, RollbackPhase.IN_PROGRESS, RollbackPhase.VERIFYING)
+
+
+class RollbackSource(StrEnum):
+    # The affected workload had a new revision within the policy's window before detection.
+    RECENT_REVISION = "RecentRevision"
+    # A person asked in spec.rollback.
+    REQUESTED = "Requested"
+
+
+_Digest = Annotated[str, Field(max_length=64)]
 
 
 class RollbackStatus(ApiModel):
+    """One rollback: its plan, who approved it, and how its execution went."""
+
     phase: RollbackPhase
+    # A CamelCase reason for the phase (domain.reasons.Reason), e.g. GitOpsManaged.
+    reason: Annotated[str, Field(max_length=64)] | None = None
+    message: Annotated[str, Field(max_length=1024)] | None = None
+    source: RollbackSource = RollbackSource.REQUESTED
     target: WorkloadReference
+    # spec.rollback as it was when planned, so a changed request is told from a handled one.
+    requested: RollbackRequest | None = None
+    # Who may approve: the governing policy's group. The admission policy reads it here.
+    approver_group: Annotated[str, Field(min_length=1, max_length=256)] = "incident-approvers"
     current_revision: int | None = None
+    current_revision_at: datetime | None = Field(
+        default=None, description="When the current revision rolled out."
+    )
+    # Digests of the pod templates (without pod-template-hash), to recognise them later.
+    current_digest: _Digest | None = None
     target_revision: int | None = None
-    current_revision_at: datetime | None = None
+    target_digest: _Digest | None = None
     diff: Annotated[str, Field(max_length=16384)] | None = None
+    proposed_at: datetime | None = None
     approved_by: ShortText | None = None
-    message: ShortText | None = None
+    approved_at: datetime | None = None
+    attempt: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="The execution attempt, marked before the patch."
+    )
+    started_at: datetime | None = None
+    patched_at: datetime | None = Field(
+        default=None, description="When the workload was found rolled back (the patch done)."
+    )
+    rollout_deadline: datetime | None = None
+    rolled_out_at: datetime | None = None
+    verify_until: datetime | None = Field(
+        default=None, description="The end of the monitoring window after the rollout."
+    )
+    recovered_at: datetime | None = None
+    completed_at: datetime | None = None
 
 
 class PostMortemStatus(ApiModel):
@@ -321,6 +378,8 @@ class IncidentStatus(ApiModel):
     resolution_due_at: datetime | None = None
     next_update_due_at: datetime | None = None
     escalation: EscalationStatus | None = None
+    # Delivery records of notifications, written by escalation only.
+    notifications: Annotated[list[NotificationRecord], Field(max_length=NOTIFICATION_LIMIT)] = []
     timeline: Annotated[list[TimelineEntry], Field(max_length=TIMELINE_LIMIT)] = []
     rollback: RollbackStatus | None = None
     post_mortem: PostMortemStatus | None = None

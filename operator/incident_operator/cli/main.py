@@ -18,6 +18,7 @@ from kubernetes import client
 from incident_operator.api import API_VERSION
 from incident_operator.cli import render
 from incident_operator.cli.cluster import Cluster, PluginError, api_message, utcnow
+from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 
 ACKNOWLEDGED_BY = "sre.agentos.io/acknowledged-by"
@@ -274,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
+    add_approve_rollback(commands)
     return parser
 
 

@@ -118,6 +118,7 @@ def show(item: dict[str, Any], now: datetime) -> str:
             "  " + clock("post-mortem by", post_mortem.get("scheduleDueAt"), now),
             "  " + clock("final by", post_mortem.get("completeDueAt"), now),
         ]
+    lines += rollback_section(status)
     conditions = status.get("conditions") or []
     if conditions:
         lines += ["", "Conditions:"]
@@ -135,3 +136,31 @@ def show(item: dict[str, Any], now: datetime) -> str:
         ]
     lines += ["", "Timeline (last 10):", timeline(status, last=10)]
     return "\n".join(lines)
+
+
+def rollback_section(status: dict[str, Any]) -> list[str]:
+    """The rollback: revisions, what it changes, and what to do next; nothing if none."""
+    rollback = status.get("rollback") or {}
+    if not rollback:
+        return []
+    target = rollback.get("target") or {}
+    current, revision = rollback.get("currentRevision"), rollback.get("targetRevision")
+    moves = f"revision {current if current is not None else '?'} -> {revision or '?'}"
+    lines = [
+        "",
+        f"Rollback:        {rollback.get('phase')}  {target.get('kind')}/{target.get('name')}  "
+        f"{moves}  ({rollback.get('source', '-')})",
+    ]
+    if rollback.get("currentRevisionAt"):
+        lines.append(f"  current revision rolled out {rollback['currentRevisionAt']}")
+    lines += [f"  {line}" for line in (rollback.get("diff") or "").splitlines()]
+    if rollback.get("approvedBy"):
+        lines.append(f"  approved by {rollback['approvedBy']} at {rollback.get('approvedAt', '?')}")
+    if rollback.get("message") and rollback.get("reason") != "RollbackProposed":
+        lines.append(f"  {rollback['message']}")
+    if rollback.get("phase") == "Proposed":
+        lines.append(
+            f"  approve: kubectl incident approve-rollback {status.get('id', 'INCIDENT')} "
+            f"(members of {rollback.get('approverGroup', 'incident-approvers')})"
+        )
+    return lines

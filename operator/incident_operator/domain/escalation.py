@@ -5,7 +5,7 @@ from detection.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from incident_operator.domain.severity import Severity
@@ -59,3 +59,60 @@ RUNBOOK_MATRIX: tuple[EscalationStep, ...] = (
 def steps_for(severity: Severity, matrix: tuple[EscalationStep, ...]) -> list[EscalationStep]:
     """The steps for ``severity`` in the order they fall due."""
     return sorted((s for s in matrix if s.severity is severity), key=lambda s: s.after)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of the matrix that applies to an incident, numbered within its severity.
+
+    ``ordinal`` is the step's place among its severity's steps; with the severity it names
+    the step for good (``P0-1``), so a step reached is never reached again.
+    """
+
+    severity: Severity
+    ordinal: int
+    after: timedelta
+    # (name, method) pairs; a runbook row "Slack/Phone" is two targets of one step.
+    targets: tuple[tuple[str, ContactMethod], ...]
+    # The channel the policy names for it; None leaves it to the alert-level routing.
+    channel: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.severity.value}-{self.ordinal}"
+
+    @property
+    def methods(self) -> tuple[ContactMethod, ...]:
+        return tuple(dict.fromkeys(method for _, method in self.targets))
+
+    def describe_targets(self) -> list[str]:
+        return [f"{name} ({method.value})" for name, method in self.targets]
+
+
+def runbook_steps(severity: Severity) -> list[PlannedStep]:
+    """The runbook's matrix rows for ``severity`` as planned steps."""
+    return [
+        PlannedStep(
+            severity=severity,
+            ordinal=ordinal,
+            after=step.after,
+            targets=tuple((step.target.name, method) for method in step.target.methods),
+        )
+        for ordinal, step in enumerate(steps_for(severity, RUNBOOK_MATRIX))
+    ]
+
+
+def due_steps(
+    steps: list[PlannedStep], level: int, detected_at: datetime, now: datetime
+) -> list[PlannedStep]:
+    """Steps after the first ``level`` whose time since detection has come, in order.
+
+    Steps are reached in order, so a later step never goes out before an earlier one,
+    even when both fell due while nobody was looking.
+    """
+    due = []
+    for step in steps[level:]:
+        if detected_at + step.after > now:
+            break
+        due.append(step)
+    return due

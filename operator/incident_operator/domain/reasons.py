@@ -31,6 +31,15 @@ class ConditionType:
     TRANSITION_REFUSED: Final = "TransitionRefused"
     # Incident: an EscalationPolicy governs it.
     POLICY_RESOLVED: Final = "PolicyResolved"
+    # Incident: True once an escalation step is reached (status.escalation says which).
+    ESCALATED: Final = "Escalated"
+    # Incident: True while a notification is failing (retrying) or has failed for good.
+    NOTIFICATIONS_FAILING: Final = "NotificationsFailing"
+    # EscalationPolicy: every template override renders; False names template and line.
+    TEMPLATES_VALID: Final = "TemplatesValid"
+    # Incident: a rollback of an affected workload (status.rollback): False while proposed
+    # or when refused or failed, Unknown while it runs, True once detection sees recovery.
+    ROLLED_BACK: Final = "RolledBack"
 
 
 class Reason:
@@ -76,3 +85,50 @@ class Reason:
     NO_POLICY: Final = "NoPolicy"
     # PolicyResolved=False: spec.policyRef names a policy that does not exist or is invalid.
     POLICY_NOT_FOUND: Final = "PolicyNotFound"
+    # Escalated=True: the last step was reached on the matrix's schedule.
+    ON_SCHEDULE: Final = "OnSchedule"
+    # Escalated=True: the last step was reached early, by an escalation trigger.
+    TRIGGERED: Final = "Triggered"
+    # Escalated=False: no step reached yet (the message says when the first is due).
+    NOT_ESCALATED: Final = "NotEscalated"
+    # NotificationsFailing=True: at least one notification was given up.
+    DELIVERY_FAILED: Final = "DeliveryFailed"
+    # NotificationsFailing=True: at least one notification is being retried.
+    DELIVERY_RETRYING: Final = "DeliveryRetrying"
+    # NotificationsFailing=False: everything recorded was delivered or is on its way.
+    DELIVERING: Final = "Delivering"
+    # TemplatesValid=True / False.
+    TEMPLATES_RENDER: Final = "TemplatesRender"
+    TEMPLATE_ERROR: Final = "TemplateError"
+    # RolledBack=False: a rollback is proposed and waits for approval.
+    ROLLBACK_PROPOSED: Final = "RollbackProposed"
+    # RolledBack=False: an approval was ignored (no proposal, or for another revision).
+    APPROVAL_IGNORED: Final = "ApprovalIgnored"
+    # RolledBack=Unknown: approved, being applied.
+    ROLLBACK_IN_PROGRESS: Final = "RollbackInProgress"
+    # RolledBack=Unknown: patched; the workload is rolling out.
+    ROLLING_OUT: Final = "RollingOut"
+    # RolledBack=Unknown: rolled out; watching detection for the monitoring window.
+    VERIFYING: Final = "Verifying"
+    # RolledBack=True: rolled back and rolled out, and detection sees recovery (or none watches).
+    ROLLED_BACK: Final = "RolledBack"
+    # RolledBack=False (refused): Argo CD or Flux manages the workload; the message says which.
+    GITOPS_MANAGED: Final = "GitOpsManaged"
+    # RolledBack=False (refused): the Deployment is paused.
+    PAUSED: Final = "Paused"
+    # RolledBack=False (refused): the workload already runs the target revision's template.
+    ALREADY_AT_TARGET: Final = "AlreadyAtTarget"
+    # RolledBack=False (refused): the revision asked for, or any earlier one, does not exist.
+    REVISION_NOT_FOUND: Final = "RevisionNotFound"
+    # RolledBack=False (refused): the workload does not exist.
+    WORKLOAD_NOT_FOUND: Final = "WorkloadNotFound"
+    # RolledBack=False (refused): the workload's template changed since the proposal.
+    CONCURRENT_CHANGE: Final = "ConcurrentChange"
+    # RolledBack=False (refused): the incident is no longer active; the proposal is dropped.
+    INCIDENT_NOT_ACTIVE: Final = "IncidentNotActive"
+    # RolledBack=False (failed): the API server rejected the patch.
+    PATCH_FAILED: Final = "PatchFailed"
+    # RolledBack=False (failed): the rolled-back workload did not roll out.
+    ROLLOUT_FAILED: Final = "RolloutFailed"
+    # RolledBack=False (failed): detection saw no recovery, or a regression, in the window.
+    VERIFICATION_FAILED: Final = "VerificationFailed"

@@ -3,6 +3,14 @@
 Importing this package registers every handler with kopf.
 """
 
-from incident_operator.handlers import incidents, policies, settings
+from incident_operator.handlers import (
+    detection,
+    escalation,
+    health,
+    incidents,
+    policies,
+    rollback,
+    settings,
+)
 
-__all__ = ["incidents", "policies", "settings"]
+__all__ = ["detection", "escalation", "health", "incidents", "policies", "rollback", "settings"]

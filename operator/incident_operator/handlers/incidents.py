@@ -15,6 +15,7 @@ import kopf
 from pydantic import ValidationError
 
 from incident_operator.adapters import kubernetes as k8s
+from incident_operator.adapters import metrics
 from incident_operator.adapters.events import post_event
 from incident_operator.adapters.incident_ids import IdAllocationError, IncidentIdAllocator
 from incident_operator.adapters.incident_store import read_incident, write_status
@@ -23,9 +24,8 @@ from incident_operator.api import GROUP, VERSION
 from incident_operator.api.incident import Incident, IncidentSpec, IncidentStatus
 from incident_operator.domain.reasons import Reason
 from incident_operator.handlers import clock
-from incident_operator.handlers.registry import POLICIES
+from incident_operator.handlers.governing import resolve_governing
 from incident_operator.handlers.wakeups import WAKEUPS, Key
-from incident_operator.reconcile.governing_policy import governing_policy
 from incident_operator.reconcile.incident import reconcile_incident
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.status_patch import status_difference
@@ -79,7 +79,7 @@ async def reconcile(body: dict[str, Any]) -> None:
             WAKEUPS.schedule((namespace, name), clock.now() + RETRY_AFTER)
         return
     incident = Incident.model_validate({"metadata": metadata, "spec": spec, "status": status})
-    governing = governing_policy(incident, POLICIES.in_namespace(namespace))
+    governing = await resolve_governing(incident)
     outcome = reconcile_incident(incident, governing, clock.now(), None)
     if outcome.postmortem_draft is not None and outcome.status.post_mortem is not None:
         configmap = outcome.status.post_mortem.config_map or f"{name}-postmortem"
@@ -93,7 +93,22 @@ async def reconcile(body: dict[str, Any]) -> None:
             return
         for entry in outcome.new_entries:
             await asyncio.to_thread(post_event, body, "Normal", entry.type, entry.message)
+        _observe(status, outcome.status, spec.severity.value)
+    phase = outcome.status.phase.value if outcome.status.phase else "Unknown"
+    metrics.INCIDENTS.record(namespace, name, spec.severity.value, phase)
     WAKEUPS.schedule((namespace, name), outcome.wake_at)
+
+
+def _observe(before: IncidentStatus, after: IncidentStatus, severity: str) -> None:
+    """Response-time histograms, observed once: when the written status first has them."""
+    if after.detected_at is None:
+        return
+    if before.acknowledged_at is None and after.acknowledged_at is not None:
+        waited = after.acknowledged_at - after.detected_at
+        metrics.TIME_TO_ACKNOWLEDGE.labels(severity).observe(waited.total_seconds())
+    if before.resolved_at is None and after.resolved_at is not None:
+        lasted = after.resolved_at - after.detected_at
+        metrics.TIME_TO_RESOLVE.labels(severity).observe(lasted.total_seconds())
 
 
 @kopf.on.event(GROUP, VERSION, "incidents")
@@ -101,8 +116,10 @@ async def on_incident_event(body: kopf.Body, type: str | None, **_: Any) -> None
     key: Key = (str(body.meta.namespace), str(body.meta.name))
     if type == "DELETED":
         WAKEUPS.forget(key)
+        metrics.INCIDENTS.forget(*key)
         return
-    await _reconcile_with_retry(dict(body), key)
+    with metrics.RECONCILE_SECONDS.labels("Incident").time():
+        await _reconcile_with_retry(dict(body), key)
 
 
 async def _reconcile_with_retry(body: dict[str, Any], key: Key) -> None:

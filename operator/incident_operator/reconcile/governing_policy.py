@@ -1,10 +1,12 @@
 """Which EscalationPolicy governs an incident, and the severity levels it makes.
 
 Resolution order: ``spec.policyRef``; else a policy whose selector matches the
-incident's labels (the labels detection stamps, or people's); else the namespace's
-default policy; else none, and the runbook's defaults apply.
+incident's labels (the labels detection stamps, or people's) or the labels of one of its
+affected workloads (read from the cluster by the caller); else the namespace's default
+policy; else none, and the runbook's defaults apply.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -50,7 +52,11 @@ def _is_empty(selector: LabelSelector) -> bool:
     return not selector.match_labels and not selector.match_expressions
 
 
-def governing_policy(incident: Incident, policies: list[EscalationPolicy]) -> GoverningPolicy:
+def governing_policy(
+    incident: Incident,
+    policies: list[EscalationPolicy],
+    workload_labels: Sequence[Mapping[str, str]] = (),
+) -> GoverningPolicy:
     ref = incident.spec.policy_ref
     if ref is not None:
         named = next((p for p in policies if p.metadata.name == ref.name), None)
@@ -62,11 +68,12 @@ def governing_policy(incident: Incident, policies: list[EscalationPolicy]) -> Go
                 "the runbook's defaults apply",
             )
         return GoverningPolicy(named, Reason.BY_REFERENCE, f"policy {ref.name} (policyRef)")
-    labels = incident.metadata.labels
+    label_sets = [incident.metadata.labels, *(dict(labels) for labels in workload_labels)]
     selected = [
         p
         for p in policies
-        if not _is_empty(p.spec.selector) and selector_matches(p.spec.selector, labels)
+        if not _is_empty(p.spec.selector)
+        and any(selector_matches(p.spec.selector, labels) for labels in label_sets)
     ]
     if selected:
         chosen = selected[0]

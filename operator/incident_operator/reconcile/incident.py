@@ -41,6 +41,7 @@ from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, SeverityLevel
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
 from incident_operator.domain.timeline import Entry, bound
+from incident_operator.reconcile.escalation import escalation_condition, notification_condition
 from incident_operator.reconcile.governing_policy import (
     GoverningPolicy,
     auto_resolve_allowed,
@@ -550,6 +551,13 @@ def reconcile_incident(
             "nothing required is open",
         )
 
+    # Conditions other parts of the operator derive from the status they own.
+    derived = (
+        (ConditionType.ESCALATED, escalation_condition),
+        (ConditionType.NOTIFICATIONS_FAILING, notification_condition),
+    )
+    for type_, derive in derived:
+        scratch.condition(type_, *derive(status))
     scratch.condition(
         ConditionType.POLICY_RESOLVED,
         ConditionStatus.TRUE if governing.policy else ConditionStatus.FALSE,

@@ -1,11 +1,22 @@
-"""The merge patch that turns one status into another, and nothing more."""
+"""The JSON merge patch (RFC 7386) that turns one status into another, and nothing more."""
 
 from typing import Any
 
 
 def status_difference(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """Top-level status keys whose value changes; removed keys map to None (a JSON merge
-    patch deletes them). Lists and objects are replaced whole, as a merge patch does."""
-    changed = {key: value for key, value in desired.items() if current.get(key) != value}
-    removed = {key: None for key in current if key not in desired}
-    return {**changed, **removed}
+    """Only what changes. Objects are compared key by key, as a merge patch applies them,
+    so a key that disappears inside an object is sent as None (deleted) instead of being
+    left behind; lists and scalars are replaced whole."""
+    patch: dict[str, Any] = {}
+    for key in current.keys() | desired.keys():
+        if key not in desired:
+            patch[key] = None
+        elif key not in current:
+            patch[key] = desired[key]
+        elif isinstance(current[key], dict) and isinstance(desired[key], dict):
+            nested = status_difference(current[key], desired[key])
+            if nested:
+                patch[key] = nested
+        elif current[key] != desired[key]:
+            patch[key] = desired[key]
+    return patch

@@ -1,0 +1,389 @@
+"""Detection benchmarks on the local control plane: latency, queries per cycle, CPU.
+
+Run by ``make bench`` (not part of the test run). Starts its own cluster (Prometheus
+scrapes every 1 s), an exporter of ``detection_probe_value{namespace, workload}``, and
+the operator, then prints:
+
+1. PromQL queries per cycle for a policy over 10 and over 1,000 workloads, counted by a
+   proxy in front of Prometheus (so the operator's own account is not trusted);
+2. the operator's CPU while it polls 20 rules every second;
+3. the time from the exporter changing a workload's value to the Incident existing (seen
+   by a watch), with a 1 s poll interval and with the default 15 s one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+from tests.harness.cluster import ClusterInfo, LocalCluster
+from tests.harness.operator import OperatorProcess
+from tests.harness.wait import wait_until
+from tests.integration.exporters import WorkloadExporter
+
+GROUP, VERSION = "sre.agentos.io", "v1alpha1"
+CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
+JOB = "detection-bench"
+THRESHOLD = 50.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _probe_rule(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "query": f'max by (namespace, workload) (detection_probe_value{{namespace="{namespace}"}})',
+        "warning": THRESHOLD,
+        "critical": THRESHOLD * 10,
+    }
+
+
+def _policy(namespace: str, interval: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EscalationPolicy",
+        "metadata": {"name": "bench", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"bench": "yes"}},
+            "detection": {"interval": interval, "rules": rules},
+        },
+    }
+
+
+def _apply_policy(custom: client.CustomObjectsApi, body: dict[str, Any]) -> None:
+    namespace = body["metadata"]["namespace"]
+    try:
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "escalationpolicies", body
+        )
+    except client.ApiException as error:
+        if error.status != 409:
+            raise
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "escalationpolicies", "bench", {"spec": body["spec"]}
+        )
+
+
+def _namespace_with_workloads(api: client.ApiClient, name: str, count: int) -> list[str]:
+    """A namespace with ``count`` Deployments (no replicas: detection needs only their labels)."""
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    names = [f"svc-{index:04d}" for index in range(count)]
+
+    def create(workload: str) -> None:
+        labels = {"app": workload}
+        body = client.V1Deployment(
+            metadata=client.V1ObjectMeta(name=workload, labels={**labels, "bench": "yes"}),
+            spec=client.V1DeploymentSpec(
+                replicas=0,
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(
+                        containers=[client.V1Container(name="main", image="registry.invalid/x:1")]
+                    ),
+                ),
+            ),
+        )
+        apps.create_namespaced_deployment(name, body)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, names))
+    return names
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class QueryCounter:
+    """A proxy in front of Prometheus recording each /api/v1/query it forwards."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.seen: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        counter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.path.startswith("/api/v1/query"):
+                    with counter._lock:
+                        counter.seen.append((time.monotonic(), self.path))
+                request = urllib.request.Request(
+                    counter.upstream + self.path, data=body, method=self.command
+                )
+                for header in ("Content-Type",):
+                    if self.headers.get(header):
+                        request.add_header(header, self.headers[header])
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    with opener.open(request, timeout=10) as response:
+                        status, payload = response.status, response.read()
+                except urllib.error.HTTPError as error:
+                    status, payload = error.code, error.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def per_cycle(self, marker: str, since: float) -> tuple[int, int]:
+        """(cycles, queries) whose query text contains ``marker``, after ``since``.
+
+        A cycle's queries are sent together; a gap of more than half a second starts
+        the next cycle.
+        """
+        with self._lock:
+            times = [t for t, path in self.seen if t >= since and marker in path]
+        cycles = sum(1 for a, b in zip([float("-inf"), *times], times, strict=False) if b - a > 0.5)
+        return cycles, len(times)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+class IncidentWatch:
+    """Records when each workload's Incident first appears in a namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.first_seen: dict[str, float] = {}
+        self._custom = client.CustomObjectsApi(api)
+        self._namespace = namespace
+        self._watch = watch.Watch()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        for event in self._watch.stream(
+            self._custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self._namespace,
+            "incidents",
+        ):
+            arrived = time.monotonic()
+            affected = event["object"].get("spec", {}).get("affected") or []
+            for workload in affected:
+                self.first_seen.setdefault(workload["name"], arrived)
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+@contextmanager
+def _operator(cluster: ClusterInfo, workdir: Path, prometheus_url: str) -> Iterator[int]:
+    log = workdir / f"operator-{time.monotonic_ns()}.log"
+    process = OperatorProcess(
+        cluster.kubeconfig, log, extra_args=("--prometheus-url", prometheus_url)
+    ).start()
+    assert process.process is not None
+    try:
+        yield process.process.pid
+    finally:
+        process.stop()
+
+
+# -------------------------------------------------------------------------- measures
+
+
+def queries_per_cycle(
+    cluster: ClusterInfo, api: client.ApiClient, exporter: WorkloadExporter, workdir: Path
+) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(api)
+    rules = 3
+    counts = {}
+    proxy = QueryCounter(str(cluster.prometheus_url))
+    try:
+        with _operator(cluster, workdir, proxy.url):
+            for size in (10, 1000):
+                namespace = f"bench-{size}"
+                for workload in _namespace_with_workloads(api, namespace, size):
+                    exporter.set_probe(namespace, workload, 1.0)
+                _apply_policy(
+                    custom,
+                    _policy(
+                        namespace, "1s", [_probe_rule(f"r{n}", namespace) for n in range(rules)]
+                    ),
+                )
+            for size in (10, 1000):
+                wait_until(
+                    lambda size=size: _metrics_available(custom, f"bench-{size}"),  # type: ignore[misc]
+                    what=f"bench-{size} polled",
+                    timeout=180,
+                )
+            since = time.monotonic()
+            time.sleep(20)  # the measurement window
+            for size in (10, 1000):
+                # The namespace as it appears, quoted, in the URL-encoded query.
+                cycles, queries = proxy.per_cycle(f"%22bench-{size}%22", since)
+                counts[f"{size} workloads"] = {
+                    "rules": rules,
+                    "cycles": cycles,
+                    "queries": queries,
+                    "queries per cycle": round(queries / max(cycles, 1), 2),
+                }
+    finally:
+        proxy.close()
+    return counts
+
+
+def cpu_while_polling(
+    cluster: ClusterInfo, api: client.ApiClient, workdir: Path, seconds: float = 30
+) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(api)
+    figures = {}
+    with _operator(cluster, workdir, str(cluster.prometheus_url)) as pid:
+        for size in (10, 1000):
+            namespace = f"bench-{size}"
+            _apply_policy(
+                custom,
+                _policy(namespace, "1s", [_probe_rule(f"r{n}", namespace) for n in range(20)]),
+            )
+            other = "bench-1000" if size == 10 else "bench-10"
+            _apply_policy(custom, _policy(other, "1h", [_probe_rule("idle", other)]))
+            wait_until(
+                lambda namespace=namespace: _metrics_available(custom, namespace),  # type: ignore[misc]
+                what=f"{namespace} polled",
+                timeout=120,
+            )
+            start_cpu, start = _cpu_seconds(pid), time.monotonic()
+            time.sleep(seconds)
+            used = _cpu_seconds(pid) - start_cpu
+            figures[f"20 rules x {size} workloads, 1 s"] = {
+                "cpu % of one core": round(100 * used / (time.monotonic() - start), 1)
+            }
+    return figures
+
+
+def detection_latency(
+    cluster: ClusterInfo,
+    api: client.ApiClient,
+    exporter: WorkloadExporter,
+    workdir: Path,
+    interval: str,
+    trials: int,
+) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(api)
+    namespace = f"latency-{interval}"
+    workloads = _namespace_with_workloads(api, namespace, trials)
+    for workload in workloads:
+        exporter.set_probe(namespace, workload, 1.0)
+    seen = IncidentWatch(api, namespace)
+    latencies: list[float] = []
+    with _operator(cluster, workdir, str(cluster.prometheus_url)):
+        _apply_policy(custom, _policy(namespace, interval, [_probe_rule("probe", namespace)]))
+        wait_until(
+            lambda: _metrics_available(custom, namespace),
+            what="the policy's first cycle",
+            timeout=120,
+        )
+        for workload in workloads:
+            # A random phase against both the scrape and the poll.
+            time.sleep(random.uniform(0, 1.0))
+            changed = time.monotonic()
+            exporter.set_probe(namespace, workload, THRESHOLD * 2)
+            found = wait_until(
+                lambda workload=workload: seen.first_seen.get(workload),  # type: ignore[misc]
+                what=f"the incident of {workload}",
+                timeout=120,
+                interval=0.005,
+            )
+            latencies.append(found - changed)
+    seen.stop()
+    return {
+        "trials": len(latencies),
+        "median s": round(statistics.median(latencies), 3),
+        "p99 s": round(_percentile(latencies, 0.99), 3),
+        "max s": round(max(latencies), 3),
+        "min s": round(min(latencies), 3),
+    }
+
+
+def _metrics_available(custom: client.CustomObjectsApi, namespace: str) -> bool:
+    body = custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "escalationpolicies", "bench"
+    )
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "MetricsAvailable" and c["status"] == "True" for c in conditions)
+
+
+def _measure(name: str, run: Callable[[], dict[str, Any]], results: dict[str, Any]) -> None:
+    started = time.monotonic()
+    results[name] = run()
+    print(f"{name} ({time.monotonic() - started:.0f}s):")
+    print(json.dumps(results[name], indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=30, help="latency trials with 1 s polls")
+    parser.add_argument("--default-trials", type=int, default=20, help="trials with 15 s polls")
+    parser.add_argument("--output", type=Path, help="also write the figures here as JSON")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="detection-bench-") as tmp:
+        workdir = Path(tmp)
+        cluster = LocalCluster(workdir / "cluster")
+        info = cluster.start()
+        exporter = WorkloadExporter().start()
+        try:
+            cluster.add_scrape_target(JOB, exporter.host_port)
+            api = config.new_client_from_config(config_file=str(info.kubeconfig))
+            _measure(
+                "queries per cycle",
+                lambda: queries_per_cycle(info, api, exporter, workdir),
+                results,
+            )
+            _measure("operator CPU", lambda: cpu_while_polling(info, api, workdir), results)
+            _measure(
+                "detection latency, 1 s poll, 1 s scrape",
+                lambda: detection_latency(info, api, exporter, workdir, "1s", args.trials),
+                results,
+            )
+            _measure(
+                "detection latency, default 15 s poll",
+                lambda: detection_latency(info, api, exporter, workdir, "15s", args.default_trials),
+                results,
+            )
+        finally:
+            exporter.stop()
+            cluster.stop()
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+-- Argo CD health of an incident-operator EscalationPolicy (sre.agentos.io/v1alpha1).
+-- Progressing: the operator has not read this generation yet.
+-- Degraded: Ready=False (invalid spec), TemplatesValid=False (a template override
+-- fails; the built-in one is used meanwhile) or MetricsAvailable=False (detection
+-- cannot measure what the policy watches).
+-- Healthy: Ready=True and none of the above.
+local hs = {}
+local status = obj.status
+if status == nil or status.conditions == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for incident-operator to read the policy"
+  return hs
+end
+local generation = obj.metadata.generation
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = "Waiting for incident-operator to observe generation " .. generation
+  return hs
+end
+local ready = nil
+for _, condition in ipairs(status.conditions) do
+  if condition.type == "Ready" then
+    ready = condition
+  end
+  local failing = (condition.type == "Ready" or condition.type == "TemplatesValid"
+    or condition.type == "MetricsAvailable") and condition.status == "False"
+  if failing then
+    hs.status = "Degraded"
+    hs.message = condition.type .. ": " .. (condition.message or condition.reason or "False")
+    return hs
+  end
+end
+if ready == nil or ready.status ~= "True" then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the Ready condition"
+  return hs
+end
+hs.status = "Healthy"
+hs.message = ready.message or "Ready"
+return hs

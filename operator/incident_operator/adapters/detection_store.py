@@ -1,0 +1,149 @@
+"""Detection's calls to the Kubernetes API. All blocking; callers run them in threads.
+
+Detection owns little on the objects it touches, and writes only that:
+
+- the Incidents it opens (created whole, once);
+- on those, ``spec.severity`` when it raises it, guarded by the resourceVersion the
+  decision was made from, so a severity people raised meanwhile is never lowered;
+- ``status.detection`` and ``status.metrics`` of Incidents, each as a JSON merge patch
+  of that one key, leaving the lifecycle's keys alone;
+- an EscalationPolicy's MetricsAvailable condition and ``status.breaches``, by
+  server-side apply under its own field manager, so the policy reconciler's Ready stays.
+"""
+
+import base64
+from typing import Any, cast
+
+from kubernetes import client
+
+from incident_operator.adapters.incident_store import read_incident
+from incident_operator.adapters.kubernetes import (
+    GROUP,
+    VERSION,
+    apply_status,
+    core,
+    custom_objects,
+    is_conflict,
+    is_not_found,
+)
+from incident_operator.domain.severity import Severity
+
+DETECTION_MANAGER = "incident-operator-detection"
+_ATTEMPTS = 5
+INCIDENTS = "incidents"
+_MERGE_PATCH = "application/merge-patch+json"
+_WORKLOAD_LISTS = (
+    ("Deployment", "list_namespaced_deployment"),
+    ("StatefulSet", "list_namespaced_stateful_set"),
+    ("DaemonSet", "list_namespaced_daemon_set"),
+)
+
+
+class AlreadyExists(Exception):
+    """An object of that name is already there."""
+
+
+def create_incident(manifest: dict[str, Any]) -> dict[str, Any]:
+    namespace = manifest["metadata"]["namespace"]
+    try:
+        created = custom_objects().create_namespaced_custom_object(
+            GROUP, VERSION, namespace, INCIDENTS, manifest, field_manager=DETECTION_MANAGER
+        )
+    except client.ApiException as error:
+        if is_conflict(error):
+            raise AlreadyExists(f"{namespace}/{manifest['metadata']['name']}") from error
+        raise
+    return cast(dict[str, Any], created)
+
+
+def patch_incident_status(namespace: str, name: str, key: str, value: Any) -> dict[str, Any] | None:
+    """Merge-patches ``status.<key>``; None when the incident is gone."""
+    try:
+        patched = custom_objects().patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            INCIDENTS,
+            name,
+            {"status": {key: value}},
+            field_manager=DETECTION_MANAGER,
+            _content_type=_MERGE_PATCH,
+        )
+    except client.ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+    return cast(dict[str, Any], patched)
+
+
+def raise_severity(namespace: str, name: str, severity: Severity) -> dict[str, Any] | None:
+    """Sets spec.severity to ``severity`` unless it is already as severe; None when gone.
+
+    Each attempt is guarded by the resourceVersion just read, so a severity people
+    raised in the meantime is seen, and never lowered.
+    """
+    for _ in range(_ATTEMPTS):
+        current = read_incident(namespace, name)
+        if current is None:
+            return None
+        if not severity.is_more_severe_than(Severity(current["spec"]["severity"])):
+            return current
+        body = {
+            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+            "spec": {"severity": severity.value},
+        }
+        try:
+            patched = custom_objects().patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                INCIDENTS,
+                name,
+                body,
+                field_manager=DETECTION_MANAGER,
+                _content_type=_MERGE_PATCH,
+            )
+        except client.ApiException as error:
+            if is_conflict(error):
+                continue
+            if is_not_found(error):
+                return None
+            raise
+        return cast(dict[str, Any], patched)
+    return None
+
+
+def list_incidents(namespace: str) -> list[dict[str, Any]]:
+    listed = cast(
+        dict[str, Any],
+        custom_objects().list_namespaced_custom_object(GROUP, VERSION, namespace, INCIDENTS),
+    )
+    return cast(list[dict[str, Any]], listed.get("items", []))
+
+
+def list_workloads(namespace: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(kind, name, labels) of every Deployment, StatefulSet and DaemonSet in ``namespace``."""
+    apps = client.AppsV1Api(core().api_client)
+    found: list[tuple[str, str, dict[str, str]]] = []
+    for kind, method in _WORKLOAD_LISTS:
+        for item in getattr(apps, method)(namespace).items:
+            found.append((kind, item.metadata.name, dict(item.metadata.labels or {})))
+    return found
+
+
+def apply_policy_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    apply_status(
+        "EscalationPolicy", "escalationpolicies", namespace, name, status, DETECTION_MANAGER
+    )
+
+
+def read_secret_value(namespace: str, name: str, key: str) -> str | None:
+    """The decoded value of one Secret key; None when the Secret or the key is missing."""
+    try:
+        secret = core().read_namespaced_secret(name, namespace)
+    except client.ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+    encoded = (secret.data or {}).get(key)
+    return base64.b64decode(encoded).decode().strip() if encoded else None

@@ -1,0 +1,113 @@
+"""The escalation's part of an Incident's status: steps reached, triggers, deliveries.
+
+Written only by the escalation reconciler (handlers/escalation.py). Everything that must
+survive a restart lives here: which steps were reached and why, which triggers fired,
+what was announced (so nothing is announced twice), and each notification's delivery
+record, written before the send (claimed) and after it (outcome).
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from incident_operator.api.base import ApiModel, DNSName, Duration
+from incident_operator.domain.notifications import DeliveryState, NotificationKind
+from incident_operator.domain.severity import Severity
+from incident_operator.domain.triggers import TriggerName
+
+# Delivery records kept; the oldest final (Sent or Failed) ones go first. What was
+# announced is remembered in EscalationStatus, not by these records, so dropping one
+# never makes it go out again.
+NOTIFICATION_LIMIT = 128
+ErrorText = Annotated[str, Field(max_length=512)]
+Key = Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class StepCause(StrEnum):
+    """Why a step was reached."""
+
+    # Its time since detection came.
+    SCHEDULE = "Schedule"
+    # An escalation trigger fired (triggers names it).
+    TRIGGER = "Trigger"
+    # The severity was lowered past its time: recorded, not notified.
+    SUPERSEDED = "Superseded"
+
+
+class ReachedStep(ApiModel):
+    """One step of the matrix that was reached."""
+
+    # P0-1: severity and place among its steps.
+    key: Annotated[str, Field(max_length=8)]
+    severity: Severity
+    ordinal: Annotated[int, Field(ge=0)]
+    after: Duration
+    targets: Annotated[list[Annotated[str, Field(max_length=160)]], Field(max_length=16)] = []
+    channels: Annotated[list[DNSName], Field(max_length=32)] = []
+    due_at: datetime
+    reached_at: datetime
+    cause: StepCause
+    reason: Annotated[str, Field(max_length=512)]
+    late: bool = False
+
+
+class TriggerRecord(ApiModel):
+    """An escalation trigger that fired, and the step it escalated to."""
+
+    name: TriggerName
+    instance: Annotated[str, Field(max_length=256)]
+    fired_at: datetime
+    message: Annotated[str, Field(max_length=256)]
+    # The step it escalated to; None when there was no further step.
+    step: Annotated[str, Field(max_length=8)] | None = None
+
+
+class EscalationStatus(ApiModel):
+    """How far the incident has been escalated, and what was announced."""
+
+    policy: DNSName | None = None
+    # Steps reached of the current severity's matrix.
+    level: Annotated[int, Field(ge=0)] = 0
+    # How many steps that matrix has.
+    steps_total: Annotated[int, Field(ge=0)] = 0
+    last_escalated_at: datetime | None = None
+    next_step_due_at: datetime | None = None
+    # The severity the level counts in, and since when it changed (unset: since
+    # detection); a change restarts the count.
+    severity: Severity | None = None
+    severity_since: datetime | None = None
+    steps: Annotated[list[ReachedStep], Field(max_length=80)] = []
+    triggers: Annotated[list[TriggerRecord], Field(max_length=64)] = []
+    # What was announced, so each announcement is recorded once.
+    declared: bool = False
+    customer_notified: bool = False
+    updates_announced: Annotated[int, Field(ge=0)] = 0
+    # The nextUpdateDueAt a reminder was sent for.
+    reminded_for: datetime | None = None
+    # The resolvedAt a resolution notice was sent for (a reopened incident resolves anew).
+    resolved_for: datetime | None = None
+    # PagerDuty channels told of the acknowledgement.
+    acknowledged_on: Annotated[list[DNSName], Field(max_length=32)] = []
+
+
+class NotificationRecord(ApiModel):
+    """One notification's delivery: recorded before it is sent and after."""
+
+    key: Key
+    kind: NotificationKind
+    channel: DNSName
+    # What it is about: a step (P0-1) or an update's number.
+    ref: Annotated[str, Field(max_length=64)] | None = None
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: Annotated[int, Field(ge=0)] = 0
+    # When it fell due (a step's time, an update's time) and when it was recorded.
+    due_at: datetime
+    created_at: datetime
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    late: bool = False
+    # The last failure, without secrets.
+    error: ErrorText | None = None

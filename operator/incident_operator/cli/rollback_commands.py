@@ -1,0 +1,76 @@
+"""``kubectl incident approve-rollback``: approve the proposed rollback as yourself.
+
+The approval is two annotations on the Incident: ``sre.agentos.io/approve-rollback`` with
+the caller's user name (the admission policy refuses any other name, and callers
+outside the approver group), and ``sre.agentos.io/approve-rollback-revision`` with the
+target revision the caller was shown, so an approval never applies to a proposal that
+changed in the meantime. The patch is guarded by the resourceVersion that was read.
+"""
+
+import argparse
+from typing import Any
+
+from incident_operator.cli.cluster import Cluster, PluginError
+
+APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
+APPROVE_ROLLBACK_REVISION = "sre.agentos.io/approve-rollback-revision"
+CHANGED_BY = "sre.agentos.io/changed-by"
+
+
+def _label(incident: dict[str, Any]) -> str:
+    return str((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
+
+
+def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> PluginError:
+    label, name = _label(incident), incident["metadata"]["name"]
+    if not rollback:
+        return PluginError(
+            f"{label} has no rollback proposal: the operator proposes one when an affected "
+            "workload had a new revision shortly before detection. Ask for one with "
+            f"`kubectl patch incident {name} --type=merge -p "
+            """'{"spec":{"rollback":{"target":{"kind":"Deployment","name":"NAME"}}}}'`"""
+        )
+    phase = rollback.get("phase")
+    detail = f": {rollback['message']}" if rollback.get("message") else ""
+    if phase == "Refused":
+        return PluginError(f"{label}: the rollback is refused ({rollback.get('reason')}){detail}")
+    return PluginError(f"{label}: the rollback is {phase}, not awaiting approval{detail}")
+
+
+def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    rollback = (incident.get("status") or {}).get("rollback") or {}
+    if rollback.get("phase") != "Proposed":
+        raise _no_proposal(incident, rollback)
+    me = cluster.whoami()
+    revision = str(rollback.get("targetRevision"))
+    cluster.patch(
+        incident,
+        {
+            "metadata": {
+                "annotations": {
+                    APPROVE_ROLLBACK: me,
+                    APPROVE_ROLLBACK_REVISION: revision,
+                    CHANGED_BY: me,
+                }
+            }
+        },
+    )
+    target = rollback.get("target") or {}
+    current = rollback.get("currentRevision")
+    start = f"revision {current}" if current is not None else "its current template"
+    print(
+        f"{_label(incident)}: approved rolling back {target.get('kind')}/{target.get('name')} "
+        f"from {start} to revision {revision} as {me}"
+    )
+    for line in (rollback.get("diff") or "").splitlines():
+        print(f"  {line}")
+    return 0
+
+
+def add_approve_rollback(commands: Any) -> None:
+    """Registers the subcommand on ``kubectl incident``'s subparsers."""
+    help_ = "approve the proposed rollback as yourself (members of the approver group)"
+    sub = commands.add_parser("approve-rollback", help=help_, description=help_)
+    sub.set_defaults(handler=cmd_approve_rollback)
+    sub.add_argument("incident", metavar="INCIDENT")

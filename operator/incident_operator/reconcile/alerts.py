@@ -1,0 +1,228 @@
+"""Alertmanager's webhook (payload version 4) as incidents: parse, check, decide.
+
+A delivery is checked whole before anything is written, so a malformed one changes
+nothing; then each alert is decided on its own::
+
+    firing,   no open incident ........ open one (severity from the alert's label)
+    firing,   open incident ........... breaching again if it had recovered
+    resolved, open incident ........... recovered since the alert's endsAt (Monitoring)
+    resolved, no open incident ........ nothing
+
+Incidents are found by the alert's fingerprint (Alertmanager's hash of its labels), and
+status.detection carries only what the payload says, so a repeated delivery decides
+nothing new. The alert's labels cannot change under one fingerprint, and neither can
+its severity: Alertmanager never raises one.
+"""
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from incident_operator.api.incident import (
+    DetectionStatus,
+    Incident,
+    IncidentSource,
+    IncidentSpec,
+    WorkloadKind,
+    WorkloadReference,
+)
+from incident_operator.domain.detection import alert_fingerprint, incident_name, label_value
+from incident_operator.domain.severity import ALERT_SEVERITY, AlertLevel, Severity
+from incident_operator.domain.signals import Level
+from incident_operator.reconcile.detection import (
+    FINGERPRINT_LABEL,
+    RULE_LABEL,
+    DetectionUpdate,
+    NewIncident,
+    needs_write,
+)
+from incident_operator.reconcile.invalid import describe_validation_error
+
+# Alerts whose severity label says they are not meant for people (kube-prometheus'
+# Watchdog and InfoInhibitor carry "none").
+IGNORED_SEVERITIES: Final = frozenset({"none"})
+# kube-state-metrics' alert labels that name a workload, by kind.
+_WORKLOAD_LABELS: Final = {
+    "deployment": WorkloadKind.DEPLOYMENT,
+    "statefulset": WorkloadKind.STATEFUL_SET,
+    "daemonset": WorkloadKind.DAEMON_SET,
+}
+_CRITICAL_LEVELS: Final = frozenset({AlertLevel.CRITICAL, AlertLevel.HIGH})
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class PayloadError(ValueError):
+    """A delivery that cannot be taken; the message says why (the response's reason)."""
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: datetime = Field(alias="startsAt")
+    # Alertmanager sends 0001-01-01T00:00:00Z for an alert still firing.
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F]+$")]
+
+
+class WebhookPayload(BaseModel):
+    """Alertmanager's webhook body; fields the operator does not use are still checked
+    for their type, so a body from something else is refused rather than half-read."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
+    status: Literal["firing", "resolved"]
+    receiver: Annotated[str, Field(min_length=1, max_length=253)]
+    group_labels: dict[str, str] = Field(default={}, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default={}, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default={}, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: Annotated[list[Alert], Field(max_length=1000)]
+
+
+def parse_payload(body: bytes) -> WebhookPayload:
+    """The delivery, or PayloadError naming what is wrong with it."""
+    try:
+        raw: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PayloadError(f"the body is not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise PayloadError("the body must be a JSON object (Alertmanager's webhook payload)")
+    try:
+        return WebhookPayload.model_validate(raw)
+    except ValidationError as error:
+        raise PayloadError(describe_validation_error(error, "body")) from error
+
+
+class AlertItem(BaseModel):
+    """One alert, checked and with everything the decision needs."""
+
+    alert: Alert
+    receiver: str
+    alertname: str
+    namespace: str
+    fingerprint: str
+    severity: Severity
+    level: Level
+    workload: WorkloadReference | None
+
+
+def _workload(labels: dict[str, str]) -> WorkloadReference | None:
+    for label, kind in _WORKLOAD_LABELS.items():
+        name = labels.get(label, "")
+        if name and len(name) <= 253 and _DNS_NAME.match(name):
+            return WorkloadReference(kind=kind, name=name)
+    return None
+
+
+def check_alerts(payload: WebhookPayload, default_namespace: str) -> tuple[list[AlertItem], int]:
+    """The alerts to act on and how many were ignored; PayloadError for the first bad one.
+
+    An unknown severity refuses the whole delivery: mapping it to a guess would page the
+    wrong people, and a refusal shows up in Alertmanager's own error metrics.
+    """
+    items: list[AlertItem] = []
+    ignored = 0
+    for index, alert in enumerate(payload.alerts):
+        alertname = alert.labels.get("alertname", "")
+        where = f"alerts[{index}]" + (f" ({alertname})" if alertname else "")
+        raw_severity = alert.labels.get("severity", "").strip().lower()
+        if not raw_severity or raw_severity in IGNORED_SEVERITIES:
+            ignored += 1
+            continue
+        try:
+            alert_level = AlertLevel(raw_severity)
+        except ValueError:
+            known = ", ".join(level.value for level in AlertLevel)
+            raise PayloadError(
+                f"{where}: severity label {raw_severity!r} is not one of {known} (or none)"
+            ) from None
+        namespace = alert.labels.get("namespace") or default_namespace
+        if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+            raise PayloadError(f"{where}: namespace label {namespace!r} is not a namespace name")
+        items.append(
+            AlertItem(
+                alert=alert,
+                receiver=payload.receiver,
+                alertname=alertname or "alert",
+                namespace=namespace,
+                fingerprint=alert_fingerprint(namespace, alert.fingerprint.lower()),
+                severity=ALERT_SEVERITY[alert_level],
+                level=Level.CRITICAL if alert_level in _CRITICAL_LEVELS else Level.WARNING,
+                workload=_workload(alert.labels),
+            )
+        )
+    return items, ignored
+
+
+def _detection(item: AlertItem, now: datetime) -> DetectionStatus:
+    alert = item.alert
+    firing = alert.status == "firing"
+    ended = alert.ends_at if alert.ends_at and alert.ends_at.year > 1 else None
+    return DetectionStatus(
+        fingerprint=item.fingerprint,
+        policy=item.receiver,
+        rule=item.alertname,
+        workload=item.workload,
+        level=item.level if firing else Level.OK,
+        breaching=firing,
+        breach_started_at=alert.starts_at,
+        recovered_at=None if firing else (ended or now),
+        last_evaluated_at=now,
+    )
+
+
+def _new_incident(item: AlertItem, now: datetime) -> NewIncident:
+    alert = item.alert
+    annotations = alert.annotations
+    headline = annotations.get("summary") or annotations.get("message") or "firing"
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+    details = [
+        annotations.get("description", ""),
+        f"Alertmanager receiver {item.receiver}, alert {item.alertname} firing since "
+        f"{alert.starts_at.isoformat(timespec='seconds')}. Labels: {labels}.",
+        f"Source: {alert.generator_url}" if alert.generator_url else "",
+    ]
+    where = f"{item.workload.kind.value} {item.workload.name} in " if item.workload else ""
+    spec = IncidentSpec(
+        title=f"{item.alertname}: {headline}"[:200],
+        severity=item.severity,
+        summary="\n".join(part for part in details if part)[:8192],
+        impact=(annotations.get("impact") or f"{where}namespace {item.namespace}")[:8192],
+        source=IncidentSource.ALERTMANAGER,
+        affected=[item.workload] if item.workload else [],
+    )
+    parts = [item.alertname, item.workload.name if item.workload else ""]
+    return NewIncident(
+        namespace=item.namespace,
+        name=incident_name(parts, item.fingerprint, alert.starts_at),
+        labels={FINGERPRINT_LABEL: item.fingerprint, RULE_LABEL: label_value(item.alertname)},
+        spec=spec,
+        detection=_detection(item, now),
+    )
+
+
+def plan_alert(
+    item: AlertItem, open_incident: Incident | None, now: datetime
+) -> NewIncident | DetectionUpdate | None:
+    """What one alert changes: a new incident, a detection status, or nothing."""
+    if open_incident is None:
+        return _new_incident(item, now) if item.alert.status == "firing" else None
+    desired = _detection(item, now)
+    previous = open_incident.status.detection
+    if previous is not None and previous.recovered_at and not desired.breaching:
+        # Already recovered: keep the first recovery time, or the monitoring window restarts.
+        desired = desired.model_copy(update={"recovered_at": previous.recovered_at})
+    if not needs_write(previous, desired, now):
+        return None
+    return DetectionUpdate(open_incident.metadata.namespace, open_incident.metadata.name, desired)

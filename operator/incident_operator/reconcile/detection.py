@@ -1,0 +1,668 @@
+"""What one detection cycle should do, decided from the policy, the result and the incidents.
+
+A cycle of one policy, per rule::
+
+    compile_rule ──> query (the handler sends it) ──> plan_rule ──> RulePlan
+                                                                   ├─ opens    new Incidents
+                                                                   ├─ raises   spec.severity up
+                                                                   ├─ updates  status.detection
+                                                                   └─ holds, readings, problem
+
+and once per policy: ``metrics_available`` (the policy's MetricsAvailable condition),
+``plan_gap`` (the monitoring-gap incident), ``breach_records`` (the holds to persist).
+
+Detection writes the facts (``status.detection``: breaching, recoveredAt, ...) and the
+lifecycle derives phases from them. So that the lifecycle never resolves on missing
+data, ``recoveredAt`` marks the start of the current run of healthy evaluations: unknown
+data, or a breach still waiting out its ``for``, clears it, and the monitoring window
+starts again when healthy values return.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from incident_operator.api.base import LocalObjectReference
+from incident_operator.api.escalation_policy import (
+    BreachRecord,
+    DetectionRule,
+    EscalationPolicy,
+)
+from incident_operator.api.incident import (
+    DetectionStatus,
+    Incident,
+    IncidentSource,
+    IncidentSpec,
+    MetricReading,
+    WorkloadKind,
+    WorkloadReference,
+)
+from incident_operator.domain.conditions import (
+    Condition,
+    ConditionStatus,
+    find_condition,
+    set_condition,
+)
+from incident_operator.domain.detection import (
+    PROBLEM_ORDER,
+    Hold,
+    MetricsReason,
+    Observation,
+    RuleError,
+    RuleThresholds,
+    Sample,
+    WorkloadKey,
+    advance_hold,
+    describe_breach,
+    format_value,
+    gap_fingerprint,
+    held_level,
+    incident_name,
+    is_breach,
+    label_value,
+    observe,
+    resolve_thresholds,
+    rule_fingerprint,
+    samples_by_workload,
+    samples_for,
+)
+from incident_operator.domain.detection_queries import signal_query
+from incident_operator.domain.durations import parse_duration
+from incident_operator.domain.severity import Severity
+from incident_operator.domain.signals import Level
+from incident_operator.reconcile.governing_policy import selector_matches
+
+FINGERPRINT_LABEL: Final = "sre.agentos.io/fingerprint"
+POLICY_LABEL: Final = "sre.agentos.io/policy"
+RULE_LABEL: Final = "sre.agentos.io/rule"
+GAP_RULE: Final = "monitoring-gap"
+# The runbook lists "Logging/monitoring gaps" among its P2 examples.
+GAP_SEVERITY: Final = Severity.P2
+# A value that only drifts is written at most this often; level changes at once.
+VALUE_REFRESH: Final = timedelta(seconds=30)
+# Samples older than this many intervals (and at least a minute) are stale.
+STALE_INTERVALS: Final = 3
+_MESSAGE_LIMIT = 1024
+_LISTED_WORKLOADS = 3
+_CONDITIONS = TypeAdapter(list[Condition])
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class QueryFailure:
+    """The query did not give a result: Prometheus unreachable, or it answered an error."""
+
+    # MetricsReason.UNREACHABLE or MetricsReason.QUERY_FAILED.
+    reason: str
+    message: str
+
+
+RuleResult = Sequence[Sample] | QueryFailure
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule made ready to evaluate; ``error`` set when it cannot be."""
+
+    rule: DetectionRule
+    query: str | None
+    thresholds: RuleThresholds | None
+    hold_for: timedelta
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def signal_text(self) -> str:
+        return self.rule.signal.value if self.rule.signal else "query"
+
+
+def compile_rule(namespace: str, rule: DetectionRule) -> CompiledRule:
+    hold_for = parse_duration(rule.for_)
+    try:
+        thresholds = resolve_thresholds(rule.signal, rule.warning, rule.critical, rule.direction)
+        if rule.signal is None:
+            query = rule.query
+        else:
+            query = signal_query(
+                rule.signal,
+                namespace,
+                rule.metrics,
+                parse_duration(rule.window) if rule.window else None,
+                parse_duration(rule.offset) if rule.offset else None,
+            )
+    except RuleError as error:
+        return CompiledRule(rule, None, None, hold_for, str(error))
+    return CompiledRule(rule, query, thresholds, hold_for)
+
+
+def interval_of(policy: EscalationPolicy) -> timedelta:
+    return parse_duration(policy.spec.detection.interval)
+
+
+def stale_after(interval: timedelta) -> timedelta:
+    return max(STALE_INTERVALS * interval, timedelta(minutes=1))
+
+
+def select_workloads(
+    policy: EscalationPolicy,
+    rule: DetectionRule,
+    workloads: Iterable[tuple[WorkloadKey, Mapping[str, str]]],
+) -> list[WorkloadKey]:
+    """The policy's workloads (by its selector), narrowed by the rule's own selector."""
+    return sorted(
+        (
+            key
+            for key, labels in workloads
+            if selector_matches(policy.spec.selector, dict(labels))
+            and (rule.workloads is None or selector_matches(rule.workloads, dict(labels)))
+        ),
+        key=lambda key: (key.kind, key.name),
+    )
+
+
+def is_open(incident: Incident) -> bool:
+    """Open until Resolved: a new breach of a resolved incident's fingerprint opens another."""
+    phase = incident.status.phase
+    return phase is None or phase.is_active
+
+
+# -------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    """An Incident to create, and the detection status to write on it once it exists."""
+
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    spec: IncidentSpec
+    detection: DetectionStatus
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
+            # Only what detection says; the API server and people fill in the rest.
+            "spec": self.spec.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        }
+
+
+@dataclass(frozen=True)
+class SeverityRaise:
+    namespace: str
+    name: str
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class DetectionUpdate:
+    namespace: str
+    name: str
+    detection: DetectionStatus
+
+
+@dataclass
+class RulePlan:
+    opens: list[NewIncident] = field(default_factory=list)
+    raises: list[SeverityRaise] = field(default_factory=list)
+    updates: list[DetectionUpdate] = field(default_factory=list)
+    holds: dict[WorkloadKey, Hold] = field(default_factory=dict)
+    observations: dict[WorkloadKey, Observation] = field(default_factory=dict)
+    # (MetricsReason, message) when some of the rule's data was unusable.
+    problem: tuple[str, str] | None = None
+    # True when the rule produced nothing usable at all: a cycle of the monitoring gap.
+    blind: bool = False
+
+
+def detection_wire(detection: DetectionStatus) -> dict[str, Any]:
+    """The merge patch value: explicit nulls, so fields that were cleared are removed."""
+    return detection.model_dump(mode="json", by_alias=True)
+
+
+def needs_write(previous: DetectionStatus | None, desired: DetectionStatus, now: datetime) -> bool:
+    """Every change but a drifting value is written at once; the value every VALUE_REFRESH."""
+    if previous is None:
+        return True
+    ignored = {"value", "last_evaluated_at"}
+    if desired.model_dump(exclude=ignored) != previous.model_dump(exclude=ignored):
+        return True
+    return desired.value != previous.value and now - previous.last_evaluated_at >= VALUE_REFRESH
+
+
+# ------------------------------------------------------------------------ planning
+
+
+def _workload_reference(key: WorkloadKey) -> WorkloadReference:
+    return WorkloadReference(kind=WorkloadKind(key.kind), name=key.name)
+
+
+def _severity_for(rule: DetectionRule, level: Level) -> Severity:
+    return rule.severity.critical if level is Level.CRITICAL else rule.severity.warning
+
+
+def _labels(fingerprint: str, policy: str, rule: str) -> dict[str, str]:
+    return {
+        FINGERPRINT_LABEL: fingerprint,
+        POLICY_LABEL: label_value(policy),
+        RULE_LABEL: label_value(rule),
+    }
+
+
+def _next_detection(
+    previous: DetectionStatus | None,
+    base: DetectionStatus,
+    observation: Observation,
+    held: Level,
+    hold: Hold | None,
+    thresholds: RuleThresholds,
+    now: datetime,
+) -> DetectionStatus:
+    was_breaching = previous.breaching if previous else True
+    started = previous.breach_started_at if previous else None
+    recovered = previous.recovered_at if previous else None
+    if observation.level is Level.UNKNOWN:
+        return base.model_copy(
+            update={
+                "level": Level.UNKNOWN,
+                "value": None,
+                "breaching": was_breaching,
+                "breach_started_at": started,
+                "recovered_at": None,
+                "threshold": previous.threshold if previous else thresholds.first(),
+            }
+        )
+    if is_breach(held):
+        return base.model_copy(
+            update={
+                "level": held,
+                "value": observation.value,
+                "threshold": thresholds.for_level(held),
+                "breaching": True,
+                "breach_started_at": (
+                    started if was_breaching and started else (hold.since if hold else now)
+                ),
+                "recovered_at": None,
+            }
+        )
+    healthy = observation.level is Level.OK
+    return base.model_copy(
+        update={
+            "level": observation.level,
+            "value": observation.value,
+            "threshold": thresholds.for_level(observation.level)
+            if not healthy
+            else thresholds.first(),
+            # A breach still waiting out its ``for`` neither regresses nor recovers.
+            "breaching": False if healthy else was_breaching,
+            "breach_started_at": started,
+            "recovered_at": (recovered or now) if healthy else None,
+        }
+    )
+
+
+def _new_incident(
+    policy: EscalationPolicy,
+    compiled: CompiledRule,
+    workload: WorkloadKey,
+    fingerprint: str,
+    observation: Observation,
+    held: Level,
+    hold: Hold,
+    thresholds: RuleThresholds,
+    now: datetime,
+) -> NewIncident:
+    namespace, policy_name = policy.metadata.namespace, policy.metadata.name
+    breach = describe_breach(compiled.signal_text, observation.value, held, thresholds)
+    limits = ", ".join(
+        f"{name} {format_value(value, thresholds.unit)}"
+        for name, value in (("warning", thresholds.warning), ("critical", thresholds.critical))
+        if value is not None
+    )
+    spec = IncidentSpec(
+        title=f"{compiled.name}: {workload} {breach}"[:200],
+        severity=_severity_for(compiled.rule, held),
+        summary=(
+            f"Detection rule {compiled.name} of EscalationPolicy {policy_name} measured "
+            f"{breach} for {workload.kind} {workload.name} (thresholds: {limits}). The "
+            f"breach started at {hold.since.isoformat(timespec='seconds')} and held for "
+            f"{compiled.rule.for_}."
+        ),
+        impact=f"{workload.kind} {workload.name} in namespace {namespace}: {breach}.",
+        source=IncidentSource.PROMETHEUS,
+        affected=[_workload_reference(workload)],
+        policy_ref=LocalObjectReference(name=policy_name),
+    )
+    detection = DetectionStatus(
+        fingerprint=fingerprint,
+        policy=policy_name,
+        rule=compiled.name,
+        workload=_workload_reference(workload),
+        level=held,
+        value=observation.value,
+        threshold=thresholds.for_level(held),
+        breaching=True,
+        breach_started_at=hold.since,
+        last_evaluated_at=now,
+    )
+    return NewIncident(
+        namespace=namespace,
+        name=incident_name([compiled.name, workload.name], fingerprint, hold.since),
+        labels=_labels(fingerprint, policy_name, compiled.name),
+        spec=spec,
+        detection=detection,
+    )
+
+
+def _listed(workloads: Sequence[WorkloadKey]) -> str:
+    ordered = sorted(workloads, key=str)
+    shown = ", ".join(str(w) for w in ordered[:_LISTED_WORKLOADS])
+    more = len(workloads) - _LISTED_WORKLOADS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+_PROBLEM_TEXT = {
+    MetricsReason.NO_DATA: "no data for",
+    MetricsReason.NOT_A_NUMBER: "NaN for",
+    MetricsReason.STALE: "stale data for",
+}
+
+
+def _unknown_problem(
+    name: str, observations: Mapping[WorkloadKey, Observation]
+) -> tuple[str, str] | None:
+    by_problem: dict[str, list[WorkloadKey]] = {}
+    for workload, observation in observations.items():
+        if observation.problem is not None:
+            by_problem.setdefault(observation.problem, []).append(workload)
+    if not by_problem:
+        return None
+    reason = min(by_problem, key=PROBLEM_ORDER.index)
+    parts = [
+        f"{_PROBLEM_TEXT[problem]} {_listed(by_problem[problem])}"
+        for problem in sorted(by_problem, key=PROBLEM_ORDER.index)
+    ]
+    return reason, f"rule {name}: {'; '.join(parts)}"
+
+
+def plan_rule(
+    policy: EscalationPolicy,
+    compiled: CompiledRule,
+    workloads: Sequence[WorkloadKey],
+    result: RuleResult | None,
+    open_incidents: Mapping[str, Incident],
+    holds: Mapping[WorkloadKey, Hold],
+    now: datetime,
+) -> RulePlan:
+    """Decides one rule's cycle; ``open_incidents`` maps fingerprints to open incidents.
+
+    ``result`` is None only for a rule that failed to compile (nothing was sent).
+    """
+    plan = RulePlan()
+    if compiled.error is not None or compiled.thresholds is None or result is None:
+        plan.holds = dict(holds)
+        plan.problem = (
+            MetricsReason.INVALID_RULE,
+            f"rule {compiled.name}: {compiled.error or 'not evaluated'}",
+        )
+        return plan
+    namespace, policy_name = policy.metadata.namespace, policy.metadata.name
+    thresholds = compiled.thresholds
+    bound = stale_after(interval_of(policy))
+    grouped = samples_by_workload(result, namespace) if not isinstance(result, QueryFailure) else {}
+    for workload in workloads:
+        if isinstance(result, QueryFailure):
+            observation = Observation(Level.UNKNOWN, None)
+        else:
+            observation = observe(samples_for(grouped, workload), thresholds, now, bound)
+        plan.observations[workload] = observation
+        hold = advance_hold(holds.get(workload), observation.level, now)
+        if hold is not None:
+            plan.holds[workload] = hold
+        held = held_level(hold, compiled.hold_for, now)
+        fingerprint = rule_fingerprint(namespace, policy_name, compiled.name, workload)
+        incident = open_incidents.get(fingerprint)
+        if incident is None:
+            if observation.level is not Level.UNKNOWN and is_breach(held) and hold is not None:
+                plan.opens.append(
+                    _new_incident(
+                        policy,
+                        compiled,
+                        workload,
+                        fingerprint,
+                        observation,
+                        held,
+                        hold,
+                        thresholds,
+                        now,
+                    )
+                )
+            continue
+        previous = incident.status.detection
+        base = DetectionStatus(
+            fingerprint=fingerprint,
+            policy=policy_name,
+            rule=compiled.name,
+            workload=_workload_reference(workload),
+            level=observation.level,
+            breaching=True,
+            last_evaluated_at=now,
+        )
+        desired = _next_detection(previous, base, observation, held, hold, thresholds, now)
+        if needs_write(previous, desired, now):
+            plan.updates.append(DetectionUpdate(namespace, incident.metadata.name, desired))
+        critical = _severity_for(compiled.rule, Level.CRITICAL)
+        already_critical = (
+            previous is not None and previous.breaching and (previous.level is Level.CRITICAL)
+        )
+        if (
+            held is Level.CRITICAL
+            and not already_critical
+            and critical.is_more_severe_than(incident.spec.severity)
+        ):
+            plan.raises.append(SeverityRaise(namespace, incident.metadata.name, critical))
+    if isinstance(result, QueryFailure):
+        plan.problem = (result.reason, f"rule {compiled.name}: {result.message}")
+        plan.blind = True
+    else:
+        plan.problem = _unknown_problem(compiled.name, plan.observations)
+        plan.blind = bool(workloads) and all(
+            o.level is Level.UNKNOWN for o in plan.observations.values()
+        )
+    return plan
+
+
+# ------------------------------------------------------------------ per policy
+
+
+def metrics_available(
+    conditions: Sequence[Condition],
+    plans: Mapping[str, RulePlan],
+    workload_count: int,
+    generation: int | None,
+    now: datetime,
+) -> Condition:
+    """The policy's MetricsAvailable condition after this cycle; ``conditions`` are the
+    current ones, so the transition time moves only when the status does."""
+    problems = [plan.problem for plan in plans.values() if plan.problem is not None]
+    if problems:
+        reason = min((reason for reason, _ in problems), key=PROBLEM_ORDER.index)
+        status = ConditionStatus.FALSE
+        message = "; ".join(message for _, message in problems)
+    elif workload_count == 0:
+        status, reason = ConditionStatus.TRUE, MetricsReason.NO_WORKLOADS
+        message = "no workload matches the policy's selector"
+    else:
+        status, reason = ConditionStatus.TRUE, MetricsReason.RECEIVED
+        message = f"{len(plans)} rules evaluated over {workload_count} workloads"
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 3] + "..."
+    updated = set_condition(
+        conditions, MetricsReason.CONDITION_TYPE, status, reason, message, now, generation
+    )
+    found = find_condition(updated, MetricsReason.CONDITION_TYPE)
+    assert found is not None
+    return found
+
+
+def conditions_wire(conditions: Sequence[Condition]) -> list[dict[str, Any]]:
+    wire: list[dict[str, Any]] = _CONDITIONS.dump_python(
+        list(conditions), mode="json", by_alias=True, exclude_none=True
+    )
+    return wire
+
+
+HoldKey = tuple[str, WorkloadKey]
+
+
+def holds_from_status(policy: EscalationPolicy) -> dict[HoldKey, Hold]:
+    """The holds a previous operator persisted, to resume ``for`` clocks after a restart."""
+    return {
+        (record.rule, WorkloadKey(record.workload.kind.value, record.workload.name)): Hold(
+            record.since, record.critical_since
+        )
+        for record in policy.status.breaches
+    }
+
+
+def breach_records(holds: Mapping[HoldKey, Hold], limit: int = 4096) -> list[dict[str, Any]]:
+    """The holds as status.breaches, oldest first (the ones nearest to opening kept)."""
+    ordered = sorted(holds.items(), key=lambda item: (item[1].since, item[0][0], str(item[0][1])))
+    return [
+        BreachRecord(
+            rule=rule,
+            workload=_workload_reference(workload),
+            since=hold.since,
+            critical_since=hold.critical_since,
+        ).to_wire()
+        for (rule, workload), hold in ordered[:limit]
+    ]
+
+
+@dataclass(frozen=True)
+class GapPlan:
+    open: NewIncident | None = None
+    update: DetectionUpdate | None = None
+
+
+def plan_gap(
+    policy: EscalationPolicy,
+    blind_cycles: int,
+    gap_since: datetime | None,
+    problem: str,
+    open_incident: Incident | None,
+    now: datetime,
+) -> GapPlan:
+    """The monitoring-gap incident: opened after ``maxUnknownCycles`` blind cycles in a row,
+    recovered (then resolved by the lifecycle, it being P2) when metrics return."""
+    limit = policy.spec.detection.max_unknown_cycles
+    namespace, policy_name = policy.metadata.namespace, policy.metadata.name
+    fingerprint = gap_fingerprint(namespace, policy_name)
+    blind = blind_cycles > 0
+    if open_incident is None:
+        if limit is None or blind_cycles < limit or gap_since is None:
+            return GapPlan()
+        detection = DetectionStatus(
+            fingerprint=fingerprint,
+            policy=policy_name,
+            rule=GAP_RULE,
+            level=Level.UNKNOWN,
+            breaching=True,
+            breach_started_at=gap_since,
+            last_evaluated_at=now,
+        )
+        spec = IncidentSpec(
+            title=f"Monitoring gap: EscalationPolicy {policy_name} has no usable metrics"[:200],
+            severity=GAP_SEVERITY,
+            summary=(
+                f"Detection of EscalationPolicy {policy_name} has had no usable metrics for "
+                f"{blind_cycles} cycles in a row since {gap_since.isoformat(timespec='seconds')}; "
+                "its rules cannot open incidents until this is fixed. "
+                f"Last problem: {problem}"
+            )[:8192],
+            impact=f"Threshold detection for namespace {namespace} is blind.",
+            source=IncidentSource.PROMETHEUS,
+            policy_ref=LocalObjectReference(name=policy_name),
+        )
+        return GapPlan(
+            open=NewIncident(
+                namespace=namespace,
+                name=incident_name([GAP_RULE, policy_name], fingerprint, gap_since),
+                labels=_labels(fingerprint, policy_name, GAP_RULE),
+                spec=spec,
+                detection=detection,
+            )
+        )
+    previous = open_incident.status.detection
+    recovered = previous.recovered_at if previous and not previous.breaching else None
+    desired = DetectionStatus(
+        fingerprint=fingerprint,
+        policy=policy_name,
+        rule=GAP_RULE,
+        level=Level.UNKNOWN if blind else Level.OK,
+        breaching=blind,
+        breach_started_at=previous.breach_started_at if previous else gap_since,
+        recovered_at=None if blind else (recovered or now),
+        last_evaluated_at=now,
+    )
+    if not needs_write(previous, desired, now):
+        return GapPlan()
+    return GapPlan(update=DetectionUpdate(namespace, open_incident.metadata.name, desired))
+
+
+# ------------------------------------------------------- hand-declared incidents
+
+
+@dataclass(frozen=True)
+class RuleReadings:
+    """One rule's observations this cycle, for incidents people declared."""
+
+    policy: str
+    rule: str
+    thresholds: RuleThresholds
+    observations: Mapping[WorkloadKey, Observation]
+    at: datetime
+
+
+def metric_readings(incident: Incident, readings: Iterable[RuleReadings]) -> list[MetricReading]:
+    """The current value of every rule that watches one of the incident's affected workloads.
+
+    ``rule`` is ``<policy>/<rule>``: two policies of a namespace may name rules alike.
+    """
+    affected = [WorkloadKey(w.kind.value, w.name) for w in incident.spec.affected]
+    found: list[MetricReading] = []
+    for reading in readings:
+        for workload in affected:
+            observation = reading.observations.get(workload)
+            if observation is None:
+                continue
+            found.append(
+                MetricReading(
+                    rule=f"{reading.policy}/{reading.rule}",
+                    workload=_workload_reference(workload),
+                    level=observation.level,
+                    value=observation.value,
+                    warning=reading.thresholds.warning,
+                    critical=reading.thresholds.critical,
+                    at=reading.at,
+                )
+            )
+    return sorted(found, key=lambda r: (r.rule, r.workload.kind.value, r.workload.name))[:200]
+
+
+def wants_readings(incident: Incident) -> bool:
+    """People declared it, it names workloads, and it is still open."""
+    return (
+        incident.spec.source is IncidentSource.MANUAL
+        and bool(incident.spec.affected)
+        and (is_open(incident))
+    )

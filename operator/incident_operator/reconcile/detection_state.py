@@ -1,0 +1,70 @@
+"""What detection keeps in memory between cycles: workloads and incidents, per namespace.
+
+Both are fed by watches (and seeded by one listing per namespace before its first
+cycle), so a cycle makes no list call whatever the number of workloads. The incident
+index is also updated from detection's own write responses, so an incident it has just
+opened is known before the watch delivers it and is never opened twice.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from incident_operator.api.incident import Incident
+from incident_operator.domain.detection import WorkloadKey
+from incident_operator.reconcile.detection import FINGERPRINT_LABEL, is_open, wants_readings
+
+
+class WorkloadIndex:
+    def __init__(self) -> None:
+        self._by_namespace: dict[str, dict[WorkloadKey, dict[str, str]]] = {}
+
+    def put(self, namespace: str, kind: str, name: str, labels: Mapping[str, str]) -> None:
+        self._by_namespace.setdefault(namespace, {})[WorkloadKey(kind, name)] = dict(labels)
+
+    def remove(self, namespace: str, kind: str, name: str) -> None:
+        self._by_namespace.get(namespace, {}).pop(WorkloadKey(kind, name), None)
+
+    def in_namespace(self, namespace: str) -> list[tuple[WorkloadKey, dict[str, str]]]:
+        return list(self._by_namespace.get(namespace, {}).items())
+
+
+def _age_key(incident: Incident) -> tuple[datetime, str]:
+    created = incident.metadata.creation_timestamp or datetime.max.replace(tzinfo=UTC)
+    return created, incident.metadata.name
+
+
+class IncidentIndex:
+    def __init__(self) -> None:
+        self._by_namespace: dict[str, dict[str, Incident]] = {}
+
+    def put_raw(self, body: Mapping[str, object]) -> Incident | None:
+        """Parses and keeps ``body``; an unreadable incident is forgotten (and None)."""
+        metadata = body.get("metadata")
+        if not isinstance(metadata, Mapping):
+            return None
+        namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        try:
+            incident = Incident.model_validate(dict(body))
+        except ValidationError:
+            self.remove(namespace, name)
+            return None
+        self._by_namespace.setdefault(namespace, {})[name] = incident
+        return incident
+
+    def remove(self, namespace: str, name: str) -> None:
+        self._by_namespace.get(namespace, {}).pop(name, None)
+
+    def open_by_fingerprint(self, namespace: str) -> dict[str, Incident]:
+        """Open incidents carrying a fingerprint label; the oldest wins if two share one."""
+        found: dict[str, Incident] = {}
+        incidents = self._by_namespace.get(namespace, {}).values()
+        for incident in sorted(incidents, key=_age_key, reverse=True):
+            fingerprint = incident.metadata.labels.get(FINGERPRINT_LABEL)
+            if fingerprint and is_open(incident):
+                found[fingerprint] = incident
+        return found
+
+    def wanting_readings(self, namespace: str) -> list[Incident]:
+        return [i for i in self._by_namespace.get(namespace, {}).values() if wants_readings(i)]

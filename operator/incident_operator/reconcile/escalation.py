@@ -1,0 +1,551 @@
+"""What the escalation of an incident should be, given its status, its policy and the clock.
+
+``plan_escalation`` is the whole decision; it changes nothing outside the returned plan.
+It runs after the lifecycle reconciler has given the incident an ID, a phase and a
+detection time, and it reads what that reconciler wrote (phase, conditions, deadlines)::
+
+    matrix        policy steps for the severity, or the runbook's matrix
+      |
+      v
+    schedule ---- a step whose `after` since detection has come is reached
+    triggers ---- a trigger instance not yet fired reaches the next step at once
+      |
+      v
+    reached step -> ReachedStep in status.escalation.steps
+                 -> one NotificationRecord (Pending) per channel routing gives it
+    declaration, updates, reminders, acknowledgement, resolution, customer messages
+                 -> recorded once each, remembered in status.escalation
+
+Records are written to the Incident before anything is sent. Sending is two more
+writes, both guarded by resourceVersion: ``claim_due`` marks records Sending (whoever's
+write wins sends; a sender that dies leaves a Sending record whose lease runs out, and
+it is sent again with the same key), and ``apply_outcomes`` records Sent, a retry time,
+or Failed.
+
+A severity change restarts the count in the new severity's matrix. When raised, the new
+matrix's steps that are already due go out at once (not marked late: they could not be
+sent before). When lowered, steps of the new matrix already past are recorded as
+superseded without notifying anyone: nobody is paged because an incident became less
+severe.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.escalation_status import (
+    NOTIFICATION_LIMIT,
+    EscalationStatus,
+    NotificationRecord,
+    ReachedStep,
+    StepCause,
+    TriggerRecord,
+)
+from incident_operator.api.incident import Incident, IncidentStatus
+from incident_operator.domain.conditions import ConditionStatus
+from incident_operator.domain.durations import format_duration, parse_duration
+from incident_operator.domain.escalation import PlannedStep, due_steps, runbook_steps
+from incident_operator.domain.notifications import (
+    ChannelInfo,
+    ChannelType,
+    DeliveryState,
+    NotificationKind,
+    after_failure,
+    is_late,
+    notification_key,
+    route,
+    stamp,
+)
+from incident_operator.domain.reasons import Reason
+from incident_operator.domain.severity import Severity
+from incident_operator.domain.timeline import Entry
+from incident_operator.domain.triggers import TriggerInputs, fired_triggers
+
+OPERATOR_ACTOR = "incident-operator"
+_STEP_LIMIT = 80
+_TRIGGER_LIMIT = 64
+_ERROR_LIMIT = 512
+
+
+@dataclass(frozen=True)
+class EscalationPlan:
+    escalation: EscalationStatus
+    notifications: list[NotificationRecord]
+    # Timeline entries this decision adds (also posted as Events).
+    entries: list[Entry]
+    # When to look again: the next step, reminder or delivery attempt.
+    wake_at: datetime | None
+
+
+def planned_steps(policy: EscalationPolicy | None, severity: Severity) -> list[PlannedStep]:
+    """The policy's steps for ``severity`` in order of ``after``; the runbook's without any."""
+    if policy is None or not policy.spec.escalation.steps:
+        return runbook_steps(severity)
+    selected = [s for s in policy.spec.escalation.steps if severity in s.severities]
+    ordered = sorted(selected, key=lambda s: parse_duration(s.after))
+    return [
+        PlannedStep(
+            severity=severity,
+            ordinal=ordinal,
+            after=parse_duration(spec.after),
+            targets=tuple((target.name, target.method) for target in spec.targets),
+            channel=spec.channel,
+        )
+        for ordinal, spec in enumerate(ordered)
+    ]
+
+
+def channel_infos(policy: EscalationPolicy | None) -> list[ChannelInfo]:
+    if policy is None:
+        return []
+    return [ChannelInfo(c.name, c.type, c.audience, c.chat_channel) for c in policy.spec.channels]
+
+
+@dataclass
+class _Scratch:
+    """The decision in progress."""
+
+    incident: Incident
+    escalation: EscalationStatus
+    records: list[NotificationRecord]
+    channels: list[ChannelInfo]
+    now: datetime
+    started_at: datetime
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def severity(self) -> Severity:
+        return self.incident.spec.severity
+
+    def record(self, kind: str, message: str) -> None:
+        self.entries.append(Entry(self.now, kind, OPERATOR_ACTOR, message))
+
+    def route(self, kind: NotificationKind, step: PlannedStep | None = None) -> list[str]:
+        return route(
+            kind,
+            self.severity,
+            self.channels,
+            methods=step.methods if step else (),
+            explicit=step.channel if step else None,
+            paged=self.paged(),
+        )
+
+    def paged(self) -> list[str]:
+        pagerduty = {c.name for c in self.channels if c.type is ChannelType.PAGERDUTY}
+        reached = [c for s in self.escalation.steps for c in s.channels if c in pagerduty]
+        return list(dict.fromkeys(reached))
+
+    def notify(
+        self,
+        kind: NotificationKind,
+        event: str,
+        channels: list[str],
+        due_at: datetime,
+        ref: str | None = None,
+        late: bool | None = None,
+    ) -> None:
+        known = {r.key for r in self.records}
+        if late is None:
+            late = is_late(due_at, self.now, self.started_at)
+        for channel in channels:
+            key = notification_key(event, channel)
+            if key in known:
+                continue
+            self.records.append(
+                NotificationRecord(
+                    key=key,
+                    kind=kind,
+                    channel=channel,
+                    ref=ref,
+                    due_at=due_at,
+                    created_at=self.now,
+                    late=late,
+                )
+            )
+
+    def reach(self, step: PlannedStep, cause: StepCause, reason: str, due_at: datetime) -> None:
+        superseded = cause is StepCause.SUPERSEDED
+        channels = [] if superseded else self.route(NotificationKind.ESCALATION, step)
+        late = cause is StepCause.SCHEDULE and is_late(due_at, self.now, self.started_at)
+        targets = step.describe_targets()
+        self.escalation.steps.append(
+            ReachedStep(
+                key=step.key,
+                severity=step.severity,
+                ordinal=step.ordinal,
+                after=format_duration(step.after),
+                targets=targets,
+                channels=channels,
+                due_at=due_at,
+                reached_at=self.now,
+                cause=cause,
+                reason=reason[:_ERROR_LIMIT],
+                late=late,
+            )
+        )
+        self.escalation.steps = self.escalation.steps[-_STEP_LIMIT:]
+        if superseded:
+            self.record("EscalationSuperseded", f"{step.key} ({', '.join(targets)}): {reason}")
+            return
+        self.escalation.last_escalated_at = self.now
+        via = f" via {', '.join(channels)}" if channels else " (no channel routes it)"
+        lateness = f" [late: due {due_at.isoformat()}]" if late else ""
+        self.record("Escalated", f"{step.key} to {', '.join(targets)}: {reason}{via}{lateness}")
+        self.notify(
+            NotificationKind.ESCALATION,
+            f"escalation-{step.key}",
+            channels,
+            due_at,
+            ref=step.key,
+            late=late,
+        )
+
+
+def _level(steps: list[PlannedStep], escalation: EscalationStatus) -> int:
+    """How many of ``steps`` were reached; they are reached in order."""
+    reached = {s.key for s in escalation.steps}
+    return next((i for i, step in enumerate(steps) if step.key not in reached), len(steps))
+
+
+def _track_severity(scratch: _Scratch, steps: list[PlannedStep], detected_at: datetime) -> None:
+    escalation, severity, now = scratch.escalation, scratch.severity, scratch.now
+    if escalation.severity is None:
+        # severitySince stays unset: the severity has held since detection.
+        escalation.severity = severity
+        return
+    if escalation.severity is severity:
+        return
+    lowered = escalation.severity.is_more_severe_than(severity)
+    previous = escalation.severity
+    escalation.severity, escalation.severity_since = severity, now
+    if not lowered:
+        return
+    for step in due_steps(steps, _level(steps, escalation), detected_at, now):
+        scratch.reach(
+            step,
+            StepCause.SUPERSEDED,
+            f"severity lowered from {previous.value} to {severity.value} after this step's "
+            "time; not notified",
+            detected_at + step.after,
+        )
+
+
+def _trigger_inputs(incident: Incident, policy: EscalationPolicy | None) -> TriggerInputs:
+    spec = incident.spec
+    return TriggerInputs(
+        data_loss=spec.triggers.data_loss,
+        security_breach=spec.triggers.security_breach,
+        sla_at_risk=spec.triggers.sla_at_risk,
+        multiple_systems=spec.triggers.multiple_systems,
+        external_dependency=spec.triggers.external_dependency,
+        affected_workloads=len(spec.affected),
+        conditions=tuple(incident.status.conditions),
+        escalate_overdue_updates=bool(
+            policy and policy.spec.communication.escalate_overdue_updates
+        ),
+    )
+
+
+def _escalate(
+    scratch: _Scratch,
+    steps: list[PlannedStep],
+    detected_at: datetime,
+    policy: EscalationPolicy | None,
+) -> None:
+    escalation, severity = scratch.escalation, scratch.severity
+    since = escalation.severity_since or detected_at
+    for step in due_steps(steps, _level(steps, escalation), detected_at, scratch.now):
+        scratch.reach(
+            step,
+            StepCause.SCHEDULE,
+            f"{severity.value} matrix step {step.ordinal + 1}: "
+            f"{format_duration(step.after)} after detection",
+            max(detected_at + step.after, since),
+        )
+    known = {t.instance for t in escalation.triggers}
+    fired = [f for f in fired_triggers(_trigger_inputs(scratch.incident, policy))]
+    new = [f for f in fired if f.instance not in known]
+    if not new:
+        return
+    why = "; ".join(f.message for f in new)
+    level = _level(steps, escalation)
+    target = steps[level] if level < len(steps) else None
+    if target is not None:
+        scratch.reach(target, StepCause.TRIGGER, f"escalation trigger: {why}", scratch.now)
+    else:
+        scratch.record(
+            "EscalationTriggered",
+            f"{why}; no further step in the {severity.value} matrix",
+        )
+    for fired_trigger in new:
+        escalation.triggers.append(
+            TriggerRecord(
+                name=fired_trigger.name,
+                instance=fired_trigger.instance,
+                fired_at=scratch.now,
+                message=fired_trigger.message,
+                step=target.key if target else None,
+            )
+        )
+    escalation.triggers = escalation.triggers[-_TRIGGER_LIMIT:]
+
+
+def _announce(scratch: _Scratch, active: bool) -> None:
+    """Declaration, updates, reminders, acknowledgement and resolution, each once."""
+    incident, escalation, now = scratch.incident, scratch.escalation, scratch.now
+    status = incident.status
+    detected_at = status.detected_at or now
+    if not escalation.declared:
+        escalation.declared = True
+        if active:
+            kind = NotificationKind.DECLARATION
+            scratch.notify(kind, "declaration", scratch.route(kind), detected_at)
+            customer = scratch.route(NotificationKind.CUSTOMER_INITIAL)
+            if customer:
+                escalation.customer_notified = True
+                scratch.notify(
+                    NotificationKind.CUSTOMER_INITIAL, "customer-initial", customer, detected_at
+                )
+    if status.acknowledged_at is not None:
+        kind = NotificationKind.ACKNOWLEDGEMENT
+        channels = [c for c in scratch.route(kind) if c not in escalation.acknowledged_on]
+        scratch.notify(kind, "acknowledgement", channels, status.acknowledged_at, late=False)
+        escalation.acknowledged_on += channels
+    updates = incident.spec.updates
+    for number in range(escalation.updates_announced + 1, len(updates) + 1):
+        # Update times are people's; the notification is due when it is seen.
+        kind = NotificationKind.STATUS_UPDATE
+        scratch.notify(kind, f"update-{number}", scratch.route(kind), now, str(number), False)
+        if escalation.customer_notified:
+            kind = NotificationKind.CUSTOMER_PROGRESS
+            channels = scratch.route(kind)
+            scratch.notify(kind, f"customer-update-{number}", channels, now, str(number), False)
+    escalation.updates_announced = max(escalation.updates_announced, len(updates))
+    due = status.next_update_due_at
+    if active and due is not None and now >= due and escalation.reminded_for != due:
+        escalation.reminded_for = due
+        kind = NotificationKind.UPDATE_REMINDER
+        scratch.notify(kind, f"reminder-{stamp(due)}", scratch.route(kind), due)
+    resolved = status.resolved_at
+    if resolved is not None and escalation.resolved_for != resolved:
+        escalation.resolved_for = resolved
+        event = f"resolution-{stamp(resolved)}"
+        scratch.notify(
+            NotificationKind.RESOLUTION, event, scratch.route(NotificationKind.RESOLUTION), resolved
+        )
+        if escalation.customer_notified:
+            kind = NotificationKind.CUSTOMER_RESOLUTION
+            scratch.notify(kind, f"customer-{event}", scratch.route(kind), resolved)
+
+
+def prune_records(records: list[NotificationRecord]) -> list[NotificationRecord]:
+    """At most NOTIFICATION_LIMIT records: the oldest final ones go first."""
+    excess = len(records) - NOTIFICATION_LIMIT
+    if excess <= 0:
+        return records
+    final = [r for r in records if r.state.is_final]
+    final.sort(key=lambda r: r.sent_at or r.last_attempt_at or r.created_at)
+    dropped = {r.key for r in final[:excess]}
+    kept = [r for r in records if r.key not in dropped]
+    return kept[-NOTIFICATION_LIMIT:]
+
+
+def plan_escalation(
+    incident: Incident, policy: EscalationPolicy | None, now: datetime, started_at: datetime
+) -> EscalationPlan:
+    """The escalation status and delivery records ``incident`` should have at ``now``.
+
+    ``started_at`` is when this operator process started: a step due before it was due
+    while no operator ran, and goes out marked late.
+    """
+    status = incident.status
+    escalation = (status.escalation or EscalationStatus()).model_copy(deep=True)
+    records = [record.model_copy() for record in status.notifications]
+    if status.id is None or status.phase is None or status.detected_at is None:
+        # The lifecycle reconciler has not initialised the incident yet.
+        return EscalationPlan(escalation, records, [], None)
+    detected_at = status.detected_at
+    scratch = _Scratch(incident, escalation, records, channel_infos(policy), now, started_at)
+    escalation.policy = policy.metadata.name if policy else None
+    steps = planned_steps(policy, incident.spec.severity)
+    active = status.phase.is_active
+    _track_severity(scratch, steps, detected_at)
+    _announce(scratch, active)
+    if active:
+        _escalate(scratch, steps, detected_at, policy)
+    level = _level(steps, escalation)
+    escalation.level = level
+    escalation.steps_total = len(steps)
+    since = escalation.severity_since or detected_at
+    escalation.next_step_due_at = (
+        max(detected_at + steps[level].after, since) if active and level < len(steps) else None
+    )
+    records = prune_records(scratch.records)
+    wake = [escalation.next_step_due_at]
+    due = status.next_update_due_at
+    if active and due is not None and escalation.reminded_for != due:
+        wake.append(due)
+    # A record not yet attempted is due now; one waiting, at its next attempt or lease end.
+    wake += [r.next_attempt_at or r.created_at for r in records if not r.state.is_final]
+    ahead = [w for w in wake if w is not None]
+    wake_at = min(ahead) if ahead else None
+    return EscalationPlan(escalation, records, scratch.entries, wake_at)
+
+
+# ---------------------------------------------------------------------------- delivery
+
+
+def is_claimable(record: NotificationRecord, now: datetime) -> bool:
+    next_at = record.next_attempt_at
+    if record.state is DeliveryState.PENDING:
+        return next_at is None or next_at <= now
+    # A Sending record whose lease ran out: its sender died in the middle of the send.
+    return record.state is DeliveryState.SENDING and next_at is not None and next_at <= now
+
+
+def claim_due(
+    records: list[NotificationRecord], now: datetime, lease: timedelta
+) -> tuple[list[NotificationRecord], list[NotificationRecord]]:
+    """All records with the due ones marked Sending, and the claimed ones.
+
+    The claim is written (guarded) before anything is sent; the lease is how long the
+    claimer has to record the outcome before another sender may take the record over.
+    """
+    updated, claimed = [], []
+    for record in records:
+        if not is_claimable(record, now):
+            updated.append(record)
+            continue
+        error = record.error
+        if record.state is DeliveryState.SENDING:
+            error = (
+                f"attempt {record.attempts} was interrupted (operator restarted?); "
+                "sent again with the same key"
+            )
+        new = record.model_copy(
+            update={
+                "state": DeliveryState.SENDING,
+                "attempts": record.attempts + 1,
+                "last_attempt_at": now,
+                "next_attempt_at": now + lease,
+                "error": error,
+            }
+        )
+        updated.append(new)
+        claimed.append(new)
+    return updated, claimed
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one attempt came to."""
+
+    key: str
+    # The attempt number the claim gave the record; stale outcomes are ignored.
+    attempt: int
+    at: datetime
+    # None when the receiver accepted it; else why not, without secrets.
+    error: str | None = None
+    retryable: bool = True
+
+
+def apply_outcomes(
+    records: list[NotificationRecord], outcomes: list[DeliveryOutcome], now: datetime
+) -> tuple[list[NotificationRecord], list[Entry]]:
+    """The records with each outcome applied, and the timeline entries that tell it."""
+    by_key = {outcome.key: outcome for outcome in outcomes}
+    updated, entries = [], []
+    for record in records:
+        outcome = by_key.get(record.key)
+        if (
+            outcome is None
+            or record.state is not DeliveryState.SENDING
+            or record.attempts != outcome.attempt
+        ):
+            updated.append(record)
+            continue
+        what = f"{record.kind.value} to {record.channel}"
+        if outcome.error is None:
+            late = f" (late: due {record.due_at.isoformat()})" if record.late else ""
+            entries.append(
+                Entry(outcome.at, "NotificationSent", OPERATOR_ACTOR, f"{what} sent{late}")
+            )
+            updated.append(
+                record.model_copy(
+                    update={
+                        "state": DeliveryState.SENT,
+                        "sent_at": outcome.at,
+                        "next_attempt_at": None,
+                        "error": None,
+                    }
+                )
+            )
+            continue
+        error = outcome.error[:_ERROR_LIMIT]
+        retry = after_failure(record.attempts, outcome.retryable, now)
+        if retry.next_attempt_at is None:
+            entries.append(
+                Entry(
+                    outcome.at,
+                    "NotificationFailed",
+                    OPERATOR_ACTOR,
+                    f"{what} failed after {record.attempts} attempts: {error}",
+                )
+            )
+            state = DeliveryState.FAILED
+        else:
+            state = DeliveryState.PENDING
+        updated.append(
+            record.model_copy(
+                update={"state": state, "next_attempt_at": retry.next_attempt_at, "error": error}
+            )
+        )
+    return updated, entries
+
+
+# -------------------------------------------------------------------------- conditions
+
+_SHOWN = 3
+
+
+def notification_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str]:
+    """NotificationsFailing: True while a notification is retried or was given up."""
+    failed = [r for r in status.notifications if r.state is DeliveryState.FAILED]
+    retrying = [r for r in status.notifications if not r.state.is_final and r.error]
+    if failed:
+        detail = "; ".join(f"{r.key}: {r.error}" for r in failed[:_SHOWN])
+        return ConditionStatus.TRUE, Reason.DELIVERY_FAILED, f"{len(failed)} failed: {detail}"
+    if retrying:
+        detail = "; ".join(f"{r.key} (attempt {r.attempts}): {r.error}" for r in retrying[:_SHOWN])
+        return (
+            ConditionStatus.TRUE,
+            Reason.DELIVERY_RETRYING,
+            f"{len(retrying)} being retried: {detail}",
+        )
+    sent = sum(1 for r in status.notifications if r.state is DeliveryState.SENT)
+    pending = len(status.notifications) - sent
+    return ConditionStatus.FALSE, Reason.DELIVERING, f"{sent} sent, {pending} pending"
+
+
+def escalation_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str]:
+    """Escalated: True once a step of the current matrix is reached."""
+    escalation = status.escalation
+    if escalation is None or escalation.level == 0:
+        due = escalation.next_step_due_at if escalation else None
+        when = f"; the first step is due at {due.isoformat()}" if due else ""
+        return ConditionStatus.FALSE, Reason.NOT_ESCALATED, f"no escalation step reached{when}"
+    current = [
+        s
+        for s in escalation.steps
+        if s.severity is escalation.severity and s.cause is not StepCause.SUPERSEDED
+    ]
+    last = current[-1] if current else escalation.steps[-1]
+    reason = Reason.TRIGGERED if last.cause is StepCause.TRIGGER else Reason.ON_SCHEDULE
+    due = escalation.next_step_due_at
+    after = f"; next step due at {due.isoformat()}" if due else ""
+    return (
+        ConditionStatus.TRUE,
+        reason,
+        f"level {escalation.level} of {escalation.steps_total}: {', '.join(last.targets)} "
+        f"({last.reason}){after}",
+    )

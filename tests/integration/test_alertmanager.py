@@ -1,0 +1,251 @@
+"""The Alertmanager webhook receiver, over real HTTP, with the real operator and API server."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from tests.harness.cluster import ClusterInfo
+from tests.harness.operator import OperatorProcess
+from tests.harness.protocols import Kubectl
+from tests.harness.wait import wait_until
+
+TOKEN = secrets.token_hex(16)
+FINGERPRINT = "sre.agentos.io/fingerprint"
+STARTED = "2026-11-25T10:00:00Z"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def token_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
+    """Where the token Secret lives; alerts without a namespace label land here too."""
+    core = k8s.CoreV1Api(k8s_api)
+    name = f"t-alertmanager-{secrets.token_hex(3)}"
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    core.create_namespaced_secret(
+        name,
+        k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="alertmanager-token"), string_data={"token": TOKEN}
+        ),
+    )
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="module")
+def receiver(
+    cluster: ClusterInfo, token_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, OperatorProcess]]:
+    """The operator with its receiver; yields the webhook URL and the process."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("alertmanager") / "operator.log"
+    process = OperatorProcess(
+        cluster.kubeconfig,
+        log,
+        extra_args=(
+            "--alertmanager-listen",
+            f"127.0.0.1:{port}",
+            "--alertmanager-token-secret",
+            f"{token_namespace}/alertmanager-token",
+        ),
+    ).start()
+    yield f"http://127.0.0.1:{port}/alerts", process
+    process.stop()
+
+
+def _post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _alert(
+    namespace: str,
+    status: str = "firing",
+    severity: str = "critical",
+    fingerprint: str = "c0ffee0123456789",
+    alertname: str = "HighErrorRate",
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {
+            "alertname": alertname,
+            "severity": severity,
+            "namespace": namespace,
+            "deployment": "checkout",
+        },
+        "annotations": {"summary": "5xx above 5%", "description": "checkout is failing"},
+        "startsAt": STARTED,
+        "endsAt": "2026-11-25T10:04:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.invalid/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def _payload(*alerts: dict[str, Any], status: str = "firing") -> bytes:
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": '{}:{alertname="HighErrorRate"}',
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": "incident-operator",
+            "groupLabels": {"alertname": "HighErrorRate"},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager.invalid",
+            "alerts": list(alerts),
+        }
+    ).encode()
+
+
+def _incidents(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kubectl("get", "incidents", "-n", namespace, "-o", "json").stdout
+    )["items"]
+    return items
+
+
+def test_a_missing_or_wrong_token_is_refused_and_creates_nothing(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    url, _ = receiver
+    for token in (None, "wrong", ""):
+        status, body = _post(url, _payload(_alert(namespace)), token=token)
+        assert status == 401, body
+        assert body == {"error": "missing or wrong bearer token"}
+    assert _incidents(kubectl, namespace) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{", "the body is not JSON"),
+        (b'"alerts"', "must be a JSON object"),
+        (b'{"version": "4"}', "body.groupKey: Field required"),
+        (b"", "the body is not JSON"),
+    ],
+)
+def test_malformed_bodies_get_400_with_the_reason(
+    receiver: tuple[str, OperatorProcess],
+    kubectl: Kubectl,
+    namespace: str,
+    body: bytes,
+    reason: str,
+) -> None:
+    url, _ = receiver
+    status, answer = _post(url, body)
+    assert status == 400
+    assert reason in answer["error"]
+    assert _incidents(kubectl, namespace) == []
+
+
+def test_one_bad_alert_refuses_the_delivery_and_changes_nothing(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    url, process = receiver
+    good, bad = _alert(namespace), _alert(namespace, severity="sev1", fingerprint="abcdef")
+    status, answer = _post(url, _payload(good, bad))
+    assert status == 400
+    assert "severity label 'sev1'" in answer["error"]
+    assert _incidents(kubectl, namespace) == []
+    assert process._healthy(), "the operator keeps serving"
+
+
+def test_firing_opens_once_and_resolved_moves_it_to_monitoring(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    url, process = receiver
+    status, answer = _post(url, _payload(_alert(namespace)))
+    assert status == 200, answer
+    [name] = answer["opened"]
+    [incident] = _incidents(kubectl, namespace)
+    assert f"{namespace}/{incident['metadata']['name']}" == name
+    spec = incident["spec"]
+    assert (spec["severity"], spec["source"]) == ("P0", "alertmanager")
+    assert spec["title"] == "HighErrorRate: 5xx above 5%"
+    assert spec["affected"] == [{"kind": "Deployment", "name": "checkout"}]
+    assert len(incident["metadata"]["labels"][FINGERPRINT]) == 32
+    detection = wait_until(
+        lambda: _incidents(kubectl, namespace)[0].get("status", {}).get("detection"),
+        what="status.detection",
+        timeout=30,
+    )
+    assert detection["breaching"] is True
+    assert (detection["policy"], detection["rule"]) == ("incident-operator", "HighErrorRate")
+
+    # Alertmanager repeats itself: nothing changes.
+    for _ in range(3):
+        status, answer = _post(url, _payload(_alert(namespace)))
+        assert status == 200
+        assert answer == {"opened": [], "updated": [], "unchanged": 1, "ignored": 0}
+    [same] = _incidents(kubectl, namespace)
+    assert same["metadata"]["uid"] == incident["metadata"]["uid"]
+    assert same["status"]["detection"] == detection
+
+    status, answer = _post(url, _payload(_alert(namespace, "resolved"), status="resolved"))
+    assert status == 200
+    assert answer["updated"] == [name]
+    recovered = wait_until(
+        lambda: (
+            (i := _incidents(kubectl, namespace)[0])["status"].get("phase") == "Monitoring" and i
+        ),
+        what="Monitoring",
+        timeout=60,
+        detail=process.log_tail,
+    )
+    assert recovered["status"]["detection"]["breaching"] is False
+    assert recovered["status"]["detection"]["recoveredAt"] == "2026-11-25T10:04:00Z"
+    status, answer = _post(url, _payload(_alert(namespace, "resolved"), status="resolved"))
+    assert answer["unchanged"] == 1
+
+
+def test_severity_labels_follow_the_runbook_and_none_is_ignored(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    url, _ = receiver
+    alerts = [
+        _alert(namespace, severity=severity, fingerprint=f"{index:016x}", alertname=severity)
+        for index, severity in enumerate(["high", "warning", "info", "none"])
+    ]
+    status, answer = _post(url, _payload(*alerts))
+    assert status == 200, answer
+    assert (len(answer["opened"]), answer["ignored"]) == (3, 1)
+    by_title = {i["spec"]["title"].split(":")[0]: i for i in _incidents(kubectl, namespace)}
+    assert {title: i["spec"]["severity"] for title, i in by_title.items()} == {
+        "high": "P1",
+        "warning": "P2",
+        "info": "P3",
+    }
+
+
+def test_an_alert_without_a_namespace_lands_in_the_receivers(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, token_namespace: str
+) -> None:
+    url, _ = receiver
+    alert = _alert("x", fingerprint="123abc")
+    del alert["labels"]["namespace"]
+    status, answer = _post(url, _payload(alert))
+    assert status == 200, answer
+    [name] = answer["opened"]
+    assert name.startswith(f"{token_namespace}/")

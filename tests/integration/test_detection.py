@@ -1,0 +1,553 @@
+"""Detection against the local control plane's real Prometheus.
+
+Restarts come from kube-state-metrics (the tests set pods' restart counts), CPU from
+kwok's emulated kubelet metrics, error rate and latency from a small exporter the tests
+drive (tests/integration/exporters.py). Phases and conditions are the lifecycle's,
+derived from the status.detection these tests watch the operator write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from tests.harness import prometheus
+from tests.harness.cluster import ClusterInfo
+from tests.harness.operator import OperatorProcess
+from tests.harness.protocols import Kubectl
+from tests.harness.wait import wait_until
+from tests.integration.exporters import WorkloadExporter
+
+from incident_operator.domain.detection_queries import signal_query
+from incident_operator.domain.signals import Signal
+
+EXPORTER_JOB = "detection-tests"
+TIMEOUT = 90.0
+POLICY = "runbook"
+FINGERPRINT = "sre.agentos.io/fingerprint"
+
+
+@pytest.fixture(scope="module")
+def exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExporter]:
+    if not cluster.controllable:
+        pytest.skip("the cluster was not started by the harness: no scrape targets")
+    running = WorkloadExporter().start()
+    cluster.add_scrape_target(EXPORTER_JOB, running.host_port)
+    try:
+        yield running
+    finally:
+        cluster.remove_scrape_target(EXPORTER_JOB)
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: ClusterInfo, prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("detection") / "operator.log"
+    process = OperatorProcess(
+        cluster.kubeconfig, log, extra_args=("--prometheus-url", prometheus_url)
+    ).start()
+    yield process
+    process.stop()
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _apply(kubectl: Kubectl, namespace: str, body: dict[str, Any]) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+
+def _deployment(
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    replicas: int = 1,
+    cpu_limit: str = "500m",
+    annotations: dict[str, str] | None = None,
+) -> list[str]:
+    """A Deployment labelled for the policy; returns its Running pods' names."""
+    labels = {"app": name, "tier": "backend"}
+    _apply(
+        kubectl,
+        namespace,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": annotations or {}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": f"registry.invalid/{name}:1",
+                                "resources": {"limits": {"cpu": cpu_limit, "memory": "256Mi"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+    )
+    core = k8s.CoreV1Api(k8s_api)
+
+    def running() -> list[str] | None:
+        pods = core.list_namespaced_pod(namespace, label_selector=f"app={name}").items
+        ready = [p.metadata.name for p in pods if p.status and p.status.phase == "Running"]
+        return sorted(ready) if len(ready) == len(pods) == replicas else None
+
+    found: list[str] = wait_until(running, what=f"{replicas} pods of {name}", timeout=TIMEOUT)
+    return found
+
+
+def _policy(
+    kubectl: Kubectl, namespace: str, rules: list[dict[str, Any]], **detection: Any
+) -> None:
+    _apply(
+        kubectl,
+        namespace,
+        {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "EscalationPolicy",
+            "metadata": {"name": POLICY},
+            "spec": {
+                "selector": {"matchLabels": {"tier": "backend"}},
+                "detection": {
+                    "interval": "1s",
+                    "monitoringWindow": "3s",
+                    "rules": rules,
+                    **detection,
+                },
+            },
+        },
+    )
+
+
+def _incidents(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
+    listed = kubectl("get", "incidents", "-n", namespace, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(listed)["items"]
+    return items
+
+
+def _one_incident(
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = TIMEOUT,
+) -> dict[str, Any]:
+    """Waits until the namespace's only incident satisfies ``check``; fails on a second one."""
+
+    def matching() -> dict[str, Any] | None:
+        items = [
+            i
+            for i in _incidents(kubectl, namespace)
+            if FINGERPRINT in (i["metadata"].get("labels") or {})
+        ]
+        assert len(items) <= 1, f"more than one incident: {[i['metadata']['name'] for i in items]}"
+        return items[0] if items and check(items[0]) else None
+
+    found: dict[str, Any] = wait_until(
+        matching, what=what, timeout=timeout, interval=0.3, detail=operator.log_tail
+    )
+    return found
+
+
+def _detection(incident: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = (incident.get("status") or {}).get("detection") or {}
+    return found
+
+
+def _phase(incident: dict[str, Any]) -> str | None:
+    return (incident.get("status") or {}).get("phase")
+
+
+def _condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == type_), None)
+
+
+def _policy_condition(kubectl: Kubectl, namespace: str) -> dict[str, Any] | None:
+    body = json.loads(
+        kubectl("get", "escalationpolicy", POLICY, "-n", namespace, "-o", "json").stdout
+    )
+    return _condition(body, "MetricsAvailable")
+
+
+def _cycles(operator: OperatorProcess, namespace: str) -> int:
+    """How many detection cycles of the namespace's policy the operator has logged."""
+    text = operator.log_path.read_text(errors="replace")
+    return len(re.findall(rf"detection cycle {re.escape(namespace)}/{POLICY}:", text))
+
+
+def _after_cycles(operator: OperatorProcess, namespace: str, count: int) -> None:
+    """Waits until ``count`` more cycles have run: the evidence that time has passed."""
+    start = _cycles(operator, namespace)
+    wait_until(
+        lambda: _cycles(operator, namespace) >= start + count,
+        what=f"{count} detection cycles in {namespace}",
+        timeout=TIMEOUT,
+        detail=operator.log_tail,
+    )
+
+
+def _told(kubectl: Kubectl, namespace: str, name: str, text: str) -> bool:
+    """Whether the incident's timeline, or the Events it posted, say ``text``."""
+    body = json.loads(kubectl("get", "incident", name, "-n", namespace, "-o", "json").stdout)
+    timeline = (body.get("status") or {}).get("timeline") or []
+    events = json.loads(
+        kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.name={name}",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    messages = [e["message"] for e in timeline] + [e.get("message", "") for e in events]
+    return any(text in message for message in messages)
+
+
+def _set_restarts(k8s_api: k8s.ApiClient, namespace: str, pod: str, count: int) -> None:
+    patch = [{"op": "replace", "path": "/status/containerStatuses/0/restartCount", "value": count}]
+    k8s.CoreV1Api(k8s_api).patch_namespaced_pod_status(pod, namespace, patch)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_every_signal_query_is_valid_promql_and_maps_pods_to_workloads(
+    prometheus_url: str, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
+) -> None:
+    _deployment(kubectl, k8s_api, namespace, "api", replicas=2)
+    _apply(
+        kubectl,
+        namespace,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {
+                "serviceName": "db",
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "db"}},
+                "template": {
+                    "metadata": {"labels": {"app": "db"}},
+                    "spec": {"containers": [{"name": "main", "image": "registry.invalid/db:1"}]},
+                },
+            },
+        },
+    )
+    for signal in Signal:
+        prometheus.query(prometheus_url, signal_query(signal, namespace))  # raises on an error
+
+    def both_workloads() -> list[tuple[str, str, str]] | None:
+        result = prometheus.query(prometheus_url, signal_query(Signal.POD_RESTARTS, namespace))
+        seen = sorted(
+            (s["metric"]["workload_kind"], s["metric"]["workload"], s["value"][1]) for s in result
+        )
+        return seen if len(seen) == 2 else None
+
+    seen = wait_until(both_workloads, what="restarts of api and db", timeout=TIMEOUT)
+    assert seen == [("Deployment", "api", "0"), ("StatefulSet", "db", "0")]
+
+
+def test_restarts_open_one_incident_raise_it_and_survive_a_restart(
+    operator: OperatorProcess, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
+) -> None:
+    [pod] = _deployment(kubectl, k8s_api, namespace, "api")
+    _policy(kubectl, namespace, [{"name": "restarts", "signal": "podRestarts"}])
+    wait_until(
+        lambda: (_policy_condition(kubectl, namespace) or {}).get("status") == "True",
+        what="MetricsAvailable=True",
+        timeout=TIMEOUT,
+        detail=operator.log_tail,
+    )
+    _set_restarts(k8s_api, namespace, pod, 5)
+
+    incident = _one_incident(
+        kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for restarts"
+    )
+    spec, labels, detection = incident["spec"], incident["metadata"]["labels"], _detection(incident)
+    assert spec["severity"] == "P2"
+    assert spec["source"] == "prometheus"
+    assert spec["affected"] == [{"kind": "Deployment", "name": "api"}]
+    assert spec["policyRef"] == {"name": POLICY}
+    assert labels["sre.agentos.io/policy"] == POLICY
+    assert labels["sre.agentos.io/rule"] == "restarts"
+    assert len(labels[FINGERPRINT]) == 32
+    assert (detection["level"], detection["threshold"], detection["breaching"]) == (
+        "warning",
+        3,
+        True,
+    )
+    assert 3 < detection["value"] <= 10  # increase() extrapolates a young series
+    assert "podRestarts " in spec["title"]
+    assert "warning threshold 3" in spec["title"]
+    assert "warning threshold 3" in spec["summary"]
+
+    # Many cycles later, critical: the same incident is raised, never a second one.
+    _set_restarts(k8s_api, namespace, pod, 12)
+    raised = _one_incident(
+        kubectl, namespace, operator, lambda i: i["spec"]["severity"] == "P1", "severity P1"
+    )
+    assert raised["metadata"]["uid"] == incident["metadata"]["uid"]
+    assert _detection(raised)["level"] == "critical"
+    wait_until(
+        lambda: _told(kubectl, namespace, incident["metadata"]["name"], "raised from P2 to P1"),
+        what="the timeline to say the severity was raised",
+        timeout=30,
+    )
+
+    # A restarted operator resumes without opening the breach's incident again.
+    operator.stop()
+    operator.start()
+    _after_cycles(operator, namespace, 5)
+    [only] = _incidents(kubectl, namespace)
+    assert only["metadata"]["uid"] == incident["metadata"]["uid"]
+    assert only["spec"]["severity"] == "P1"
+
+
+def test_cpu_against_the_limit_from_kwok(
+    operator: OperatorProcess, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
+) -> None:
+    _deployment(
+        kubectl,
+        k8s_api,
+        namespace,
+        "worker",
+        cpu_limit="500m",
+        annotations={"kwok.x-k8s.io/usage-cpu": "450m"},
+    )
+    _policy(
+        kubectl,
+        namespace,
+        [{"name": "cpu", "signal": "cpuUsage", "window": "10s", "warning": 0.5, "critical": 0.95}],
+    )
+    incident = _one_incident(
+        kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for CPU"
+    )
+    detection = _detection(incident)
+    assert detection["workload"] == {"kind": "Deployment", "name": "worker"}
+    assert 0.5 < detection["value"] < 1.0
+    assert detection["threshold"] == 0.5
+    assert incident["spec"]["severity"] == "P2"
+
+
+def test_error_rate_recovers_regresses_and_resolves(
+    operator: OperatorProcess,
+    exporter: WorkloadExporter,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+) -> None:
+    [pod] = _deployment(kubectl, k8s_api, namespace, "checkout")
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+    _policy(kubectl, namespace, [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}])
+    try:
+        opened = _one_incident(
+            kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for errors"
+        )
+        assert opened["spec"]["severity"] == "P2"
+        assert 0.01 < _detection(opened)["value"] < 0.05
+
+        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+        recovered = _one_incident(
+            kubectl, namespace, operator, lambda i: _phase(i) == "Monitoring", "Monitoring"
+        )
+        assert _detection(recovered)["breaching"] is False
+        assert _detection(recovered)["recoveredAt"]
+        assert (_condition(recovered, "MetricsRecovered") or {}).get("status") == "True"
+
+        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+        regressed = _one_incident(
+            kubectl, namespace, operator, lambda i: _phase(i) == "Investigating", "Investigating"
+        )
+        assert _detection(regressed)["breaching"] is True
+
+        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+        resolved = _one_incident(
+            kubectl, namespace, operator, lambda i: _phase(i) == "Resolved", "Resolved (P2)"
+        )
+        assert resolved["metadata"]["uid"] == opened["metadata"]["uid"]
+    finally:
+        exporter.forget_namespace(namespace)
+
+
+def test_latency_p1_recovers_but_is_never_resolved_automatically(
+    operator: OperatorProcess,
+    exporter: WorkloadExporter,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+) -> None:
+    [pod] = _deployment(kubectl, k8s_api, namespace, "search")
+    exporter.set_traffic(namespace, pod, requests_per_second=20, latency_seconds=3.0)
+    _policy(kubectl, namespace, [{"name": "latency", "signal": "apiLatencyP99", "window": "10s"}])
+    try:
+        opened = _one_incident(
+            kubectl, namespace, operator, lambda i: bool(_detection(i)), "a latency incident"
+        )
+        assert opened["spec"]["severity"] == "P1"
+        assert _detection(opened)["level"] == "critical"
+        assert _detection(opened)["value"] > 2.0
+
+        exporter.set_traffic(namespace, pod, requests_per_second=20, latency_seconds=0.05)
+        _one_incident(
+            kubectl, namespace, operator, lambda i: _phase(i) == "Monitoring", "Monitoring"
+        )
+        # Well past the 3s monitoring window.
+        _after_cycles(operator, namespace, 8)
+        [still] = _incidents(kubectl, namespace)
+        assert _phase(still) == "Monitoring"
+        assert still["spec"]["severity"] == "P1"
+    finally:
+        exporter.forget_namespace(namespace)
+
+
+def test_prometheus_down_is_unknown_and_opens_one_gap_incident(
+    cluster: ClusterInfo,
+    operator: OperatorProcess,
+    exporter: WorkloadExporter,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+) -> None:
+    [pod] = _deployment(kubectl, k8s_api, namespace, "payments")
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+    _policy(
+        kubectl,
+        namespace,
+        [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}],
+        monitoringWindow="8s",
+        maxUnknownCycles=3,
+    )
+    try:
+        _one_incident(
+            kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for errors"
+        )
+        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+        _one_incident(
+            kubectl, namespace, operator, lambda i: _phase(i) == "Monitoring", "Monitoring"
+        )
+        cluster.stop_prometheus()
+        try:
+            unreachable = wait_until(
+                lambda: (
+                    (c := _policy_condition(kubectl, namespace)) and c["status"] == "False" and c
+                ),
+                what="MetricsAvailable=False",
+                timeout=30,
+                detail=operator.log_tail,
+            )
+            assert unreachable["reason"] == "PrometheusUnreachable"
+            assert "refused" in unreachable["message"]
+
+            def gap_opened() -> list[dict[str, Any]] | None:
+                items = _incidents(kubectl, namespace)
+                return items if len(items) == 2 else None
+
+            items = wait_until(gap_opened, what="the monitoring-gap incident", timeout=30)
+            [gap] = [
+                i
+                for i in items
+                if i["metadata"]["labels"]["sre.agentos.io/rule"] == ("monitoring-gap")
+            ]
+            [errors] = [i for i in items if i is not gap]
+            assert gap["spec"]["severity"] == "P2"
+            assert "Monitoring gap" in gap["spec"]["title"]
+            assert "refused" in gap["spec"]["summary"]
+            assert _detection(errors)["level"] == "unknown"
+            assert "recoveredAt" not in _detection(errors)
+            # Past the monitoring window with no data: nothing resolved, nothing opened.
+            _after_cycles(operator, namespace, 10)
+            assert len(_incidents(kubectl, namespace)) == 2
+            [errors] = [
+                i
+                for i in _incidents(kubectl, namespace)
+                if i["metadata"]["name"] != (gap["metadata"]["name"])
+            ]
+            assert _phase(errors) == "Monitoring"
+        finally:
+            cluster.start_prometheus()
+
+        wait_until(
+            lambda: (_policy_condition(kubectl, namespace) or {}).get("status") == "True",
+            what="MetricsAvailable=True again",
+            timeout=TIMEOUT,
+            detail=operator.log_tail,
+        )
+
+        def all_resolved() -> bool:
+            items = _incidents(kubectl, namespace)
+            return len(items) == 2 and all(_phase(i) == "Resolved" for i in items)
+
+        wait_until(all_resolved, what="both incidents resolved", timeout=TIMEOUT)
+    finally:
+        exporter.forget_namespace(namespace)
+
+
+def test_a_hand_declared_incident_shows_the_current_values(
+    operator: OperatorProcess,
+    exporter: WorkloadExporter,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+) -> None:
+    [pod] = _deployment(kubectl, k8s_api, namespace, "ledger")
+    exporter.set_traffic(namespace, pod, requests_per_second=40, error_ratio=0.005)
+    _policy(kubectl, namespace, [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}])
+    _apply(
+        kubectl,
+        namespace,
+        {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"name": "ledger-slow"},
+            "spec": {
+                "title": "Ledger is slow",
+                "severity": "P2",
+                "affected": [{"kind": "Deployment", "name": "ledger"}],
+            },
+        },
+    )
+    try:
+
+        def readings() -> list[dict[str, Any]] | None:
+            body = json.loads(
+                kubectl("get", "incident", "ledger-slow", "-n", namespace, "-o", "json").stdout
+            )
+            found: list[dict[str, Any]] = (body.get("status") or {}).get("metrics") or []
+            return found if found and found[0].get("value") is not None else None
+
+        [first] = wait_until(readings, what="status.metrics", timeout=TIMEOUT)
+        assert first["rule"] == f"{POLICY}/errors"
+        assert first["workload"] == {"kind": "Deployment", "name": "ledger"}
+        assert first["level"] == "ok"
+        assert 0 < first["value"] < 0.01
+        assert (first["warning"], first["critical"]) == (0.01, 0.05)
+        refreshed = wait_until(
+            lambda: (r := readings()) and r[0]["at"] != first["at"] and r,
+            what="a refreshed reading",
+            timeout=30,
+        )
+        assert refreshed[0]["at"] > first["at"]
+        # Only people's incident: detection opened nothing of its own.
+        assert [i["metadata"]["name"] for i in _incidents(kubectl, namespace)] == ["ledger-slow"]
+    finally:
+        exporter.forget_namespace(namespace)

@@ -1,0 +1,375 @@
+"""Escalation on a real API server, with the real operator and real local receivers."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from tests.harness.cluster import ClusterInfo
+from tests.support.escalation_env import (
+    SECRETS,
+    Kubectl,
+    all_sent,
+    apply,
+    assert_no_secret,
+    channels,
+    create_secret,
+    escalation,
+    events,
+    get,
+    incident,
+    operator_for,
+    policy,
+    records,
+    time_of,
+    wait_for,
+)
+from tests.support.receivers import HttpRecorder
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def http() -> Iterator[HttpRecorder]:
+    recorder = HttpRecorder().start()
+    yield recorder
+    recorder.close()
+
+
+def _steps(body: dict[str, object]) -> list[dict[str, object]]:
+    return list(escalation(body).get("steps") or [])  # type: ignore[call-overload]
+
+
+def test_short_matrix_end_to_end(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    http: HttpRecorder,
+    tmp_path: Path,
+) -> None:
+    create_secret(k8s_api, namespace, http)
+    steps = [
+        {"severities": ["P1"], "after": "0s", "targets": [{"name": "Primary", "method": "pager"}]},
+        {
+            "severities": ["P1"],
+            "after": "3s",
+            "targets": [{"name": "Secondary", "method": "pager"}],
+        },
+        {
+            "severities": ["P1"],
+            "after": "6s",
+            "targets": [{"name": "Manager", "method": "chat"}],
+            "channel": "webhook",
+        },
+    ]
+    apply(
+        kubectl,
+        namespace,
+        policy(
+            "team",
+            escalation={"steps": steps},
+            channels=channels(http, "pagerduty", "slack-high", "webhook"),
+        ),
+    )
+    log = tmp_path / "operator.log"
+    with operator_for(cluster.kubeconfig, namespace, log) as operator:
+        apply(kubectl, namespace, incident("checkout", "P1"))
+        body = wait_for(
+            kubectl,
+            namespace,
+            "checkout",
+            lambda b: escalation(b).get("level") == 3 and all_sent(b, 9),
+            "three steps reached and every notification sent",
+            operator,
+        )
+        status = body["status"]
+        detected = time_of(status["detectedAt"])
+        reached = {s["key"]: time_of(s["reachedAt"]) - detected for s in _steps(body)}
+        assert list(reached) == ["P1-0", "P1-1", "P1-2"]
+        for key, after in (("P1-0", 0), ("P1-1", 3), ("P1-2", 6)):
+            # Reached when due, give or take the operator's reaction time.
+            assert timedelta(seconds=after) <= reached[key] < timedelta(seconds=after + 4), key
+        assert escalation(body)["policy"] == "team"
+        assert {r["key"] for r in records(body)} == {
+            "declaration/slack-high",
+            "declaration/webhook",
+            "escalation-P1-0/pagerduty",
+            "escalation-P1-0/slack-high",
+            "escalation-P1-0/webhook",
+            "escalation-P1-1/pagerduty",
+            "escalation-P1-1/slack-high",
+            "escalation-P1-1/webhook",
+            "escalation-P1-2/webhook",
+        }
+        pd = http.received("/pagerduty")
+        assert [c.body["event_action"] for c in pd] == ["trigger", "trigger"]
+        dedup = {c.body["dedup_key"] for c in pd}
+        assert dedup == {f"incident-operator/{namespace}/checkout/{body['metadata']['uid']}"}
+        assert {c.body["payload"]["severity"] for c in pd} == {"error"}
+        slack = http.received("/slack")
+        assert any("INCIDENT DECLARED" in c.body["blocks"][1]["text"]["text"] for c in slack)
+        assert any("ESCALATION NOTICE" in c.body["blocks"][1]["text"]["text"] for c in slack)
+        hooks = http.received("/webhook/ops")
+        assert all(c.headers["Authorization"] == f"Bearer {SECRETS['token']}" for c in hooks)
+        assert "P1-2" in {c.body["key"].split("/")[0].removeprefix("escalation-") for c in hooks}
+        # Every delivery carries its key; none was sent twice.
+        keys = [c.headers["Idempotency-Key"] for c in http.received()]
+        assert len(keys) == len(set(keys)) == len(records(body))
+
+        # Acknowledged, then resolved: PagerDuty hears both, on the same dedup key.
+        kubectl(
+            "annotate",
+            "incident",
+            "checkout",
+            "-n",
+            namespace,
+            "sre.agentos.io/acknowledged-by=admin",
+        )
+        wait_for(
+            kubectl,
+            namespace,
+            "checkout",
+            lambda b: (
+                any(r["key"] == "acknowledgement/pagerduty" for r in records(b)) and all_sent(b)
+            ),
+            "the acknowledgement sent to PagerDuty",
+            operator,
+        )
+        kubectl(
+            "patch", "incident", "checkout", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"state": "Resolved"}}),
+        )  # fmt: skip
+        body = wait_for(
+            kubectl,
+            namespace,
+            "checkout",
+            lambda b: any(r["kind"] == "Resolution" for r in records(b)) and all_sent(b),
+            "the resolution notices sent",
+            operator,
+        )
+        actions = [c.body["event_action"] for c in http.received("/pagerduty")]
+        assert actions == ["trigger", "trigger", "acknowledge", "resolve"]
+        assert {c.body["dedup_key"] for c in http.received("/pagerduty")} == dedup
+        assert any(
+            "INCIDENT RESOLVED" in c.body["blocks"][1]["text"]["text"]
+            for c in http.received("/slack")
+        )
+        timeline = [e["type"] for e in body["status"]["timeline"]]
+        assert timeline.count("Escalated") == 3
+        assert "NotificationSent" in timeline
+        reasons = {e["reason"] for e in events(kubectl, namespace)}
+        assert {"Escalated", "NotificationSent"} <= reasons
+    # No secret in status, Events or the operator's log.
+    assert_no_secret(
+        json.dumps(get(kubectl, namespace, "incident", "checkout")),
+        json.dumps(events(kubectl, namespace)),
+        log.read_text(errors="replace"),
+    )
+
+
+def test_the_runbook_matrix_applies_when_a_policy_has_no_steps(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    http: HttpRecorder,
+    tmp_path: Path,
+) -> None:
+    create_secret(k8s_api, namespace, http)
+    apply(kubectl, namespace, policy("runbook", channels=channels(http, "pagerduty", "slack-high")))
+    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
+        apply(kubectl, namespace, incident("api", "P1"))
+        wait_for(
+            kubectl, namespace, "api", lambda b: escalation(b).get("level") == 1, "P1-0", operator
+        )
+        # As if detected 65 minutes ago: the runbook's 0, 30 and 60 minute steps are due.
+        earlier = (datetime.now(UTC) - timedelta(minutes=65)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kubectl(
+            "patch", "incident", "api", "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"detectedAt": earlier}}),
+        )  # fmt: skip
+        body = wait_for(
+            kubectl,
+            namespace,
+            "api",
+            lambda b: escalation(b).get("level") == 3 and all_sent(b),
+            "the P1 matrix's first three steps",
+            operator,
+        )
+    steps = _steps(body)
+    assert [(s["key"], s["after"], s["targets"]) for s in steps] == [
+        ("P1-0", "0s", ["Primary on-call (pager)"]),
+        ("P1-1", "30m", ["Secondary on-call (pager)"]),
+        ("P1-2", "1h", ["Engineering Manager (chat)", "Engineering Manager (phone)"]),
+    ]
+    assert [s["late"] for s in steps[1:]] == [True, True]
+    assert escalation(body)["stepsTotal"] == 4
+    assert time_of(escalation(body)["nextStepDueAt"]) == time_of(earlier) + timedelta(hours=2)
+    # Phone and pager go through PagerDuty; chat to #incident-high.
+    channels_of = {s["key"]: s["channels"] for s in steps}
+    assert channels_of["P1-2"] == ["pagerduty", "slack-high"]
+    late = [
+        c for c in http.received("/pagerduty") if c.body["payload"]["summary"].endswith("(late)")
+    ]
+    assert len(late) == 2
+
+
+def test_triggers_escalate_at_once_and_say_why(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    http: HttpRecorder,
+    tmp_path: Path,
+) -> None:
+    create_secret(k8s_api, namespace, http)
+    slow = [
+        {"severities": ["P2"], "after": after, "targets": [{"name": who, "method": "chat"}]}
+        for after, who in (("0s", "Primary"), ("2h", "Team Lead"), ("4h", "Manager"), ("5h", "VP"))
+    ]
+    apply(
+        kubectl,
+        namespace,
+        policy(
+            "team",
+            escalation={"steps": slow},
+            channels=channels(http, "slack-warning"),
+            # The runbook's "no progress": an update overdue escalates, with a 4s cadence.
+            severities={"P2": {"updateEvery": "4s"}},
+            communication={"escalateOverdueUpdates": True},
+        ),
+    )
+    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
+        apply(kubectl, namespace, incident("db", "P2"))
+        wait_for(
+            kubectl, namespace, "db", lambda b: escalation(b).get("level") == 1, "P2-0", operator
+        )
+        kubectl(
+            "patch", "incident", "db", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"triggers": {"dataLoss": True}}}),
+        )  # fmt: skip
+        body = wait_for(
+            kubectl,
+            namespace,
+            "db",
+            lambda b: (
+                any(t["name"] == "noProgress" for t in escalation(b).get("triggers", []))
+                and any(t["name"] == "dataLoss" for t in escalation(b).get("triggers", []))
+            ),
+            "the data loss and no-progress triggers",
+            operator,
+        )
+        body = wait_for(
+            kubectl, namespace, "db", lambda b: all_sent(b, 3), "notices sent", operator
+        )
+    triggers = {t["name"]: t for t in escalation(body)["triggers"]}
+    assert triggers["dataLoss"]["message"] == "data loss confirmed"
+    assert "status update overdue" in triggers["noProgress"]["message"]
+    by_key = {s["key"]: s for s in _steps(body)}
+    assert {triggers["dataLoss"]["step"], triggers["noProgress"]["step"]} <= {"P2-1", "P2-2"}
+    for key in (triggers["dataLoss"]["step"], triggers["noProgress"]["step"]):
+        assert by_key[key]["cause"] == "Trigger"
+        assert by_key[key]["reason"].startswith("escalation trigger:")
+    notices = [
+        c.body["blocks"][1]["text"]["text"]
+        for c in http.received("/slack")
+        if "ESCALATION NOTICE" in c.body["blocks"][1]["text"]["text"]
+    ]
+    assert any("data loss confirmed" in text for text in notices)
+    # The update reminder went to the chat channel when the update fell due.
+    assert any(r["kind"] == "UpdateReminder" for r in records(body))
+
+
+def test_template_override_and_broken_template(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    http: HttpRecorder,
+    tmp_path: Path,
+) -> None:
+    create_secret(k8s_api, namespace, http)
+    templates = {
+        "declaration": "DECLARED {{ incident.id }} ({{ incident.severity }}): {{ incident.title }}",
+        "statusUpdate": "UPDATE {{ incident.id }}\nStatus: {{ incident.state }\n",
+    }
+    apply(
+        kubectl,
+        namespace,
+        policy(
+            "team",
+            channels=channels(http, "slack-warning"),
+            communication={"templates": templates},
+        ),
+    )
+    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
+        body = wait_for(
+            kubectl,
+            namespace,
+            "team",
+            lambda b: (
+                {c["type"] for c in b.get("status", {}).get("conditions", [])}
+                >= {"Ready", "TemplatesValid"}
+            ),
+            "the policy's Ready and TemplatesValid conditions",
+            operator,
+            kind="escalationpolicy",
+        )
+        conditions = {c["type"]: c for c in body["status"]["conditions"]}
+        assert conditions["Ready"]["status"] == "True"
+        valid = conditions["TemplatesValid"]
+        assert (valid["status"], valid["reason"]) == ("False", "TemplateError")
+        assert "spec.communication.templates.statusUpdate line 2" in valid["message"]
+        # GitOps: only status was written; no finalizer, no annotation, spec untouched.
+        assert "finalizers" not in body["metadata"]
+        assert not body["metadata"].get("annotations")
+        shown = kubectl(
+            "get", "escalationpolicy", "team", "-n", namespace, "-o", "json",
+            "--show-managed-fields",
+        )  # fmt: skip
+        managers = {
+            (m["manager"], m.get("subresource"))
+            for m in json.loads(shown.stdout)["metadata"]["managedFields"]
+            if m["manager"].startswith("incident-operator")
+        }
+        assert ("incident-operator-notifications", "status") in managers
+        assert all(subresource == "status" for _, subresource in managers), managers
+
+        update = {"message": "Replica promoted", "author": "bob", "time": "2026-01-01T00:00:00Z"}
+        apply(kubectl, namespace, incident("db", "P2", updates=[update]))
+        wait_for(kubectl, namespace, "db", lambda b: all_sent(b, 3), "notices sent", operator)
+    texts = [c.body["blocks"][1]["text"]["text"] for c in http.received("/slack")]
+    declared = [t for t in texts if t.startswith("```DECLARED")]
+    assert len(declared) == 1
+    assert "(P2): db is failing" in declared[0]
+    # The broken statusUpdate override: the runbook's own template went out instead.
+    assert any(t.startswith("```INCIDENT UPDATE") and "Replica promoted" in t for t in texts)
+    # Fixing the template clears the condition.
+    templates["statusUpdate"] = "UPDATE {{ incident.id }}: {{ update.message }}"
+    apply(
+        kubectl,
+        namespace,
+        policy(
+            "team",
+            channels=channels(http, "slack-warning"),
+            communication={"templates": templates},
+        ),
+    )
+    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator2.log") as operator:
+        wait_for(
+            kubectl,
+            namespace,
+            "team",
+            lambda b: any(
+                c["type"] == "TemplatesValid" and c["status"] == "True"
+                for c in b.get("status", {}).get("conditions", [])
+            ),
+            "TemplatesValid=True after the fix",
+            operator,
+            kind="escalationpolicy",
+        )
+    # Deleting a policy needs no operator: nothing holds it.
+    kubectl("delete", "escalationpolicy", "team", "-n", namespace, "--wait=true", timeout=30)

@@ -1,0 +1,352 @@
+"""Installing the operator: `kubectl apply -k manifests/` and the Helm chart, on the real API.
+
+The kustomize install must be the chart's default install as plain YAML; once applied,
+`kubectl auth can-i` as the operator's ServiceAccount shows what it may and may not do.
+The chart is also installed with `helm install` (a second release, with Secrets limited
+to one namespace). Objects these tests create are deleted afterwards; ones that were
+there before (the CRDs, the admission policies) are left as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from tests.harness.cluster import ClusterInfo
+from tests.harness.protocols import Kubectl
+from tests.harness.wait import wait_until
+from tests.helm import CHART, REPO, Manifest, key, render, run_helm, without_helm_labels
+
+MANIFESTS = REPO / "manifests"
+OPERATOR_NS = "incident-operator"
+OPERATOR_SA = f"system:serviceaccount:{OPERATOR_NS}:incident-operator"
+
+
+def _service_account_groups(namespace: str) -> tuple[str, ...]:
+    # What the API server gives a real ServiceAccount token, so group grants count too.
+    return ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated")
+
+
+def _normalized(value: Any) -> Any:
+    """Whitespace in strings collapsed: kustomize re-folds long CEL expressions."""
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    if isinstance(value, str):
+        return " ".join(value.split())
+    return value
+
+
+@pytest.fixture(scope="module")
+def kustomize_build(cluster: ClusterInfo) -> list[Manifest]:
+    """`kubectl kustomize manifests/`, with the kustomize built into the cluster's kubectl."""
+    text = cluster.kubectl("kustomize", str(MANIFESTS)).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+# --------------------------------------------------------- the two installs agree
+
+
+def test_kustomize_install_is_the_chart_default_install(kustomize_build: list[Manifest]) -> None:
+    chart = {key(m): _normalized(without_helm_labels(m)) for m in render("--include-crds")}
+    plain = {key(m): _normalized(m) for m in kustomize_build}
+    # helm does not create its release namespace; kustomize does.
+    assert set(plain) - set(chart) == {("Namespace", "", OPERATOR_NS)}
+    assert not set(chart) - set(plain), f"only in the chart: {set(chart) - set(plain)}"
+    differing = [k for k in chart if chart[k] != plain[k]]
+    assert not differing, f"the chart and manifests/ differ in {differing}"
+
+
+def test_kustomize_and_chart_grant_the_same_rules(kustomize_build: list[Manifest]) -> None:
+    def rules(manifests: list[Manifest]) -> dict[tuple[str, str, str], Any]:
+        return {key(m): m["rules"] for m in manifests if m["kind"] in ("ClusterRole", "Role")}
+
+    assert rules(render()) == rules(kustomize_build)
+
+
+def test_samples_are_not_part_of_the_install(kustomize_build: list[Manifest]) -> None:
+    kinds = {m["kind"] for m in kustomize_build}
+    assert not {"EscalationPolicy", "Incident", "Secret"} & kinds
+
+
+# ------------------------------------------------------- kubectl apply -k manifests/
+
+
+def test_server_accepts_the_kustomize_install(
+    kubectl: Kubectl, kustomize_build: list[Manifest]
+) -> None:
+    result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server", check=False)
+    accepted = result.stdout.count("(server dry run)")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    missing_namespace = f'namespaces "{OPERATOR_NS}" not found'
+    in_namespace = [m for m in kustomize_build if m["metadata"].get("namespace") == OPERATOR_NS]
+    if errors:
+        # A dry run creates no namespace, so on a cluster without one the objects in it
+        # cannot be checked: the only errors allowed are those, one per such object.
+        assert all(missing_namespace in line for line in errors), result.stderr
+        assert len(errors) == len(in_namespace), result.stderr
+        assert accepted == len(kustomize_build) - len(in_namespace), result.stdout
+    else:
+        assert accepted == len(kustomize_build), result.stdout
+
+
+@pytest.fixture(scope="module")
+def kustomize_installed(
+    kubectl: Kubectl, kustomize_build: list[Manifest], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """`kubectl apply -k manifests/`; afterwards, delete what the apply created."""
+    build = tmp_path_factory.mktemp("kustomize") / "install.yaml"
+    build.write_text(yaml.safe_dump_all(kustomize_build))
+    existing = json.loads(
+        kubectl("get", "-f", str(build), "--ignore-not-found", "-o", "json").stdout or "{}"
+    )
+    before = {key(item) for item in existing.get("items", [])}
+    kubectl("apply", "-k", str(MANIFESTS))
+    yield
+    created = [m for m in kustomize_build if key(m) not in before]
+    kubectl(
+        "delete", "-f", "-", "--ignore-not-found", "--wait=false", input=yaml.safe_dump_all(created)
+    )
+
+    def namespace_gone() -> bool:
+        found = kubectl("get", "namespace", OPERATOR_NS, "--ignore-not-found", "-o", "name")
+        return not found.stdout.strip()
+
+    if ("Namespace", "", OPERATOR_NS) not in before:
+        # Later tests (or a rerun) may install into the same namespace.
+        wait_until(namespace_gone, what=f"namespace {OPERATOR_NS} to be deleted", timeout=90)
+
+
+@pytest.mark.usefixtures("kustomize_installed")
+def test_installed_operator_pods_pass_the_restricted_pod_security_standard(
+    kubectl: Kubectl,
+) -> None:
+    labels = json.loads(kubectl("get", "namespace", OPERATOR_NS, "-o", "json").stdout)
+    assert labels["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    def pods() -> list[dict[str, Any]] | None:
+        found = json.loads(
+            kubectl(
+                "get",
+                "pods",
+                "-n",
+                OPERATOR_NS,
+                "-l",
+                "app.kubernetes.io/name=incident-operator",
+                "-o",
+                "json",
+            ).stdout
+        )["items"]
+        return found if len(found) == 2 else None
+
+    def refusal() -> str | None:
+        events = kubectl(
+            "get",
+            "events",
+            "-n",
+            OPERATOR_NS,
+            "--field-selector",
+            "reason=FailedCreate",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ).stdout
+        return f"the ReplicaSet could not create pods: {events}" if events.strip() else None
+
+    # PodSecurity admission refuses a pod that breaks the standard: the ReplicaSet then
+    # reports FailedCreate instead of making two pods.
+    created = wait_until(pods, what="two operator pods", timeout=60, abort=refusal)
+    for pod in created:
+        assert pod["spec"]["serviceAccountName"] == "incident-operator"
+
+
+def _can_i(kubectl: Kubectl, verb: str, resource: str, namespace: str | None, user: str) -> bool:
+    """``resource`` is RESOURCE[/NAME] or RESOURCE:SUBRESOURCE."""
+    service_account_namespace = user.split(":")[2]
+    resource, _, subresource = resource.partition(":")
+    args = ["auth", "can-i", verb, resource]
+    args += [f"--subresource={subresource}"] if subresource else []
+    args += ["-n", namespace] if namespace else ["--all-namespaces"]
+    result = kubectl(
+        *args,
+        check=False,
+        as_user=user,
+        as_groups=_service_account_groups(service_account_namespace),
+    )
+    answer = result.stdout.strip()
+    assert answer in ("yes", "no"), f"kubectl {' '.join(args)}: {result.stderr}"
+    return answer == "yes"
+
+
+# (verb, resource[/name] or resource:subresource, namespace: None = all, "{ns}" = a
+# fresh one, expected)
+CAN_I = [
+    # Workloads: patched for rollbacks, never created or deleted.
+    ("patch", "deployments", "{ns}", True),
+    ("watch", "deployments", None, True),
+    ("delete", "deployments", "{ns}", False),
+    ("create", "deployments", "{ns}", False),
+    ("patch", "statefulsets", "{ns}", True),
+    ("delete", "statefulsets", "{ns}", False),
+    ("patch", "daemonsets", "{ns}", True),
+    ("list", "replicasets", "{ns}", True),
+    ("list", "controllerrevisions", "{ns}", True),
+    ("delete", "replicasets", "{ns}", False),
+    ("delete", "pods", "{ns}", False),
+    ("create", "pods:exec", "{ns}", False),
+    # Incidents: watched, opened, patched; never deleted.
+    ("watch", "incidents.sre.agentos.io", None, True),
+    ("create", "incidents.sre.agentos.io", "{ns}", True),
+    ("patch", "incidents.sre.agentos.io", "{ns}", True),
+    ("patch", "incidents.sre.agentos.io:status", "{ns}", True),
+    ("delete", "incidents.sre.agentos.io", "{ns}", False),
+    # EscalationPolicies: read; only the status is written.
+    ("list", "escalationpolicies.sre.agentos.io", None, True),
+    ("patch", "escalationpolicies.sre.agentos.io:status", "{ns}", True),
+    ("create", "escalationpolicies.sre.agentos.io", "{ns}", False),
+    ("update", "escalationpolicies.sre.agentos.io", "{ns}", False),
+    ("patch", "escalationpolicies.sre.agentos.io", "{ns}", False),
+    ("delete", "escalationpolicies.sre.agentos.io", "{ns}", False),
+    ("update", "escalationpolicies.sre.agentos.io:status", "{ns}", False),
+    # Secrets: only the channel Secret's name (any namespace) and Alertmanager's token.
+    ("get", "secrets/incident-channels", "{ns}", True),
+    ("get", "secrets/incident-channels", "default", True),
+    ("get", "secrets/another-teams-secret", "{ns}", False),
+    ("get", "secrets", "{ns}", False),
+    ("list", "secrets", "{ns}", False),
+    ("watch", "secrets", None, False),
+    ("update", "secrets/incident-channels", "{ns}", False),
+    ("get", "secrets/incident-operator-alertmanager", OPERATOR_NS, True),
+    ("get", "secrets/incident-operator-alertmanager", "{ns}", False),
+    # ID counter and post-mortem drafts.
+    ("create", "configmaps", "{ns}", True),
+    ("update", "configmaps/incident-operator-ids", "{ns}", True),
+    ("delete", "configmaps", "{ns}", False),
+    ("create", "events", "{ns}", True),
+    # Leader election: its own Lease, in its own namespace.
+    ("create", "leases.coordination.k8s.io", OPERATOR_NS, True),
+    ("update", "leases.coordination.k8s.io/incident-operator", OPERATOR_NS, True),
+    ("update", "leases.coordination.k8s.io/kube-scheduler", OPERATOR_NS, False),
+    ("create", "leases.coordination.k8s.io", "{ns}", False),
+    # kopf's cluster-wide discovery, and nothing cluster-admin-like.
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, True),
+    ("create", "customresourcedefinitions.apiextensions.k8s.io", None, False),
+    ("list", "namespaces", None, True),
+    ("delete", "namespaces", None, False),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", None, False),
+    ("escalate", "clusterroles.rbac.authorization.k8s.io", None, False),
+    ("*", "*", None, False),
+]
+
+
+@pytest.mark.usefixtures("kustomize_installed")
+@pytest.mark.parametrize(
+    ("verb", "resource", "where", "expected"),
+    CAN_I,
+    ids=[f"{'' if e else 'not-'}{v}-{r}-{w or 'all'}" for v, r, w, e in CAN_I],
+)
+def test_operator_service_account_may_do_what_it_needs_and_no_more(
+    kubectl: Kubectl, namespace: str, verb: str, resource: str, where: str | None, expected: bool
+) -> None:
+    target = namespace if where == "{ns}" else where
+    assert _can_i(kubectl, verb, resource, target, OPERATOR_SA) is expected
+
+
+# ---------------------------------------------------------------- helm install
+
+
+@pytest.fixture
+def other_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
+    core = k8s.CoreV1Api(k8s_api)
+    name = f"t-channels-{secrets.token_hex(3)}"
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+def test_helm_install_limits_channel_secrets_to_the_listed_namespaces(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    other_namespace: str,
+    tmp_path: Path,
+) -> None:
+    release = "scoped"
+    helm_env = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace)
+    run_helm(
+        "install", release, str(CHART), *helm_env,
+        # Cluster-wide objects another release (or the harness) already owns.
+        "--skip-crds", "--set", "admissionPolicies=false", "--set", "rbac.responderRole=false",
+        "--set", f"secretAccess.namespaces={{{other_namespace}}}",
+        "--set", f"watchNamespaces={{{other_namespace}}}",
+        home=tmp_path,
+    )  # fmt: skip
+    try:
+        listed = json.loads(run_helm("list", *helm_env, "-o", "json", home=tmp_path).stdout)
+        assert [(r["name"], r["status"]) for r in listed] == [(release, "deployed")]
+        user = f"system:serviceaccount:{namespace}:{release}-incident-operator"
+        assert _can_i(kubectl, "get", "secrets/incident-channels", other_namespace, user)
+        assert not _can_i(kubectl, "get", "secrets/incident-channels", namespace, user)
+        assert not _can_i(kubectl, "get", "secrets/incident-channels", "default", user)
+        token = f"secrets/{release}-incident-operator-alertmanager"
+        assert _can_i(kubectl, "get", token, namespace, user)
+        assert _can_i(kubectl, "update", f"leases/{release}-incident-operator", namespace, user)
+        assert not _can_i(kubectl, "delete", "deployments", other_namespace, user)
+
+        def two_pods() -> bool:
+            pods = kubectl(
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                f"app.kubernetes.io/instance={release}",
+                "-o",
+                "name",
+            ).stdout.split()
+            return len(pods) == 2
+
+        wait_until(two_pods, what="the release's two pods", timeout=60)
+    finally:
+        run_helm("uninstall", release, *helm_env, "--wait", home=tmp_path)
+    gone = kubectl(
+        "get", "clusterrole", f"{release}-incident-operator", "--ignore-not-found", "-o", "name"
+    )
+    assert not gone.stdout.strip(), "helm uninstall left the ClusterRole"
+
+
+# -------------------------------------------------------------------------- samples
+
+
+def test_samples_are_valid_against_the_crds_and_admission(kubectl: Kubectl, namespace: str) -> None:
+    documents = [
+        doc
+        for path in sorted((MANIFESTS / "samples").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+    kinds = sorted(doc["kind"] for doc in documents)
+    assert kinds.count("EscalationPolicy") == 1, kinds
+    assert kinds.count("Incident") >= 2, kinds
+    for doc in documents:
+        doc["metadata"]["namespace"] = namespace
+    result = kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(documents), check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(documents), result.stdout
+
+
+def test_kubectl_apply_k_needs_no_file_outside_manifests() -> None:
+    # kubectl's kustomize refuses files outside the kustomization root: keep it that way.
+    for kustomization in MANIFESTS.rglob("kustomization.yaml"):
+        for resource in yaml.safe_load(kustomization.read_text()).get("resources", []):
+            resolved = (kustomization.parent / resource).resolve()
+            assert MANIFESTS.resolve() in resolved.parents, f"{kustomization}: {resource}"
+            assert resolved.exists(), f"{kustomization}: {resource} does not exist"
