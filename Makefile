@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN_CACHE_CMD := hack/build-binaries.sh
 PYTEST_ARGS ?=
-PY_DIRS := operator tests $(wildcard bench)
+PY_DIRS := operator tests $(wildcard bench) $(wildcard hack/*.py)
 
 ##@ General
 
@@ -118,3 +118,20 @@ install-test: setup ## kustomize and helm installs, RBAC (auth can-i) and a clea
 .PHONY: e2e-kind
 e2e-kind: setup-python ## On kind (needs Docker): build the image, helm install the chart, run tests/e2e, delete the cluster.
 	@hack/e2e-kind.sh $(PYTEST_ARGS)
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: setup ## Benchmarks (not part of `make test`): detection latency and cost, rollback latency.
+	@$(PY) -m bench.detection
+	@$(PY) -m bench.rollback_latency
+
+.PHONY: bench-scale
+bench-scale: setup ## 5,000 Incidents, 50 namespaces, 200 policies: memory, idle CPU, time to status (~15 min).
+	@$(PY) -m bench.scale $(ARGS)
+
+##@ Demo
+
+.PHONY: demo
+demo: setup ## The whole story on a local control plane, narrated (DEMO_KUBECONFIG=... for an existing cluster; ARGS=--keep).
+	@PYTHONPATH=. $(PY) hack/demo.py $(ARGS)

@@ -39,6 +39,12 @@ GROUP, VERSION = "sre.agentos.io", "v1alpha1"
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 JOB = "detection-bench"
 THRESHOLD = 50.0
+MEASURES = {
+    "queries": "queries per cycle",
+    "cpu": "operator CPU",
+    "latency-1s": "detection latency, 1 s poll, 1 s scrape",
+    "latency-15s": "detection latency, default 15 s poll",
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -161,16 +167,22 @@ class QueryCounter:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def per_cycle(self, marker: str, since: float) -> tuple[int, int]:
-        """(cycles, queries) whose query text contains ``marker``, after ``since``.
+    def per_cycle(self, marker: str, since: float) -> list[int]:
+        """How many queries containing ``marker`` each whole cycle after ``since`` sent.
 
         A cycle's queries are sent together; a gap of more than half a second starts
-        the next cycle.
+        the next one. The first and last groups may be cut by the window and are dropped.
         """
         with self._lock:
             times = [t for t, path in self.seen if t >= since and marker in path]
-        cycles = sum(1 for a, b in zip([float("-inf"), *times], times, strict=False) if b - a > 0.5)
-        return cycles, len(times)
+        groups: list[int] = []
+        previous = float("-inf")
+        for arrived in times:
+            if arrived - previous > 0.5:
+                groups.append(0)
+            groups[-1] += 1
+            previous = arrived
+        return groups[1:-1]
 
     def close(self) -> None:
         self._server.shutdown()
@@ -184,22 +196,29 @@ class IncidentWatch:
         self._custom = client.CustomObjectsApi(api)
         self._namespace = namespace
         self._watch = watch.Watch()
+        self._stopped = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
-        for event in self._watch.stream(
-            self._custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self._namespace,
-            "incidents",
-        ):
-            arrived = time.monotonic()
-            affected = event["object"].get("spec", {}).get("affected") or []
-            for workload in affected:
-                self.first_seen.setdefault(workload["name"], arrived)
+        while not self._stopped.is_set():
+            try:
+                for event in self._watch.stream(
+                    self._custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self._namespace,
+                    "incidents",
+                    timeout_seconds=60,
+                ):
+                    arrived = time.monotonic()
+                    affected = event["object"].get("spec", {}).get("affected") or []
+                    for workload in affected:
+                        self.first_seen.setdefault(workload["name"], arrived)
+            except Exception:  # the stream ends or breaks now and then: watch again
+                time.sleep(0.1)
 
     def stop(self) -> None:
+        self._stopped.set()
         self._watch.stop()
 
 
@@ -248,12 +267,12 @@ def queries_per_cycle(
             time.sleep(20)  # the measurement window
             for size in (10, 1000):
                 # The namespace as it appears, quoted, in the URL-encoded query.
-                cycles, queries = proxy.per_cycle(f"%22bench-{size}%22", since)
+                groups = proxy.per_cycle(f"%22bench-{size}%22", since)
                 counts[f"{size} workloads"] = {
                     "rules": rules,
-                    "cycles": cycles,
-                    "queries": queries,
-                    "queries per cycle": round(queries / max(cycles, 1), 2),
+                    "whole cycles": len(groups),
+                    "queries per cycle (median)": statistics.median(groups),
+                    "queries per cycle (min, max)": [min(groups), max(groups)],
                 }
     finally:
         proxy.close()
@@ -261,30 +280,35 @@ def queries_per_cycle(
 
 
 def cpu_while_polling(
-    cluster: ClusterInfo, api: client.ApiClient, workdir: Path, seconds: float = 30
+    cluster: ClusterInfo,
+    api: client.ApiClient,
+    exporter: WorkloadExporter,
+    workdir: Path,
+    seconds: float = 30,
 ) -> dict[str, Any]:
     custom = client.CustomObjectsApi(api)
     figures = {}
     with _operator(cluster, workdir, str(cluster.prometheus_url)) as pid:
         for size in (10, 1000):
-            namespace = f"bench-{size}"
-            _apply_policy(
-                custom,
-                _policy(namespace, "1s", [_probe_rule(f"r{n}", namespace) for n in range(20)]),
-            )
-            other = "bench-1000" if size == 10 else "bench-10"
-            _apply_policy(custom, _policy(other, "1h", [_probe_rule("idle", other)]))
+            namespace = f"cpu-{size}"
+            for workload in _namespace_with_workloads(api, namespace, size):
+                exporter.set_probe(namespace, workload, 1.0)
+            rules = [_probe_rule(f"r{n}", namespace) for n in range(20)]
+            _apply_policy(custom, _policy(namespace, "1s", rules))
             wait_until(
                 lambda namespace=namespace: _metrics_available(custom, namespace),  # type: ignore[misc]
                 what=f"{namespace} polled",
                 timeout=120,
             )
             start_cpu, start = _cpu_seconds(pid), time.monotonic()
-            time.sleep(seconds)
+            time.sleep(seconds)  # the measurement window
             used = _cpu_seconds(pid) - start_cpu
-            figures[f"20 rules x {size} workloads, 1 s"] = {
+            figures[f"20 rules x {size} workloads, every 1 s"] = {
                 "cpu % of one core": round(100 * used / (time.monotonic() - start), 1)
             }
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, "escalationpolicies", "bench"
+            )
     return figures
 
 
@@ -310,9 +334,11 @@ def detection_latency(
             what="the policy's first cycle",
             timeout=120,
         )
+        period = max(_seconds(interval), 1.0)
         for workload in workloads:
-            # A random phase against both the scrape and the poll.
-            time.sleep(random.uniform(0, 1.0))
+            # A random phase against both the scrape and the poll (the previous trial
+            # ended just after a poll).
+            time.sleep(random.uniform(0, period))
             changed = time.monotonic()
             exporter.set_probe(namespace, workload, THRESHOLD * 2)
             found = wait_until(
@@ -332,6 +358,10 @@ def detection_latency(
     }
 
 
+def _seconds(interval: str) -> float:
+    return float(interval.removesuffix("s"))
+
+
 def _metrics_available(custom: client.CustomObjectsApi, namespace: str) -> bool:
     body = custom.get_namespaced_custom_object(
         GROUP, VERSION, namespace, "escalationpolicies", "bench"
@@ -343,8 +373,8 @@ def _metrics_available(custom: client.CustomObjectsApi, namespace: str) -> bool:
 def _measure(name: str, run: Callable[[], dict[str, Any]], results: dict[str, Any]) -> None:
     started = time.monotonic()
     results[name] = run()
-    print(f"{name} ({time.monotonic() - started:.0f}s):")
-    print(json.dumps(results[name], indent=2))
+    print(f"{name} ({time.monotonic() - started:.0f}s):", flush=True)
+    print(json.dumps(results[name], indent=2), flush=True)
 
 
 def main() -> None:
@@ -352,6 +382,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30, help="latency trials with 1 s polls")
     parser.add_argument("--default-trials", type=int, default=20, help="trials with 15 s polls")
     parser.add_argument("--output", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--only", nargs="*", choices=MEASURES, default=list(MEASURES), help="what to measure"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="detection-bench-") as tmp:
@@ -362,22 +395,18 @@ def main() -> None:
         try:
             cluster.add_scrape_target(JOB, exporter.host_port)
             api = config.new_client_from_config(config_file=str(info.kubeconfig))
-            _measure(
-                "queries per cycle",
-                lambda: queries_per_cycle(info, api, exporter, workdir),
-                results,
-            )
-            _measure("operator CPU", lambda: cpu_while_polling(info, api, workdir), results)
-            _measure(
-                "detection latency, 1 s poll, 1 s scrape",
-                lambda: detection_latency(info, api, exporter, workdir, "1s", args.trials),
-                results,
-            )
-            _measure(
-                "detection latency, default 15 s poll",
-                lambda: detection_latency(info, api, exporter, workdir, "15s", args.default_trials),
-                results,
-            )
+            runs: dict[str, Callable[[], dict[str, Any]]] = {
+                "queries": lambda: queries_per_cycle(info, api, exporter, workdir),
+                "cpu": lambda: cpu_while_polling(info, api, exporter, workdir),
+                "latency-1s": lambda: detection_latency(
+                    info, api, exporter, workdir, "1s", args.trials
+                ),
+                "latency-15s": lambda: detection_latency(
+                    info, api, exporter, workdir, "15s", args.default_trials
+                ),
+            }
+            for key in args.only:
+                _measure(MEASURES[key], runs[key], results)
         finally:
             exporter.stop()
             cluster.stop()

@@ -303,3 +303,29 @@ def user_kubeconfig(
     path = directory / f"{user}.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def wait_approval_policy(kubectl: Kubectl) -> None:
+    """Until the API server enforces the rollback-approval admission policy (policies are
+    compiled asynchronously after they are applied)."""
+    probe = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"generateName": "approval-probe-", "annotations": {APPROVE: "admin"}},
+        "spec": {"title": "probe", "severity": "P4"},
+    }
+
+    def enforced() -> bool:
+        result = kubectl(
+            "create",
+            "-n",
+            "default",
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=json.dumps(probe),
+            check=False,
+        )
+        return result.returncode != 0 and "only members of group" in result.stderr
+
+    wait_until(enforced, what="the rollback-approval admission policy", timeout=60)

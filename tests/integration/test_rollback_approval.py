@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from kubernetes import client as k8s
 from tests.harness.cluster import ClusterInfo
 from tests.harness.operator import OperatorProcess
@@ -22,10 +23,16 @@ from tests.integration.rollback_support import (
     rollback_of,
     timeline_types,
     user_kubeconfig,
+    wait_approval_policy,
     wait_rollback,
 )
 
 WEB = ("Deployment", "web")
+
+
+@pytest.fixture(autouse=True)
+def _approval_policy_enforced(admission_policies: None, kubectl: Kubectl) -> None:
+    wait_approval_policy(kubectl)
 
 
 def _annotations(kubectl: Kubectl, namespace: str, name: str) -> dict[str, str]:

@@ -156,6 +156,31 @@ def test_a_killed_operator_neither_repeats_nor_forgets_the_rollback(
         assert rolled_back == []
 
 
+def test_two_replicas_racing_roll_back_once(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """Two operators without leader election see the same events: the guarded writes
+    let one mark the attempt and one patch land."""
+    build_history(kubectl, k8s_api, "Deployment", namespace, "web", revisions=2)
+    _policy(kubectl, namespace, rollback={"approvalNotRequiredFor": ["P1"]})
+    with OperatorProcess(cluster.kubeconfig, tmp_path / "second.log") as second:
+        incident(kubectl, namespace, "outage", target=WEB, severity="P1")
+        wait_rollback(kubectl, namespace, "outage", "Succeeded", second.log_tail)
+        after = wait_rollout(kubectl, "Deployment", namespace, "web")
+        second.stop(kill=True)
+    assert after["metadata"]["annotations"][REVISION] == "3", "one rollback, not two"
+    kinds = timeline_types(kubectl, namespace, "outage")
+    assert kinds.count("RollbackStarted") == 1
+    assert kinds.count("RolledBack") == 1
+    replica_sets = json.loads(kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]
+    assert len(replica_sets) == 2, "the old ReplicaSet was reused, no third one made"
+
+
 def test_a_concurrent_edit_makes_the_patch_fail_instead_of_overwriting_it(
     kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
 ) -> None:

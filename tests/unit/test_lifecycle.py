@@ -28,6 +28,7 @@ BASE = LifecycleInputs(
     monitoring_window=timedelta(minutes=15),
     auto_resolve=False,
     rollback_in_progress=False,
+    rollback_recovered=False,
     postmortem_required=True,
     closable=False,
 )
@@ -73,6 +74,9 @@ BASE = LifecycleInputs(
         ),
         # A rollback under way is mitigation.
         ({"current": P.IDENTIFIED, "rollback_in_progress": True}, P.MITIGATING),
+        ({"current": P.MITIGATING, "rollback_in_progress": True, "rollback_recovered": True}, None),
+        ({"current": P.MITIGATING, "rollback_recovered": True}, P.MONITORING),
+        ({"current": P.MITIGATING}, None),
         # After resolution: the post-mortem, then closing.
         ({"current": P.RESOLVED}, P.POST_INCIDENT),
         ({"current": P.RESOLVED, "postmortem_required": False}, None),

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from incident_operator.adapters.workloads_rollback import label_selector
 from incident_operator.domain.reasons import Reason
 from incident_operator.domain.rollback_plan import (
     JSON_PATCH,
@@ -350,3 +351,28 @@ def test_a_long_diff_is_cut_with_a_count() -> None:
     lines = template_diff(before, after).splitlines()
     assert len(lines) == 61
     assert lines[-1] == "... and 20 more"
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ({"matchLabels": {"app": "web", "tier": "api"}}, "app=web,tier=api"),
+        (
+            {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [
+                    {"key": "env", "operator": "In", "values": ["prod", "canary"]},
+                    {"key": "track", "operator": "NotIn", "values": ["beta"]},
+                    {"key": "owner", "operator": "Exists"},
+                    {"key": "legacy", "operator": "DoesNotExist"},
+                ],
+            },
+            "app=web,env in (prod,canary),track notin (beta),owner,!legacy",
+        ),
+        ({}, ""),
+    ],
+)
+def test_the_history_is_listed_by_the_workloads_selector(
+    selector: dict[str, Any], expected: str
+) -> None:
+    assert label_selector(selector) == expected

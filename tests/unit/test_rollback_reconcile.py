@@ -223,6 +223,14 @@ def test_the_proposal_window(rolled_out: datetime, window: str, proposed: bool) 
     assert decision.nothing_to_propose is not proposed
 
 
+def test_an_unrecorded_template_is_not_taken_for_nothing_to_propose() -> None:
+    # The controller has not yet made the ReplicaSet of the template the Deployment runs.
+    racing = _workload([("web:1", T0 - 60 * MIN)], running="web:2")
+    decision = _decide(_incident(), {KEY: racing})
+    assert decision.rollback is None
+    assert not decision.nothing_to_propose
+
+
 def test_nothing_is_proposed_without_history_or_workload() -> None:
     single = _workload([("web:1", T0 - MIN)])
     assert _decide(_incident(), {KEY: single}).rollback is None
@@ -757,3 +765,32 @@ def test_no_rollback_no_condition() -> None:
     assert rolled_back_condition(IncidentStatus()) is None
     assert rollback_failed(IncidentStatus()) is None
     assert not rollback_active(IncidentStatus())
+
+
+def test_the_same_request_made_again_after_a_finished_rollback_is_new() -> None:
+    request = {"target": {"kind": "Deployment", "name": "web"}}
+    refused = _after(_incident(request), _decide(_incident(request), {KEY: None}))
+    assert refused.status.rollback is not None
+    assert refused.status.rollback.reason == Reason.WORKLOAD_NOT_FOUND
+    refused = refused.model_copy(
+        update={
+            "status": refused.status.model_copy(
+                update={
+                    "rollback": refused.status.rollback.model_copy(
+                        update={"approved_by": "alice", "phase": RollbackPhase.REFUSED}
+                    )
+                }
+            )
+        }
+    )
+    assert _decide(refused).rollback == refused.status.rollback, "the same request: done"
+    withdrawn = refused.model_copy(
+        update={"spec": refused.spec.model_copy(update={"rollback": None})}
+    )
+    forgotten = _after(withdrawn, _decide(withdrawn))
+    assert forgotten.status.rollback is not None
+    assert forgotten.status.rollback.requested is None
+    again = forgotten.model_copy(update={"spec": refused.spec})
+    decision = _decide(again)
+    assert decision.rollback is not None
+    assert decision.rollback.phase is RollbackPhase.PROPOSED

@@ -21,8 +21,6 @@ from aiohttp import web
 
 PATH = "/alerts"
 MAX_BODY_BYTES = 8 * 1024 * 1024
-# A wrong token re-reads the Secret, but no more often than this (seconds).
-_REREAD_ON_MISMATCH = 5.0
 
 Intake = Callable[[bytes], Awaitable[tuple[int, dict[str, Any]]]]
 TokenReader = Callable[[], str | None]
@@ -32,9 +30,11 @@ logger = logging.getLogger(__name__)
 class CachedToken:
     """The expected bearer token, read by a blocking ``reader`` in a thread and cached."""
 
-    def __init__(self, reader: TokenReader, ttl: float = 30.0) -> None:
+    def __init__(self, reader: TokenReader, ttl: float = 30.0, recheck: float = 5.0) -> None:
         self._reader = reader
         self._ttl = ttl
+        # A wrong token re-reads the Secret, but no more often than this (seconds).
+        self.recheck = recheck
         self._value: str | None = None
         self._read_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -80,7 +80,7 @@ class AlertmanagerReceiver:
         given = _bearer(request)
         if given is not None and not _same(given, expected):
             # Perhaps the Secret was rotated since it was read: look again, at most so often.
-            expected = await self._token.get(max_age=_REREAD_ON_MISMATCH) or expected
+            expected = await self._token.get(max_age=self._token.recheck) or expected
         if given is None or not _same(given, expected):
             return web.json_response(
                 {"error": "missing or wrong bearer token"},

@@ -53,17 +53,16 @@ def _to_samples(result: Any) -> list[Sample]:
     if not isinstance(result, list) or any(not isinstance(item, dict) for item in result):
         raise PrometheusQueryError("the query returns a scalar, not a vector by workload")
     samples = []
+    # An instant query stamps every sample with its evaluation time: convert it once.
+    times: dict[float, datetime] = {}
     for item in result:
         if "value" not in item:
             raise PrometheusQueryError("the query returns a range vector, not an instant vector")
         timestamp, text = item["value"]
-        samples.append(
-            Sample.of(
-                item.get("metric", {}),
-                float(text),  # Prometheus writes NaN, +Inf and -Inf as float() reads them
-                datetime.fromtimestamp(float(timestamp), UTC),
-            )
-        )
+        seconds = float(timestamp)
+        at = times.get(seconds) or times.setdefault(seconds, datetime.fromtimestamp(seconds, UTC))
+        # Prometheus writes NaN, +Inf and -Inf as float() reads them.
+        samples.append(Sample.of(item.get("metric", {}), float(text), at))
     return samples
 
 

@@ -265,12 +265,12 @@ class Communication(ApiModel):
 
 
 class RollbackSettings(ApiModel):
-    approver_group: Annotated[
-        str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")
-    ] = Field(
-        default="incident-approvers",
-        description="The Kubernetes group whose members may approve rollbacks (enforced by "
-        "the incident-operator-rollback-approval admission policy).",
+    approver_group: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")] = (
+        Field(
+            default="incident-approvers",
+            description="The Kubernetes group whose members may approve rollbacks (enforced by "
+            "the incident-operator-rollback-approval admission policy).",
+        )
     )
     proposal_window: Duration = Field(
         default="30m",

@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -17,6 +18,13 @@ FIELD_MANAGER = "kubectl-incident"
 
 class PluginError(Exception):
     """An error the person can act on; printed without a traceback."""
+
+
+class _Conflict(Exception):
+    """The object changed since it was read."""
+
+
+_ATTEMPTS = 5
 
 
 def api_message(error: client.ApiException) -> str:
@@ -104,29 +112,41 @@ class Cluster:
         return cast(dict[str, Any], created)
 
     def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        """A merge patch guarded by the resourceVersion the caller read."""
-        guarded = {
-            **body,
-            "metadata": {
-                **body.get("metadata", {}),
-                "resourceVersion": incident["metadata"]["resourceVersion"],
-            },
-        }
+        """A merge patch of fields the caller sets outright (last writer wins, as kubectl)."""
+        return self._patch(incident["metadata"]["name"], body)
+
+    def patch_from(
+        self, incident: dict[str, Any], build: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A merge patch computed from the incident as it is now (appending to a list, say).
+
+        Guarded by the resourceVersion it was computed from; the operator writes status
+        often, so on a conflict it reads the incident again and recomputes, a few times.
+        """
+        name = incident["metadata"]["name"]
+        for _ in range(_ATTEMPTS):
+            body = build(incident)
+            guarded = {
+                **body,
+                "metadata": {
+                    **body.get("metadata", {}),
+                    "resourceVersion": incident["metadata"]["resourceVersion"],
+                },
+            }
+            try:
+                return self._patch(name, guarded)
+            except _Conflict:
+                incident = self.find(name)
+        raise PluginError(f"{name} kept changing while this was written; run the command again")
+
+    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             patched = self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                incident["metadata"]["name"],
-                guarded,
-                field_manager=FIELD_MANAGER,
+                GROUP, VERSION, self.namespace, PLURAL, name, body, field_manager=FIELD_MANAGER
             )
         except client.ApiException as error:
             if error.status == 409:
-                raise PluginError(
-                    "the incident changed while you were editing it; run the command again"
-                ) from error
+                raise _Conflict from error
             raise PluginError(api_message(error)) from error
         return cast(dict[str, Any], patched)
 

@@ -16,13 +16,12 @@ from typing import Any
 from kubernetes import client
 
 from incident_operator.api import API_VERSION
+from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
 from incident_operator.cli import render
 from incident_operator.cli.cluster import Cluster, PluginError, api_message, utcnow
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 
-ACKNOWLEDGED_BY = "sre.agentos.io/acknowledged-by"
-CHANGED_BY = "sre.agentos.io/changed-by"
 ROLES = {
     "commander": "commander",
     "tech-lead": "techLead",
@@ -111,53 +110,49 @@ def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_assign(cluster: Cluster, args: argparse.Namespace) -> int:
-    incident = cluster.find(args.incident)
-    user = cluster.whoami() if args.user == "me" else args.user
-    body = _as_me(cluster)
-    body["spec"] = {"roles": {ROLES[args.role]: user}}
-    cluster.patch(incident, body)
-    print(f"{_label(incident)}: {args.role} is {user}")
+def _set_spec(cluster: Cluster, reference: str, spec: dict[str, Any], done: str) -> int:
+    """Sets spec fields outright, as the caller, and says what was done."""
+    incident = cluster.find(reference)
+    cluster.patch(incident, {**_as_me(cluster), "spec": spec})
+    print(f"{_label(incident)}: {done}")
     return 0
+
+
+def cmd_assign(cluster: Cluster, args: argparse.Namespace) -> int:
+    user = cluster.whoami() if args.user == "me" else args.user
+    return _set_spec(
+        cluster, args.incident, {"roles": {ROLES[args.role]: user}}, f"{args.role} is {user}"
+    )
 
 
 def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
-    me = cluster.whoami()
-    updates = list((incident.get("spec") or {}).get("updates") or [])
-    updates.append({"message": args.message, "author": me, "time": utcnow().isoformat()})
-    body = _as_me(cluster)
-    body["spec"] = {"updates": updates}
-    cluster.patch(incident, body)
-    print(f"{_label(incident)}: update posted ({len(updates)} in all)")
+    update = {"message": args.message, "author": cluster.whoami(), "time": utcnow().isoformat()}
+    as_me = _as_me(cluster)
+
+    def append(current: dict[str, Any]) -> dict[str, Any]:
+        updates = [*((current.get("spec") or {}).get("updates") or []), update]
+        return {**as_me, "spec": {"updates": updates}}
+
+    patched = cluster.patch_from(incident, append)
+    count = len(patched["spec"]["updates"])
+    print(f"{_label(incident)}: update posted ({count} in all)")
     return 0
 
 
 def cmd_state(cluster: Cluster, args: argparse.Namespace) -> int:
-    incident = cluster.find(args.incident)
-    body = _as_me(cluster)
-    body["spec"] = {"state": args.state}
-    cluster.patch(incident, body)
-    print(f"{_label(incident)}: state {args.state}")
-    return 0
+    return _set_spec(cluster, args.incident, {"state": args.state}, f"state {args.state}")
 
 
 def cmd_severity(cluster: Cluster, args: argparse.Namespace) -> int:
-    incident = cluster.find(args.incident)
-    body = _as_me(cluster)
-    body["spec"] = {"severity": args.severity}
-    cluster.patch(incident, body)
-    print(f"{_label(incident)}: severity {args.severity}")
-    return 0
+    spec = {"severity": args.severity}
+    return _set_spec(cluster, args.incident, spec, f"severity {args.severity}")
 
 
 def cmd_check(cluster: Cluster, args: argparse.Namespace) -> int:
-    incident = cluster.find(args.incident)
-    body = _as_me(cluster)
-    body["spec"] = {"checklist": {item: not args.undo for item in args.items}}
-    cluster.patch(incident, body)
-    print(f"{_label(incident)}: {'unticked' if args.undo else 'ticked'} {', '.join(args.items)}")
-    return 0
+    spec = {"checklist": {item: not args.undo for item in args.items}}
+    done = f"{'unticked' if args.undo else 'ticked'} {', '.join(args.items)}"
+    return _set_spec(cluster, args.incident, spec, done)
 
 
 def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:

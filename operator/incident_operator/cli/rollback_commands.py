@@ -4,16 +4,17 @@ The approval is two annotations on the Incident: ``sre.agentos.io/approve-rollba
 the caller's user name (the admission policy refuses any other name, and callers
 outside the approver group), and ``sre.agentos.io/approve-rollback-revision`` with the
 target revision the caller was shown, so an approval never applies to a proposal that
-changed in the meantime. The patch is guarded by the resourceVersion that was read.
+changed in the meantime. The patch is guarded by the resourceVersion it was computed
+from, and computed again (with the proposal checked again) when the operator wrote the
+status in between.
 """
 
 import argparse
 from typing import Any
 
 from incident_operator.cli.cluster import Cluster, PluginError
+from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION
 
-APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
-APPROVE_ROLLBACK_REVISION = "sre.agentos.io/approve-rollback-revision"
 CHANGED_BY = "sre.agentos.io/changed-by"
 
 
@@ -37,33 +38,43 @@ def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> PluginEr
     return PluginError(f"{label}: the rollback is {phase}, not awaiting approval{detail}")
 
 
-def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
-    incident = cluster.find(args.incident)
-    rollback = (incident.get("status") or {}).get("rollback") or {}
+def _proposal(incident: dict[str, Any]) -> dict[str, Any]:
+    rollback: dict[str, Any] = (incident.get("status") or {}).get("rollback") or {}
     if rollback.get("phase") != "Proposed":
         raise _no_proposal(incident, rollback)
+    return rollback
+
+
+def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
+    incident = cluster.find(args.incident)
+    shown = _proposal(incident)
     me = cluster.whoami()
-    revision = str(rollback.get("targetRevision"))
-    cluster.patch(
-        incident,
-        {
-            "metadata": {
-                "annotations": {
-                    APPROVE_ROLLBACK: me,
-                    APPROVE_ROLLBACK_REVISION: revision,
-                    CHANGED_BY: me,
-                }
-            }
-        },
-    )
-    target = rollback.get("target") or {}
-    current = rollback.get("currentRevision")
+    revision = str(shown.get("targetRevision"))
+
+    def approval(current: dict[str, Any]) -> dict[str, Any]:
+        # Computed again from a fresh read after a conflict: the approval must still be
+        # for the proposal the caller is told about below.
+        now = _proposal(current)
+        if (now.get("currentDigest"), now.get("targetDigest")) != (
+            shown.get("currentDigest"),
+            shown.get("targetDigest"),
+        ):
+            raise PluginError(
+                f"{_label(current)}: the proposal changed while you approved it; look at it "
+                f"again (kubectl incident show {_label(current)}) and approve again"
+            )
+        annotations = {APPROVE_ROLLBACK: me, APPROVE_ROLLBACK_REVISION: revision, CHANGED_BY: me}
+        return {"metadata": {"annotations": annotations}}
+
+    cluster.patch_from(incident, approval)
+    target = shown.get("target") or {}
+    current = shown.get("currentRevision")
     start = f"revision {current}" if current is not None else "its current template"
     print(
         f"{_label(incident)}: approved rolling back {target.get('kind')}/{target.get('name')} "
         f"from {start} to revision {revision} as {me}"
     )
-    for line in (rollback.get("diff") or "").splitlines():
+    for line in (shown.get("diff") or "").splitlines():
         print(f"  {line}")
     return 0
 

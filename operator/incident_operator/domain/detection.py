@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from incident_operator.domain.signals import RUNBOOK_THRESHOLDS, Direction, Level, Signal
 
@@ -144,8 +144,8 @@ def is_breach(level: Level) -> bool:
     return level in (Level.WARNING, Level.CRITICAL)
 
 
-@dataclass(frozen=True)
-class WorkloadKey:
+class WorkloadKey(NamedTuple):
+    # A tuple, not a dataclass: it keys every per-workload lookup of every cycle.
     kind: str
     name: str
 
@@ -188,11 +188,12 @@ def samples_by_workload(
     """
     grouped: dict[tuple[str | None, str], list[Sample]] = {}
     for sample in samples:
-        name = sample.label(WORKLOAD_LABEL)
-        sample_namespace = sample.label(NAMESPACE_LABEL)
+        labels = sample.labels
+        name = labels.get(WORKLOAD_LABEL)
+        sample_namespace = labels.get(NAMESPACE_LABEL)
         if not name or (sample_namespace is not None and sample_namespace != namespace):
             continue
-        grouped.setdefault((sample.label(WORKLOAD_KIND_LABEL), name), []).append(sample)
+        grouped.setdefault((labels.get(WORKLOAD_KIND_LABEL), name), []).append(sample)
     return grouped
 
 

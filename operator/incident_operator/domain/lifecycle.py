@@ -33,7 +33,9 @@ class LifecycleInputs:
     recovered_at: datetime | None
     monitoring_window: timedelta
     auto_resolve: bool
+    # A rollback is being applied and rolled out; then, whether detection saw recovery.
     rollback_in_progress: bool
+    rollback_recovered: bool
     postmortem_required: bool
     # Nothing stands between a resolved incident and Closed (post-mortem Final,
     # required checklist items and P1 action items done).
@@ -72,6 +74,13 @@ def _progression(inputs: LifecycleInputs, now: datetime) -> Step | None:
         return Step(Phase.INVESTIGATING, "investigation started")
     if current.is_active and current is not Phase.MITIGATING and inputs.rollback_in_progress:
         return Step(Phase.MITIGATING, "rollback in progress")
+    if (
+        current is Phase.MITIGATING
+        and not inputs.rollback_in_progress
+        and inputs.rollback_recovered
+    ):
+        # Recovery seen while the rollout still ran was not acted on; act on it now.
+        return Step(Phase.MONITORING, "rolled back; metrics recovered")
     if (
         current is Phase.MONITORING
         and inputs.auto_resolve

@@ -60,7 +60,8 @@ from incident_operator.reconcile.detection import (
     metrics_available,
     plan_gap,
     plan_rule,
-    select_workloads,
+    policy_workloads,
+    rule_workloads,
 )
 from incident_operator.reconcile.detection_state import IncidentIndex, WorkloadIndex
 
@@ -73,6 +74,7 @@ INCIDENTS = IncidentIndex()
 _WRITES_IN_PARALLEL = 8
 # The longest the scheduler sleeps, so a new policy starts within this.
 _TICK = 0.25
+_MIN_SLEEP = 0.005
 # Names tried when a deterministic name is taken by a closed incident of an earlier breach.
 _NAME_ATTEMPTS = 5
 
@@ -286,26 +288,32 @@ class Detector:
                 }
                 self._forget(set(policies))
                 now = loop.time()
+                waits = [_TICK]
                 for key, policy in policies.items():
-                    running = self._running.get(key)
-                    if (running is not None and not running.done()) or self._due.get(key, 0) > now:
-                        continue
-                    interval = interval_of(policy).total_seconds()
-                    previous = self._due.get(key, now)
-                    # A fixed cadence; ticks missed while a cycle overran are skipped.
-                    self._due[key] = max(previous + interval, now)
-                    self._running[key] = asyncio.create_task(self._cycle_logged(policy))
-                upcoming = min(self._due.values(), default=now + _TICK)
-                await asyncio.sleep(min(max(upcoming - loop.time(), 0.0), _TICK))
+                    if self._is_running(key):
+                        continue  # an overrunning cycle is waited for, not stacked
+                    due = self._due.get(key, now)
+                    if due <= now:
+                        interval = interval_of(policy).total_seconds()
+                        # A fixed cadence; ticks missed while a cycle overran are skipped.
+                        due = self._due[key] = max(due + interval, now)
+                        self._running[key] = asyncio.create_task(self._cycle_logged(policy))
+                    waits.append(due - now)
+                await asyncio.sleep(max(min(waits), _MIN_SLEEP))
         finally:
             for task in self._running.values():
                 task.cancel()
 
+    def _is_running(self, key: PolicyKey) -> bool:
+        task = self._running.get(key)
+        return task is not None and not task.done()
+
     def _forget(self, current: set[PolicyKey]) -> None:
-        for key in set(self._memory) - current:
-            del self._memory[key]
-        for key in set(self._due) - current:
-            del self._due[key]
+        """Drops what is remembered of policies that are gone or have no rules left."""
+        for table in (self._memory, self._due, self._running):
+            for key in set(table) - current:
+                if not self._is_running(key):
+                    table.pop(key, None)
 
     async def _cycle_logged(self, policy: EscalationPolicy) -> None:
         try:
@@ -333,12 +341,12 @@ class Detector:
         compiled = [compile_rule(namespace, rule) for rule in policy.spec.detection.rules]
         results = await asyncio.gather(*(self._result(rule) for rule in compiled))
         now = clock.now()
-        workloads = WORKLOADS.in_namespace(namespace)
+        governed = policy_workloads(policy, WORKLOADS.in_namespace(namespace))
         open_incidents = INCIDENTS.open_by_fingerprint(namespace)
         plans: dict[str, RulePlan] = {}
         selected_total: set[Any] = set()
         for rule, result in zip(compiled, results, strict=True):
-            selected = select_workloads(policy, rule.rule, workloads)
+            selected = rule_workloads(rule.rule, governed)
             selected_total.update(selected)
             holds = {w: h for (r, w), h in memory.holds.items() if r == rule.name}
             plans[rule.name] = plan_rule(policy, rule, selected, result, open_incidents, holds, now)

@@ -57,8 +57,9 @@ from incident_operator.reconcile.rollback import (
 logger = logging.getLogger(__name__)
 ROLLBACK_WAKEUPS = Wakeups()
 RETRY_AFTER = timedelta(seconds=5)
-# Decisions in one round at the most: an approval takes five (approve, mark, patch,
-# record, clear); a patch conflict adds one each.
+# Decisions per call at the most: an approval takes three (approve, mark and patch;
+# clear the annotations and record the patch; nothing left), and each write that loses
+# a race, or patch conflict, one more.
 MAX_ROUNDS = 12
 APPROVAL_KEYS = (APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION)
 
@@ -122,6 +123,32 @@ def _post(body: dict[str, Any], decision: RollbackDecision) -> None:
         task.add_done_callback(_posting.discard)
 
 
+async def _write(
+    body: dict[str, Any], incident: Incident, decision: RollbackDecision, attempt: str
+) -> bool | None:
+    """Steps 1 and 2 of a round: True when something was written, False when there was
+    nothing to write, None when a guarded write lost a race."""
+    metadata = incident.metadata
+    namespace, name = metadata.namespace, metadata.name
+    resource_version = metadata.resource_version
+    if decision.remove_approval is not None:
+        removed = await asyncio.to_thread(
+            remove_incident_annotations, namespace, name, resource_version, APPROVAL_KEYS
+        )
+        if removed is None:
+            return None
+        resource_version = removed
+    difference = rollback_status_patch(incident.status, decision)
+    if difference:
+        if not await asyncio.to_thread(write_status, namespace, name, resource_version, difference):
+            return None
+        if decision.rollback is not None and decision.rollback.attempt == attempt:
+            _own_attempts.add(attempt)
+        _count_outcome(incident.status.rollback, decision.rollback)
+        _post(body, decision)
+    return bool(difference) or decision.remove_approval is not None
+
+
 async def reconcile_rollback(body: dict[str, Any]) -> None:
     """Runs decisions for one incident until one has nothing to do or a write loses a race."""
     patched_now, patch_error = False, None
@@ -149,30 +176,8 @@ async def reconcile_rollback(body: dict[str, Any]) -> None:
         patched_now, patch_error, wake_at = False, None, decision.wake_at
         if decision.nothing_to_propose:
             _nothing_to_propose[(namespace, name)] = (metadata.uid, metadata.generation)
-        resource_version: str | None = metadata.resource_version
-        approval = decision.remove_approval
-        if approval is not None:
-            resource_version = await asyncio.to_thread(
-                remove_incident_annotations,
-                namespace,
-                name,
-                metadata.resource_version,
-                APPROVAL_KEYS,
-            )
-            if resource_version is None:
-                break
-        difference = rollback_status_patch(incident.status, decision)
-        if difference:
-            assert resource_version is not None
-            if not await asyncio.to_thread(
-                write_status, namespace, name, resource_version, difference
-            ):
-                break
-            if decision.rollback is not None and decision.rollback.attempt == attempt:
-                _own_attempts.add(attempt)
-            _count_outcome(incident.status.rollback, decision.rollback)
-            _post(body, decision)
-        if decision.patch is not None:
+        written = await _write(body, incident, decision, attempt)
+        if written is not None and decision.patch is not None:
             if decision.rollback is not None and decision.rollback.attempt is not None:
                 _own_attempts.add(decision.rollback.attempt)
             try:
@@ -182,8 +187,11 @@ async def reconcile_rollback(body: dict[str, Any]) -> None:
                 logger.info("rollback %s/%s: the workload changed; deciding again", namespace, name)
             except PatchRejected as error:
                 patch_error = str(error)
-        if not (difference or approval is not None or decision.patch is not None):
+        elif written is False:
             break
+        # Decided again from a fresh read: after our own writes, and after losing a race
+        # (other handlers write the same status between our events; while this one runs
+        # they wait, so the next attempt is not raced by them).
         fresh = await asyncio.to_thread(read_incident, namespace, name)
         if fresh is None:
             return

@@ -151,21 +151,35 @@ def stale_after(interval: timedelta) -> timedelta:
     return max(STALE_INTERVALS * interval, timedelta(minutes=1))
 
 
+def policy_workloads(
+    policy: EscalationPolicy, workloads: Iterable[tuple[WorkloadKey, Mapping[str, str]]]
+) -> list[tuple[WorkloadKey, Mapping[str, str]]]:
+    """The workloads the policy's selector matches, in a stable order."""
+    return sorted(
+        (
+            (key, labels)
+            for key, labels in workloads
+            if selector_matches(policy.spec.selector, dict(labels))
+        ),
+        key=lambda item: item[0],
+    )
+
+
+def rule_workloads(
+    rule: DetectionRule, selected: Sequence[tuple[WorkloadKey, Mapping[str, str]]]
+) -> list[WorkloadKey]:
+    """The policy's workloads, narrowed by the rule's own selector."""
+    if rule.workloads is None:
+        return [key for key, _ in selected]
+    return [key for key, labels in selected if selector_matches(rule.workloads, dict(labels))]
+
+
 def select_workloads(
     policy: EscalationPolicy,
     rule: DetectionRule,
     workloads: Iterable[tuple[WorkloadKey, Mapping[str, str]]],
 ) -> list[WorkloadKey]:
-    """The policy's workloads (by its selector), narrowed by the rule's own selector."""
-    return sorted(
-        (
-            key
-            for key, labels in workloads
-            if selector_matches(policy.spec.selector, dict(labels))
-            and (rule.workloads is None or selector_matches(rule.workloads, dict(labels)))
-        ),
-        key=lambda key: (key.kind, key.name),
-    )
+    return rule_workloads(rule, policy_workloads(policy, workloads))
 
 
 def is_open(incident: Incident) -> bool:
@@ -394,6 +408,21 @@ def _unknown_problem(
     return reason, f"rule {name}: {'; '.join(parts)}"
 
 
+def _open_workloads(
+    open_incidents: Mapping[str, Incident], policy: str, rule: str
+) -> set[WorkloadKey]:
+    """Workloads with an open incident of this rule, by what detection wrote on them."""
+    found: set[WorkloadKey] = set()
+    for incident in open_incidents.values():
+        detection = incident.status.detection
+        if detection is not None and (detection.policy, detection.rule) == (policy, rule):
+            if detection.workload is not None:
+                found.add(WorkloadKey(detection.workload.kind.value, detection.workload.name))
+        elif incident.metadata.labels.get(RULE_LABEL) == label_value(rule):
+            found.update(WorkloadKey(w.kind.value, w.name) for w in incident.spec.affected)
+    return found
+
+
 def plan_rule(
     policy: EscalationPolicy,
     compiled: CompiledRule,
@@ -419,13 +448,17 @@ def plan_rule(
     thresholds = compiled.thresholds
     bound = stale_after(interval_of(policy))
     grouped = samples_by_workload(result, namespace) if not isinstance(result, QueryFailure) else {}
+    watched = _open_workloads(open_incidents, policy_name, compiled.name)
     for workload in workloads:
         if isinstance(result, QueryFailure):
             observation = Observation(Level.UNKNOWN, None)
         else:
             observation = observe(samples_for(grouped, workload), thresholds, now, bound)
         plan.observations[workload] = observation
-        hold = advance_hold(holds.get(workload), observation.level, now)
+        previous_hold = holds.get(workload)
+        if observation.level is Level.OK and previous_hold is None and workload not in watched:
+            continue  # the usual case: healthy, nothing pending, nothing open
+        hold = advance_hold(previous_hold, observation.level, now)
         if hold is not None:
             plan.holds[workload] = hold
         held = held_level(hold, compiled.hold_for, now)

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import (
     TIMELINE_LIMIT,
@@ -48,10 +49,13 @@ from incident_operator.reconcile.governing_policy import (
     effective_level,
     monitoring_window,
 )
+from incident_operator.reconcile.rollback import (
+    rollback_active,
+    rollback_recovered,
+    rolled_back_condition,
+)
 
 OPERATOR_ACTOR = "incident-operator"
-ACKNOWLEDGED_BY = "sre.agentos.io/acknowledged-by"
-CHANGED_BY = "sre.agentos.io/changed-by"
 # The runbook: "Establish incident commander within 5 minutes" (P0).
 COMMANDER_DEADLINE = {Severity.P0: timedelta(minutes=5)}
 
@@ -67,7 +71,6 @@ _ROLE_NAMES = {
     "comms_lead": "communications lead",
     "scribe": "scribe",
 }
-_ROLLBACK_ACTIVE = {"Approved", "InProgress"}
 
 
 @dataclass(frozen=True)
@@ -274,9 +277,8 @@ def _lifecycle(
         recovered_at=detection.recovered_at if detection else None,
         monitoring_window=monitoring_window(policy),
         auto_resolve=auto_resolve_allowed(spec.severity, policy),
-        rollback_in_progress=bool(
-            status.rollback and status.rollback.phase.value in _ROLLBACK_ACTIVE
-        ),
+        rollback_in_progress=rollback_active(status),
+        rollback_recovered=rollback_recovered(status),
         postmortem_required=postmortem_required,
         closable=not _closable(incident, status, postmortem_required),
     )
@@ -558,6 +560,9 @@ def reconcile_incident(
     )
     for type_, derive in derived:
         scratch.condition(type_, *derive(status))
+    rolled_back = rolled_back_condition(status)
+    if rolled_back is not None:
+        scratch.condition(ConditionType.ROLLED_BACK, *rolled_back)
     scratch.condition(
         ConditionType.POLICY_RESOLVED,
         ConditionStatus.TRUE if governing.policy else ConditionStatus.FALSE,

@@ -385,7 +385,12 @@ def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
         return
     new = planned if isinstance(planned, RollbackStatus) else None
     if new is None and inputs.incident.spec.rollback is None:
-        draft.nothing_to_propose = True
+        # Settled only when every candidate's current revision is known: a template the
+        # controller has not recorded yet may still turn out to be a recent revision.
+        draft.nothing_to_propose = all(
+            workload is None or current_revision(workload) is not None
+            for workload in inputs.workloads.values()
+        )
     old = draft.rollback
     if _same_plan(old if _is_open(old) else None, new):
         return
@@ -462,6 +467,10 @@ def _approve_by_policy(draft: _Draft, inputs: RollbackInputs, settings: Rollback
 
 def _open_phase(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -> None:
     incident = inputs.incident
+    finished = draft.rollback
+    if incident.spec.rollback is None and finished is not None and not _is_open(finished):
+        # The request it answered is gone: the same request made again is a new one.
+        finished.requested = None
     if _planning(incident):
         _replan(draft, inputs, settings)
     elif (

@@ -1,0 +1,346 @@
+"""`make demo`: the whole story on a local control plane, narrated in the terminal.
+
+A checkout service rolls out a bad revision; its error rate climbs; the operator opens an
+incident, escalates it to a (local) chat channel, proposes rolling back with the diff;
+a person approves; the operator rolls back, sees the error rate recover, and once a person
+resolves it, drafts the post-mortem.
+
+Everything runs on this machine (127.0.0.1): the control plane and Prometheus of
+tests/harness, the operator as a process, a small exporter standing in for the service's
+metrics, and an HTTP receiver standing in for Slack. With DEMO_KUBECONFIG (and
+DEMO_PROMETHEUS_URL) it uses an existing cluster instead and starts only the operator.
+Pass --keep to leave it all running at the end.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.harness.cluster import ClusterInfo, LocalCluster, run_kubectl
+from tests.harness.incidents import Body, conditions
+from tests.harness.operator import OperatorProcess
+from tests.harness.plugin import run_plugin
+from tests.harness.wait import wait_until
+from tests.integration.exporters import WorkloadExporter
+from tests.support.receivers import HttpRecorder
+
+NAMESPACE = "demo"
+BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}==> {text}{RESET}", flush=True)
+
+
+def show(text: str) -> None:
+    print("\n".join(f"    {line}" for line in text.rstrip().splitlines()), flush=True)
+
+
+class Demo:
+    def __init__(self, info: ClusterInfo, workdir: Path) -> None:
+        self.info = info
+        self.workdir = workdir
+        self.exporter = WorkloadExporter().start()
+        self.chat = HttpRecorder().start()
+        self.operator: OperatorProcess | None = None
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return run_kubectl(
+            self.info.kubectl_path, self.info.kubeconfig, args, True, input, 60
+        ).stdout
+
+    def plugin(self, *args: str) -> str:
+        return run_plugin(self.info.kubeconfig, NAMESPACE, *args).stdout
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(manifest))
+
+    def incident(self) -> Body | None:
+        items = json.loads(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "json"))["items"]
+        return items[0] if items else None
+
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+        detail = self.operator.log_tail if self.operator else None
+        return wait_until(check, timeout=timeout, interval=0.5, what=what, detail=detail)
+
+    def pods(self) -> list[str]:
+        listing = self.kubectl(
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-l",
+            "app=checkout",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        )
+        return listing.split()
+
+    def traffic(self, error_ratio: float) -> None:
+        for pod in self.pods():
+            self.exporter.set_traffic(
+                NAMESPACE, pod, requests_per_second=50, error_ratio=error_ratio
+            )
+
+    def run(self) -> None:
+        say("Installing the CRDs' companions: admission policies and the responder role")
+        repo = Path(__file__).resolve().parents[1]
+        self.kubectl("apply", "-k", str(repo / "manifests" / "admission"))
+        self.kubectl("apply", "-f", str(repo / "manifests" / "rbac" / "incident-responder.yaml"))
+        self.kubectl("create", "namespace", NAMESPACE)
+        if self.info.controllable:
+            self.info.add_scrape_target("checkout", self.exporter.host_port)
+
+        say("An EscalationPolicy: the runbook, with short clocks so the story fits in minutes")
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "incident-channels"},
+                "stringData": {"slack-webhook-url": self.chat.url + "/slack"},
+            }
+        )
+        policy = {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "EscalationPolicy",
+            "metadata": {"name": "runbook"},
+            "spec": {
+                "default": True,
+                "selector": {"matchLabels": {"app.kubernetes.io/part-of": "agentos"}},
+                "detection": {
+                    "interval": "1s",
+                    "monitoringWindow": "10s",
+                    "rules": [
+                        {
+                            "name": "api-errors",
+                            "signal": "apiErrorRate",
+                            "warning": 0.01,
+                            "critical": 0.05,
+                            "for": "2s",
+                            "window": "30s",
+                            "severity": {"critical": "P1", "warning": "P2"},
+                        }
+                    ],
+                },
+                "escalation": {
+                    "steps": [
+                        {
+                            "severities": ["P1"],
+                            "after": "0s",
+                            "channel": "slack",
+                            "targets": [{"name": "Primary on-call", "method": "chat"}],
+                        },
+                        {
+                            "severities": ["P1"],
+                            "after": "30s",
+                            "channel": "slack",
+                            "targets": [{"name": "Secondary on-call", "method": "chat"}],
+                        },
+                    ]
+                },
+                "channels": [
+                    {
+                        "name": "slack",
+                        "type": "slack",
+                        "chatChannel": "#incident-high",
+                        "secretRef": {"name": "incident-channels", "key": "slack-webhook-url"},
+                    }
+                ],
+                "rollback": {"approverGroup": "system:masters", "proposalWindow": "30m"},
+            },
+        }
+        self.apply(policy)
+        show(self.kubectl("get", "escalationpolicies", "-n", NAMESPACE))
+
+        say("Starting the operator")
+        args = ["--prometheus-url", self.info.prometheus_url or ""]
+        self.operator = OperatorProcess(
+            self.info.kubeconfig, self.workdir / "operator.log", extra_args=tuple(args)
+        ).start()
+        print(f"    log: {self.operator.log_path}")
+
+        say("checkout v1 is healthy: 50 requests/s, no errors")
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "checkout", "labels": {"app.kubernetes.io/part-of": "agentos"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "checkout"}},
+                "template": {
+                    "metadata": {"labels": {"app": "checkout"}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "api",
+                                "image": "registry.example/checkout:1.0",
+                                "env": [{"name": "POOL_SIZE", "value": "20"}],
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+        self.apply(deployment)
+        self.kubectl("rollout", "status", "deployment/checkout", "-n", NAMESPACE, "--timeout=120s")
+        self.traffic(0.0)
+
+        say("Rolling out checkout v1.1, which breaks: 30% of requests fail")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = "registry.example/checkout:1.1"
+        container["env"] = [{"name": "POOL_SIZE", "value": "2"}]
+        self.apply(deployment)
+        self.kubectl("rollout", "status", "deployment/checkout", "-n", NAMESPACE, "--timeout=120s")
+        self.traffic(0.30)
+
+        say("Detection opens an incident (apiErrorRate over its critical threshold, held 2 s)")
+        incident = self.wait(lambda: self.incident(), "the incident to open")
+        name = incident["metadata"]["name"]
+        incident = self.wait(
+            lambda: (found := self.incident()) and (found.get("status") or {}).get("id") and found,
+            "its ID",
+        )
+        incident_id = incident["status"]["id"]
+        show(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "wide"))
+
+        say(
+            "The escalation matrix pages the primary on-call in #incident-high (our local receiver)"
+        )
+        self.wait(lambda: self.chat.received("/slack"), "the first notification")
+        for call in self.chat.received("/slack")[:1]:
+            show(json.dumps(call.body, indent=2)[:1500])
+
+        say("The operator proposes a rollback: v1.1 rolled out minutes before detection")
+        proposal = self.wait(
+            lambda: ((self.incident() or {}).get("status") or {}).get("rollback"), "the proposal"
+        )
+        show(json.dumps({k: v for k, v in proposal.items() if k != "diff"}, indent=2))
+        show(proposal.get("diff", ""))
+
+        say(f"A person acknowledges and approves: kubectl incident approve-rollback {incident_id}")
+        show(self.plugin("ack", incident_id))
+        show(self.plugin("assign", incident_id, "commander", "me"))
+        show(self.plugin("approve-rollback", incident_id))
+
+        say("The operator rolls back like `kubectl rollout undo`, and waits for the rollout")
+        self.wait(
+            lambda: (
+                "checkout:1.0"
+                in self.kubectl(
+                    "get",
+                    "deployment",
+                    "checkout",
+                    "-n",
+                    NAMESPACE,
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                )
+            ),
+            "the template to be rolled back",
+        )
+        self.kubectl("rollout", "status", "deployment/checkout", "-n", NAMESPACE, "--timeout=120s")
+        show(self.kubectl("rollout", "history", "deployment/checkout", "-n", NAMESPACE))
+        self.traffic(0.0)
+
+        say("Errors stop: the incident goes to Monitoring with MetricsRecovered and RolledBack")
+        body = self.wait(
+            lambda: (
+                (found := self.incident())
+                and found["status"].get("phase") == "Monitoring"
+                and found
+            ),
+            "Monitoring",
+        )
+        for type_ in ("MetricsRecovered", "RolledBack"):
+            condition = conditions(body).get(type_, {})
+            print(f"    {type_}={condition.get('status')}: {condition.get('message')}")
+
+        say("P1 incidents are resolved by a person (the runbook): kubectl incident state Resolved")
+        show(self.plugin("update", incident_id, "Rolled back to 1.0; error rate back to 0"))
+        show(self.plugin("state", incident_id, "Resolved"))
+        self.wait(
+            lambda: ((self.incident() or {}).get("status") or {}).get("phase") == "PostIncident",
+            "PostIncident",
+        )
+
+        say("The post-mortem draft, in the runbook's template")
+        draft = self.wait(
+            lambda: (
+                run_plugin(
+                    self.info.kubeconfig, NAMESPACE, "postmortem", incident_id, check=False
+                ).stdout
+            ),
+            "the draft",
+        )
+        show(draft)
+
+        say("The timeline")
+        show(self.plugin("timeline", incident_id))
+        say("Everything the chat channel received")
+        for call in self.chat.received("/slack"):
+            text = json.dumps(call.body)
+            print(f"    {DIM}{text[:160]}{RESET}")
+        print(f"\nIncident {incident_id} ({name}) is waiting for its post-mortem.")
+
+    def close(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
+        self.exporter.stop()
+        self.chat.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    # A SIGTERM stops the demo like Ctrl-C: through the clean-up that stops what it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", action="store_true", help="leave everything running")
+    args = parser.parse_args()
+    existing = os.environ.get("DEMO_KUBECONFIG")
+    workdir = Path(tempfile.mkdtemp(prefix="incident-operator-demo-"))
+    cluster: LocalCluster | None = None
+    if existing:
+        from tests.cluster_fixtures import _existing_cluster
+
+        info = _existing_cluster(Path(existing))
+        info.prometheus_url = os.environ.get("DEMO_PROMETHEUS_URL", info.prometheus_url)
+    else:
+        say("Starting a local control plane and Prometheus (binaries are built on first use)")
+        cluster = LocalCluster(workdir / "cluster")
+        info = cluster.start()
+    demo = Demo(info, workdir)
+    try:
+        demo.run()
+        print(
+            f"\n{BOLD}Explore further{RESET}\n"
+            f"    export KUBECONFIG={info.kubeconfig}\n"
+            f"    kubectl get incidents -n {NAMESPACE} -o wide\n"
+            f"    kubectl incident -n {NAMESPACE} show INC-0001\n"
+            f"    kubectl describe incident -n {NAMESPACE}\n"
+            f"    Prometheus: {info.prometheus_url}\n"
+        )
+        if args.keep:
+            print("Left running (--keep). Stop with Ctrl-C.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
