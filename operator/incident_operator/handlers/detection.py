@@ -34,7 +34,7 @@ from incident_operator.api import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, MetricReading
 from incident_operator.domain.conditions import Condition
-from incident_operator.domain.detection import Hold, MetricsReason, gap_fingerprint
+from incident_operator.domain.detection import Hold, MetricsReason, WorkloadKey, gap_fingerprint
 from incident_operator.domain.severity import Severity
 from incident_operator.handlers import clock
 from incident_operator.handlers.registry import POLICIES, PolicyKey
@@ -344,7 +344,7 @@ class Detector:
         governed = policy_workloads(policy, WORKLOADS.in_namespace(namespace))
         open_incidents = INCIDENTS.open_by_fingerprint(namespace)
         plans: dict[str, RulePlan] = {}
-        selected_total: set[Any] = set()
+        selected_total: set[WorkloadKey] = set()
         for rule, result in zip(compiled, results, strict=True):
             selected = rule_workloads(rule.rule, governed)
             selected_total.update(selected)

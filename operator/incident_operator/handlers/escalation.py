@@ -110,26 +110,11 @@ def _own(status: IncidentStatus) -> dict[str, Any]:
     return {key: wire[key] for key in _OWN_KEYS if key in wire}
 
 
-def _removals(current: Any, desired: Any) -> Any:
-    """``desired`` with None for every key of ``current`` it lacks, at any depth.
-
-    A JSON merge patch merges objects key by key, so a field that became unset
-    (escalation.nextStepDueAt once the last step is reached) must be sent as null to be
-    removed; lists are replaced whole and need nothing.
-    """
-    if not isinstance(current, dict) or not isinstance(desired, dict):
-        return desired
-    patched = {key: _removals(current.get(key), value) for key, value in desired.items()}
-    return {**patched, **{key: None for key in current if key not in desired}}
-
-
 async def _write(incident: Incident, desired: IncidentStatus) -> bool | None:
     """Writes escalation's part of ``desired``; None when nothing changed, else written."""
-    current = _own(incident.status)
-    difference = {
-        key: _removals(current.get(key), value)
-        for key, value in status_difference(current, _own(desired)).items()
-    }
+    # A merge patch of the changed keys only; removed fields inside objects are sent
+    # as null by status_difference, lists are replaced whole.
+    difference = status_difference(_own(incident.status), _own(desired))
     if not difference:
         return None
     meta = incident.metadata

@@ -66,6 +66,7 @@ from incident_operator.domain.rollback_state import (
 )
 from incident_operator.domain.timeline import Entry, bound
 from incident_operator.reconcile.governing_policy import monitoring_window
+from incident_operator.reconcile.status_patch import status_difference
 
 APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
 APPROVE_ROLLBACK_REVISION = "sre.agentos.io/approve-rollback-revision"
@@ -856,22 +857,13 @@ def rollback_failed(status: IncidentStatus) -> str | None:
 # ------------------------------------------------------------------ writing
 
 
-def _merge_patch(old: Any, new: Any) -> Any:
-    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    patch = {k: _merge_patch(old.get(k), v) for k, v in new.items() if old.get(k) != v}
-    return patch | {k: None for k in old if k not in new}
-
-
 def rollback_status_patch(status: IncidentStatus, decision: RollbackDecision) -> dict[str, Any]:
     """The status merge patch for ``decision``: status.rollback field by field (so fields
     it drops are removed) and, with new entries, the whole bounded timeline."""
     patch: dict[str, Any] = {}
-    old = status.rollback.to_wire() if status.rollback else None
-    new = decision.rollback.to_wire() if decision.rollback else None
-    if old != new:
-        patch["rollback"] = _merge_patch(old, new)
+    old = {"rollback": status.rollback.to_wire()} if status.rollback else {}
+    new = {"rollback": decision.rollback.to_wire()} if decision.rollback else {}
+    patch.update(status_difference(old, new))
     if decision.entries:
         timeline = bound([*status.timeline, *decision.entries], TIMELINE_LIMIT)
         updated = status.model_copy(update={"timeline": timeline})
