@@ -132,9 +132,14 @@ def list_workloads(namespace: str) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def apply_policy_status(namespace: str, name: str, status: dict[str, Any]) -> None:
-    apply_status(
-        "EscalationPolicy", "escalationpolicies", namespace, name, status, DETECTION_MANAGER
-    )
+    """Applies detection's part of the policy's status; nothing when the policy is gone."""
+    try:
+        apply_status(
+            "EscalationPolicy", "escalationpolicies", namespace, name, status, DETECTION_MANAGER
+        )
+    except client.ApiException as error:
+        if not is_not_found(error):
+            raise
 
 
 def read_secret_value(namespace: str, name: str, key: str) -> str | None:

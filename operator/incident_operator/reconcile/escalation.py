@@ -530,7 +530,7 @@ def notification_condition(status: IncidentStatus) -> tuple[ConditionStatus, str
 def escalation_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str]:
     """Escalated: True once a step of the current matrix is reached."""
     escalation = status.escalation
-    if escalation is None or escalation.level == 0:
+    if escalation is None or escalation.level == 0 or not escalation.steps:
         due = escalation.next_step_due_at if escalation else None
         when = f"; the first step is due at {due.isoformat()}" if due else ""
         return ConditionStatus.FALSE, Reason.NOT_ESCALATED, f"no escalation step reached{when}"
