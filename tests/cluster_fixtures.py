@@ -186,17 +186,21 @@ def admission_policies(kubectl: Kubectl) -> None:
     """The shipped ValidatingAdmissionPolicies and the responder role, installed and in force."""
     kubectl("apply", "-k", str(MANIFESTS / "admission"))
     kubectl("apply", "-f", str(MANIFESTS / "rbac" / "incident-responder.yaml"))
-    probe = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {
-            "generateName": "admission-probe-",
-            "annotations": {"sre.agentos.io/acknowledged-by": "nobody-real"},
-        },
-        "spec": {"title": "probe", "severity": "P4"},
+    # One probe per policy: an annotation only that policy refuses from this user (someone
+    # else's name as the acknowledger; their own name as an approver outside the group).
+    me = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout
+    probes = {
+        "sre.agentos.io/acknowledged-by": ("not-" + me, "acknowledged-by must be your own"),
+        "sre.agentos.io/approve-rollback": (me, "only members of group"),
     }
 
-    def enforced() -> bool:
+    def refused(annotation: str, value: str, message: str) -> bool:
+        probe = {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"generateName": "admission-probe-", "annotations": {annotation: value}},
+            "spec": {"title": "probe", "severity": "P4"},
+        }
         result = kubectl(
             "create",
             "-n",
@@ -207,7 +211,10 @@ def admission_policies(kubectl: Kubectl) -> None:
             input=json.dumps(probe),
             check=False,
         )
-        return result.returncode != 0 and "acknowledged-by must be your own" in result.stderr
+        return result.returncode != 0 and message in result.stderr
+
+    def enforced() -> bool:
+        return all(refused(annotation, *expected) for annotation, expected in probes.items())
 
     # Policies are compiled and enforced asynchronously after they are created.
     wait_until(enforced, what="the admission policies to be enforced", timeout=60)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 from tests.harness.cluster import ClusterInfo
+from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
@@ -229,17 +229,7 @@ def timeline_types(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
 def plugin(
     kubeconfig: Path, namespace: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(PLUGIN), "-n", namespace, *args],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl incident {' '.join(args)}: {result.stderr}")
-    return result
+    return run_plugin(kubeconfig, namespace, *args, check=check)
 
 
 def user_kubeconfig(
@@ -303,29 +293,3 @@ def user_kubeconfig(
     path = directory / f"{user}.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def wait_approval_policy(kubectl: Kubectl) -> None:
-    """Until the API server enforces the rollback-approval admission policy (policies are
-    compiled asynchronously after they are applied)."""
-    probe = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"generateName": "approval-probe-", "annotations": {APPROVE: "admin"}},
-        "spec": {"title": "probe", "severity": "P4"},
-    }
-
-    def enforced() -> bool:
-        result = kubectl(
-            "create",
-            "-n",
-            "default",
-            "--dry-run=server",
-            "-f",
-            "-",
-            input=json.dumps(probe),
-            check=False,
-        )
-        return result.returncode != 0 and "only members of group" in result.stderr
-
-    wait_until(enforced, what="the rollback-approval admission policy", timeout=60)

@@ -373,7 +373,10 @@ def test_error_rate_recovers_regresses_and_resolves(
 ) -> None:
     [pod] = _deployment(kubectl, k8s_api, namespace, "checkout")
     exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
-    _policy(kubectl, namespace, [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}])
+    # The regression must come inside the monitoring window, or the P2 resolves first and
+    # the regression is a new incident: a window long enough for a loaded CI machine.
+    rules = [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}]
+    _policy(kubectl, namespace, rules, monitoringWindow="20s")
     try:
         opened = _one_incident(
             kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for errors"

@@ -23,7 +23,6 @@ from tests.integration.rollback_support import (
     rollback_of,
     timeline_types,
     user_kubeconfig,
-    wait_approval_policy,
     wait_rollback,
 )
 
@@ -31,8 +30,8 @@ WEB = ("Deployment", "web")
 
 
 @pytest.fixture(autouse=True)
-def _approval_policy_enforced(admission_policies: None, kubectl: Kubectl) -> None:
-    wait_approval_policy(kubectl)
+def _approval_policy_enforced(admission_policies: None) -> None:
+    """The session fixture waits until every shipped admission policy is enforced."""
 
 
 def _annotations(kubectl: Kubectl, namespace: str, name: str) -> dict[str, str]:
