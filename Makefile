@@ -21,7 +21,7 @@ help: ## Show this help.
 setup: setup-debian setup-python setup-binaries ## Everything a fresh machine needs: Debian packages, Python packages, control plane binaries.
 
 .PHONY: setup-debian
-setup-debian: ## Install Debian packages (Prometheus) when missing.
+setup-debian: ## Install Debian packages (Prometheus, openssl) when missing.
 	@hack/setup-debian.sh
 
 .PHONY: setup-python
@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: setup-binaries
-setup-binaries: ## Build etcd, the Kubernetes control plane, kubectl, kwok and kube-state-metrics into ~/.cache (first run only).
+setup-binaries: ## Build etcd, the Kubernetes control plane, kubectl, kwok, kube-state-metrics and helm into ~/.cache (first run only).
 	@$(BIN_CACHE_CMD) >/dev/null
 
 ##@ Development
