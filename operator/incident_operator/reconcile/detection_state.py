@@ -35,18 +35,38 @@ def _age_key(incident: Incident) -> tuple[datetime, str]:
     return created, incident.metadata.name
 
 
+# What detection never reads of an incident, and what it does read of its status.
+_UNREAD_SPEC = frozenset({"updates", "actionItems", "postMortem", "checklist", "summary", "impact"})
+_READ_STATUS = frozenset({"id", "phase", "detection", "metrics", "detectedAt", "resolvedAt"})
+
+
 class IncidentIndex:
     def __init__(self) -> None:
         self._by_namespace: dict[str, dict[str, Incident]] = {}
 
     def put_raw(self, body: Mapping[str, object]) -> Incident | None:
-        """Parses and keeps ``body``; an unreadable incident is forgotten (and None)."""
+        """Parses and keeps what detection reads of ``body``; an unreadable incident is
+        forgotten (and None).
+
+        Only that part is kept: thousands of incidents' timelines, notification records and
+        escalation steps would otherwise sit in memory here for nothing.
+        """
         metadata = body.get("metadata")
         if not isinstance(metadata, Mapping):
             return None
         namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        spec, status = body.get("spec"), body.get("status")
+        slim = {
+            "metadata": metadata,
+            "spec": {k: v for k, v in spec.items() if k not in _UNREAD_SPEC}
+            if isinstance(spec, Mapping)
+            else spec,
+            "status": {k: v for k, v in status.items() if k in _READ_STATUS}
+            if isinstance(status, Mapping)
+            else {},
+        }
         try:
-            incident = Incident.model_validate(dict(body))
+            incident = Incident.model_validate(slim)
         except ValidationError:
             self.remove(namespace, name)
             return None
