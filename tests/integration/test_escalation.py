@@ -1,56 +1,30 @@
 """Escalation on a real API server, with the real operator and real local receivers."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
-from tests.harness.cluster import ClusterInfo
 from tests.support.escalation_env import (
     SECRETS,
-    Kubectl,
+    EscalationEnv,
     all_sent,
-    apply,
-    assert_no_secret,
     channels,
-    create_secret,
     escalation,
-    events,
-    get,
+    escalation_env,  # noqa: F401 (the fixture env)
     incident,
-    operator_for,
-    policy,
     records,
     time_of,
-    wait_for,
 )
-from tests.support.receivers import HttpRecorder
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def http() -> Iterator[HttpRecorder]:
-    recorder = HttpRecorder().start()
-    yield recorder
-    recorder.close()
 
 
 def _steps(body: dict[str, object]) -> list[dict[str, object]]:
     return list(escalation(body).get("steps") or [])  # type: ignore[call-overload]
 
 
-def test_short_matrix_end_to_end(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
+def test_short_matrix_end_to_end(env: EscalationEnv) -> None:
+    http, namespace = env.http, env.namespace
     steps = [
         {"severities": ["P1"], "after": "0s", "targets": [{"name": "Primary", "method": "pager"}]},
         {
@@ -65,21 +39,10 @@ def test_short_matrix_end_to_end(
             "channel": "webhook",
         },
     ]
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            escalation={"steps": steps},
-            channels=channels(http, "pagerduty", "slack-high", "webhook"),
-        ),
-    )
-    log = tmp_path / "operator.log"
-    with operator_for(cluster.kubeconfig, namespace, log) as operator:
-        apply(kubectl, namespace, incident("checkout", "P1"))
-        body = wait_for(
-            kubectl,
-            namespace,
+    env.setup("pagerduty", "slack-high", "webhook", escalation={"steps": steps})
+    with env.operator() as operator:
+        env.apply(incident("checkout", "P1"))
+        body = env.wait_for(
             "checkout",
             lambda b: escalation(b).get("level") == 3 and all_sent(b, 9),
             "three steps reached and every notification sent",
@@ -120,7 +83,7 @@ def test_short_matrix_end_to_end(
         assert len(keys) == len(set(keys)) == len(records(body))
 
         # Acknowledged, then resolved: PagerDuty hears both, on the same dedup key.
-        kubectl(
+        env.kubectl(
             "annotate",
             "incident",
             "checkout",
@@ -128,9 +91,7 @@ def test_short_matrix_end_to_end(
             namespace,
             "sre.agentos.io/acknowledged-by=admin",
         )
-        wait_for(
-            kubectl,
-            namespace,
+        env.wait_for(
             "checkout",
             lambda b: (
                 any(r["key"] == "acknowledgement/pagerduty" for r in records(b)) and all_sent(b)
@@ -138,13 +99,11 @@ def test_short_matrix_end_to_end(
             "the acknowledgement sent to PagerDuty",
             operator,
         )
-        kubectl(
+        env.kubectl(
             "patch", "incident", "checkout", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": {"state": "Resolved"}}),
         )  # fmt: skip
-        body = wait_for(
-            kubectl,
-            namespace,
+        body = env.wait_for(
             "checkout",
             lambda b: any(r["kind"] == "Resolution" for r in records(b)) and all_sent(b),
             "the resolution notices sent",
@@ -160,40 +119,24 @@ def test_short_matrix_end_to_end(
         timeline = [e["type"] for e in body["status"]["timeline"]]
         assert timeline.count("Escalated") == 3
         assert "NotificationSent" in timeline
-        reasons = {e["reason"] for e in events(kubectl, namespace)}
+        reasons = {e["reason"] for e in env.events()}
         assert {"Escalated", "NotificationSent"} <= reasons
     # No secret in status, Events or the operator's log.
-    assert_no_secret(
-        json.dumps(get(kubectl, namespace, "incident", "checkout")),
-        json.dumps(events(kubectl, namespace)),
-        log.read_text(errors="replace"),
-    )
+    env.assert_no_secret("checkout")
 
 
-def test_the_runbook_matrix_applies_when_a_policy_has_no_steps(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
-    apply(kubectl, namespace, policy("runbook", channels=channels(http, "pagerduty", "slack-high")))
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
-        apply(kubectl, namespace, incident("api", "P1"))
-        wait_for(
-            kubectl, namespace, "api", lambda b: escalation(b).get("level") == 1, "P1-0", operator
-        )
+def test_the_runbook_matrix_applies_when_a_policy_has_no_steps(env: EscalationEnv) -> None:
+    env.setup("pagerduty", "slack-high", name="runbook")
+    with env.operator() as operator:
+        env.apply(incident("api", "P1"))
+        env.wait_for("api", lambda b: escalation(b).get("level") == 1, "P1-0", operator)
         # As if detected 65 minutes ago: the runbook's 0, 30 and 60 minute steps are due.
         earlier = (datetime.now(UTC) - timedelta(minutes=65)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        kubectl(
-            "patch", "incident", "api", "-n", namespace, "--subresource=status", "--type=merge",
-            "-p", json.dumps({"status": {"detectedAt": earlier}}),
+        env.kubectl(
+            "patch", "incident", "api", "-n", env.namespace, "--subresource=status",
+            "--type=merge", "-p", json.dumps({"status": {"detectedAt": earlier}}),
         )  # fmt: skip
-        body = wait_for(
-            kubectl,
-            namespace,
+        body = env.wait_for(
             "api",
             lambda b: escalation(b).get("level") == 3 and all_sent(b),
             "the P1 matrix's first three steps",
@@ -212,48 +155,33 @@ def test_the_runbook_matrix_applies_when_a_policy_has_no_steps(
     channels_of = {s["key"]: s["channels"] for s in steps}
     assert channels_of["P1-2"] == ["pagerduty", "slack-high"]
     late = [
-        c for c in http.received("/pagerduty") if c.body["payload"]["summary"].endswith("(late)")
+        c
+        for c in env.http.received("/pagerduty")
+        if c.body["payload"]["summary"].endswith("(late)")
     ]
     assert len(late) == 2
 
 
-def test_triggers_escalate_at_once_and_say_why(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
+def test_triggers_escalate_at_once_and_say_why(env: EscalationEnv) -> None:
     slow = [
         {"severities": ["P2"], "after": after, "targets": [{"name": who, "method": "chat"}]}
         for after, who in (("0s", "Primary"), ("2h", "Team Lead"), ("4h", "Manager"), ("5h", "VP"))
     ]
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            escalation={"steps": slow},
-            channels=channels(http, "slack-warning"),
-            # The runbook's "no progress": an update overdue escalates, with a 4s cadence.
-            severities={"P2": {"updateEvery": "4s"}},
-            communication={"escalateOverdueUpdates": True},
-        ),
+    env.setup(
+        "slack-warning",
+        escalation={"steps": slow},
+        # The runbook's "no progress": an update overdue escalates, with a 4s cadence.
+        severities={"P2": {"updateEvery": "4s"}},
+        communication={"escalateOverdueUpdates": True},
     )
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
-        apply(kubectl, namespace, incident("db", "P2"))
-        wait_for(
-            kubectl, namespace, "db", lambda b: escalation(b).get("level") == 1, "P2-0", operator
-        )
-        kubectl(
-            "patch", "incident", "db", "-n", namespace, "--type=merge",
+    with env.operator() as operator:
+        env.apply(incident("db", "P2"))
+        env.wait_for("db", lambda b: escalation(b).get("level") == 1, "P2-0", operator)
+        env.kubectl(
+            "patch", "incident", "db", "-n", env.namespace, "--type=merge",
             "-p", json.dumps({"spec": {"triggers": {"dataLoss": True}}}),
         )  # fmt: skip
-        body = wait_for(
-            kubectl,
-            namespace,
+        body = env.wait_for(
             "db",
             lambda b: (
                 any(t["name"] == "noProgress" for t in escalation(b).get("triggers", []))
@@ -262,9 +190,7 @@ def test_triggers_escalate_at_once_and_say_why(
             "the data loss and no-progress triggers",
             operator,
         )
-        body = wait_for(
-            kubectl, namespace, "db", lambda b: all_sent(b, 3), "notices sent", operator
-        )
+        body = env.wait_for("db", lambda b: all_sent(b, 3), "notices sent", operator)
     triggers = {t["name"]: t for t in escalation(body)["triggers"]}
     assert triggers["dataLoss"]["message"] == "data loss confirmed"
     assert "status update overdue" in triggers["noProgress"]["message"]
@@ -275,7 +201,7 @@ def test_triggers_escalate_at_once_and_say_why(
         assert by_key[key]["reason"].startswith("escalation trigger:")
     notices = [
         c.body["blocks"][1]["text"]["text"]
-        for c in http.received("/slack")
+        for c in env.http.received("/slack")
         if "ESCALATION NOTICE" in c.body["blocks"][1]["text"]["text"]
     ]
     assert any("data loss confirmed" in text for text in notices)
@@ -283,32 +209,15 @@ def test_triggers_escalate_at_once_and_say_why(
     assert any(r["kind"] == "UpdateReminder" for r in records(body))
 
 
-def test_template_override_and_broken_template(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
+def test_template_override_and_broken_template(env: EscalationEnv) -> None:
+    namespace = env.namespace
     templates = {
         "declaration": "DECLARED {{ incident.id }} ({{ incident.severity }}): {{ incident.title }}",
         "statusUpdate": "UPDATE {{ incident.id }}\nStatus: {{ incident.state }\n",
     }
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            channels=channels(http, "slack-warning"),
-            communication={"templates": templates},
-        ),
-    )
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
-        body = wait_for(
-            kubectl,
-            namespace,
+    env.setup("slack-warning", communication={"templates": templates})
+    with env.operator() as operator:
+        body = env.wait_for(
             "team",
             lambda b: (
                 {c["type"] for c in b.get("status", {}).get("conditions", [])}
@@ -326,7 +235,7 @@ def test_template_override_and_broken_template(
         # GitOps: only status was written; no finalizer, no annotation, spec untouched.
         assert "finalizers" not in body["metadata"]
         assert not body["metadata"].get("annotations")
-        shown = kubectl(
+        shown = env.kubectl(
             "get", "escalationpolicy", "team", "-n", namespace, "-o", "json",
             "--show-managed-fields",
         )  # fmt: skip
@@ -339,9 +248,9 @@ def test_template_override_and_broken_template(
         assert all(subresource == "status" for _, subresource in managers), managers
 
         update = {"message": "Replica promoted", "author": "bob", "time": "2026-01-01T00:00:00Z"}
-        apply(kubectl, namespace, incident("db", "P2", updates=[update]))
-        wait_for(kubectl, namespace, "db", lambda b: all_sent(b, 3), "notices sent", operator)
-    texts = [c.body["blocks"][1]["text"]["text"] for c in http.received("/slack")]
+        env.apply(incident("db", "P2", updates=[update]))
+        env.wait_for("db", lambda b: all_sent(b, 3), "notices sent", operator)
+    texts = [c.body["blocks"][1]["text"]["text"] for c in env.http.received("/slack")]
     declared = [t for t in texts if t.startswith("```DECLARED")]
     assert len(declared) == 1
     assert "(P2): db is failing" in declared[0]
@@ -349,19 +258,11 @@ def test_template_override_and_broken_template(
     assert any(t.startswith("```INCIDENT UPDATE") and "Replica promoted" in t for t in texts)
     # Fixing the template clears the condition.
     templates["statusUpdate"] = "UPDATE {{ incident.id }}: {{ update.message }}"
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            channels=channels(http, "slack-warning"),
-            communication={"templates": templates},
-        ),
+    env.apply_policy(
+        channels=channels(env.http, "slack-warning"), communication={"templates": templates}
     )
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "operator2.log") as operator:
-        wait_for(
-            kubectl,
-            namespace,
+    with env.operator("operator2.log") as operator:
+        env.wait_for(
             "team",
             lambda b: any(
                 c["type"] == "TemplatesValid" and c["status"] == "True"
@@ -372,4 +273,4 @@ def test_template_override_and_broken_template(
             kind="escalationpolicy",
         )
     # Deleting a policy needs no operator: nothing holds it.
-    kubectl("delete", "escalationpolicy", "team", "-n", namespace, "--wait=true", timeout=30)
+    env.kubectl("delete", "escalationpolicy", "team", "-n", namespace, "--wait=true", timeout=30)

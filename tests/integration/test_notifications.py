@@ -1,33 +1,27 @@
-"""Delivery guarantees on a real API server: restarts mid-send, receivers down, 4xx, lateness."""
+"""Delivery guarantees on a real API server: restarts mid-send, receivers down, 4xx, lateness,
+and e-mail over STARTTLS to a server whose certificate a private CA signed."""
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes import client as k8s
-from tests.harness.cluster import ClusterInfo
-from tests.harness.operator import OperatorProcess
+from tests.harness.certs import Certificates, generate
 from tests.harness.wait import wait_until
 from tests.support.escalation_env import (
-    Kubectl,
+    SECRET_NAME,
+    SECRETS,
+    EscalationEnv,
     all_sent,
-    apply,
-    assert_no_secret,
-    channels,
-    create_secret,
     escalation,
-    events,
-    get,
+    escalation_env,  # noqa: F401 (the fixture env)
+    first_step_only,
     incident,
-    operator_for,
-    policy,
     records,
     time_of,
-    wait_for,
 )
-from tests.support.receivers import HttpRecorder
+from tests.support.receivers import HOST, SmtpRecorder, server_tls
 
 pytestmark = pytest.mark.timeout(240)
 # A short send timeout makes a claim's lease short (timeout + 5s): a restarted operator
@@ -35,57 +29,22 @@ pytestmark = pytest.mark.timeout(240)
 SEND_TIMEOUT = "3"
 
 
-@pytest.fixture
-def http() -> Iterator[HttpRecorder]:
-    recorder = HttpRecorder().start()
-    yield recorder
-    recorder.close()
-
-
 @pytest.fixture(autouse=True)
 def _short_send_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INCIDENT_OPERATOR_SEND_TIMEOUT", SEND_TIMEOUT)
 
 
-def _first_step_only(channel: str | None = None) -> dict[str, object]:
-    step: dict[str, object] = {
-        "severities": ["P1"],
-        "after": "0s",
-        "targets": [{"name": "Primary", "method": "pager"}],
-    }
-    if channel:
-        step["channel"] = channel
-    return {"steps": [step]}
-
-
 def test_a_restart_in_the_middle_of_a_send_resends_once_with_the_same_key(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
+    env: EscalationEnv,
 ) -> None:
-    create_secret(k8s_api, namespace, http)
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            escalation=_first_step_only(),
-            channels=channels(http, "pagerduty", "slack-high", "webhook"),
-        ),
-    )
-    first = OperatorProcess(
-        cluster.kubeconfig, tmp_path / "first.log", extra_args=("--namespace", namespace)
-    ).start()
+    http = env.http
+    env.setup("pagerduty", "slack-high", "webhook", escalation=first_step_only())
+    first = env.start_operator("first.log")
     try:
         http.hold()
-        apply(kubectl, namespace, incident("api", "P1"))
+        env.apply(incident("api", "P1"))
         # The sends are out and held: the records say Sending, the receiver has them.
-        held = wait_for(
-            kubectl,
-            namespace,
+        held = env.wait_for(
             "api",
             lambda b: (
                 len(records(b)) == 5
@@ -101,10 +60,8 @@ def test_a_restart_in_the_middle_of_a_send_resends_once_with_the_same_key(
     http.release()
     claimed = {r["key"]: r for r in records(held)}
     assert all(r["attempts"] == 1 for r in claimed.values())
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "second.log") as second:
-        body = wait_for(
-            kubectl, namespace, "api", lambda b: all_sent(b, 5), "every record Sent", second
-        )
+    with env.operator("second.log") as second:
+        body = env.wait_for("api", lambda b: all_sent(b, 5), "every record Sent", second)
     uid = body["metadata"]["uid"]
     by_key = http.by_key()
     # None skipped: every record reached the receiver; at most one resend each, same key.
@@ -115,27 +72,13 @@ def test_a_restart_in_the_middle_of_a_send_resends_once_with_the_same_key(
     assert len({c.body["dedup_key"] for c in http.received("/pagerduty")}) == 1
 
 
-def test_a_receiver_down_then_up(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
-    apply(
-        kubectl,
-        namespace,
-        policy("team", escalation=_first_step_only("webhook"), channels=channels(http, "webhook")),
-    )
+def test_a_receiver_down_then_up(env: EscalationEnv) -> None:
+    http = env.http
+    env.setup("webhook", escalation=first_step_only("webhook"))
     http.stop()  # connection refused
-    log = tmp_path / "operator.log"
-    with operator_for(cluster.kubeconfig, namespace, log) as operator:
-        apply(kubectl, namespace, incident("api", "P1"))
-        failing = wait_for(
-            kubectl,
-            namespace,
+    with env.operator() as operator:
+        env.apply(incident("api", "P1"))
+        failing = env.wait_for(
             "api",
             lambda b: any(r.get("attempts", 0) >= 2 and r.get("error") for r in records(b)),
             "a second failed attempt",
@@ -147,43 +90,23 @@ def test_a_receiver_down_then_up(
         http.start()
         # Then it answers 503 once more before accepting.
         http.fail("/webhook", 503, times=1)
-        body = wait_for(
-            kubectl, namespace, "api", lambda b: all_sent(b, 2), "delivered after retries", operator
-        )
+        body = env.wait_for("api", lambda b: all_sent(b, 2), "delivered after retries", operator)
     for record in records(body):
         assert record["attempts"] >= 3
         assert "error" not in record
-    backoff = [e for e in events(kubectl, namespace) if e["reason"] == "NotificationRetrying"]
+    backoff = [e for e in env.events() if e["reason"] == "NotificationRetrying"]
     assert backoff
     assert all("next attempt at" in e["message"] for e in backoff)
-    assert_no_secret(json.dumps(body), json.dumps(events(kubectl, namespace)), log.read_text())
+    env.assert_no_secret("api")
 
 
-def test_a_client_error_is_not_retried_forever(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
-) -> None:
-    create_secret(k8s_api, namespace, http)
-    apply(
-        kubectl,
-        namespace,
-        policy(
-            "team",
-            escalation=_first_step_only("slack-high"),
-            channels=channels(http, "slack-high"),
-        ),
-    )
+def test_a_client_error_is_not_retried_forever(env: EscalationEnv) -> None:
+    http = env.http
+    env.setup("slack-high", escalation=first_step_only("slack-high"))
     http.fail("/slack", 404)  # e.g. the webhook was revoked
-    log = tmp_path / "operator.log"
-    with operator_for(cluster.kubeconfig, namespace, log) as operator:
-        apply(kubectl, namespace, incident("api", "P1"))
-        body = wait_for(
-            kubectl,
-            namespace,
+    with env.operator() as operator:
+        env.apply(incident("api", "P1"))
+        body = env.wait_for(
             "api",
             lambda b: len(records(b)) == 2 and all(r["state"] == "Failed" for r in records(b)),
             "both notifications Failed",
@@ -196,32 +119,21 @@ def test_a_client_error_is_not_retried_forever(
     timeline = [e for e in body["status"]["timeline"] if e["type"] == "NotificationFailed"]
     assert len(timeline) == 2
     # The Slack URL is the secret: not in the error, status, Events or log.
-    assert_no_secret(json.dumps(body), json.dumps(events(kubectl, namespace)), log.read_text())
+    env.assert_no_secret("api")
 
 
 def test_an_escalation_due_while_the_operator_was_down_goes_out_late(
-    cluster: ClusterInfo,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
-    http: HttpRecorder,
-    tmp_path: Path,
+    env: EscalationEnv,
 ) -> None:
-    create_secret(k8s_api, namespace, http)
+    http = env.http
     steps = [
         {"severities": ["P1"], "after": "0s", "targets": [{"name": "Primary", "method": "chat"}]},
         {"severities": ["P1"], "after": "6s", "targets": [{"name": "Manager", "method": "chat"}]},
     ]
-    apply(
-        kubectl,
-        namespace,
-        policy("team", escalation={"steps": steps}, channels=channels(http, "slack-high")),
-    )
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "first.log") as operator:
-        apply(kubectl, namespace, incident("api", "P1"))
-        body = wait_for(
-            kubectl,
-            namespace,
+    env.setup("slack-high", escalation={"steps": steps})
+    with env.operator("first.log") as operator:
+        env.apply(incident("api", "P1"))
+        body = env.wait_for(
             "api",
             lambda b: escalation(b).get("level") == 1 and all_sent(b, 2),
             "the first step sent",
@@ -234,11 +146,9 @@ def test_an_escalation_due_while_the_operator_was_down_goes_out_late(
         timeout=30,
         what="the second step's time to pass",
     )
-    assert escalation(get(kubectl, namespace, "incident", "api"))["level"] == 1
-    with operator_for(cluster.kubeconfig, namespace, tmp_path / "second.log") as operator:
-        body = wait_for(
-            kubectl,
-            namespace,
+    assert escalation(env.get("api"))["level"] == 1
+    with env.operator("second.log") as operator:
+        body = env.wait_for(
             "api",
             lambda b: escalation(b).get("level") == 2 and all_sent(b, 3),
             "the late step sent",
@@ -250,3 +160,88 @@ def test_an_escalation_due_while_the_operator_was_down_goes_out_late(
     assert record["late"] is True
     late_posts = [c for c in http.received("/slack") if c.body["text"].endswith("(late)")]
     assert len(late_posts) == 1
+
+
+# -------------------------------------------------------------------- e-mail over TLS
+
+
+@pytest.fixture
+def private_ca(tmp_path: Path) -> Certificates:
+    """A CA of the test's own and a certificate it signed for 127.0.0.1."""
+    return generate(tmp_path / "smtp-certs")
+
+
+@pytest.fixture
+def tls_smtp(private_ca: Certificates) -> Iterator[SmtpRecorder]:
+    """An SMTP server that requires STARTTLS, then AUTH as ops with the Secret's password."""
+    smtp = SmtpRecorder("ops", SECRETS["smtp-password"], tls=server_tls(private_ca)).start()
+    yield smtp
+    smtp.stop()
+
+
+def _mail_channel(name: str, port: int, **email: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "type": "email",
+        "email": {
+            "host": HOST,
+            "port": port,
+            "startTls": True,
+            "from": "incidents@example.com",
+            "to": ["oncall@example.com"],
+            "username": "ops",
+            **email,
+        },
+        "secretRef": {"name": SECRET_NAME, "key": "smtp-password"},
+    }
+
+
+def test_email_over_starttls_trusts_the_ca_of_its_secret(
+    env: EscalationEnv, private_ca: Certificates, tls_smtp: SmtpRecorder
+) -> None:
+    ca = private_ca.ca_cert.read_text()
+    env.create_secret(**{"smtp-ca.crt": ca})
+    private = {"name": SECRET_NAME, "key": "smtp-ca.crt"}
+    absent = {"name": "smtp-ca", "key": "ca.crt"}
+    channels = [
+        # The private CA from the channel Secret: delivered.
+        _mail_channel("mail", tls_smtp.port, caSecretRef=private),
+        # The system's trust store, which does not know the CA: refused, for good.
+        _mail_channel("mail-no-ca", tls_smtp.port),
+        # A CA Secret that does not exist: a failure naming it, retried.
+        _mail_channel("mail-ca-missing", tls_smtp.port, caSecretRef=absent),
+    ]
+    env.apply_policy(escalation=first_step_only(method="email"), channels=channels)
+
+    def settled(body: dict[str, Any]) -> bool:
+        by_channel = {r["channel"]: r for r in records(body)}
+        return (
+            by_channel.keys() == {"mail", "mail-no-ca", "mail-ca-missing"}
+            and by_channel["mail"]["state"] == "Sent"
+            and by_channel["mail-no-ca"]["state"] == "Failed"
+            and bool(by_channel["mail-ca-missing"].get("error"))
+        )
+
+    with env.operator() as operator:
+        env.apply(incident("api", "P1"))
+        body = env.wait_for(
+            "api",
+            settled,
+            "the mail sent, the one without the CA failed, the missing CA Secret reported",
+            operator,
+        )
+    by_channel = {r["channel"]: r for r in records(body)}
+    (mail,) = tls_smtp.received()
+    assert (mail.tls, mail.login, mail.rcpt_tos) == (True, "ops", ["oncall@example.com"])
+    assert mail.message["X-Idempotency-Key"] == f"{body['metadata']['uid']}/escalation-P1-0/mail"
+    no_ca = by_channel["mail-no-ca"]
+    assert no_ca["attempts"] == 3
+    assert no_ca["error"].startswith(
+        f"SMTP server {HOST}:{tls_smtp.port}: TLS certificate verification failed against "
+        "the system trust store ("
+    )
+    missing = by_channel["mail-ca-missing"]
+    assert missing["error"] == f"Secret {env.namespace}/smtp-ca not found"
+    assert missing["state"] in ("Pending", "Sending")
+    # Neither the password nor the CA bundle in status, Events or the log.
+    env.assert_no_secret("api", also={"smtp-ca": ca.splitlines()[1]})

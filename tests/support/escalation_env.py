@@ -3,6 +3,11 @@
 A test gets real receivers (tests/support/receivers.py), a Secret holding their
 credentials, a policy whose channels point at them, and an operator process that
 watches only the test's namespace (so operators of other tests leave it alone).
+
+``EscalationEnv`` bundles what every such test repeats: the namespace, the HTTP
+recorder, the policy and its Secret, the operator runs (each with its own log) and the
+check that no secret leaked. A test module that imports the fixture function
+``escalation_env`` gets it as the fixture ``env``.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import pytest
 from kubernetes import client as k8s
 
+from tests.harness.cluster import ClusterInfo
 from tests.harness.operator import OperatorProcess
 from tests.harness.wait import wait_until
 from tests.support.receivers import HttpRecorder
@@ -33,12 +41,14 @@ SECRETS = {
 }
 
 
-def create_secret(api: k8s.ApiClient, namespace: str, recorder: HttpRecorder) -> None:
+def create_secret(api: k8s.ApiClient, namespace: str, recorder: HttpRecorder, **extra: str) -> None:
+    """The channels' Secret; ``extra`` adds keys (an SMTP CA bundle, say)."""
     data = {
         "slack-url": f"{recorder.url}/slack/{SECRETS['slack-path']}",
         "routing-key": SECRETS["routing-key"],
         "token": SECRETS["token"],
         "smtp-password": SECRETS["smtp-password"],
+        **extra,
     }
     k8s.CoreV1Api(api).create_namespaced_secret(
         namespace,
@@ -164,9 +174,10 @@ def events(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
     return items
 
 
-def assert_no_secret(*texts: str) -> None:
+def assert_no_secret(*texts: str, also: dict[str, str] | None = None) -> None:
+    """No value of SECRETS (nor of ``also``, label to value) in any of ``texts``."""
     for text in texts:
-        for label, value in SECRETS.items():
+        for label, value in {**SECRETS, **(also or {})}.items():
             assert value not in text, f"the {label} secret leaked"
 
 
@@ -174,10 +185,91 @@ def time_of(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@contextmanager
-def operator_for(kubeconfig: Path, namespace: str, log: Path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(kubeconfig, log, extra_args=("--namespace", namespace)).start()
-    try:
-        yield process
-    finally:
-        process.stop()
+def first_step_only(channel: str | None = None, method: str = "pager") -> dict[str, Any]:
+    """An escalation of one P1 step at 0s, to Primary by ``method`` (through ``channel``)."""
+    step: dict[str, Any] = {
+        "severities": ["P1"],
+        "after": "0s",
+        "targets": [{"name": "Primary", "method": method}],
+    }
+    if channel:
+        step["channel"] = channel
+    return {"steps": [step]}
+
+
+@dataclass
+class EscalationEnv:
+    """One test's namespace, HTTP recorder and operator runs."""
+
+    cluster: ClusterInfo
+    kubectl: Kubectl
+    api: k8s.ApiClient
+    namespace: str
+    http: HttpRecorder
+    # Where the operators' logs go, one file a run.
+    directory: Path
+    logs: list[Path] = field(default_factory=list)
+
+    def create_secret(self, **extra: str) -> None:
+        create_secret(self.api, self.namespace, self.http, **extra)
+
+    def apply(self, body: dict[str, Any]) -> None:
+        apply(self.kubectl, self.namespace, body)
+
+    def apply_policy(self, name: str = "team", **spec: Any) -> None:
+        self.apply(policy(name, **spec))
+
+    def setup(self, *channel_names: str, name: str = "team", **spec: Any) -> None:
+        """The channels' Secret and a policy with the channels named (see ``channels``)."""
+        self.create_secret()
+        self.apply_policy(name, channels=channels(self.http, *channel_names), **spec)
+
+    def get(self, name: str, kind: str = "incident") -> dict[str, Any]:
+        return get(self.kubectl, self.namespace, kind, name)
+
+    def wait_for(
+        self, name: str, check: Callable[[dict[str, Any]], Any], what: str, *args: Any, **kw: Any
+    ) -> dict[str, Any]:
+        """``wait_for`` in this namespace (``operator``, ``timeout``, ``kind`` follow)."""
+        return wait_for(self.kubectl, self.namespace, name, check, what, *args, **kw)
+
+    def events(self) -> list[dict[str, Any]]:
+        return events(self.kubectl, self.namespace)
+
+    def start_operator(self, log: str = "operator.log") -> OperatorProcess:
+        path = self.directory / log
+        self.logs.append(path)
+        return OperatorProcess(
+            self.cluster.kubeconfig, path, extra_args=("--namespace", self.namespace)
+        ).start()
+
+    @contextmanager
+    def operator(self, log: str = "operator.log") -> Iterator[OperatorProcess]:
+        process = self.start_operator(log)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+    def assert_no_secret(self, *names: str, also: dict[str, str] | None = None) -> None:
+        """No secret in the status of the incidents named, the Events or any operator log."""
+        assert_no_secret(
+            *(json.dumps(self.get(name)) for name in names),
+            json.dumps(self.events()),
+            *(log.read_text(errors="replace") for log in self.logs if log.exists()),
+            also=also,
+        )
+
+
+@pytest.fixture(name="env")
+def escalation_env(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    k8s_api: k8s.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[EscalationEnv]:
+    """The fixture ``env``: a test module imports ``escalation_env`` to use it."""
+    recorder = HttpRecorder().start()
+    yield EscalationEnv(cluster, kubectl, k8s_api, namespace, recorder, tmp_path)
+    recorder.close()

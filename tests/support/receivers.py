@@ -11,7 +11,10 @@ come back on the same port (``stop``/``start``).
 
 ``SmtpRecorder`` is aiosmtpd with an optional username and password (AUTH over plain
 TCP, which aiosmtpd allows only when told to, with a warning tests filter out:
-``SMTP_WARNINGS``), recording every mail accepted.
+``SMTP_WARNINGS``), recording every mail accepted. Given a server TLS context
+(``server_tls`` makes one from tests/harness/certs.py's CA and 127.0.0.1 certificate) it
+requires STARTTLS, or with ``implicit_tls`` speaks TLS from the first byte (port 465
+style); each mail records whether it came over TLS.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +33,8 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.harness.certs import Certificates
 
 HOST = "127.0.0.1"
 # aiosmtpd warns that AUTH without TLS is unsafe: on 127.0.0.1 in a test it is what we want.
@@ -204,6 +210,15 @@ class Mail:
     message: Message
     raw: str
     login: str | None
+    # Whether the mail came over TLS (STARTTLS or implicit).
+    tls: bool = False
+
+
+def server_tls(certs: Certificates) -> ssl.SSLContext:
+    """A server context with the serving certificate (for 127.0.0.1 and localhost)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.serving_cert, certs.serving_key)
+    return context
 
 
 class _Handler:
@@ -221,15 +236,23 @@ class _Handler:
                 message_from_bytes(raw),
                 raw.decode(errors="replace"),
                 login,
+                server.transport.get_extra_info("ssl_object") is not None,
             )
         )
         return "250 Message accepted for delivery"
 
 
 class SmtpRecorder:
-    """aiosmtpd on 127.0.0.1; with ``username``/``password`` it requires AUTH."""
+    """aiosmtpd on 127.0.0.1; with ``username``/``password`` it requires AUTH; with
+    ``tls`` it requires STARTTLS, or with ``implicit_tls`` too, TLS from the start."""
 
-    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.mails: list[Mail] = []
         self._lock = threading.Lock()
         self.port = free_port()
@@ -238,9 +261,14 @@ class SmtpRecorder:
         if username is not None:
             kwargs = {
                 "authenticator": self._authenticate,
-                "auth_require_tls": False,
+                # aiosmtpd counts only STARTTLS as TLS when it checks AUTH.
+                "auth_require_tls": tls is not None and not implicit_tls,
                 "auth_required": True,
             }
+        if tls is not None and implicit_tls:
+            kwargs["ssl_context"] = tls
+        elif tls is not None:
+            kwargs.update(tls_context=tls, require_starttls=True)
         self._controller = Controller(_Handler(self._add), hostname=HOST, port=self.port, **kwargs)
 
     def _authenticate(

@@ -51,6 +51,7 @@ RUNBOOK_CHANNELS = [
     ChannelInfo("crit", ChannelType.SLACK, chat_channel="#incident-critical"),
     ChannelInfo("high", ChannelType.SLACK, chat_channel="#incident-high"),
     ChannelInfo("warn", ChannelType.SLACK, chat_channel="#incident-warning"),
+    ChannelInfo("mon", ChannelType.SLACK, chat_channel="#monitoring"),
     ChannelInfo("all", ChannelType.SLACK, chat_channel="#incident-all"),
     ChannelInfo("mail", ChannelType.EMAIL),
     ChannelInfo("hook", ChannelType.WEBHOOK),
@@ -69,9 +70,15 @@ RUNBOOK_CHANNELS = [
         # Warning: chat only, even for a pager target.
         (K.ESCALATION, Severity.P2, (PAGER,), ["warn", "all", "hook"]),
         (K.ESCALATION, Severity.P2, (CHAT,), ["warn", "all", "hook"]),
-        # Info: the dashboard only.
-        (K.ESCALATION, Severity.P3, (PAGER,), []),
+        # Info: an escalation (the P3 Team Lead step) reaches #monitoring, never a pager.
+        (K.ESCALATION, Severity.P3, (CHAT,), ["mon", "all", "hook"]),
+        (K.ESCALATION, Severity.P3, (PAGER,), ["mon", "all", "hook"]),
+        (K.ESCALATION, Severity.P4, (EMAIL,), ["mon", "all", "mail", "hook"]),
+        # Info: everything else stays on the dashboard.
         (K.DECLARATION, Severity.P4, (), []),
+        (K.DECLARATION, Severity.P3, (), []),
+        (K.STATUS_UPDATE, Severity.P3, (), []),
+        (K.UPDATE_REMINDER, Severity.P4, (), []),
         # E-mail targets reach the e-mail channels.
         (K.ESCALATION, Severity.P1, (EMAIL,), ["high", "all", "mail", "hook"]),
         (K.DECLARATION, Severity.P0, (), ["crit", "all", "hook"]),
@@ -108,6 +115,8 @@ def test_without_the_runbooks_chat_channel_a_generic_one_is_used() -> None:
         ChannelInfo("high", ChannelType.SLACK, chat_channel="#incident-high"),
     ]
     assert route(K.DECLARATION, Severity.P0, channels) == ["generic"]
+    # Without #monitoring, a P3 escalation too.
+    assert route(K.ESCALATION, Severity.P3, channels, (CHAT,)) == ["generic"]
     only_high = [channels[1]]
     assert route(K.DECLARATION, Severity.P0, only_high) == ["high"]
 

@@ -127,7 +127,7 @@ def _run_until(
                 (240, "Engineering Manager (chat)"),
             ],
         ),
-        ("P3", []),
+        ("P3", [(240, "Team Lead (chat)")]),
         ("P4", []),
     ],
 )

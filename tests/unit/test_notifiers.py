@@ -1,18 +1,28 @@
 """Each notifier against a real local receiver: payloads, headers, errors, no secret shown."""
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from incident_operator.adapters.notifiers import DeliveryError, build_notifier
-from incident_operator.api.escalation_policy import Channel
+from incident_operator.adapters.notifiers.email import tls_context
+from incident_operator.api.escalation_policy import Channel, EmailSettings
 from incident_operator.domain.notifications import NotificationKind, OutgoingMessage
 from incident_operator.domain.severity import Severity
-from tests.support.receivers import SMTP_WARNINGS, HttpRecorder, SmtpRecorder, free_port
+from tests.harness.certs import Certificates, generate
+from tests.support.receivers import (
+    SMTP_WARNINGS,
+    HttpRecorder,
+    SmtpRecorder,
+    free_port,
+    server_tls,
+)
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 SLACK_SECRET = "T000/B000/slack-secret-token"
@@ -53,10 +63,21 @@ def http() -> Iterator[HttpRecorder]:
     recorder.close()
 
 
-def _send(channel: dict[str, Any], secret: str | None, message: OutgoingMessage) -> None:
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A private CA and a certificate it signed for 127.0.0.1 and localhost."""
+    return generate(tmp_path_factory.mktemp("smtp-certs"))
+
+
+def _send(
+    channel: dict[str, Any],
+    secret: str | None,
+    message: OutgoingMessage,
+    ca: str | None = None,
+) -> None:
     async def run() -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            notifier = build_notifier(Channel.model_validate(channel), secret, session, 5)
+            notifier = build_notifier(Channel.model_validate(channel), secret, session, 5, ca)
             await notifier.send(message)
 
     asyncio.run(run())
@@ -245,3 +266,80 @@ def test_email_server_down_is_retryable() -> None:
     with pytest.raises(DeliveryError) as raised:
         _send(_email_channel(free_port()), None, _message())
     assert raised.value.retryable
+
+
+CA_REF = {"name": "smtp-ca", "key": "ca.crt"}
+
+
+@pytest.mark.parametrize(
+    ("implicit", "settings"),
+    [(False, {"startTls": True}), (True, {"tls": True, "startTls": True})],
+    ids=["starttls", "implicit-tls"],
+)
+def test_email_over_tls_trusts_the_ca_it_is_given(
+    certs: Certificates, implicit: bool, settings: dict[str, Any]
+) -> None:
+    smtp = SmtpRecorder("ops", PASSWORD, tls=server_tls(certs), implicit_tls=implicit).start()
+    try:
+        channel = _email_channel(smtp.port, username="ops", caSecretRef=CA_REF, **settings)
+        _send(channel, PASSWORD, _message(), ca=certs.ca_cert.read_text())
+        (mail,) = smtp.received()
+    finally:
+        smtp.stop()
+    assert (mail.tls, mail.login) == (True, "ops")
+    assert mail.message["X-Idempotency-Key"] == "uid-1/escalation-P0-1/pd"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_starttls_without_the_ca_fails_verification_for_good(
+    certs: Certificates, host: str
+) -> None:
+    smtp = SmtpRecorder("ops", PASSWORD, tls=server_tls(certs)).start()
+    # The system trust store does not know the test's CA.
+    channel = _email_channel(smtp.port, host=host, username="ops", startTls=True)
+    try:
+        with pytest.raises(DeliveryError) as raised:
+            _send(channel, PASSWORD, _message())
+        assert smtp.received() == []
+    finally:
+        smtp.stop()
+    assert not raised.value.retryable
+    assert "TLS certificate verification failed against the system trust store" in (
+        raised.value.message
+    )
+    assert "unable to get local issuer certificate" in raised.value.message
+    assert PASSWORD not in raised.value.message
+
+
+def test_starttls_with_another_ca_fails_verification(certs: Certificates, tmp_path: Path) -> None:
+    other = generate(tmp_path / "other")
+    smtp = SmtpRecorder(tls=server_tls(certs)).start()
+    channel = _email_channel(smtp.port, startTls=True, caSecretRef=CA_REF)
+    try:
+        with pytest.raises(DeliveryError) as raised:
+            _send(channel, None, _message(), ca=other.ca_cert.read_text())
+    finally:
+        smtp.stop()
+    assert not raised.value.retryable
+    assert "verification failed against email.caSecretRef" in raised.value.message
+
+
+@pytest.mark.parametrize("ca", ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nxx\n"])
+def test_a_ca_bundle_that_is_not_pem_names_its_secret(ca: str) -> None:
+    with pytest.raises(DeliveryError) as raised:
+        _send(_email_channel(free_port(), caSecretRef=CA_REF), None, _message(), ca=ca)
+    assert not raised.value.retryable
+    assert raised.value.message == (
+        "Secret smtp-ca key 'ca.crt' (email.caSecretRef) holds no PEM CA certificate"
+    )
+
+
+def test_the_ca_context_verifies_the_certificate_and_the_host_name(certs: Certificates) -> None:
+    settings = EmailSettings.model_validate(
+        {"host": "smtp.example.com", "from": "a@b.c", "to": ["d@e.f"], "caSecretRef": CA_REF}
+    )
+    context = tls_context(settings, certs.ca_cert.read_text())
+    assert context is not None
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    # Without caSecretRef: aiosmtplib's default, the system trust store.
+    assert tls_context(settings.model_copy(update={"ca_secret_ref": None}), None) is None

@@ -40,7 +40,8 @@ PAGER, PHONE, CHAT = ContactMethod.PAGER, ContactMethod.PHONE, ContactMethod.CHA
                 (240, "Engineering Manager", (CHAT,)),
             ],
         ),
-        (Severity.P3, []),
+        # Not in the matrix: the severity table's "Team Lead after 4 hours".
+        (Severity.P3, [(240, "Team Lead", (CHAT,))]),
         (Severity.P4, []),
     ],
 )

@@ -183,7 +183,20 @@ class Escalation(ApiModel):
 class EmailSettings(ApiModel):
     host: Annotated[str, Field(min_length=1, max_length=253)]
     port: Annotated[int, Field(ge=1, le=65535)] = 587
-    start_tls: bool = True
+    start_tls: bool = Field(
+        default=True, description="Upgrade the connection with STARTTLS (required when true)."
+    )
+    tls: bool = Field(
+        default=False,
+        description="Implicit TLS from the first byte (SMTPS, usually port 465) instead of "
+        "STARTTLS; startTls is then ignored.",
+    )
+    ca_secret_ref: SecretKeyReference | None = Field(
+        default=None,
+        description="A PEM bundle of the CA certificates the server's certificate is checked "
+        "against, instead of the system's trust store (for a private CA). Verification and "
+        "the host name check stay on.",
+    )
     from_: Annotated[str, Field(alias="from", min_length=3, max_length=254)]
     to: Annotated[
         list[Annotated[str, Field(min_length=3, max_length=254)]],

@@ -2,6 +2,11 @@
 
 This is the default a policy without escalation steps uses. A step's ``after`` counts
 from detection.
+
+The runbook's matrix has rows for P0 to P2 only, but its severity table says P3
+escalates to the Team Lead after 4 hours; that row is the P3 step here (by chat, as the
+matrix's P2 Team Lead row; routing sends it to the info level's #monitoring). P4 has no
+escalation in either table.
 """
 
 from dataclasses import dataclass
@@ -53,6 +58,8 @@ RUNBOOK_MATRIX: tuple[EscalationStep, ...] = (
     _step(Severity.P2, 0, "Primary on-call", _CHAT),
     _step(Severity.P2, 120, "Team Lead", _CHAT),
     _step(Severity.P2, 240, "Engineering Manager", _CHAT),
+    # Not in the matrix: the severity table's "Team Lead after 4 hours" for P3.
+    _step(Severity.P3, 240, "Team Lead", _CHAT),
 )
 
 

@@ -6,7 +6,13 @@ Routing follows the runbook's Alert Severity Mapping unless a step names its cha
     critical      P0         page immediately   #incident-critical
     high          P1         page primary       #incident-high
     warning       P2         (none)             #incident-warning
-    info          P3, P4     (none)             (none: the dashboard, i.e. the status)
+    info          P3, P4     (none)             escalations only, to #monitoring; the
+                                                rest stays on the dashboard (the status)
+
+At the info level only an escalation, a person to reach (the P3 Team Lead step), goes
+out: to the chat channels, webhooks and, for e-mail targets, e-mail, as at the warning
+level, and never to PagerDuty. Declarations, status updates and customer messages of P3
+and P4 incidents go nowhere; a resolution only to a PagerDuty channel paged before.
 
 Delivery is at least once. Every notification has a key, unique within its incident
 (``escalation-P0-1/pagerduty``); receivers see it, prefixed with the incident's UID, as
@@ -185,7 +191,7 @@ def route(
         return paged_channels
     if kind is NotificationKind.ESCALATION and explicit is not None:
         return [explicit] if explicit in names else []
-    if alert_level(severity) is AlertLevel.INFO:
+    if alert_level(severity) is AlertLevel.INFO and kind is not NotificationKind.ESCALATION:
         return paged_channels if kind is NotificationKind.RESOLUTION else []
     webhooks = [c.name for c in internal if c.type is ChannelType.WEBHOOK]
     chosen = [*_chat_channels(severity, internal), *webhooks]

@@ -44,6 +44,7 @@ from incident_operator.adapters.incident_store import read_incident, write_statu
 from incident_operator.adapters.notifiers import DeliveryError, build_notifier
 from incident_operator.adapters.secrets import SecretError, read_secret_value
 from incident_operator.api import GROUP, VERSION
+from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import Channel, EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import TIMELINE_LIMIT, Incident, IncidentSpec, IncidentStatus
@@ -246,6 +247,14 @@ def _channel(policy: EscalationPolicy | None, name: str) -> Channel:
     return channel
 
 
+async def _secret_value(incident: Incident, ref: SecretKeyReference) -> str:
+    """A channel's Secret value; a missing one is a retryable failure naming the Secret."""
+    try:
+        return await asyncio.to_thread(read_secret_value, incident.metadata.namespace, ref)
+    except SecretError as error:
+        raise DeliveryError(str(error), retryable=True) from None
+
+
 async def _send(
     session: aiohttp.ClientSession,
     incident: Incident,
@@ -256,19 +265,17 @@ async def _send(
     secrets: list[str] = []
     try:
         channel = _channel(policy, record.channel)
-        secret = None
+        secret = ca = None
         if channel.secret_ref is not None:
-            try:
-                secret = await asyncio.to_thread(
-                    read_secret_value, incident.metadata.namespace, channel.secret_ref
-                )
-            except SecretError as error:
-                raise DeliveryError(str(error), retryable=True) from None
+            secret = await _secret_value(incident, channel.secret_ref)
             secrets.append(secret)
+        if channel.email is not None and channel.email.ca_secret_ref is not None:
+            ca = await _secret_value(incident, channel.email.ca_secret_ref)
+            secrets.append(ca)
         message, problem = outgoing_message(incident, policy, record, clock.now())
         if problem is not None:
             logger.warning("%s; the built-in template was used", problem.describe())
-        notifier = build_notifier(channel, secret, session, SEND_TIMEOUT)
+        notifier = build_notifier(channel, secret, session, SEND_TIMEOUT, ca)
         await asyncio.wait_for(notifier.send(message), SEND_TIMEOUT)
     except DeliveryError as error:
         return DeliveryOutcome(

@@ -15,9 +15,14 @@ __all__ = ["DeliveryError", "Notifier", "build_notifier"]
 
 
 def build_notifier(
-    channel: Channel, secret: str | None, session: aiohttp.ClientSession, timeout: float
+    channel: Channel,
+    secret: str | None,
+    session: aiohttp.ClientSession,
+    timeout: float,
+    ca: str | None = None,
 ) -> Notifier:
-    """The notifier for ``channel``; ``secret`` is the value its secretRef names.
+    """The notifier for ``channel``; ``secret`` is the value its secretRef names, ``ca``
+    the PEM bundle its ``email.caSecretRef`` names.
 
     A channel missing what it needs raises DeliveryError (not retryable): the policy
     must be fixed. The CRD's rules refuse most such channels before they get here.
@@ -33,7 +38,7 @@ def build_notifier(
     if channel.type is ChannelType.EMAIL:
         if channel.email is None:
             raise DeliveryError(f"channel {channel.name}: no email settings", False)
-        return EmailNotifier(channel.email, secret, timeout)
+        return EmailNotifier(channel.email, secret, timeout, ca)
     if channel.type is ChannelType.WEBHOOK:
         if not channel.url:
             raise DeliveryError(f"channel {channel.name}: no url", False)
