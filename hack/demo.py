@@ -28,6 +28,7 @@ from tests.harness.incidents import Body, conditions
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.wait import wait_until
+from tests.harness.workloads import PART_OF_AGENTOS, deployment_manifest
 from tests.integration.exporters import WorkloadExporter
 from tests.support.receivers import HttpRecorder
 
@@ -113,7 +114,7 @@ class Demo:
             "metadata": {"name": "runbook"},
             "spec": {
                 "default": True,
-                "selector": {"matchLabels": {"app.kubernetes.io/part-of": "agentos"}},
+                "selector": {"matchLabels": PART_OF_AGENTOS},
                 "detection": {
                     "interval": "1s",
                     "monitoringWindow": "10s",
@@ -167,27 +168,12 @@ class Demo:
         print(f"    log: {self.operator.log_path}")
 
         say("checkout v1 is healthy: 50 requests/s, no errors")
-        deployment = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "checkout", "labels": {"app.kubernetes.io/part-of": "agentos"}},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "checkout"}},
-                "template": {
-                    "metadata": {"labels": {"app": "checkout"}},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "api",
-                                "image": "registry.example/checkout:1.0",
-                                "env": [{"name": "POOL_SIZE", "value": "20"}],
-                            }
-                        ]
-                    },
-                },
-            },
+        container = {
+            "name": "api",
+            "image": "registry.example/checkout:1.0",
+            "env": [{"name": "POOL_SIZE", "value": "20"}],
         }
+        deployment = deployment_manifest("checkout", container, replicas=2, labels=PART_OF_AGENTOS)
         self.apply(deployment)
         self.kubectl("rollout", "status", "deployment/checkout", "-n", NAMESPACE, "--timeout=120s")
         self.traffic(0.0)

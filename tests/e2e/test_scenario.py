@@ -8,34 +8,26 @@ import json
 from datetime import UTC, datetime
 
 from tests.harness.cluster import ClusterInfo
-from tests.harness.incidents import wait_for_phase
+from tests.harness.incidents import (
+    REQUIRED_BY_PEOPLE,
+    conditions,
+    patch_incident,
+    policy_manifest,
+    wait_for_phase,
+)
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
+from tests.harness.workloads import PART_OF_AGENTOS, deployment_manifest
 
-DEPLOYMENT = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": "checkout", "labels": {"app.kubernetes.io/part-of": "agentos"}},
-    "spec": {
-        "replicas": 2,
-        "selector": {"matchLabels": {"app": "checkout"}},
-        "template": {
-            "metadata": {"labels": {"app": "checkout"}},
-            "spec": {"containers": [{"name": "api", "image": "registry.example/checkout:1.0"}]},
-        },
-    },
-}
-POLICY = {
-    "apiVersion": "sre.agentos.io/v1alpha1",
-    "kind": "EscalationPolicy",
-    "metadata": {"name": "runbook"},
-    "spec": {
-        "default": True,
-        "selector": {"matchLabels": {"app.kubernetes.io/part-of": "agentos"}},
-    },
-}
+DEPLOYMENT = deployment_manifest(
+    "checkout",
+    {"name": "api", "image": "registry.example/checkout:1.0"},
+    replicas=2,
+    labels=PART_OF_AGENTOS,
+)
+POLICY = policy_manifest("runbook", default=True, selector={"matchLabels": PART_OF_AGENTOS})
 
 
 def test_an_incident_from_declaration_to_close(
@@ -46,7 +38,7 @@ def test_an_incident_from_declaration_to_close(
     operator_running: OperatorProcess | None,
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(DEPLOYMENT))
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(POLICY))
+    kubectl("apply", "-n", namespace, "-f", "-", input=POLICY)
     kubectl("rollout", "status", "deployment/checkout", "-n", namespace, "--timeout=60s")
 
     detail = operator_running.log_tail if operator_running else None
@@ -70,7 +62,7 @@ def test_an_incident_from_declaration_to_close(
     incident_id = declared.split()[0]
     body = wait_for_phase(kubectl, namespace, "checkout-down", "Detected", detail, timeout=60)
     assert body["status"]["id"] == incident_id
-    policy = {c["type"]: c for c in body["status"]["conditions"]}["PolicyResolved"]
+    policy = conditions(body)["PolicyResolved"]
     assert policy["message"] == "policy runbook (selector matches)", "by the Deployment's labels"
     table = kubectl("get", "incidents", "-n", namespace).stdout
     assert incident_id in table
@@ -93,14 +85,7 @@ def test_an_incident_from_declaration_to_close(
         what="the post-mortem draft",
     )
     assert "# Post-Mortem: Checkout failing" in draft
-    plugin(
-        "check",
-        incident_id,
-        "rootCauseIdentified",
-        "fixVerified",
-        "systemsRecovered",
-        "lessonsLearned",
-    )
+    plugin("check", incident_id, *REQUIRED_BY_PEOPLE)
     plugin(
         "postmortem",
         incident_id,
@@ -109,29 +94,8 @@ def test_an_incident_from_declaration_to_close(
         "--scheduled",
         datetime.now(UTC).replace(microsecond=0).isoformat(),
     )
-    kubectl(
-        "patch",
-        "incident",
-        "checkout-down",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(
-            {
-                "spec": {
-                    "actionItems": [
-                        {
-                            "id": "AI-1",
-                            "action": "Gate rollouts on error rate",
-                            "owner": "sre",
-                            "priority": "P2",
-                        }
-                    ]
-                }
-            }
-        ),
-    )
+    item = {"id": "AI-1", "action": "Gate rollouts on error rate", "owner": "sre", "priority": "P2"}
+    patch_incident(kubectl, namespace, "checkout-down", actionItems=[item])
     closed = wait_for_phase(kubectl, namespace, "checkout-down", "Closed", detail, timeout=60)
     assert len(closed["status"]["timeline"]) >= 10
     assert "Closed" not in run_plugin(cluster.kubeconfig, namespace, "list").stdout

@@ -17,9 +17,22 @@ import pytest
 from kubernetes import client as k8s
 from tests.harness import prometheus
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import (
+    Body,
+    conditions,
+    create_incident,
+    event_messages,
+    get_incident,
+    list_incidents,
+    phase_of,
+    policy_manifest,
+    wait_for_condition,
+    wait_for_only_incident,
+)
 from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
+from tests.harness.workloads import deployment_manifest
 from tests.integration.exporters import WorkloadExporter
 
 from incident_operator.domain.detection_queries import signal_query
@@ -32,7 +45,7 @@ FINGERPRINT = "sre.agentos.io/fingerprint"
 
 
 @pytest.fixture(scope="module")
-def exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExporter]:
+def running_exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExporter]:
     if not cluster.controllable:
         pytest.skip("the cluster was not started by the harness: no scrape targets")
     running = WorkloadExporter().start()
@@ -42,6 +55,13 @@ def exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExpo
     finally:
         cluster.remove_scrape_target(EXPORTER_JOB)
         running.stop()
+
+
+@pytest.fixture
+def exporter(running_exporter: WorkloadExporter, namespace: str) -> Iterator[WorkloadExporter]:
+    """The exporter, forgetting the test's namespace when the test ends."""
+    yield running_exporter
+    running_exporter.forget_namespace(namespace)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +85,6 @@ def _apply(kubectl: Kubectl, namespace: str, body: dict[str, Any]) -> None:
 
 def _deployment(
     kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
     namespace: str,
     name: str,
     *,
@@ -74,100 +93,72 @@ def _deployment(
     annotations: dict[str, str] | None = None,
 ) -> list[str]:
     """A Deployment labelled for the policy; returns its Running pods' names."""
-    labels = {"app": name, "tier": "backend"}
-    _apply(
-        kubectl,
-        namespace,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": labels, "annotations": annotations or {}},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "main",
-                                "image": f"registry.invalid/{name}:1",
-                                "resources": {"limits": {"cpu": cpu_limit, "memory": "256Mi"}},
-                            }
-                        ]
-                    },
-                },
-            },
-        },
+    container = {
+        "name": "main",
+        "image": f"registry.invalid/{name}:1",
+        "resources": {"limits": {"cpu": cpu_limit, "memory": "256Mi"}},
+    }
+    tier = {"tier": "backend"}
+    manifest = deployment_manifest(
+        name,
+        container,
+        replicas=replicas,
+        labels={"app": name, **tier},
+        pod_labels=tier,
+        pod_annotations=annotations or {},
     )
-    core = k8s.CoreV1Api(k8s_api)
+    _apply(kubectl, namespace, manifest)
 
     def running() -> list[str] | None:
-        pods = core.list_namespaced_pod(namespace, label_selector=f"app={name}").items
-        ready = [p.metadata.name for p in pods if p.status and p.status.phase == "Running"]
+        listed = kubectl("get", "pods", "-n", namespace, "-l", f"app={name}", "-o", "json")
+        pods = json.loads(listed.stdout)["items"]
+        ready = [p["metadata"]["name"] for p in pods if phase_of(p) == "Running"]
         return sorted(ready) if len(ready) == len(pods) == replicas else None
 
     found: list[str] = wait_until(running, what=f"{replicas} pods of {name}", timeout=TIMEOUT)
     return found
 
 
+def _serving(
+    kubectl: Kubectl, exporter: WorkloadExporter, namespace: str, name: str, **traffic: float
+) -> str:
+    """A one-pod Deployment whose metrics the exporter serves as ``traffic``; its pod's name."""
+    [pod] = _deployment(kubectl, namespace, name)
+    exporter.set_traffic(namespace, pod, **traffic)
+    return pod
+
+
 def _policy(
     kubectl: Kubectl, namespace: str, rules: list[dict[str, Any]], **detection: Any
 ) -> None:
-    _apply(
-        kubectl,
-        namespace,
-        {
-            "apiVersion": "sre.agentos.io/v1alpha1",
-            "kind": "EscalationPolicy",
-            "metadata": {"name": POLICY},
-            "spec": {
-                "selector": {"matchLabels": {"tier": "backend"}},
-                "detection": {
-                    "interval": "1s",
-                    "monitoringWindow": "3s",
-                    "rules": rules,
-                    **detection,
-                },
-            },
-        },
+    manifest = policy_manifest(
+        POLICY,
+        selector={"matchLabels": {"tier": "backend"}},
+        detection={"interval": "1s", "monitoringWindow": "3s", "rules": rules, **detection},
     )
-
-
-def _incidents(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
-    listed = kubectl("get", "incidents", "-n", namespace, "-o", "json").stdout
-    items: list[dict[str, Any]] = json.loads(listed)["items"]
-    return items
+    kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
 
 
 def _one_incident(
     kubectl: Kubectl,
     namespace: str,
     operator: OperatorProcess,
-    check: Callable[[dict[str, Any]], bool],
+    check: Callable[[Body], bool],
     what: str,
-    timeout: float = TIMEOUT,
-) -> dict[str, Any]:
-    """Waits until the namespace's only incident satisfies ``check``; fails on a second one."""
-
-    def matching() -> dict[str, Any] | None:
-        items = [
-            i
-            for i in _incidents(kubectl, namespace)
-            if FINGERPRINT in (i["metadata"].get("labels") or {})
-        ]
-        assert len(items) <= 1, f"more than one incident: {[i['metadata']['name'] for i in items]}"
-        return items[0] if items and check(items[0]) else None
-
-    found: dict[str, Any] = wait_until(
-        matching, what=what, timeout=timeout, interval=0.3, detail=operator.log_tail
+) -> Body:
+    """The namespace's only incident detection opened, once ``check`` holds; fails on a second."""
+    return wait_for_only_incident(
+        kubectl, namespace, check, what, TIMEOUT, operator.log_tail, selector=FINGERPRINT
     )
-    return found
 
 
 def _detection(incident: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = (incident.get("status") or {}).get("detection") or {}
     return found
+
+
+def _detected(incident: dict[str, Any]) -> bool:
+    return bool(_detection(incident))
 
 
 def _recovered(incident: dict[str, Any]) -> bool:
@@ -180,25 +171,26 @@ def _breaching(incident: dict[str, Any]) -> bool:
     return _detection(incident).get("breaching") is True
 
 
-def _phase(incident: dict[str, Any]) -> str | None:
-    return (incident.get("status") or {}).get("phase")
-
-
 def _resolved(incident: dict[str, Any]) -> bool:
     """Resolved, whatever came after: P0-P3 go on to PostIncident at once."""
-    return _phase(incident) in ("Resolved", "PostIncident", "Closed")
+    return phase_of(incident) in ("Resolved", "PostIncident", "Closed")
 
 
-def _condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    conditions = (body.get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c["type"] == type_), None)
-
-
-def _policy_condition(kubectl: Kubectl, namespace: str) -> dict[str, Any] | None:
-    body = json.loads(
-        kubectl("get", "escalationpolicy", POLICY, "-n", namespace, "-o", "json").stdout
+def _wait_metrics_available(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess, status: str, timeout: float
+) -> Body:
+    """The policy's MetricsAvailable condition, once it has ``status``."""
+    body = wait_for_condition(
+        kubectl,
+        namespace,
+        POLICY,
+        "MetricsAvailable",
+        status,
+        kind="escalationpolicy",
+        timeout=timeout,
+        detail=operator.log_tail,
     )
-    return _condition(body, "MetricsAvailable")
+    return conditions(body)["MetricsAvailable"]
 
 
 def _cycles(operator: OperatorProcess, namespace: str) -> int:
@@ -220,21 +212,8 @@ def _after_cycles(operator: OperatorProcess, namespace: str, count: int) -> None
 
 def _told(kubectl: Kubectl, namespace: str, name: str, text: str) -> bool:
     """Whether the incident's timeline, or the Events it posted, say ``text``."""
-    body = json.loads(kubectl("get", "incident", name, "-n", namespace, "-o", "json").stdout)
-    timeline = (body.get("status") or {}).get("timeline") or []
-    events = json.loads(
-        kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.name={name}",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    messages = [e["message"] for e in timeline] + [e.get("message", "") for e in events]
+    timeline = (get_incident(kubectl, namespace, name).get("status") or {}).get("timeline") or []
+    messages = [e["message"] for e in timeline] + event_messages(kubectl, namespace, name)
     return any(text in message for message in messages)
 
 
@@ -247,9 +226,9 @@ def _set_restarts(k8s_api: k8s.ApiClient, namespace: str, pod: str, count: int) 
 
 
 def test_every_signal_query_is_valid_promql_and_maps_pods_to_workloads(
-    prometheus_url: str, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
+    prometheus_url: str, kubectl: Kubectl, namespace: str
 ) -> None:
-    _deployment(kubectl, k8s_api, namespace, "api", replicas=2)
+    _deployment(kubectl, namespace, "api", replicas=2)
     _apply(
         kubectl,
         namespace,
@@ -285,19 +264,12 @@ def test_every_signal_query_is_valid_promql_and_maps_pods_to_workloads(
 def test_restarts_open_one_incident_raise_it_and_survive_a_restart(
     operator: OperatorProcess, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
 ) -> None:
-    [pod] = _deployment(kubectl, k8s_api, namespace, "api")
+    [pod] = _deployment(kubectl, namespace, "api")
     _policy(kubectl, namespace, [{"name": "restarts", "signal": "podRestarts"}])
-    wait_until(
-        lambda: (_policy_condition(kubectl, namespace) or {}).get("status") == "True",
-        what="MetricsAvailable=True",
-        timeout=TIMEOUT,
-        detail=operator.log_tail,
-    )
+    _wait_metrics_available(kubectl, namespace, operator, "True", TIMEOUT)
     _set_restarts(k8s_api, namespace, pod, 5)
 
-    incident = _one_incident(
-        kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for restarts"
-    )
+    incident = _one_incident(kubectl, namespace, operator, _detected, "an incident for restarts")
     spec, labels, detection = incident["spec"], incident["metadata"]["labels"], _detection(incident)
     assert spec["severity"] == "P2"
     assert spec["source"] == "prometheus"
@@ -333,17 +305,16 @@ def test_restarts_open_one_incident_raise_it_and_survive_a_restart(
     operator.stop()
     operator.start()
     _after_cycles(operator, namespace, 5)
-    [only] = _incidents(kubectl, namespace)
+    [only] = list_incidents(kubectl, namespace)
     assert only["metadata"]["uid"] == incident["metadata"]["uid"]
     assert only["spec"]["severity"] == "P1"
 
 
 def test_cpu_against_the_limit_from_kwok(
-    operator: OperatorProcess, kubectl: Kubectl, k8s_api: k8s.ApiClient, namespace: str
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str
 ) -> None:
     _deployment(
         kubectl,
-        k8s_api,
         namespace,
         "worker",
         cpu_limit="500m",
@@ -354,9 +325,7 @@ def test_cpu_against_the_limit_from_kwok(
         namespace,
         [{"name": "cpu", "signal": "cpuUsage", "window": "10s", "warning": 0.5, "critical": 0.95}],
     )
-    incident = _one_incident(
-        kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for CPU"
-    )
+    incident = _one_incident(kubectl, namespace, operator, _detected, "an incident for CPU")
     detection = _detection(incident)
     assert detection["workload"] == {"kind": "Deployment", "name": "worker"}
     assert 0.5 < detection["value"] < 1.0
@@ -365,76 +334,58 @@ def test_cpu_against_the_limit_from_kwok(
 
 
 def test_error_rate_recovers_regresses_and_resolves(
-    operator: OperatorProcess,
-    exporter: WorkloadExporter,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
+    operator: OperatorProcess, exporter: WorkloadExporter, kubectl: Kubectl, namespace: str
 ) -> None:
-    [pod] = _deployment(kubectl, k8s_api, namespace, "checkout")
-    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+    pod = _serving(
+        kubectl, exporter, namespace, "checkout", requests_per_second=50, error_ratio=0.03
+    )
     # The regression must come inside the monitoring window, or the P2 resolves first and
     # the regression is a new incident: a window long enough for a loaded CI machine.
     rules = [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}]
     _policy(kubectl, namespace, rules, monitoringWindow="20s")
-    try:
-        opened = _one_incident(
-            kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for errors"
-        )
-        assert opened["spec"]["severity"] == "P2"
-        assert 0.01 < _detection(opened)["value"] < 0.05
+    opened = _one_incident(kubectl, namespace, operator, _detected, "an incident for errors")
+    assert opened["spec"]["severity"] == "P2"
+    assert 0.01 < _detection(opened)["value"] < 0.05
 
-        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
-        _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
-        recovered = _one_incident(
-            kubectl, namespace, operator, lambda i: _phase(i) == "Monitoring", "Monitoring"
-        )
-        assert (_condition(recovered, "MetricsRecovered") or {}).get("status") == "True"
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+    _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
+    recovered = _one_incident(
+        kubectl, namespace, operator, lambda i: phase_of(i) == "Monitoring", "Monitoring"
+    )
+    assert conditions(recovered).get("MetricsRecovered", {}).get("status") == "True"
 
-        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
-        _one_incident(kubectl, namespace, operator, _breaching, "detection to see the regression")
-        _one_incident(
-            kubectl, namespace, operator, lambda i: _phase(i) == "Investigating", "Investigating"
-        )
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+    _one_incident(kubectl, namespace, operator, _breaching, "detection to see the regression")
+    _one_incident(
+        kubectl, namespace, operator, lambda i: phase_of(i) == "Investigating", "Investigating"
+    )
 
-        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
-        _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
-        resolved = _one_incident(kubectl, namespace, operator, _resolved, "Resolved (P2)")
-        assert resolved["metadata"]["uid"] == opened["metadata"]["uid"]
-    finally:
-        exporter.forget_namespace(namespace)
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+    _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
+    resolved = _one_incident(kubectl, namespace, operator, _resolved, "Resolved (P2)")
+    assert resolved["metadata"]["uid"] == opened["metadata"]["uid"]
 
 
 def test_latency_p1_recovers_but_is_never_resolved_automatically(
-    operator: OperatorProcess,
-    exporter: WorkloadExporter,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
+    operator: OperatorProcess, exporter: WorkloadExporter, kubectl: Kubectl, namespace: str
 ) -> None:
-    [pod] = _deployment(kubectl, k8s_api, namespace, "search")
-    exporter.set_traffic(namespace, pod, requests_per_second=20, latency_seconds=3.0)
+    pod = _serving(
+        kubectl, exporter, namespace, "search", requests_per_second=20, latency_seconds=3.0
+    )
     _policy(kubectl, namespace, [{"name": "latency", "signal": "apiLatencyP99", "window": "10s"}])
-    try:
-        opened = _one_incident(
-            kubectl, namespace, operator, lambda i: bool(_detection(i)), "a latency incident"
-        )
-        assert opened["spec"]["severity"] == "P1"
-        assert _detection(opened)["level"] == "critical"
-        assert _detection(opened)["value"] > 2.0
+    opened = _one_incident(kubectl, namespace, operator, _detected, "a latency incident")
+    assert opened["spec"]["severity"] == "P1"
+    assert _detection(opened)["level"] == "critical"
+    assert _detection(opened)["value"] > 2.0
 
-        exporter.set_traffic(namespace, pod, requests_per_second=20, latency_seconds=0.05)
-        _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
-        _one_incident(
-            kubectl, namespace, operator, lambda i: _phase(i) == "Monitoring", "Monitoring"
-        )
-        # Well past the 3s monitoring window.
-        _after_cycles(operator, namespace, 8)
-        [still] = _incidents(kubectl, namespace)
-        assert _phase(still) == "Monitoring"
-        assert still["spec"]["severity"] == "P1"
-    finally:
-        exporter.forget_namespace(namespace)
+    exporter.set_traffic(namespace, pod, requests_per_second=20, latency_seconds=0.05)
+    _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
+    _one_incident(kubectl, namespace, operator, lambda i: phase_of(i) == "Monitoring", "Monitoring")
+    # Well past the 3s monitoring window.
+    _after_cycles(operator, namespace, 8)
+    [still] = list_incidents(kubectl, namespace)
+    assert phase_of(still) == "Monitoring"
+    assert still["spec"]["severity"] == "P1"
 
 
 def test_prometheus_down_is_unknown_and_opens_one_gap_incident(
@@ -442,11 +393,11 @@ def test_prometheus_down_is_unknown_and_opens_one_gap_incident(
     operator: OperatorProcess,
     exporter: WorkloadExporter,
     kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
     namespace: str,
 ) -> None:
-    [pod] = _deployment(kubectl, k8s_api, namespace, "payments")
-    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.03)
+    pod = _serving(
+        kubectl, exporter, namespace, "payments", requests_per_second=50, error_ratio=0.03
+    )
     _policy(
         kubectl,
         namespace,
@@ -454,123 +405,89 @@ def test_prometheus_down_is_unknown_and_opens_one_gap_incident(
         monitoringWindow="8s",
         maxUnknownCycles=3,
     )
+    _one_incident(kubectl, namespace, operator, _detected, "an incident for errors")
+    exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
+    _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
+    # Within the 8s monitoring window: from here on, only missing data.
+    cluster.stop_prometheus()
     try:
-        _one_incident(
-            kubectl, namespace, operator, lambda i: bool(_detection(i)), "an incident for errors"
-        )
-        exporter.set_traffic(namespace, pod, requests_per_second=50, error_ratio=0.0)
-        _one_incident(kubectl, namespace, operator, _recovered, "detection to see recovery")
-        # Within the 8s monitoring window: from here on, only missing data.
-        cluster.stop_prometheus()
-        try:
-            unreachable = wait_until(
-                lambda: (
-                    (c := _policy_condition(kubectl, namespace)) and c["status"] == "False" and c
-                ),
-                what="MetricsAvailable=False",
-                timeout=30,
-                detail=operator.log_tail,
-            )
-            assert unreachable["reason"] == "PrometheusUnreachable"
-            assert "refused" in unreachable["message"]
+        unreachable = _wait_metrics_available(kubectl, namespace, operator, "False", 30)
+        assert unreachable["reason"] == "PrometheusUnreachable"
+        assert "refused" in unreachable["message"]
 
-            def gap_opened() -> list[dict[str, Any]] | None:
-                items = _incidents(kubectl, namespace)
-                return items if len(items) == 2 else None
+        def gap_opened() -> list[dict[str, Any]] | None:
+            items = list_incidents(kubectl, namespace)
+            return items if len(items) == 2 else None
 
-            items = wait_until(gap_opened, what="the monitoring-gap incident", timeout=30)
-            [gap] = [
-                i
-                for i in items
-                if i["metadata"]["labels"]["sre.agentos.io/rule"] == ("monitoring-gap")
-            ]
-            [errors] = [i for i in items if i is not gap]
-            assert gap["spec"]["severity"] == "P2"
-            assert "Monitoring gap" in gap["spec"]["title"]
-            assert "refused" in gap["spec"]["summary"]
-            assert _detection(errors)["level"] == "unknown"
-            assert "recoveredAt" not in _detection(errors)
-            # Past the monitoring window with no data: nothing resolved, nothing opened.
-            _after_cycles(operator, namespace, 10)
-            assert len(_incidents(kubectl, namespace)) == 2
-            [errors] = [
-                i
-                for i in _incidents(kubectl, namespace)
-                if i["metadata"]["name"] != (gap["metadata"]["name"])
-            ]
-            assert not _resolved(errors)
-            assert "recoveredAt" not in _detection(errors)
-        finally:
-            cluster.start_prometheus()
-
-        wait_until(
-            lambda: (_policy_condition(kubectl, namespace) or {}).get("status") == "True",
-            what="MetricsAvailable=True again",
-            timeout=TIMEOUT,
-            detail=operator.log_tail,
-        )
-        wait_until(
-            lambda: all(_recovered(i) for i in _incidents(kubectl, namespace)),
-            what="detection to see both recovered",
-            timeout=TIMEOUT,
-            detail=operator.log_tail,
-        )
-
-        def all_resolved() -> bool:
-            items = _incidents(kubectl, namespace)
-            return len(items) == 2 and all(_resolved(i) for i in items)
-
-        wait_until(all_resolved, what="both incidents resolved", timeout=TIMEOUT)
+        items = wait_until(gap_opened, what="the monitoring-gap incident", timeout=30)
+        [gap] = [
+            i for i in items if i["metadata"]["labels"]["sre.agentos.io/rule"] == ("monitoring-gap")
+        ]
+        [errors] = [i for i in items if i is not gap]
+        assert gap["spec"]["severity"] == "P2"
+        assert "Monitoring gap" in gap["spec"]["title"]
+        assert "refused" in gap["spec"]["summary"]
+        assert _detection(errors)["level"] == "unknown"
+        assert "recoveredAt" not in _detection(errors)
+        # Past the monitoring window with no data: nothing resolved, nothing opened.
+        _after_cycles(operator, namespace, 10)
+        assert len(list_incidents(kubectl, namespace)) == 2
+        [errors] = [
+            i
+            for i in list_incidents(kubectl, namespace)
+            if i["metadata"]["name"] != (gap["metadata"]["name"])
+        ]
+        assert not _resolved(errors)
+        assert "recoveredAt" not in _detection(errors)
     finally:
-        exporter.forget_namespace(namespace)
+        cluster.start_prometheus()
+
+    _wait_metrics_available(kubectl, namespace, operator, "True", TIMEOUT)
+    wait_until(
+        lambda: all(_recovered(i) for i in list_incidents(kubectl, namespace)),
+        what="detection to see both recovered",
+        timeout=TIMEOUT,
+        detail=operator.log_tail,
+    )
+
+    def all_resolved() -> bool:
+        items = list_incidents(kubectl, namespace)
+        return len(items) == 2 and all(_resolved(i) for i in items)
+
+    wait_until(all_resolved, what="both incidents resolved", timeout=TIMEOUT)
 
 
 def test_a_hand_declared_incident_shows_the_current_values(
-    operator: OperatorProcess,
-    exporter: WorkloadExporter,
-    kubectl: Kubectl,
-    k8s_api: k8s.ApiClient,
-    namespace: str,
+    operator: OperatorProcess, exporter: WorkloadExporter, kubectl: Kubectl, namespace: str
 ) -> None:
-    [pod] = _deployment(kubectl, k8s_api, namespace, "ledger")
-    exporter.set_traffic(namespace, pod, requests_per_second=40, error_ratio=0.005)
+    _serving(kubectl, exporter, namespace, "ledger", requests_per_second=40, error_ratio=0.005)
     _policy(kubectl, namespace, [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}])
-    _apply(
+    create_incident(
         kubectl,
         namespace,
-        {
-            "apiVersion": "sre.agentos.io/v1alpha1",
-            "kind": "Incident",
-            "metadata": {"name": "ledger-slow"},
-            "spec": {
-                "title": "Ledger is slow",
-                "severity": "P2",
-                "affected": [{"kind": "Deployment", "name": "ledger"}],
-            },
-        },
+        "ledger-slow",
+        title="Ledger is slow",
+        severity="P2",
+        affected=[{"kind": "Deployment", "name": "ledger"}],
     )
-    try:
 
-        def readings() -> list[dict[str, Any]] | None:
-            body = json.loads(
-                kubectl("get", "incident", "ledger-slow", "-n", namespace, "-o", "json").stdout
-            )
-            found: list[dict[str, Any]] = (body.get("status") or {}).get("metrics") or []
-            return found if found and found[0].get("value") is not None else None
+    def readings() -> list[dict[str, Any]] | None:
+        body = get_incident(kubectl, namespace, "ledger-slow")
+        found: list[dict[str, Any]] = (body.get("status") or {}).get("metrics") or []
+        return found if found and found[0].get("value") is not None else None
 
-        [first] = wait_until(readings, what="status.metrics", timeout=TIMEOUT)
-        assert first["rule"] == f"{POLICY}/errors"
-        assert first["workload"] == {"kind": "Deployment", "name": "ledger"}
-        assert first["level"] == "ok"
-        assert 0 < first["value"] < 0.01
-        assert (first["warning"], first["critical"]) == (0.01, 0.05)
-        refreshed = wait_until(
-            lambda: (r := readings()) and r[0]["at"] != first["at"] and r,
-            what="a refreshed reading",
-            timeout=30,
-        )
-        assert refreshed[0]["at"] > first["at"]
-        # Only people's incident: detection opened nothing of its own.
-        assert [i["metadata"]["name"] for i in _incidents(kubectl, namespace)] == ["ledger-slow"]
-    finally:
-        exporter.forget_namespace(namespace)
+    [first] = wait_until(readings, what="status.metrics", timeout=TIMEOUT)
+    assert first["rule"] == f"{POLICY}/errors"
+    assert first["workload"] == {"kind": "Deployment", "name": "ledger"}
+    assert first["level"] == "ok"
+    assert 0 < first["value"] < 0.01
+    assert (first["warning"], first["critical"]) == (0.01, 0.05)
+    refreshed = wait_until(
+        lambda: (r := readings()) and r[0]["at"] != first["at"] and r,
+        what="a refreshed reading",
+        timeout=30,
+    )
+    assert refreshed[0]["at"] > first["at"]
+    # Only people's incident: detection opened nothing of its own.
+    names = [i["metadata"]["name"] for i in list_incidents(kubectl, namespace)]
+    assert names == ["ledger-slow"]

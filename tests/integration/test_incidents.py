@@ -1,23 +1,25 @@
 """The CRDs on a real API server, with the real operator giving incidents their status."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from subprocess import CompletedProcess
-from typing import Any
 
 import pytest
 from tests.harness.cluster import ClusterInfo
 from tests.harness.incidents import (
+    conditions,
+    create_incident,
     event_messages,
     incident_manifest,
+    policy_manifest,
+    wait_for_condition,
     wait_for_status_field,
 )
 from tests.harness.operator import OperatorProcess
+from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
-Kubectl = Callable[..., CompletedProcess[str]]
 CRDS = Path(__file__).parents[2] / "crds"
 
 
@@ -36,7 +38,7 @@ def test_crds_are_established(kubectl: Kubectl, plural: str) -> None:
 
 
 def test_category_lists_both_kinds(kubectl: Kubectl, namespace: str) -> None:
-    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("cat"))
+    create_incident(kubectl, namespace, "cat")
     result = kubectl("get", "incident-response", "-n", namespace, "-o", "name")
     assert "incident.sre.agentos.io/cat" in result.stdout.split()
 
@@ -44,14 +46,7 @@ def test_category_lists_both_kinds(kubectl: Kubectl, namespace: str) -> None:
 def test_printer_columns_show_real_values(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    kubectl(
-        "create",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=incident_manifest("checkout", severity="P0", roles={"commander": "alice"}),
-    )
+    create_incident(kubectl, namespace, "checkout", severity="P0", roles={"commander": "alice"})
     body = wait_for_status_field(kubectl, namespace, "checkout", "phase", operator.log_tail)
     incident_id = body["status"]["id"]
     table = kubectl("get", "incidents", "-n", namespace).stdout.splitlines()
@@ -72,15 +67,15 @@ def test_printer_columns_show_real_values(
 def test_status_is_initialised_from_the_runbook(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("p1"))
-    status = wait_for_status_field(kubectl, namespace, "p1", "phase", operator.log_tail)["status"]
+    create_incident(kubectl, namespace, "p1")
+    body = wait_for_status_field(kubectl, namespace, "p1", "phase", operator.log_tail)
+    status = body["status"]
     detected = datetime.fromisoformat(status["detectedAt"])
     assert datetime.fromisoformat(status["responseDueAt"]) - detected == timedelta(minutes=15)
     assert datetime.fromisoformat(status["resolutionDueAt"]) - detected == timedelta(hours=4)
     assert datetime.fromisoformat(status["nextUpdateDueAt"]) - detected == timedelta(minutes=30)
-    conditions = {c["type"]: c for c in status["conditions"]}
-    assert conditions["Ready"]["status"] == "True"
-    assert conditions["CommanderAssigned"]["status"] == "False"
+    assert conditions(body)["Ready"]["status"] == "True"
+    assert conditions(body)["CommanderAssigned"]["status"] == "False"
     assert status["observedGeneration"] == 1
     wait_until(
         lambda: event_messages(kubectl, namespace, "p1", "Declared"),
@@ -98,14 +93,8 @@ def test_ids_are_unique_with_two_operators_racing(
 ) -> None:
     names = [f"race-{i}" for i in range(12)]
     with OperatorProcess(cluster.kubeconfig, tmp_path / "second.log"):
-        kubectl(
-            "create",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            input="\n".join(incident_manifest(n) for n in names),
-        )
+        manifests = "\n".join(incident_manifest(n) for n in names)
+        kubectl("create", "-n", namespace, "-f", "-", input=manifests)
         ids = [
             wait_for_status_field(kubectl, namespace, n, "id", operator.log_tail)["status"]["id"]
             for n in names
@@ -114,10 +103,9 @@ def test_ids_are_unique_with_two_operators_racing(
     assert all(i.startswith("INC-") and len(i) == 8 for i in ids)
     # Deleting incidents never frees a number.
     kubectl("delete", "incident", names[-1], "-n", namespace)
-    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("after-delete"))
-    new_id = wait_for_status_field(kubectl, namespace, "after-delete", "id", operator.log_tail)[
-        "status"
-    ]["id"]
+    create_incident(kubectl, namespace, "after-delete")
+    body = wait_for_status_field(kubectl, namespace, "after-delete", "id", operator.log_tail)
+    new_id = body["status"]["id"]
     assert new_id not in ids
     assert int(new_id[4:]) > max(int(i[4:]) for i in ids)
 
@@ -147,20 +135,13 @@ def test_an_unreadable_incident_gets_a_condition_and_an_event_not_a_crash(
     loosened_incident_schema: None,
 ) -> None:
     def accepted() -> bool:
-        result = kubectl(
-            "create",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            input=incident_manifest("old", severity="P9"),
-            check=False,
+        return (
+            create_incident(kubectl, namespace, "old", check=False, severity="P9").returncode == 0
         )
-        return result.returncode == 0
 
     wait_until(accepted, timeout=30, what="the loosened schema to take effect")
     body = wait_for_status_field(kubectl, namespace, "old", "conditions", operator.log_tail)
-    ready = {c["type"]: c for c in body["status"]["conditions"]}["Ready"]
+    ready = conditions(body)["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "spec.severity" in ready["message"]
     assert "id" not in body["status"]
@@ -171,7 +152,7 @@ def test_an_unreadable_incident_gets_a_condition_and_an_event_not_a_crash(
     )
     assert any("spec.severity" in m for m in messages)
     # The operator is still alive and still serves good incidents.
-    kubectl("create", "-n", namespace, "-f", "-", input=incident_manifest("fine"))
+    create_incident(kubectl, namespace, "fine")
     wait_for_status_field(kubectl, namespace, "fine", "id", operator.log_tail)
     assert operator.process is not None
     assert operator.process.poll() is None
@@ -180,21 +161,9 @@ def test_an_unreadable_incident_gets_a_condition_and_an_event_not_a_crash(
 def test_policy_reports_ready_without_touching_its_metadata(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    policy = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "EscalationPolicy",
-        "metadata": {"name": "team"},
-        "spec": {"default": True},
-    }
-    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(policy))
-
-    def ready() -> dict[str, Any] | None:
-        body = json.loads(kubectl("get", "escpol", "team", "-n", namespace, "-o", "json").stdout)
-        conditions = {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
-        return body if conditions.get("Ready", {}).get("status") == "True" else None
-
-    body = wait_until(
-        ready, timeout=30, what="the policy's Ready condition", detail=operator.log_tail
+    kubectl("create", "-n", namespace, "-f", "-", input=policy_manifest("team", default=True))
+    body = wait_for_condition(
+        kubectl, namespace, "team", "Ready", kind="escalationpolicy", detail=operator.log_tail
     )
     assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
     assert not body["metadata"].get("annotations"), "the operator writes no annotations"

@@ -184,77 +184,100 @@ def _can_i(kubectl: Kubectl, verb: str, resource: str, namespace: str | None, us
     return answer == "yes"
 
 
-# (verb, resource[/name] or resource:subresource, namespace: None = all, "{ns}" = a
-# fresh one, expected)
-CAN_I = [
+def _can_i_table(text: str) -> list[tuple[str, str, str, bool]]:
+    """(verb, resource, where, expected) of each ``yes|no VERB RESOURCE WHERE`` line.
+
+    RESOURCE is RESOURCE[/NAME] or RESOURCE:SUBRESOURCE; WHERE a namespace, ``*`` for all of
+    them, or a ``{placeholder}`` the test fills in (``{ns}``: the test's namespace,
+    ``{operator}``: the operator's own). ``#`` starts a comment.
+    """
+    rows = []
+    for line in text.splitlines():
+        words = line.partition("#")[0].split()
+        if words:
+            answer, verb, resource, where = words
+            rows.append((verb, resource, where, answer == "yes"))
+    return rows
+
+
+def _namespace(where: str, **placeholders: str) -> str | None:
+    """A table's WHERE as ``_can_i`` takes it: None for all namespaces."""
+    return None if where == "*" else where.format(operator=OPERATOR_NS, **placeholders)
+
+
+CAN_I = _can_i_table(
+    """
     # Workloads: patched for rollbacks, never created or deleted.
-    ("patch", "deployments", "{ns}", True),
-    ("watch", "deployments", None, True),
-    ("delete", "deployments", "{ns}", False),
-    ("create", "deployments", "{ns}", False),
-    ("patch", "statefulsets", "{ns}", True),
-    ("delete", "statefulsets", "{ns}", False),
-    ("patch", "daemonsets", "{ns}", True),
-    ("list", "replicasets", "{ns}", True),
-    ("list", "controllerrevisions", "{ns}", True),
-    ("delete", "replicasets", "{ns}", False),
-    ("delete", "pods", "{ns}", False),
-    ("create", "pods:exec", "{ns}", False),
+    yes patch    deployments                                    {ns}
+    yes watch    deployments                                    *
+    no  delete   deployments                                    {ns}
+    no  create   deployments                                    {ns}
+    yes patch    statefulsets                                   {ns}
+    no  delete   statefulsets                                   {ns}
+    yes patch    daemonsets                                     {ns}
+    yes list     replicasets                                    {ns}
+    yes list     controllerrevisions                            {ns}
+    no  delete   replicasets                                    {ns}
+    no  delete   pods                                           {ns}
+    no  create   pods:exec                                      {ns}
     # Incidents: watched, opened, patched; never deleted.
-    ("watch", "incidents.sre.agentos.io", None, True),
-    ("create", "incidents.sre.agentos.io", "{ns}", True),
-    ("patch", "incidents.sre.agentos.io", "{ns}", True),
-    ("patch", "incidents.sre.agentos.io:status", "{ns}", True),
-    ("delete", "incidents.sre.agentos.io", "{ns}", False),
+    yes watch    incidents.sre.agentos.io                       *
+    yes create   incidents.sre.agentos.io                       {ns}
+    yes patch    incidents.sre.agentos.io                       {ns}
+    yes patch    incidents.sre.agentos.io:status                {ns}
+    no  delete   incidents.sre.agentos.io                       {ns}
     # EscalationPolicies: read; only the status is written.
-    ("list", "escalationpolicies.sre.agentos.io", None, True),
-    ("patch", "escalationpolicies.sre.agentos.io:status", "{ns}", True),
-    ("create", "escalationpolicies.sre.agentos.io", "{ns}", False),
-    ("update", "escalationpolicies.sre.agentos.io", "{ns}", False),
-    ("patch", "escalationpolicies.sre.agentos.io", "{ns}", False),
-    ("delete", "escalationpolicies.sre.agentos.io", "{ns}", False),
-    ("update", "escalationpolicies.sre.agentos.io:status", "{ns}", False),
+    yes list     escalationpolicies.sre.agentos.io              *
+    yes patch    escalationpolicies.sre.agentos.io:status       {ns}
+    no  create   escalationpolicies.sre.agentos.io              {ns}
+    no  update   escalationpolicies.sre.agentos.io              {ns}
+    no  patch    escalationpolicies.sre.agentos.io              {ns}
+    no  delete   escalationpolicies.sre.agentos.io              {ns}
+    no  update   escalationpolicies.sre.agentos.io:status       {ns}
     # Secrets: only the channel Secret's name (any namespace) and Alertmanager's token.
-    ("get", "secrets/incident-channels", "{ns}", True),
-    ("get", "secrets/incident-channels", "default", True),
-    ("get", "secrets/another-teams-secret", "{ns}", False),
-    ("get", "secrets", "{ns}", False),
-    ("list", "secrets", "{ns}", False),
-    ("watch", "secrets", None, False),
-    ("update", "secrets/incident-channels", "{ns}", False),
-    ("get", "secrets/incident-operator-alertmanager", OPERATOR_NS, True),
-    ("get", "secrets/incident-operator-alertmanager", "{ns}", False),
+    yes get      secrets/incident-channels                      {ns}
+    yes get      secrets/incident-channels                      default
+    no  get      secrets/another-teams-secret                   {ns}
+    no  get      secrets                                        {ns}
+    no  list     secrets                                        {ns}
+    no  watch    secrets                                        *
+    no  update   secrets/incident-channels                      {ns}
+    yes get      secrets/incident-operator-alertmanager         {operator}
+    no  get      secrets/incident-operator-alertmanager         {ns}
     # ID counter and post-mortem drafts.
-    ("create", "configmaps", "{ns}", True),
-    ("update", "configmaps/incident-operator-ids", "{ns}", True),
-    ("delete", "configmaps", "{ns}", False),
-    ("create", "events", "{ns}", True),
+    yes create   configmaps                                     {ns}
+    yes update   configmaps/incident-operator-ids               {ns}
+    no  delete   configmaps                                     {ns}
+    yes create   events                                         {ns}
     # Leader election: its own Lease, in its own namespace.
-    ("create", "leases.coordination.k8s.io", OPERATOR_NS, True),
-    ("update", "leases.coordination.k8s.io/incident-operator", OPERATOR_NS, True),
-    ("update", "leases.coordination.k8s.io/kube-scheduler", OPERATOR_NS, False),
-    ("create", "leases.coordination.k8s.io", "{ns}", False),
+    yes create   leases.coordination.k8s.io                     {operator}
+    yes update   leases.coordination.k8s.io/incident-operator   {operator}
+    no  update   leases.coordination.k8s.io/kube-scheduler      {operator}
+    no  create   leases.coordination.k8s.io                     {ns}
     # kopf's cluster-wide discovery, and nothing cluster-admin-like.
-    ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, True),
-    ("create", "customresourcedefinitions.apiextensions.k8s.io", None, False),
-    ("list", "namespaces", None, True),
-    ("delete", "namespaces", None, False),
-    ("create", "clusterrolebindings.rbac.authorization.k8s.io", None, False),
-    ("escalate", "clusterroles.rbac.authorization.k8s.io", None, False),
-    ("*", "*", None, False),
-]
+    yes watch    customresourcedefinitions.apiextensions.k8s.io *
+    no  create   customresourcedefinitions.apiextensions.k8s.io *
+    yes list     namespaces                                     *
+    no  delete   namespaces                                     *
+    no  create   clusterrolebindings.rbac.authorization.k8s.io  *
+    no  escalate clusterroles.rbac.authorization.k8s.io         *
+    no  *        *                                              *
+"""
+)
 
 
 @pytest.mark.usefixtures("kustomize_installed")
 @pytest.mark.parametrize(
     ("verb", "resource", "where", "expected"),
     CAN_I,
-    ids=[f"{'' if e else 'not-'}{v}-{r}-{w or 'all'}" for v, r, w, e in CAN_I],
+    ids=[
+        f"{'' if e else 'not-'}{v}-{r}-{_namespace(w, ns='{ns}') or 'all'}" for v, r, w, e in CAN_I
+    ],
 )
 def test_operator_service_account_may_do_what_it_needs_and_no_more(
-    kubectl: Kubectl, namespace: str, verb: str, resource: str, where: str | None, expected: bool
+    kubectl: Kubectl, namespace: str, verb: str, resource: str, where: str, expected: bool
 ) -> None:
-    target = namespace if where == "{ns}" else where
+    target = _namespace(where, ns=namespace)
     assert _can_i(kubectl, verb, resource, target, OPERATOR_SA) is expected
 
 
@@ -268,6 +291,19 @@ def other_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+# The release's ServiceAccount: channel Secrets only in the listed ({other}) namespace.
+SCOPED_CAN_I = _can_i_table(
+    """
+    yes get    secrets/incident-channels                        {other}
+    no  get    secrets/incident-channels                        {ns}
+    no  get    secrets/incident-channels                        default
+    yes get    secrets/{release}-incident-operator-alertmanager {ns}
+    yes update leases/{release}-incident-operator               {ns}
+    no  delete deployments                                      {other}
+"""
+)
 
 
 def test_helm_install_limits_channel_secrets_to_the_listed_namespaces(
@@ -291,13 +327,10 @@ def test_helm_install_limits_channel_secrets_to_the_listed_namespaces(
         listed = json.loads(run_helm("list", *helm_env, "-o", "json", home=tmp_path).stdout)
         assert [(r["name"], r["status"]) for r in listed] == [(release, "deployed")]
         user = f"system:serviceaccount:{namespace}:{release}-incident-operator"
-        assert _can_i(kubectl, "get", "secrets/incident-channels", other_namespace, user)
-        assert not _can_i(kubectl, "get", "secrets/incident-channels", namespace, user)
-        assert not _can_i(kubectl, "get", "secrets/incident-channels", "default", user)
-        token = f"secrets/{release}-incident-operator-alertmanager"
-        assert _can_i(kubectl, "get", token, namespace, user)
-        assert _can_i(kubectl, "update", f"leases/{release}-incident-operator", namespace, user)
-        assert not _can_i(kubectl, "delete", "deployments", other_namespace, user)
+        for verb, resource, where, expected in SCOPED_CAN_I:
+            target = _namespace(where, ns=namespace, other=other_namespace)
+            allowed = _can_i(kubectl, verb, resource.format(release=release), target, user)
+            assert allowed is expected, f"{verb} {resource} in {where}"
 
         def two_pods() -> bool:
             pods = kubectl(

@@ -8,11 +8,18 @@ from typing import Any
 
 from tests.harness.cluster import ClusterInfo
 from tests.harness.incidents import (
+    REQUIRED_BY_PEOPLE,
     conditions,
+    create_incident,
+    events,
     get_incident,
-    incident_manifest,
+    patch_incident,
+    policy_manifest,
     timeline_types,
+    wait_for_condition,
+    wait_for_incident,
     wait_for_phase,
+    wait_for_status_field,
 )
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
@@ -85,16 +92,7 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
     assert "Rolling back the 14:02 deploy" in markdown
     assert "acknowledged by admin" in markdown
 
-    plugin(
-        cluster,
-        namespace,
-        "check",
-        incident_id,
-        "rootCauseIdentified",
-        "fixVerified",
-        "systemsRecovered",
-        "lessonsLearned",
-    )
+    plugin(cluster, namespace, "check", incident_id, *REQUIRED_BY_PEOPLE)
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     plugin(
         cluster,
@@ -108,30 +106,8 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
         "--root-cause",
         "a bad config push",
     )
-    kubectl(
-        "patch",
-        "incident",
-        "checkout",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(
-            {
-                "spec": {
-                    "actionItems": [
-                        {
-                            "id": "AI-1",
-                            "action": "Canary deploys",
-                            "owner": "bob",
-                            "priority": "P1",
-                            "done": True,
-                        }
-                    ]
-                }
-            }
-        ),
-    )
+    item = {"id": "AI-1", "action": "Canary deploys", "owner": "bob", "priority": "P1"}
+    patch_incident(kubectl, namespace, "checkout", actionItems=[{**item, "done": True}])
     body = wait_for_phase(kubectl, namespace, "checkout", "Closed", operator.log_tail)
     status = body["status"]
     assert (
@@ -161,19 +137,8 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
         "PostIncident -> Closed",
     ]
     assert all(e["actor"] == "admin" for e in status["timeline"] if e["type"] == "RoleAssigned")
-    events = json.loads(
-        kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.name=checkout",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    assert {"Declared", "Acknowledged", "PhaseChanged"} <= {e["reason"] for e in events}
+    reasons = {e["reason"] for e in events(kubectl, namespace, "checkout")}
+    assert {"Declared", "Acknowledged", "PhaseChanged"} <= reasons
 
     # A Closed incident is a record: the API server refuses changes, naming why.
     refused = plugin(cluster, namespace, "state", incident_id, "Investigating", check=False)
@@ -194,14 +159,7 @@ def test_acknowledging_as_someone_else_is_refused(
         "--user=alice",
         "--user=bob",
     )
-    kubectl(
-        "create",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=incident_manifest("db", title="DB slow", severity="P2"),
-    )
+    create_incident(kubectl, namespace, "db", title="DB slow", severity="P2")
     forged = kubectl(
         "annotate",
         "incident",
@@ -241,45 +199,21 @@ def test_acknowledging_as_someone_else_is_refused(
     assert "changed-by must be your own user name (bob), not alice" in forged_change.stderr
 
 
-def _policy(namespace: str, **severities: Any) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "sre.agentos.io/v1alpha1",
-            "kind": "EscalationPolicy",
-            "metadata": {"name": "fast", "namespace": namespace},
-            "spec": {"default": True, "severities": severities},
-        }
-    )
-
-
-def _wait_policy_ready(kubectl: Kubectl, namespace: str) -> None:
-    def ready() -> bool:
-        body = json.loads(kubectl("get", "escpol", "fast", "-n", namespace, "-o", "json").stdout)
-        return conditions(body).get("Ready", {}).get("status") == "True"
-
-    wait_until(ready, timeout=30, what="policy fast to be Ready")
+def _fast_policy(kubectl: Kubectl, namespace: str, **severities: Any) -> None:
+    """A default policy with the runbook's clocks shortened; waits until it is Ready."""
+    manifest = policy_manifest("fast", default=True, severities=severities)
+    kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    wait_for_condition(kubectl, namespace, "fast", "Ready", kind="escalationpolicy")
 
 
 def test_a_deadline_falls_due_on_time_without_polling(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    kubectl("apply", "-f", "-", input=_policy(namespace, P2={"updateEvery": "4s"}))
-    _wait_policy_ready(kubectl, namespace)
-    kubectl(
-        "create",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=incident_manifest("quiet", title="Nobody posts", severity="P2"),
+    _fast_policy(kubectl, namespace, P2={"updateEvery": "4s"})
+    create_incident(kubectl, namespace, "quiet", title="Nobody posts", severity="P2")
+    found = wait_for_condition(
+        kubectl, namespace, "quiet", "UpdateOverdue", detail=operator.log_tail
     )
-
-    def overdue() -> dict[str, Any] | None:
-        found = get_incident(kubectl, namespace, "quiet")
-        condition = conditions(found).get("UpdateOverdue", {})
-        return found if condition.get("status") == "True" else None
-
-    found = wait_until(overdue, timeout=30, what="UpdateOverdue", detail=operator.log_tail)
     due = datetime.fromisoformat(found["status"]["nextUpdateDueAt"])
     fired = datetime.fromisoformat(conditions(found)["UpdateOverdue"]["lastTransitionTime"])
     assert due <= fired <= due + timedelta(seconds=3), "the timer wakes for the deadline"
@@ -292,24 +226,9 @@ def test_deadlines_fire_after_an_operator_restart(
     operator: OperatorProcess,
     tmp_path: Path,
 ) -> None:
-    kubectl("apply", "-f", "-", input=_policy(namespace, P1={"responseTime": "5s"}))
-    _wait_policy_ready(kubectl, namespace)
-    kubectl(
-        "create",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=incident_manifest("late", title="Nobody answers", severity="P1"),
-    )
-
-    def initialised() -> dict[str, Any] | None:
-        found = get_incident(kubectl, namespace, "late")
-        return found if (found.get("status") or {}).get("responseDueAt") else None
-
-    found = wait_until(
-        initialised, timeout=30, what="the response deadline", detail=operator.log_tail
-    )
+    _fast_policy(kubectl, namespace, P1={"responseTime": "5s"})
+    create_incident(kubectl, namespace, "late", title="Nobody answers", severity="P1")
+    found = wait_for_status_field(kubectl, namespace, "late", "responseDueAt", operator.log_tail)
     due = datetime.fromisoformat(found["status"]["responseDueAt"])
     assert due - datetime.fromisoformat(found["status"]["detectedAt"]) == timedelta(seconds=5)
     operator.stop(kill=True)
@@ -324,16 +243,8 @@ def test_deadlines_fire_after_an_operator_restart(
             == "False"
         )
         with OperatorProcess(cluster.kubeconfig, tmp_path / "restarted.log") as restarted:
-
-            def overdue() -> dict[str, Any] | None:
-                latest = get_incident(kubectl, namespace, "late")
-                return latest if conditions(latest)["ResponseOverdue"]["status"] == "True" else None
-
-            latest = wait_until(
-                overdue,
-                timeout=30,
-                what="ResponseOverdue after the restart",
-                detail=restarted.log_tail,
+            latest = wait_for_condition(
+                kubectl, namespace, "late", "ResponseOverdue", detail=restarted.log_tail
             )
     finally:
         operator.start()
@@ -345,19 +256,16 @@ def test_deadlines_fire_after_an_operator_restart(
 def test_the_postmortem_configmap(
     kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
-    body = {
-        "apiVersion": "sre.agentos.io/v1alpha1",
-        "kind": "Incident",
-        "metadata": {"name": "cache"},
-        "spec": {
-            "title": "Cache stampede",
-            "severity": "P2",
-            "state": "Resolved",
-            "impact": "10% of searches slow",
-            "triggers": {"dataLoss": False},
-        },
-    }
-    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
+    create_incident(
+        kubectl,
+        namespace,
+        "cache",
+        title="Cache stampede",
+        severity="P2",
+        state="Resolved",
+        impact="10% of searches slow",
+        triggers={"dataLoss": False},
+    )
     incident = wait_for_phase(kubectl, namespace, "cache", "PostIncident", operator.log_tail)
     name = incident["status"]["postMortem"]["configMap"]
     assert name == "cache-postmortem"
@@ -387,16 +295,7 @@ def test_the_postmortem_configmap(
     assert "- **Users Affected:** 10% of searches slow" in text
     assert "| Declared: P2 incident opened" in text
     # While a draft, it follows the spec.
-    kubectl(
-        "patch",
-        "incident",
-        "cache",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"postMortem": {"rootCause": "TTLs expired together"}}}),
-    )
+    patch_incident(kubectl, namespace, "cache", postMortem={"rootCause": "TTLs expired together"})
     wait_until(
         lambda: (
             "TTLs expired together" in (configmap() or {}).get("data", {}).get("postmortem.md", "")
@@ -405,22 +304,15 @@ def test_the_postmortem_configmap(
         what="the draft to take the root cause",
     )
     # Final: the operator stops rewriting it.
-    kubectl(
-        "patch",
-        "incident",
-        "cache",
-        "-n",
+    final = {"status": "Final", "rootCause": "changed after final"}
+    patch_incident(kubectl, namespace, "cache", postMortem=final)
+    wait_for_incident(
+        kubectl,
         namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(
-            {"spec": {"postMortem": {"status": "Final", "rootCause": "changed after final"}}}
+        "cache",
+        lambda body: any(
+            e["message"] == "post-mortem is Final" for e in body["status"]["timeline"]
         ),
+        "the Final post-mortem to be recorded",
     )
-
-    def final_recorded() -> bool:
-        timeline = get_incident(kubectl, namespace, "cache")["status"]["timeline"]
-        return any(e["message"] == "post-mortem is Final" for e in timeline)
-
-    wait_until(final_recorded, timeout=30, what="the Final post-mortem to be recorded")
     assert "changed after final" not in (configmap() or {})["data"]["postmortem.md"]

@@ -11,6 +11,7 @@ from incident_operator.adapters.alertmanager_receiver import (
     AlertmanagerReceiver,
     CachedToken,
 )
+from incident_operator.adapters.secrets import SecretError
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -86,6 +87,31 @@ def test_an_unreadable_secret_is_503_not_401() -> None:
 
     answers = _serve(broken, _accept, [("anything", b"{}")])
     assert answers == [(503, {"error": "the receiver's token Secret cannot be read"})]
+
+
+def test_a_missing_secret_is_read_again_only_after_the_recheck_interval() -> None:
+    reads: list[str] = []
+
+    def missing() -> str | None:
+        reads.append("read")
+        raise SecretError("Secret ops/alertmanager-token not found")
+
+    answers = _serve(missing, _accept, [("anything", b"{}")] * 4)
+    assert [status for status, _ in answers] == [503] * 4
+    assert len(reads) == 1
+
+
+def test_a_secret_created_later_is_picked_up() -> None:
+    values = iter([SecretError("Secret ops/alertmanager-token not found"), "s3cret"])
+
+    def reader() -> str | None:
+        value = next(values)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    answers = _serve(reader, _accept, [("s3cret", b"{}"), ("s3cret", b"{}")], recheck=0)
+    assert [status for status, _ in answers] == [503, 200]
 
 
 def test_a_failing_intake_is_a_500_and_the_receiver_keeps_serving() -> None:

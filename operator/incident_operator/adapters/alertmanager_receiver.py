@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from incident_operator.adapters.secrets import SecretError
+
 PATH = "/alerts"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -43,9 +45,15 @@ class CachedToken:
         """The token, re-read when older than ``max_age`` (default: the TTL)."""
         limit = self._ttl if max_age is None else max_age
         async with self._lock:
-            if time.monotonic() - self._read_at >= limit or self._value is None:
+            age = time.monotonic() - self._read_at
+            # While the Secret is missing, every request would re-read it: no more often
+            # than ``recheck``, so a misconfiguration costs one API call and one line a while.
+            if age >= limit or (self._value is None and age >= self.recheck):
                 try:
                     self._value = await asyncio.to_thread(self._reader)
+                except SecretError as error:
+                    logger.warning("the Alertmanager token: %s; requests get 503", error)
+                    self._value = None
                 except Exception:
                     logger.exception("reading the Alertmanager token failed")
                     self._value = None

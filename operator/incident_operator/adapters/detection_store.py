@@ -11,7 +11,6 @@ Detection owns little on the objects it touches, and writes only that:
   server-side apply under its own field manager, so the policy reconciler's Ready stays.
 """
 
-import base64
 from typing import Any, cast
 
 from kubernetes import client
@@ -21,7 +20,6 @@ from incident_operator.adapters.kubernetes import (
     GROUP,
     VERSION,
     apply_status,
-    core,
     custom_objects,
     is_conflict,
     is_not_found,
@@ -32,11 +30,6 @@ DETECTION_MANAGER = "incident-operator-detection"
 _ATTEMPTS = 5
 INCIDENTS = "incidents"
 _MERGE_PATCH = "application/merge-patch+json"
-_WORKLOAD_LISTS = (
-    ("Deployment", "list_namespaced_deployment"),
-    ("StatefulSet", "list_namespaced_stateful_set"),
-    ("DaemonSet", "list_namespaced_daemon_set"),
-)
 
 
 class AlreadyExists(Exception):
@@ -121,16 +114,6 @@ def list_incidents(namespace: str) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], listed.get("items", []))
 
 
-def list_workloads(namespace: str) -> list[tuple[str, str, dict[str, str]]]:
-    """(kind, name, labels) of every Deployment, StatefulSet and DaemonSet in ``namespace``."""
-    apps = client.AppsV1Api(core().api_client)
-    found: list[tuple[str, str, dict[str, str]]] = []
-    for kind, method in _WORKLOAD_LISTS:
-        for item in getattr(apps, method)(namespace).items:
-            found.append((kind, item.metadata.name, dict(item.metadata.labels or {})))
-    return found
-
-
 def apply_policy_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Applies detection's part of the policy's status; nothing when the policy is gone."""
     try:
@@ -140,15 +123,3 @@ def apply_policy_status(namespace: str, name: str, status: dict[str, Any]) -> No
     except client.ApiException as error:
         if not is_not_found(error):
             raise
-
-
-def read_secret_value(namespace: str, name: str, key: str) -> str | None:
-    """The decoded value of one Secret key; None when the Secret or the key is missing."""
-    try:
-        secret = core().read_namespaced_secret(name, namespace)
-    except client.ApiException as error:
-        if is_not_found(error):
-            return None
-        raise
-    encoded = (secret.data or {}).get(key)
-    return base64.b64decode(encoded).decode().strip() if encoded else None

@@ -1,10 +1,13 @@
-"""Labels of an incident's affected workloads, for matching policies' selectors."""
+"""Labels of workloads, for matching policies' selectors: an incident's affected ones,
+or every one in a namespace."""
 
 from kubernetes import client
 
 from incident_operator.adapters.kubernetes import api_client, is_not_found
 
 WorkloadKey = tuple[str, str]
+# The kinds policies select, with the AppsV1Api method name each one's calls end in.
+_KINDS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 
 
 def workload_labels(
@@ -12,22 +15,26 @@ def workload_labels(
 ) -> dict[WorkloadKey, dict[str, str]]:
     """Blocking; (kind, name) to labels, for the workloads that exist."""
     apps = client.AppsV1Api(api_client())
-    readers = {
-        "Deployment": apps.read_namespaced_deployment,
-        "StatefulSet": apps.read_namespaced_stateful_set,
-        "DaemonSet": apps.read_namespaced_daemon_set,
-    }
     found: dict[WorkloadKey, dict[str, str]] = {}
     for kind, name in workloads:
-        reader = readers.get(kind)
-        if reader is None:
+        if kind not in _KINDS:
             continue
         try:
-            workload = reader(name, namespace)
+            workload = getattr(apps, f"read_namespaced_{_KINDS[kind]}")(name, namespace)
         except client.ApiException as error:
             if is_not_found(error):
                 continue
             raise
         metadata = getattr(workload, "metadata", None)
         found[(kind, name)] = dict(getattr(metadata, "labels", None) or {})
+    return found
+
+
+def list_workloads(namespace: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Blocking; (kind, name, labels) of every Deployment, StatefulSet and DaemonSet."""
+    apps = client.AppsV1Api(api_client())
+    found: list[tuple[str, str, dict[str, str]]] = []
+    for kind, method in _KINDS.items():
+        for item in getattr(apps, f"list_namespaced_{method}")(namespace).items:
+            found.append((kind, item.metadata.name, dict(item.metadata.labels or {})))
     return found

@@ -12,10 +12,9 @@ status in between.
 import argparse
 from typing import Any
 
+from incident_operator.api.annotations import CHANGED_BY
 from incident_operator.cli.cluster import Cluster, PluginError
 from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION
-
-CHANGED_BY = "sre.agentos.io/changed-by"
 
 
 def _label(incident: dict[str, Any]) -> str:

@@ -30,7 +30,10 @@ from incident_operator.adapters.prometheus import (
     PrometheusQueryError,
     PrometheusUnreachable,
 )
+from incident_operator.adapters.secrets import read_secret_value
+from incident_operator.adapters.workloads import list_workloads
 from incident_operator.api import GROUP, VERSION
+from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, MetricReading
 from incident_operator.domain.conditions import Condition
@@ -161,7 +164,7 @@ class Seeder:
     async def ensure(self, namespaces: Iterable[str]) -> None:
         async with self._lock:
             for namespace in sorted(set(namespaces) - self._seeded):
-                for kind, name, labels in await _blocking(store.list_workloads, namespace):
+                for kind, name, labels in await _blocking(list_workloads, namespace):
                     WORKLOADS.put(namespace, kind, name, labels)
                 for body in await _blocking(store.list_incidents, namespace):
                     INCIDENTS.put_raw(body)
@@ -516,8 +519,10 @@ async def start_detection(memo: kopf.Memo, **_: Any) -> None:
         logger.info("no --prometheus-url: threshold detection is off")
     if options.alertmanager_token_secret:
         namespace, name = options.alertmanager_token_secret
+        key = options.alertmanager_token_key
+        # An empty value is no token; a Secret that cannot be read is logged by CachedToken.
         token = CachedToken(
-            lambda: store.read_secret_value(namespace, name, options.alertmanager_token_key)
+            lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None
         )
         receiver = AlertmanagerReceiver(
             options.alertmanager_host,
