@@ -60,9 +60,16 @@ export INCIDENT_OPERATOR_E2E_ALERTMANAGER_TOKEN
 "$helm" install "$release" "$root/charts/incident-operator" --namespace "$namespace" \
   --set image.repository=incident-operator --set image.tag=e2e --set image.pullPolicy=Never \
   --wait --timeout 5m
-# Only the leader is ready (its /readyz), so wait for exactly one ready replica.
-"$kubectl" -n "$namespace" wait deployment/"$release" \
-  --for=jsonpath='{.status.readyReplicas}'=1 --timeout=180s
+# Both replicas are ready (the standby as a standby): the rollout finishes. Then wait for
+# the leader to label its pod, which the Alertmanager Service selects.
+"$kubectl" -n "$namespace" rollout status deployment/"$release" --timeout=180s
+for _ in $(seq 180); do
+  [ -n "$("$kubectl" -n "$namespace" get pods -o name \
+    -l incident-operator.sre.agentos.io/leader=true)" ] && break
+  sleep 1
+done
+"$kubectl" -n "$namespace" wait pod -l incident-operator.sre.agentos.io/leader=true \
+  --for=condition=Ready --timeout=60s
 
 INCIDENT_OPERATOR_TEST_KUBECONFIG="$kubeconfig" INCIDENT_OPERATOR_E2E_INSTALLED=1 \
   "$root/.venv/bin/python" -m pytest "$root/tests/e2e" "$@"

@@ -13,8 +13,9 @@ def _run(args: argparse.Namespace) -> int:
 
     import incident_operator.handlers  # noqa: F401  (registers the handlers)
     from incident_operator.adapters import metrics
-    from incident_operator.adapters.health_server import READINESS, serve
+    from incident_operator.adapters.health_server import READINESS, Role, serve
     from incident_operator.adapters.leader_election import LeaderElector, LeaseSettings
+    from incident_operator.adapters.leader_label import LeaderLabel
     from incident_operator.handlers.detection import DetectionOptions
 
     try:
@@ -25,9 +26,13 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"incident-operator run: {error}", file=sys.stderr)
         return 2
+    # Logging first, so what leader election and the leader label say is seen.
+    kopf.configure(verbose=args.verbose)
     if health is not None:
         serve(*health)
     stop, lost = threading.Event(), threading.Event()
+    # The Service in front of the Alertmanager receiver selects the leader's Pod by it.
+    label = LeaderLabel.from_environment()
     elector = None
     if args.leader_elect:
         elector = LeaderElector(
@@ -35,16 +40,25 @@ def _run(args: argparse.Namespace) -> int:
                 namespace=args.lease_namespace, name=args.lease_name, identity=args.identity
             )
         )
-        elector.wait_until_leader(stop)
+        # A label this Pod kept from a container that led before it restarted.
+        label.clear()
+        # A standby is ready while the API server answers its Lease reads.
+        elector.wait_until_leader(stop, answered=READINESS.api_ok)
+        label.mark()
         renewing = threading.Thread(
-            target=elector.keep_leading, args=(stop, lost), name="lease", daemon=True
+            target=elector.keep_leading,
+            args=(stop, lost),
+            kwargs={"renewed": label.mark},  # retries a label that could not be set
+            name="lease",
+            daemon=True,
         )
         renewing.start()
         # Losing the lease stops the operator: a standby may already be acting.
         threading.Thread(target=_stop_when, args=(lost, stop), daemon=True).start()
-    READINESS.leading.set()
+    else:
+        label.mark()
+    READINESS.role = Role.LEADER
     metrics.LEADING.set(1)
-    kopf.configure(verbose=args.verbose)
     try:
         kopf.run(
             clusterwide=not args.namespace,
@@ -54,9 +68,11 @@ def _run(args: argparse.Namespace) -> int:
             memo=kopf.Memo(detection=detection, stop=stop),
         )
     finally:
-        READINESS.leading.clear()
+        READINESS.role = Role.STOPPING
         metrics.LEADING.set(0)
         stop.set()
+        # Before the Lease goes, so the Service stops sending webhooks here first.
+        label.clear()
         if elector is not None and not lost.is_set():
             elector.release()
     return 1 if lost.is_set() else 0

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -22,20 +23,29 @@ def _free_port() -> int:
 class OperatorProcess:
     """The operator as a process: start, wait for its probe, stop or kill it."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env`` adds to the environment, e.g. POD_NAME and POD_NAMESPACE as in a pod."""
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.extra_args = extra_args
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.health_url = ""
         self.metrics_url = ""
 
     def start(self, ready: bool = True) -> "OperatorProcess":
-        """Starts it and waits until /readyz answers 200 (or /healthz, for a standby)."""
+        """Starts it and waits until /readyz answers 200 (a leader or a healthy standby);
+        with ``ready=False``, until /healthz does (the process merely runs)."""
         port = _free_port()
         self.health_url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
         self.metrics_url = f"http://127.0.0.1:{port}/metrics"
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [

@@ -254,6 +254,13 @@ CAN_I = _can_i_table(
     yes update   leases.coordination.k8s.io/incident-operator   {operator}
     no  update   leases.coordination.k8s.io/kube-scheduler      {operator}
     no  create   leases.coordination.k8s.io                     {ns}
+    # The leader label on its own Pod: get and patch pods in its own namespace only.
+    yes get      pods                                           {operator}
+    yes patch    pods                                           {operator}
+    no  patch    pods                                           {ns}
+    no  patch    pods                                           default
+    no  delete   pods                                           {operator}
+    no  create   pods                                           {operator}
     # kopf's cluster-wide discovery, and nothing cluster-admin-like.
     yes watch    customresourcedefinitions.apiextensions.k8s.io *
     no  create   customresourcedefinitions.apiextensions.k8s.io *
@@ -301,6 +308,8 @@ SCOPED_CAN_I = _can_i_table(
     no  get    secrets/incident-channels                        default
     yes get    secrets/{release}-incident-operator-alertmanager {ns}
     yes update leases/{release}-incident-operator               {ns}
+    yes patch  pods                                             {ns}
+    no  patch  pods                                             {other}
     no  delete deployments                                      {other}
 """
 )

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from incident_operator import entrypoint
+from incident_operator.api.annotations import LEADER_LABEL
 from incident_operator.handlers.detection import DetectionOptions
 from tests.helm import (
     CHART,
@@ -35,11 +36,12 @@ EXPECTED_KINDS = {
     "RoleBinding",
     "Service",
     "Deployment",
+    "PodDisruptionBudget",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionPolicyBinding",
 }
 # What the chart may render with some values: nothing else, ever.
-OPTIONAL_KINDS = {"ServiceMonitor", "PodDisruptionBudget", "CustomResourceDefinition"}
+OPTIONAL_KINDS = {"ServiceMonitor", "CustomResourceDefinition"}
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
 
@@ -64,12 +66,12 @@ def test_default_install_renders_exactly_the_expected_kinds(default: list[Manife
 @pytest.mark.parametrize(
     "values",
     [
-        ["--set", "podDisruptionBudget.enabled=true"],
+        ["--set", "podDisruptionBudget.enabled=false", "--set", "replicaCount=1"],
         ["--set", "crds.templated=true", "--api-versions", SERVICE_MONITOR_API],
         ["--set", "secretAccess.namespaces={a,b}", "--set", "watchNamespaces={a,b}"],
         ["--set", "alertmanager.enabled=false", "--set", "leaderElection.enabled=false"],
     ],
-    ids=["pdb", "crds-servicemonitor", "namespaced", "minimal"],
+    ids=["no-pdb", "crds-servicemonitor", "namespaced", "minimal"],
 )
 def test_no_values_render_unexpected_kinds(values: list[str]) -> None:
     kinds = {m["kind"] for m in render(*values)}
@@ -135,21 +137,48 @@ def test_probes_hit_healthz_and_readyz_on_the_health_port() -> None:
     assert "--health-listen=0.0.0.0:8181" in container["args"]
 
 
+def _services(manifests: list[Manifest]) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in by_kind(manifests, "Service")}
+
+
 @pytest.mark.parametrize("alertmanager", [True, False])
-def test_service_exposes_metrics_and_the_alertmanager_receiver(alertmanager: bool) -> None:
+def test_metrics_service_selects_every_replica(alertmanager: bool) -> None:
     manifests = render("--set", f"alertmanager.enabled={str(alertmanager).lower()}")
     container = operator_container(manifests)
-    service = one(manifests, "Service")
     deployment = one(manifests, "Deployment")
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-    ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert set(ports) == ({"metrics", "alertmanager"} if alertmanager else {"metrics"})
+    metrics = _services(manifests)["incident-operator-metrics"]
+    # Headless, and without the leader label: Prometheus scrapes the standbys too.
+    assert metrics["spec"]["clusterIP"] == "None"
+    assert metrics["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    ports = {p["name"]: p for p in metrics["spec"]["ports"]}
+    assert set(ports) == {"metrics"}
     assert _port_number(container, ports["metrics"]["targetPort"]) == ports["metrics"]["port"]
-    if alertmanager:
-        target = _port_number(container, ports["alertmanager"]["targetPort"])
-        assert f"--alertmanager-listen=0.0.0.0:{target}" in container["args"]
-    else:
+    if not alertmanager:
+        assert set(_services(manifests)) == {"incident-operator-metrics"}
         assert not any(a.startswith("--alertmanager") for a in container["args"])
+
+
+def test_alertmanager_service_selects_the_leader_only(default: list[Manifest]) -> None:
+    container = operator_container(default)
+    deployment = one(default, "Deployment")
+    service = _services(default)["incident-operator"]
+    # The Service keeps the name Alertmanager's URL uses; the leader label narrows it.
+    assert service["spec"]["selector"] == {
+        **deployment["spec"]["selector"]["matchLabels"],
+        LEADER_LABEL: "true",
+    }
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert set(ports) == {"alertmanager"}
+    target = _port_number(container, ports["alertmanager"]["targetPort"])
+    assert f"--alertmanager-listen=0.0.0.0:{target}" in container["args"]
+    assert ports["alertmanager"]["port"] == target
+
+
+def test_the_metrics_service_name_fits_a_dns_label() -> None:
+    long = "a" * 63
+    names = _services(render("--set", f"fullnameOverride={long}"))
+    assert all(len(name) <= 63 for name in names), names
+    assert len(names) == 2
 
 
 def test_two_replicas_with_leader_election_on_a_lease_the_role_names(
@@ -169,12 +198,13 @@ def test_two_replicas_with_leader_election_on_a_lease_the_role_names(
     assert sorted(v for r in lease_rules for v in r["verbs"]) == ["create", "get", "update"]
 
 
-def test_update_strategy_does_not_wait_for_the_standby_to_be_ready(
-    default: list[Manifest],
-) -> None:
-    # /readyz is false on a standby: waiting for two available pods would never end.
+def test_update_strategy_keeps_a_ready_replica_throughout(default: list[Manifest]) -> None:
+    # A healthy standby is ready, so waiting for the new pod to be available ends.
     strategy = one(default, "Deployment")["spec"]["strategy"]
-    assert strategy["rollingUpdate"]["maxUnavailable"] == "100%"
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
 
 
 def test_service_monitor_only_when_enabled_and_the_cluster_has_the_api() -> None:
@@ -182,20 +212,39 @@ def test_service_monitor_only_when_enabled_and_the_cluster_has_the_api() -> None
     monitor = one(render("--api-versions", SERVICE_MONITOR_API), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    # It selects the metrics Service (every replica), not the leader-only one.
+    selected = [
+        name
+        for name, service in _services(render()).items()
+        if monitor["spec"]["selector"]["matchLabels"].items()
+        <= service["metadata"]["labels"].items()
+    ]
+    assert selected == ["incident-operator-metrics"]
     disabled = render(
         "--api-versions", SERVICE_MONITOR_API, "--set", "serviceMonitor.enabled=false"
     )
     assert not by_kind(disabled, "ServiceMonitor")
 
 
-def test_pod_disruption_budget_is_optional_and_selects_the_operator() -> None:
-    assert not by_kind(render(), "PodDisruptionBudget")
-    manifests = render("--set", "podDisruptionBudget.enabled=true")
-    budget = one(manifests, "PodDisruptionBudget")
+def test_pod_disruption_budget_keeps_one_replica_and_selects_the_operator(
+    default: list[Manifest],
+) -> None:
+    budget = one(default, "PodDisruptionBudget")
     assert budget["apiVersion"] == "policy/v1"
-    selector = one(manifests, "Deployment")["spec"]["selector"]
+    selector = one(default, "Deployment")["spec"]["selector"]
     assert budget["spec"]["selector"] == selector
-    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["--set", "podDisruptionBudget.enabled=false"], ["--set", "replicaCount=1"]],
+    ids=["disabled", "one-replica"],
+)
+def test_no_pod_disruption_budget_when_off_or_with_one_replica(values: list[str]) -> None:
+    # With one replica, keeping one available would block every drain of its node.
+    assert not by_kind(render(*values), "PodDisruptionBudget")
 
 
 # ------------------------------------------------------- arguments the CLI accepts
@@ -302,6 +351,22 @@ def test_operator_rules_are_least_privilege(values: list[str]) -> None:
             assert not WRITE_VERBS & set(rule["verbs"]), where
         if {"deployments", "statefulsets", "daemonsets"} & set(rule["resources"]):
             assert "create" not in rule["verbs"], where
+        if "pods" in rule["resources"]:
+            # Only the leader label on its own Pod, in its own namespace.
+            assert role.startswith("Role/"), where
+            assert rule["verbs"] == ["get", "patch"], where
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], ["--set", "leaderElection.enabled=false", "--set", "alertmanager.enabled=false"]],
+    ids=["default", "minimal"],
+)
+def test_the_operator_may_label_pods_in_its_own_namespace(values: list[str]) -> None:
+    # A replica running alone labels its Pod too, so the Role is always there.
+    role = one(render(*values), "Role", "incident-operator")
+    assert role["metadata"]["namespace"] == "incident-operator"
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]} in role["rules"]
 
 
 def test_channel_secrets_cluster_wide_by_name_by_default(default: list[Manifest]) -> None:

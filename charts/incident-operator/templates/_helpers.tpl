@@ -35,6 +35,14 @@ app.kubernetes.io/name: {{ include "incident-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The label the replica holding the Lease sets on its own Pod (LEADER_LABEL in
+operator/incident_operator/api/annotations.py); the Alertmanager Service selects it.
+*/}}
+{{- define "incident-operator.leaderLabel" -}}
+incident-operator.sre.agentos.io/leader: "true"
+{{- end }}
+
 {{/* The ServiceAccount the operator runs as. */}}
 {{- define "incident-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}

@@ -1,38 +1,67 @@
 """/healthz, /readyz and /metrics on one port, served from a thread.
 
 It runs from process start, before leader election, so a standby replica answers its
-liveness probe while it waits. Readiness means this replica is doing the work: it leads
-(or runs alone), kopf has started its watches, and the API server answered recently.
+probes while it waits. Readiness means this replica is healthy in its role:
+
+- a standby (waiting for the Lease) is ready while the API server answers its Lease
+  reads, so it could take over: Kubernetes counts it available, rollouts finish and a
+  PodDisruptionBudget can keep one replica up;
+- the leader (or a replica running without election) is ready once kopf has started its
+  watches and the API server answered recently;
+- a replica that has stopped leading is on its way out and never ready.
+
+Which replica receives Alertmanager's webhooks is not readiness' business: the leader
+labels its Pod (adapters/leader_label.py) and the Service selects that label.
 """
 
 import threading
 import time
+from collections.abc import Callable
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-# The API probe must have succeeded this recently for the replica to be ready.
+# The API server must have answered this recently for the replica to be ready.
 API_FRESHNESS_SECONDS = 30.0
 
 
+class Role(StrEnum):
+    # Waiting for the Lease; ready while the API server answers.
+    STANDBY = "standby"
+    # Holds the Lease or runs alone; ready once the watches run and the API answers.
+    LEADER = "leader"
+    # Has stopped leading and is shutting down; never ready.
+    STOPPING = "stopping"
+
+
 class Readiness:
-    def __init__(self) -> None:
-        self.leading = threading.Event()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.role = Role.STANDBY
         self.watching = threading.Event()
-        self._api_ok_at = 0.0
+        self._clock = clock
+        self._api_ok_at: float | None = None
 
     def api_ok(self) -> None:
-        self._api_ok_at = time.monotonic()
+        self._api_ok_at = self._clock()
 
     def problems(self) -> list[str]:
+        """Why this replica is not ready in its role; empty when it is."""
+        if self.role is Role.STOPPING:
+            return ["stopping: this replica no longer leads"]
         found = []
-        if not self.leading.is_set():
-            found.append("standby: another replica holds the lease")
-        if not self.watching.is_set():
+        if self.role is Role.LEADER and not self.watching.is_set():
             found.append("the watches have not started")
-        if time.monotonic() - self._api_ok_at > API_FRESHNESS_SECONDS:
+        if self._api_ok_at is None or self._clock() - self._api_ok_at > API_FRESHNESS_SECONDS:
             found.append("the API server has not answered recently")
         return found
+
+    def report(self) -> tuple[bool, str]:
+        """(ready, the /readyz body): the role, and the problems when not ready."""
+        problems = self.problems()
+        if not problems:
+            return True, f"ready ({self.role})\n"
+        return False, "".join(f"{line}\n" for line in [f"not ready ({self.role})", *problems])
 
 
 READINESS = Readiness()
@@ -43,9 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/healthz":
             self._reply(200, b"ok\n", "text/plain")
         elif self.path == "/readyz":
-            problems = READINESS.problems()
-            body = ("ready\n" if not problems else "\n".join(problems) + "\n").encode()
-            self._reply(503 if problems else 200, body, "text/plain")
+            ready, body = READINESS.report()
+            self._reply(200 if ready else 503, body.encode(), "text/plain")
         elif self.path == "/metrics":
             self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
         else:

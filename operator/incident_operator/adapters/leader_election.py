@@ -6,11 +6,16 @@ whole ``lease_duration`` (measured on its own clock, so clock skew between nodes
 not matter, as in client-go's leader election). Every write carries the resourceVersion
 it was decided from, so two standbys cannot both take over. A holder that cannot renew
 within the lease duration stops the operator: by then a standby may have taken over.
+
+The caller hears of two things through callbacks: every Lease read the API server
+answered while standing by (the standby's readiness), and every renewal (the leader
+label on the Pod is retried there until it is set).
 """
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +30,10 @@ from incident_operator.adapters.kubernetes import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -101,20 +110,36 @@ class LeaderElector:
             raise
         return True
 
-    def wait_until_leader(self, stop: threading.Event) -> bool:
-        """Blocks until this replica holds the Lease (True) or ``stop`` is set (False)."""
+    def wait_until_leader(
+        self, stop: threading.Event, answered: Callable[[], object] = _nothing
+    ) -> bool:
+        """Blocks until this replica holds the Lease (True) or ``stop`` is set (False).
+
+        ``answered`` is called after every attempt the API server answered.
+        """
         while not stop.is_set():
             try:
-                if self.try_acquire_or_renew():
-                    logger.info("leading as %s", self.settings.identity)
-                    return True
+                leading = self.try_acquire_or_renew()
             except client.ApiException as error:
                 logger.warning("leader election: %s", error.reason)
+            else:
+                answered()
+                if leading:
+                    logger.info("leading as %s", self.settings.identity)
+                    return True
             stop.wait(self.settings.retry_every)
         return False
 
-    def keep_leading(self, stop: threading.Event, lost: threading.Event) -> None:
-        """Renews until ``stop``; sets ``lost`` when the Lease could not be kept."""
+    def keep_leading(
+        self,
+        stop: threading.Event,
+        lost: threading.Event,
+        renewed: Callable[[], object] = _nothing,
+    ) -> None:
+        """Renews until ``stop``; sets ``lost`` when the Lease could not be kept.
+
+        ``renewed`` is called after every successful renewal.
+        """
         last_renewed = time.monotonic()
         while not stop.wait(self.settings.renew_every):
             try:
@@ -126,6 +151,7 @@ class LeaderElector:
                 held = False
             if held:
                 last_renewed = time.monotonic()
+                renewed()
                 continue
             logger.error("lost the lease; stopping so the new leader acts alone")
             lost.set()

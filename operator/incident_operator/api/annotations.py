@@ -1,7 +1,9 @@
-"""Annotations on an Incident that are part of the API: people set them, the operator reads.
+"""Annotations and labels that are part of the API.
 
-The shipped admission policy (manifests/admission/identity.yaml) makes sure the value of
-each is the name of the user who set it.
+People set the annotations on an Incident and the operator reads them; the shipped
+admission policy (manifests/admission/identity.yaml) makes sure the value of each is the
+name of the user who set it. The operator sets the leader label on its own Pod, and the
+install's Service selects it.
 """
 
 from typing import Final
@@ -10,3 +12,9 @@ from typing import Final
 ACKNOWLEDGED_BY: Final = "sre.agentos.io/acknowledged-by"
 # Who made the latest change; the timeline names them as its actor.
 CHANGED_BY: Final = "sre.agentos.io/changed-by"
+
+# The prefix of the operator's own annotations (kopf's progress) and labels.
+OPERATOR_PREFIX: Final = "incident-operator.sre.agentos.io"
+# "true" on the operator's Pod while it holds the leader Lease (or runs alone): the
+# Service in front of the Alertmanager receiver selects it, so webhooks reach the leader.
+LEADER_LABEL: Final = f"{OPERATOR_PREFIX}/leader"
