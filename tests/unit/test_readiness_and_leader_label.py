@@ -288,3 +288,47 @@ def test_without_the_downward_api_there_is_nothing_to_label(environ: dict[str, s
 def test_the_downward_api_names_the_pod() -> None:
     label = LeaderLabel.from_environment({"POD_NAME": "operator-0", "POD_NAMESPACE": "ops"})
     assert (label.namespace, label.name) == ("ops", "operator-0")
+
+
+def test_a_dropped_connection_while_standing_by_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(leader_election, "api_client", lambda: None)
+    elector = LeaderElector(LeaseSettings("ns", "lease", "me", retry_every=0.0))
+    outcomes: list[bool | Exception] = [
+        urllib3.exceptions.MaxRetryError(None, "/lease", "connection refused"),
+        True,
+    ]
+
+    def attempt() -> bool:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(elector, "try_acquire_or_renew", attempt)
+    answered: list[None] = []
+    assert elector.wait_until_leader(threading.Event(), answered=lambda: answered.append(None))
+    assert len(answered) == 1  # the refused call is no answer: the standby is not ready on it
+
+
+def test_a_leader_that_cannot_reach_the_api_server_gives_up_the_lease(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(leader_election, "api_client", lambda: None)
+    elector = LeaderElector(
+        LeaseSettings("ns", "lease", "me", lease_duration=0.05, renew_every=0.01)
+    )
+    stop, lost = threading.Event(), threading.Event()
+
+    def unreachable() -> bool:
+        raise urllib3.exceptions.ReadTimeoutError(None, "/lease", "read timed out")
+
+    monkeypatch.setattr(elector, "try_acquire_or_renew", unreachable)
+    renewing = threading.Thread(target=elector.keep_leading, args=(stop, lost))
+    renewing.start()
+    renewing.join(timeout=10)
+    stop.set()
+    # The thread ended by declaring the Lease lost, not by an exception nobody saw.
+    assert not renewing.is_alive()
+    assert lost.is_set()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client
 
 from incident_operator.adapters.kubernetes import (
@@ -30,6 +31,22 @@ from incident_operator.adapters.kubernetes import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+# What a Lease call can fail with: an answer that is an error, or no answer at all (a
+# refused or dropped connection, a timeout). Both must reach the loops below: an error
+# escaping the renewing thread would end it without setting ``lost``, and the replica
+# would go on acting after a standby took over.
+_CALL_ERRORS = (client.ApiException, urllib3.exceptions.HTTPError)
+
+
+# Seconds one Lease call may take; a hung connection then fails like a refused one,
+# well inside the lease duration.
+CALL_TIMEOUT_SECONDS = 5.0
+
+
+def _reason(error: Exception) -> str:
+    return str(error.reason) if isinstance(error, client.ApiException) else repr(error)
 
 
 def _nothing() -> None:
@@ -71,7 +88,9 @@ class LeaderElector:
         """True when this replica holds the Lease after the call."""
         s = self.settings
         try:
-            lease = self._api.read_namespaced_lease(s.name, s.namespace)
+            lease = self._api.read_namespaced_lease(
+                s.name, s.namespace, _request_timeout=CALL_TIMEOUT_SECONDS
+            )
         except client.ApiException as error:
             if not is_not_found(error):
                 raise
@@ -80,7 +99,12 @@ class LeaderElector:
                 spec=self._spec(acquired=True, previous=None),
             )
             try:
-                self._api.create_namespaced_lease(s.namespace, body, field_manager=FIELD_MANAGER)
+                self._api.create_namespaced_lease(
+                    s.namespace,
+                    body,
+                    field_manager=FIELD_MANAGER,
+                    _request_timeout=CALL_TIMEOUT_SECONDS,
+                )
                 return True
             except client.ApiException as create_error:
                 if is_conflict(create_error):
@@ -102,7 +126,11 @@ class LeaderElector:
             lease.spec = self._spec(acquired=True, previous=spec)
         try:
             self._api.replace_namespaced_lease(
-                s.name, s.namespace, lease, field_manager=FIELD_MANAGER
+                s.name,
+                s.namespace,
+                lease,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=CALL_TIMEOUT_SECONDS,
             )
         except client.ApiException as error:
             if is_conflict(error):
@@ -120,8 +148,8 @@ class LeaderElector:
         while not stop.is_set():
             try:
                 leading = self.try_acquire_or_renew()
-            except client.ApiException as error:
-                logger.warning("leader election: %s", error.reason)
+            except _CALL_ERRORS as error:
+                logger.warning("leader election: %s", _reason(error))
             else:
                 answered()
                 if leading:
@@ -144,8 +172,8 @@ class LeaderElector:
         while not stop.wait(self.settings.renew_every):
             try:
                 held = self.try_acquire_or_renew()
-            except client.ApiException as error:
-                logger.warning("renewing the lease failed: %s", error.reason)
+            except _CALL_ERRORS as error:
+                logger.warning("renewing the lease failed: %s", _reason(error))
                 if time.monotonic() - last_renewed < self.settings.lease_duration:
                     continue
                 held = False
@@ -161,11 +189,17 @@ class LeaderElector:
         """Gives the Lease up on a clean shutdown, so a standby takes over at once."""
         s = self.settings
         try:
-            lease = self._api.read_namespaced_lease(s.name, s.namespace)
+            lease = self._api.read_namespaced_lease(
+                s.name, s.namespace, _request_timeout=CALL_TIMEOUT_SECONDS
+            )
             if lease.spec and lease.spec.holder_identity == s.identity:
                 lease.spec.holder_identity = None
                 self._api.replace_namespaced_lease(
-                    s.name, s.namespace, lease, field_manager=FIELD_MANAGER
+                    s.name,
+                    s.namespace,
+                    lease,
+                    field_manager=FIELD_MANAGER,
+                    _request_timeout=CALL_TIMEOUT_SECONDS,
                 )
-        except client.ApiException as error:
-            logger.warning("releasing the lease failed: %s", error.reason)
+        except _CALL_ERRORS as error:
+            logger.warning("releasing the lease failed: %s", _reason(error))
