@@ -8,7 +8,7 @@ Alertmanager's webhooks, written only when it differs and never fatal when it fa
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -151,16 +151,8 @@ def test_readyz_answers_200_on_a_standby_and_503_with_reasons_otherwise(
 # ------------------------------------------------------ the elector's callbacks
 
 
-def test_the_standby_hears_of_every_answered_lease_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(leader_election, "api_client", lambda: None)
-    elector = LeaderElector(LeaseSettings("ns", "lease", "me", retry_every=0.0))
-    # Two answers saying another replica leads, a failed call, then the Lease.
-    outcomes: list[bool | client.ApiException] = [
-        False,
-        False,
-        client.ApiException(status=500, reason="etcd is sad"),
-        True,
-    ]
+def _scripted(outcomes: list[bool | Exception]) -> Callable[[], bool]:
+    """try_acquire_or_renew answering from ``outcomes`` in turn, raising the exceptions."""
 
     def attempt() -> bool:
         outcome = outcomes.pop(0)
@@ -168,7 +160,20 @@ def test_the_standby_hears_of_every_answered_lease_read(monkeypatch: pytest.Monk
             raise outcome
         return outcome
 
-    monkeypatch.setattr(elector, "try_acquire_or_renew", attempt)
+    return attempt
+
+
+def test_the_standby_hears_of_every_answered_lease_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leader_election, "api_client", lambda: None)
+    elector = LeaderElector(LeaseSettings("ns", "lease", "me", retry_every=0.0))
+    # Two answers saying another replica leads, a failed call, then the Lease.
+    outcomes: list[bool | Exception] = [
+        False,
+        False,
+        client.ApiException(status=500, reason="etcd is sad"),
+        True,
+    ]
+    monkeypatch.setattr(elector, "try_acquire_or_renew", _scripted(outcomes))
     answered: list[None] = []
     assert elector.wait_until_leader(threading.Event(), answered=lambda: answered.append(None))
     assert len(answered) == 3
@@ -299,14 +304,7 @@ def test_a_dropped_connection_while_standing_by_is_retried(
         urllib3.exceptions.MaxRetryError(None, "/lease", "connection refused"),
         True,
     ]
-
-    def attempt() -> bool:
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    monkeypatch.setattr(elector, "try_acquire_or_renew", attempt)
+    monkeypatch.setattr(elector, "try_acquire_or_renew", _scripted(outcomes))
     answered: list[None] = []
     assert elector.wait_until_leader(threading.Event(), answered=lambda: answered.append(None))
     assert len(answered) == 1  # the refused call is no answer: the standby is not ready on it
