@@ -54,14 +54,20 @@ def _holder(kubectl: Kubectl, namespace: str) -> str:
     return result.stdout
 
 
+def _replica(
+    cluster: ClusterInfo, namespace: str, tmp_path: Path, name: str, pod: str | None = None
+) -> OperatorProcess:
+    """One of two replicas electing a leader by a Lease in ``namespace``; ``pod`` names
+    the Pod it would run in (the downward API's POD_NAME), for the leader label."""
+    args = ("--leader-elect", "--lease-namespace", namespace, "--identity", name)
+    env = {"POD_NAME": pod, "POD_NAMESPACE": namespace} if pod else None
+    return OperatorProcess(cluster.kubeconfig, tmp_path / f"{name}.log", extra_args=args, env=env)
+
+
 def test_the_standby_takes_over_and_nothing_is_done_twice(
     cluster: ClusterInfo, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    def replica(name: str) -> OperatorProcess:
-        args = ("--leader-elect", "--lease-namespace", namespace, "--identity", name)
-        return OperatorProcess(cluster.kubeconfig, tmp_path / f"{name}.log", extra_args=args)
-
-    first, second = replica("first"), replica("second")
+    first, second = (_replica(cluster, namespace, tmp_path, n) for n in ("first", "second"))
     first.start()
     second.start()
     try:
@@ -125,11 +131,7 @@ def test_the_standby_takes_over_and_nothing_is_done_twice(
 def test_a_clean_shutdown_hands_over_at_once(
     cluster: ClusterInfo, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    def replica(name: str) -> OperatorProcess:
-        args = ("--leader-elect", "--lease-namespace", namespace, "--identity", name)
-        return OperatorProcess(cluster.kubeconfig, tmp_path / f"{name}.log", extra_args=args)
-
-    first, second = replica("one"), replica("two")
+    first, second = (_replica(cluster, namespace, tmp_path, n) for n in ("one", "two"))
     first.start()
     second.start()
     try:
@@ -207,13 +209,9 @@ def test_the_leader_labels_its_pod_and_the_label_moves_with_the_lease(
     }
     kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(service))
 
-    def replica(name: str, pod: str) -> OperatorProcess:
-        args = ("--leader-elect", "--lease-namespace", namespace, "--identity", name)
-        env = {"POD_NAME": pod, "POD_NAMESPACE": namespace}
-        log = tmp_path / f"{name}.log"
-        return OperatorProcess(cluster.kubeconfig, log, extra_args=args, env=env)
-
-    first, second = replica("a", "pod-a"), replica("b", "pod-b")
+    first, second = (
+        _replica(cluster, namespace, tmp_path, name, pod=f"pod-{name}") for name in ("a", "b")
+    )
     first.start()
     wait_until(
         lambda: _labelled(core, namespace) == ["pod-a", "pod-b"],
