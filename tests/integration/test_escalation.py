@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tests.support.escalation_env import (
@@ -11,10 +12,13 @@ from tests.support.escalation_env import (
     channels,
     escalation,
     escalation_env,  # noqa: F401 (the fixture env)
+    first_step_only,
     incident,
     records,
     time_of,
 )
+
+from incident_operator.domain.notifications import stamp
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -123,6 +127,85 @@ def test_short_matrix_end_to_end(env: EscalationEnv) -> None:
         assert {"Escalated", "NotificationSent"} <= reasons
     # No secret in status, Events or the operator's log.
     env.assert_no_secret("checkout")
+
+
+def test_a_reopened_incident_pages_again_on_the_same_dedup_key(env: EscalationEnv) -> None:
+    env.setup("pagerduty", "slack-high", escalation=first_step_only())
+    patch = lambda spec: env.kubectl(  # noqa: E731
+        "patch", "incident", "regress", "-n", env.namespace, "--type=merge",
+        "-p", json.dumps({"spec": spec}),
+    )  # fmt: skip
+
+    def phase(body: dict[str, Any]) -> Any:
+        return (body.get("status") or {}).get("phase")
+
+    with env.operator() as operator:
+        env.apply(incident("regress", "P1"))
+        env.wait_for(
+            "regress",
+            lambda b: escalation(b).get("level") == 1 and all_sent(b, 3),
+            "P1-0 paged and announced",
+            operator,
+        )
+        # Lowered and resolved: P4 needs no post-mortem, so it stays Resolved (P0 to P3
+        # go on to PostIncident, which cannot be reopened). PagerDuty, paged, is resolved.
+        patch({"severity": "P4", "state": "Resolved"})
+        env.wait_for(
+            "regress",
+            lambda b: (
+                phase(b) == "Resolved"
+                and any(r["kind"] == "Resolution" for r in records(b))
+                and all_sent(b)
+            ),
+            "the resolution sent to PagerDuty",
+            operator,
+        )
+        # The regression turns out serious: reopened at P1.
+        patch({"severity": "P1", "state": "Investigating"})
+        body = env.wait_for(
+            "regress",
+            lambda b: (
+                phase(b) == "Investigating"
+                and len([r for r in records(b) if r["kind"] == "Reopened"]) == 2
+                and all_sent(b)
+            ),
+            "the reopening announced and PagerDuty triggered again",
+            operator,
+        )
+        resolved_for = escalation(body)["resolvedFor"]
+        assert escalation(body)["reopenedFor"] == resolved_for
+        undone = stamp(time_of(resolved_for), exact=True)
+        assert {r["key"] for r in records(body) if r["kind"] == "Reopened"} == {
+            f"reopened-{undone}/pagerduty",
+            f"reopened-{undone}/slack-high",
+        }
+        pd = env.http.received("/pagerduty")
+        assert [c.body["event_action"] for c in pd] == ["trigger", "resolve", "trigger"]
+        uid = body["metadata"]["uid"]
+        assert {c.body["dedup_key"] for c in pd} == {
+            f"incident-operator/{env.namespace}/regress/{uid}"
+        }
+        assert pd[-1].body["payload"]["severity"] == "error"
+        assert "REOPENED" in pd[-1].body["payload"]["summary"]
+        texts = [c.body["blocks"][1]["text"]["text"] for c in env.http.received("/slack")]
+        assert sum("INCIDENT REOPENED" in t for t in texts) == 1
+        # Resolved again: a new resolution, a new resolve.
+        patch({"state": "Resolved"})
+        env.wait_for(
+            "regress",
+            lambda b: (
+                len([r for r in records(b) if r["kind"] == "Resolution"]) == 3 and all_sent(b)
+            ),
+            "the second resolution sent",
+            operator,
+        )
+        actions = [c.body["event_action"] for c in env.http.received("/pagerduty")]
+        assert actions == ["trigger", "resolve", "trigger", "resolve"]
+        texts = [c.body["blocks"][1]["text"]["text"] for c in env.http.received("/slack")]
+        assert sum("INCIDENT REOPENED" in t for t in texts) == 1
+        keys = [c.headers["Idempotency-Key"] for c in env.http.received()]
+        assert len(keys) == len(set(keys))
+    env.assert_no_secret("regress")
 
 
 def test_the_runbook_matrix_applies_when_a_policy_has_no_steps(env: EscalationEnv) -> None:

@@ -104,6 +104,25 @@ def test_acknowledge_and_resolve_go_to_the_paged_channels() -> None:
     assert route(K.RESOLUTION, Severity.P3, channels, paged=["pd"]) == ["pd"]
 
 
+@pytest.mark.parametrize(
+    ("severity", "paged", "expected"),
+    [
+        # Announced like a declaration; PagerDuty triggered again only where it had paged.
+        (Severity.P0, ["pd"], ["pd", "crit", "all", "hook"]),
+        (Severity.P1, ["pd"], ["pd", "high", "all", "hook"]),
+        (Severity.P1, [], ["high", "all", "hook"]),
+        # Warning and info never page, even a channel paged before a severity was lowered.
+        (Severity.P2, ["pd"], ["warn", "all", "hook"]),
+        (Severity.P3, ["pd"], []),
+        (Severity.P4, [], []),
+    ],
+)
+def test_a_reopening_is_announced_and_triggers_the_paged_channels(
+    severity: Severity, paged: list[str], expected: list[str]
+) -> None:
+    assert route(K.REOPENED, severity, RUNBOOK_CHANNELS, paged=paged) == expected
+
+
 def test_a_step_naming_its_channel_overrides_routing() -> None:
     assert route(K.ESCALATION, Severity.P3, RUNBOOK_CHANNELS, (PHONE,), explicit="mail") == ["mail"]
     assert route(K.ESCALATION, Severity.P0, RUNBOOK_CHANNELS, (PHONE,), explicit="gone") == []

@@ -452,3 +452,91 @@ def test_escalation_condition_before_any_step() -> None:
     status, reason, message = escalation_condition(_incident("P3").status)
     assert (status, reason) == (ConditionStatus.FALSE, Reason.NOT_ESCALATED)
     assert "no escalation step" in message
+
+
+_CHAT_ONLY = {
+    "escalation": {
+        "steps": [
+            {"severities": ["P1"], "after": "0s", "targets": [{"name": "P", "method": "chat"}]}
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("severity", "spec", "expected"),
+    [
+        # Paged at 0s: chat hears of the reopening and PagerDuty is triggered again.
+        ("P0", {}, {"crit", "pd"}),
+        ("P1", {}, {"high", "pd"}),
+        # Never paged: no PagerDuty.
+        ("P1", _CHAT_ONLY, {"high"}),
+        ("P2", {}, {"warn"}),
+        # Info: never paged, nothing leaves the dashboard.
+        ("P3", {}, set()),
+        ("P4", {}, set()),
+    ],
+)
+def test_a_reopened_incident_is_announced_once_per_reopening(
+    severity: str, spec: dict[str, Any], expected: set[str]
+) -> None:
+    policy = _policy(**spec)
+    incident = _incident(severity)
+    incident = _then(incident, plan_escalation(incident, policy, T0, STARTED))
+    first = T0 + 40 * MINUTE
+    incident.status.phase = incident.status.phase.__class__("Resolved")
+    incident.status.resolved_at = first
+    incident = _then(incident, plan_escalation(incident, policy, first, STARTED))
+    resolved = {r.key for r in incident.status.notifications}
+    # Reopened: Investigating again, the resolution undone.
+    incident.status.phase = incident.status.phase.__class__("Investigating")
+    incident.status.resolved_at = None
+    reopened = plan_escalation(incident, policy, T0 + 50 * MINUTE, STARTED)
+    # (Matrix steps that fell due meanwhile go out too; they are not the matter here.)
+    new = [r for r in reopened.notifications if r.key.startswith("reopened-")]
+    assert {r.key for r in new} == {f"reopened-20261125T104000Z/{c}" for c in expected}
+    assert all(r.kind is NotificationKind.REOPENED and not r.late for r in new)
+    assert not [r for r in new if r.key in resolved]
+    assert reopened.escalation.reopened_for == first
+    # Planned again (a restart, the next wake-up): nothing more.
+    incident = _then(incident, reopened)
+    again = plan_escalation(incident, policy, T0 + 51 * MINUTE, STARTED)
+    assert [r.key for r in again.notifications] == [r.key for r in reopened.notifications]
+    assert again.escalation.reopened_for == first
+    # Resolved again: a new resolution (a new PagerDuty resolve where it was paged).
+    second = T0 + 60 * MINUTE
+    incident.status.phase = incident.status.phase.__class__("Resolved")
+    incident.status.resolved_at = second
+    final = plan_escalation(incident, policy, second, STARTED)
+    keys = {r.key for r in final.notifications} - {r.key for r in again.notifications}
+    assert all(k.startswith("resolution-20261125T110000Z/") for k in keys)
+    assert ("resolution-20261125T110000Z/pd" in keys) == ("pd" in expected)
+
+
+def test_a_resolution_never_announced_is_not_reopened() -> None:
+    # The operator never saw the incident resolved (resolvedFor unset): nothing to undo.
+    incident = _incident("P1")
+    plan = plan_escalation(incident, _policy(), T0, STARTED)
+    again = plan_escalation(_then(incident, plan), _policy(), T0 + MINUTE, STARTED)
+    assert not [r for r in again.notifications if r.kind is NotificationKind.REOPENED]
+    assert again.escalation.reopened_for is None
+
+
+def test_resolved_reopened_and_resolved_again_within_a_second_keeps_every_notice() -> None:
+    policy = _policy()
+    incident = _incident("P1")
+    incident = _then(incident, plan_escalation(incident, policy, T0, STARTED))
+    phase = incident.status.phase.__class__
+    first, second = T0 + timedelta(microseconds=100), T0 + timedelta(microseconds=900)
+    for resolved_at, phase_name in ((first, "Resolved"), (None, "Investigating")):
+        incident.status.phase, incident.status.resolved_at = phase(phase_name), resolved_at
+        incident = _then(incident, plan_escalation(incident, policy, T0, STARTED))
+    incident.status.phase, incident.status.resolved_at = phase("Resolved"), second
+    plan = plan_escalation(incident, policy, T0, STARTED)
+    keys = [r.key for r in plan.notifications if r.channel == "pd"]
+    assert keys == [
+        "escalation-P1-0/pd",
+        "resolution-20261125T100000.000100Z/pd",
+        "reopened-20261125T100000.000100Z/pd",
+        "resolution-20261125T100000.000900Z/pd",
+    ]

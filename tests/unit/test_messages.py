@@ -217,6 +217,40 @@ def test_each_runbook_template_renders_with_real_values(
     ).replace("[P0]", ""), "a runbook placeholder was left unfilled"
 
 
+def test_a_reopening_renders_the_declaration_headed_reopened() -> None:
+    text = _render(K.REOPENED)
+    assert text.startswith("Subject: [P0] INC-0042 INCIDENT REOPENED: Payments failing\n")
+    assert "INCIDENT REOPENED\n====" in text
+    assert "INCIDENT DECLARED" not in text
+    assert "Incident ID: INC-0042" in text
+    assert "INCIDENT DECLARED" in _render(K.DECLARATION)
+
+
+@pytest.mark.parametrize(
+    ("source", "subject", "text"),
+    [
+        # An override that knows the flag says what it likes.
+        (
+            "{{ 'Reopened' if reopened else 'New' }}: {{ incident.id }}",
+            "[P0] INC-0042 Reopened: INC-0042: Payments failing",
+            "Reopened: INC-0042",
+        ),
+        # One that does not is still used; the subject says it was reopened.
+        (
+            "Subject: {{ incident.id }} declared\n{{ kind }} {{ incident.title }}",
+            "REOPENED: INC-0042 declared",
+            "Reopened Payments failing",
+        ),
+    ],
+)
+def test_a_declaration_override_renders_the_reopening(source: str, subject: str, text: str) -> None:
+    templates = Templates(declaration=source)
+    context = message_context(_incident(), K.REOPENED, None, NOW, None)
+    rendered = render_message(K.REOPENED, context, templates)
+    assert (rendered.subject, rendered.text, rendered.problem) == (subject, text, None)
+    assert template_problems(templates) == []
+
+
 def test_an_override_is_used() -> None:
     templates = Templates(
         declaration="{{ incident.id }} is {{ incident.severity }}: {{ incident.title }}"

@@ -107,6 +107,8 @@ def test_slack_posts_blocks_with_the_key_in_a_header(http: HttpRecorder) -> None
         (NotificationKind.ESCALATION, Severity.P4, "trigger", "info"),
         (NotificationKind.ACKNOWLEDGEMENT, Severity.P0, "acknowledge", None),
         (NotificationKind.RESOLUTION, Severity.P1, "resolve", None),
+        # A reopened incident triggers the resolved alert again (same dedup key).
+        (NotificationKind.REOPENED, Severity.P1, "trigger", "error"),
     ],
 )
 def test_pagerduty_events_v2(

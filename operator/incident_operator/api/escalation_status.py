@@ -88,6 +88,8 @@ class EscalationStatus(ApiModel):
     reminded_for: datetime | None = None
     # The resolvedAt a resolution notice was sent for (a reopened incident resolves anew).
     resolved_for: datetime | None = None
+    # The resolvedAt a reopening undid and was announced for (once per reopening).
+    reopened_for: datetime | None = None
     # PagerDuty channels told of the acknowledgement.
     acknowledged_on: Annotated[list[DNSName], Field(max_length=32)] = []
 

@@ -14,6 +14,9 @@ out: to the chat channels, webhooks and, for e-mail targets, e-mail, as at the w
 level, and never to PagerDuty. Declarations, status updates and customer messages of P3
 and P4 incidents go nowhere; a resolution only to a PagerDuty channel paged before.
 
+A reopened incident is announced like a declaration, and re-triggers the PagerDuty
+channels paged before (as a resolution resolves them) when its severity pages.
+
 Delivery is at least once. Every notification has a key, unique within its incident
 (``escalation-P0-1/pagerduty``); receivers see it, prefixed with the incident's UID, as
 the ``Idempotency-Key`` header (PagerDuty also deduplicates by the incident's dedup key),
@@ -49,6 +52,9 @@ class NotificationKind(StrEnum):
     ACKNOWLEDGEMENT = "Acknowledgement"
     # The runbook's "Resolution Notice" (and PagerDuty's resolve).
     RESOLUTION = "Resolution"
+    # A resolved incident was reopened: the declaration's template, headed "INCIDENT
+    # REOPENED", and PagerDuty's trigger again to the channels paged before.
+    REOPENED = "Reopened"
     # The runbook's customer messages, to channels whose audience is customer.
     CUSTOMER_INITIAL = "CustomerInitial"
     CUSTOMER_PROGRESS = "CustomerProgress"
@@ -177,7 +183,7 @@ def route(
 
     ``methods`` are an escalation step's contact methods; ``explicit`` the channel the
     step names; ``paged`` the PagerDuty channels already triggered for the incident
-    (acknowledge and resolve go to those).
+    (acknowledge and resolve go to those, and a reopening triggers them again).
     """
     channels = list(channels)
     names = {c.name for c in channels}
@@ -202,7 +208,9 @@ def route(
         wanted_types = {_METHOD_CHANNEL[m] for m in methods if m in _METHOD_CHANNEL}
         if ChannelType.EMAIL in wanted_types:
             chosen += [c.name for c in internal if c.type is ChannelType.EMAIL]
-    if kind is NotificationKind.RESOLUTION:
+    if kind is NotificationKind.RESOLUTION or (
+        kind is NotificationKind.REOPENED and pages(severity)
+    ):
         chosen += paged_channels
     order = {c.name: i for i, c in enumerate(channels)}
     return sorted(dict.fromkeys(chosen), key=order.__getitem__)
@@ -272,8 +280,14 @@ def notification_key(event: str, channel: str) -> str:
     return f"{event}/{channel}"
 
 
-def stamp(moment: datetime) -> str:
-    """A compact, key-safe form of a time: 20261125T101500Z."""
+def stamp(moment: datetime, exact: bool = False) -> str:
+    """A compact, key-safe form of a time: 20261125T101500Z.
+
+    ``exact`` keeps the microseconds when there are any (20261125T101500.250000Z), for
+    times that may recur within a second: resolved, reopened and resolved again.
+    """
+    if exact and moment.microsecond:
+        return moment.strftime("%Y%m%dT%H%M%S.%fZ")
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 

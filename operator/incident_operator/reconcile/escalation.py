@@ -13,7 +13,8 @@ detection time, and it reads what that reconciler wrote (phase, conditions, dead
       v
     reached step -> ReachedStep in status.escalation.steps
                  -> one NotificationRecord (Pending) per channel routing gives it
-    declaration, updates, reminders, acknowledgement, resolution, customer messages
+    declaration, reopening, updates, reminders, acknowledgement, resolution,
+    customer messages
                  -> recorded once each, remembered in status.escalation
 
 Records are written to the Incident before anything is sent. Sending is two more
@@ -291,7 +292,7 @@ def _escalate(
 
 
 def _announce(scratch: _Scratch, active: bool) -> None:
-    """Declaration, updates, reminders, acknowledgement and resolution, each once."""
+    """Declaration, reopening, updates, reminders, acknowledgement and resolution, each once."""
     incident, escalation, now = scratch.incident, scratch.escalation, scratch.now
     status = incident.status
     detected_at = status.detected_at or now
@@ -306,6 +307,19 @@ def _announce(scratch: _Scratch, active: bool) -> None:
                 scratch.notify(
                     NotificationKind.CUSTOMER_INITIAL, "customer-initial", customer, detected_at
                 )
+    undone = escalation.resolved_for
+    if (
+        active
+        and undone is not None
+        and status.resolved_at is None
+        and escalation.reopened_for != undone
+    ):
+        # Resolved, announced, and active again: said once per resolution undone, and
+        # PagerDuty's resolved alert is triggered again on the same dedup key.
+        escalation.reopened_for = undone
+        kind = NotificationKind.REOPENED
+        event = f"reopened-{stamp(undone, exact=True)}"
+        scratch.notify(kind, event, scratch.route(kind), now, late=False)
     if status.acknowledged_at is not None:
         kind = NotificationKind.ACKNOWLEDGEMENT
         channels = [c for c in scratch.route(kind) if c not in escalation.acknowledged_on]
@@ -329,7 +343,8 @@ def _announce(scratch: _Scratch, active: bool) -> None:
     resolved = status.resolved_at
     if resolved is not None and escalation.resolved_for != resolved:
         escalation.resolved_for = resolved
-        event = f"resolution-{stamp(resolved)}"
+        # Exact: a resolution undone and made again within a second still has its own key.
+        event = f"resolution-{stamp(resolved, exact=True)}"
         scratch.notify(
             NotificationKind.RESOLUTION, event, scratch.route(NotificationKind.RESOLUTION), resolved
         )

@@ -89,6 +89,8 @@ TEMPLATE_FOR_KIND: dict[NotificationKind, TemplateName | None] = {
     NotificationKind.UPDATE_REMINDER: TemplateName.UPDATE_REMINDER,
     NotificationKind.ACKNOWLEDGEMENT: None,
     NotificationKind.RESOLUTION: TemplateName.RESOLUTION,
+    # A reopening is the declaration again, with ``reopened`` true.
+    NotificationKind.REOPENED: TemplateName.DECLARATION,
     NotificationKind.CUSTOMER_INITIAL: TemplateName.CUSTOMER_INITIAL,
     NotificationKind.CUSTOMER_PROGRESS: TemplateName.CUSTOMER_PROGRESS,
     NotificationKind.CUSTOMER_RESOLUTION: TemplateName.CUSTOMER_RESOLUTION,
@@ -182,6 +184,9 @@ def render_message(
     if text is None:
         text = render_template(name, BUILTIN[name], context)
     subject, body = _split_subject(text, context)
+    if context.get("reopened") and "REOPENED" not in subject.upper():
+        # An override that ignores ``reopened`` still tells a reopening from a declaration.
+        subject = f"REOPENED: {subject}"
     return Rendered(subject=subject, text=body, problem=problem)
 
 
@@ -397,6 +402,7 @@ def message_context(
     return {
         **context,
         "kind": kind.value,
+        "reopened": kind is NotificationKind.REOPENED,
         "escalation": escalation,
         "update": update,
         "reminder": reminder,

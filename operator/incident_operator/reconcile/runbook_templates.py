@@ -5,13 +5,14 @@ Each bracketed placeholder of the runbook (``[INC-XXXX]``, ``[X hours Y minutes]
 became a variable; docs/escalation.md lists them. A policy overrides any template in
 ``spec.communication.templates``; these are what an override that fails falls back to.
 The update reminder is ours: the runbook asks for updates on a cadence but has no
-template for reminding whoever owes one.
+template for reminding whoever owes one. A reopened incident is announced with the
+declaration's template, ``reopened`` true: its header says INCIDENT REOPENED.
 """
 
 from typing import Final
 
 DECLARATION: Final = """\
-INCIDENT DECLARED
+{{ 'INCIDENT REOPENED' if reopened else 'INCIDENT DECLARED' }}
 ===================================================
 Incident ID: {{ incident.id }}
 Severity: {{ incident.severity }}
