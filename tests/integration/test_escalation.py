@@ -147,21 +147,20 @@ def test_a_reopened_incident_pages_again_on_the_same_dedup_key(env: EscalationEn
             "P1-0 paged and announced",
             operator,
         )
-        # Lowered and resolved: P4 needs no post-mortem, so it stays Resolved (P0 to P3
-        # go on to PostIncident, which cannot be reopened). PagerDuty, paged, is resolved.
-        patch({"severity": "P4", "state": "Resolved"})
+        # Resolved: a P1 needs a post-mortem, so it goes on to PostIncident at once.
+        patch({"state": "Resolved"})
         env.wait_for(
             "regress",
             lambda b: (
-                phase(b) == "Resolved"
-                and any(r["kind"] == "Resolution" for r in records(b))
+                phase(b) == "PostIncident"
+                and len([r for r in records(b) if r["kind"] == "Resolution"]) == 2
                 and all_sent(b)
             ),
-            "the resolution sent to PagerDuty",
+            "the resolution sent to PagerDuty and chat",
             operator,
         )
-        # The regression turns out serious: reopened at P1.
-        patch({"severity": "P1", "state": "Investigating"})
+        # It regresses while the post-mortem is pending: reopened.
+        patch({"state": "Investigating"})
         body = env.wait_for(
             "regress",
             lambda b: (
@@ -194,7 +193,7 @@ def test_a_reopened_incident_pages_again_on_the_same_dedup_key(env: EscalationEn
         env.wait_for(
             "regress",
             lambda b: (
-                len([r for r in records(b) if r["kind"] == "Resolution"]) == 3 and all_sent(b)
+                len([r for r in records(b) if r["kind"] == "Resolution"]) == 4 and all_sent(b)
             ),
             "the second resolution sent",
             operator,

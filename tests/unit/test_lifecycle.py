@@ -120,9 +120,17 @@ def test_plan_after_a_resolution_goes_to_post_incident_and_stops() -> None:
     assert [s.phase for s in plan_transitions(inputs, T0)] == [P.RESOLVED, P.POST_INCIDENT]
 
 
+@pytest.mark.parametrize("current", [P.RESOLVED, P.POST_INCIDENT])
+def test_a_resolved_incident_is_reopened_by_stating_investigating(current: Phase) -> None:
+    # A P0-P3 incident is in PostIncident as soon as it is resolved: a regression while its
+    # post-mortem is pending must reopen it too.
+    inputs = replace(BASE, current=current, stated=P.INVESTIGATING, state_changed=True)
+    assert [s.phase for s in plan_transitions(inputs, T0)] == [P.INVESTIGATING]
+
+
 @pytest.mark.parametrize(
     ("current", "stated"),
-    [(P.CLOSED, P.INVESTIGATING), (P.POST_INCIDENT, P.INVESTIGATING), (P.CLOSED, P.MONITORING)],
+    [(P.CLOSED, P.INVESTIGATING), (P.POST_INCIDENT, P.MONITORING), (P.CLOSED, P.MONITORING)],
 )
 def test_illegal_commands_are_refused(current: Phase, stated: Phase) -> None:
     inputs = replace(BASE, current=current, stated=stated, state_changed=True)

@@ -8,8 +8,10 @@ Resolution and Post-Incident. The phases follow it::
                         Closed <- PostIncident <- Resolved <------------------+
 
 Work moves forward, but the response may step back (a regression in Monitoring sends
-the incident back to Investigating) and a Resolved incident may be reopened. Nothing
-leaves Closed and nothing returns to Detected: a new problem is a new incident.
+the incident back to Investigating) and a resolved incident may be reopened, from
+Resolved or from PostIncident (where an incident that needs a post-mortem goes as soon as
+it is resolved). Nothing leaves Closed and nothing returns to Detected: a new problem is a
+new incident.
 """
 
 from enum import StrEnum
@@ -67,8 +69,9 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Phase, Phase]] = frozenset(
     # Within the response, any step forward or back.
     | {(a, b) for a in _RESPONSE for b in _RESPONSE if a is not b}
     | {(a, Phase.RESOLVED) for a in _RESPONSE}
-    # A regression after resolution reopens the investigation.
-    | {(Phase.RESOLVED, Phase.INVESTIGATING)}
+    # A regression after resolution reopens the investigation, also while the
+    # post-mortem is pending (P0-P3 incidents are in PostIncident right after resolving).
+    | {(Phase.RESOLVED, Phase.INVESTIGATING), (Phase.POST_INCIDENT, Phase.INVESTIGATING)}
     | {(Phase.RESOLVED, Phase.POST_INCIDENT), (Phase.RESOLVED, Phase.CLOSED)}
     | {(Phase.POST_INCIDENT, Phase.CLOSED)}
 )
