@@ -37,7 +37,8 @@ from incident_operator.reconcile.detection import (
     metrics_available,
     plan_gap,
     plan_rule,
-    select_workloads,
+    policy_workloads,
+    rule_workloads,
 )
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -377,8 +378,9 @@ def test_the_policy_selector_and_the_rule_narrow_the_workloads() -> None:
         (WEB, {"tier": "api", "app": "web"}),
         (WorkloadKey("StatefulSet", "db"), {"tier": "data"}),
     ]
-    assert select_workloads(policy, policy.spec.detection.rules[0], workloads) == [API, WEB]
-    assert select_workloads(policy, policy.spec.detection.rules[1], workloads) == [WEB]
+    governed = policy_workloads(policy, workloads)
+    assert rule_workloads(policy.spec.detection.rules[0], governed) == [API, WEB]
+    assert rule_workloads(policy.spec.detection.rules[1], governed) == [WEB]
 
 
 def test_the_monitoring_gap_opens_after_n_blind_cycles_and_recovers() -> None:

@@ -3,11 +3,21 @@
 from functools import cache
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 from incident_operator.api import GROUP, VERSION
 
 FIELD_MANAGER = "incident-operator"
+
+# What a call can fail with: an answer that is an error, or no answer at all (a refused
+# or dropped connection, a timeout).
+CALL_ERRORS = (client.ApiException, urllib3.exceptions.HTTPError)
+
+
+def call_error_reason(error: Exception) -> str:
+    """The API server's reason, or what went wrong on the way to it."""
+    return str(error.reason) if isinstance(error, client.ApiException) else repr(error)
 
 
 @cache

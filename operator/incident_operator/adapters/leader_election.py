@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes import client
 
 from incident_operator.adapters.kubernetes import (
+    CALL_ERRORS,
     FIELD_MANAGER,
     api_client,
+    call_error_reason,
     is_conflict,
     is_not_found,
 )
@@ -33,20 +34,9 @@ from incident_operator.adapters.kubernetes import (
 logger = logging.getLogger(__name__)
 
 
-# What a Lease call can fail with: an answer that is an error, or no answer at all (a
-# refused or dropped connection, a timeout). Both must reach the loops below: an error
-# escaping the renewing thread would end it without setting ``lost``, and the replica
-# would go on acting after a standby took over.
-_CALL_ERRORS = (client.ApiException, urllib3.exceptions.HTTPError)
-
-
 # Seconds one Lease call may take; a hung connection then fails like a refused one,
 # well inside the lease duration.
 CALL_TIMEOUT_SECONDS = 5.0
-
-
-def _reason(error: Exception) -> str:
-    return str(error.reason) if isinstance(error, client.ApiException) else repr(error)
 
 
 def _nothing() -> None:
@@ -148,8 +138,8 @@ class LeaderElector:
         while not stop.is_set():
             try:
                 leading = self.try_acquire_or_renew()
-            except _CALL_ERRORS as error:
-                logger.warning("leader election: %s", _reason(error))
+            except CALL_ERRORS as error:
+                logger.warning("leader election: %s", call_error_reason(error))
             else:
                 answered()
                 if leading:
@@ -172,8 +162,10 @@ class LeaderElector:
         while not stop.wait(self.settings.renew_every):
             try:
                 held = self.try_acquire_or_renew()
-            except _CALL_ERRORS as error:
-                logger.warning("renewing the lease failed: %s", _reason(error))
+            # Connection errors too: one escaping this thread would end it without
+            # setting ``lost``, and the replica would act on after a standby took over.
+            except CALL_ERRORS as error:
+                logger.warning("renewing the lease failed: %s", call_error_reason(error))
                 if time.monotonic() - last_renewed < self.settings.lease_duration:
                     continue
                 held = False
@@ -201,5 +193,5 @@ class LeaderElector:
                     field_manager=FIELD_MANAGER,
                     _request_timeout=CALL_TIMEOUT_SECONDS,
                 )
-        except _CALL_ERRORS as error:
-            logger.warning("releasing the lease failed: %s", _reason(error))
+        except CALL_ERRORS as error:
+            logger.warning("releasing the lease failed: %s", call_error_reason(error))

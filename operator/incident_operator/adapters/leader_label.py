@@ -18,10 +18,14 @@ import logging
 import os
 from collections.abc import Mapping
 
-import urllib3
 from kubernetes import client
 
-from incident_operator.adapters.kubernetes import FIELD_MANAGER, core
+from incident_operator.adapters.kubernetes import (
+    CALL_ERRORS,
+    FIELD_MANAGER,
+    call_error_reason,
+    core,
+)
 from incident_operator.api.annotations import LEADER_LABEL
 
 logger = logging.getLogger(__name__)
@@ -87,8 +91,8 @@ class LeaderLabel:
                     self.namespace,
                     self.name,
                 )
-        except (client.ApiException, urllib3.exceptions.HTTPError) as error:
-            reason = error.reason if isinstance(error, client.ApiException) else error
+        except CALL_ERRORS as error:
+            reason = call_error_reason(error)
             action = "setting" if leading else "removing"
             logger.warning(
                 "%s the leader label on pod %s/%s failed: %s",

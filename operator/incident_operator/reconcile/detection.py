@@ -174,14 +174,6 @@ def rule_workloads(
     return [key for key, labels in selected if selector_matches(rule.workloads, dict(labels))]
 
 
-def select_workloads(
-    policy: EscalationPolicy,
-    rule: DetectionRule,
-    workloads: Iterable[tuple[WorkloadKey, Mapping[str, str]]],
-) -> list[WorkloadKey]:
-    return rule_workloads(rule, policy_workloads(policy, workloads))
-
-
 def is_open(incident: Incident) -> bool:
     """Open until Resolved: a new breach of a resolved incident's fingerprint opens another."""
     phase = incident.status.phase
