@@ -6,7 +6,10 @@ the operator, then prints:
 
 1. PromQL queries per cycle for a policy over 10 and over 1,000 workloads, counted by a
    proxy in front of Prometheus (so the operator's own account is not trusted);
-2. the operator's CPU while it polls 20 rules every second;
+2. the operator's CPU while it polls 20 rules every second; with ``--baseline DIR`` (a
+   checkout of an earlier commit, e.g. ``git archive <commit> | tar -x -C DIR``) the
+   earlier code's operator is measured too, alternating with the current one round by
+   round (``--rounds``) on the same cluster, so both figures share the machine's load;
 3. the time from the exporter changing a workload's value to the Incident existing (seen
    by a watch), with a 1 s poll interval and with the default 15 s one.
 """
@@ -15,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -222,11 +229,41 @@ class IncidentWatch:
         self._watch.stop()
 
 
+@dataclass(frozen=True)
+class Code:
+    """Which operator code a measure runs: a checkout's, or the installed package."""
+
+    label: str
+    # A checkout whose operator/ is put first on PYTHONPATH; None: the installed package.
+    root: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        return {} if self.root is None else {"PYTHONPATH": str(self.root / "operator")}
+
+    def imported_from(self) -> str:
+        """Where a process started as the operator is started imports the package from."""
+        found = subprocess.run(
+            [sys.executable, "-c", "import incident_operator; print(incident_operator.__file__)"],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if self.root is not None and not found.startswith(str(self.root.resolve())):
+            raise SystemExit(f"{self.label}: imports {found}, not the code under {self.root}")
+        return found
+
+
 @contextmanager
-def _operator(cluster: ClusterInfo, workdir: Path, prometheus_url: str) -> Iterator[int]:
+def _operator(
+    cluster: ClusterInfo, workdir: Path, prometheus_url: str, code: Code | None = None
+) -> Iterator[int]:
     log = workdir / f"operator-{time.monotonic_ns()}.log"
     process = OperatorProcess(
-        cluster.kubeconfig, log, extra_args=("--prometheus-url", prometheus_url)
+        cluster.kubeconfig,
+        log,
+        extra_args=("--prometheus-url", prometheus_url),
+        env=code.env() if code else None,
     ).start()
     assert process.process is not None
     try:
@@ -288,32 +325,71 @@ def cpu_while_polling(
     api: client.ApiClient,
     exporter: WorkloadExporter,
     workdir: Path,
+    codes: list[Code],
+    sizes: list[int],
+    rounds: int = 1,
     seconds: float = 30,
 ) -> dict[str, Any]:
+    """The operator's CPU over ``seconds`` while one policy's 20 rules poll ``size``
+    workloads every second; each code in turn, the order reversed every other round."""
     custom = client.CustomObjectsApi(api)
-    figures = {}
-    with _operator(cluster, workdir, str(cluster.prometheus_url)) as pid:
-        for size in (10, 1000):
-            namespace = f"cpu-{size}"
-            for workload in _namespace_with_workloads(api, namespace, size):
-                exporter.set_probe(namespace, workload, 1.0)
-            rules = [_probe_rule(f"r{n}", namespace) for n in range(20)]
-            _apply_policy(custom, _policy(namespace, "1s", rules))
-            wait_until(
-                lambda namespace=namespace: _metrics_available(custom, namespace),  # type: ignore[misc]
-                what=f"{namespace} polled",
-                timeout=120,
-            )
-            start_cpu, start = _cpu_seconds(pid), time.monotonic()
-            time.sleep(seconds)  # the measurement window
-            used = _cpu_seconds(pid) - start_cpu
-            figures[f"20 rules x {size} workloads, every 1 s"] = {
-                "cpu % of one core": round(100 * used / (time.monotonic() - start), 1)
-            }
-            custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, "escalationpolicies", "bench"
-            )
-    return figures
+    for code in codes:
+        print(f"{code.label}: imports {code.imported_from()}", flush=True)
+    for size in sizes:
+        for workload in _namespace_with_workloads(api, f"cpu-{size}", size):
+            exporter.set_probe(f"cpu-{size}", workload, 1.0)
+    figures: dict[str, dict[str, list[float]]] = {code.label: {} for code in codes}
+    for round_ in range(rounds):
+        for code in codes if round_ % 2 == 0 else codes[::-1]:
+            with _operator(cluster, workdir, str(cluster.prometheus_url), code) as pid:
+                for size in sizes:
+                    percent = _cpu_of_one_policy(custom, pid, f"cpu-{size}", seconds)
+                    key = f"20 rules x {size} workloads, every 1 s"
+                    figures[code.label].setdefault(key, []).append(percent)
+                    print(f"round {round_ + 1}, {code.label}, {key}: {percent}%", flush=True)
+    summary: dict[str, Any] = {
+        label: {key: {"cpu % of one core": values} for key, values in by_size.items()}
+        for label, by_size in figures.items()
+    }
+    if len(codes) == 2:
+        before, after = (figures[code.label] for code in codes)
+        summary["ratio per round"] = {
+            key: [
+                round(b / a, 1) if a else None for b, a in zip(before[key], after[key], strict=True)
+            ]
+            for key in before
+        }
+    return summary
+
+
+def _cpu_of_one_policy(
+    custom: client.CustomObjectsApi, pid: int, namespace: str, seconds: float
+) -> float:
+    rules = [_probe_rule(f"r{n}", namespace) for n in range(20)]
+    _apply_policy(custom, _policy(namespace, "1s", rules))
+    wait_until(
+        lambda: _metrics_available(custom, namespace), what=f"{namespace} polled", timeout=120
+    )
+    time.sleep(5)  # past the first cycles and the start-up listing
+    start_cpu, start = _cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)  # the measurement window
+    used = _cpu_seconds(pid) - start_cpu
+    percent = round(100 * used / (time.monotonic() - start), 1)
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "escalationpolicies", "bench")
+    wait_until(lambda: not _policy_exists(custom, namespace), what="the policy deleted", timeout=60)
+    return percent
+
+
+def _policy_exists(custom: client.CustomObjectsApi, namespace: str) -> bool:
+    try:
+        custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "escalationpolicies", "bench"
+        )
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
 
 
 def detection_latency(
@@ -389,8 +465,25 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", choices=MEASURES, default=list(MEASURES), help="what to measure"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of earlier code whose operator's CPU is measured beside this one's",
+    )
+    parser.add_argument(
+        "--current",
+        type=Path,
+        help="a checkout (or copy) of the current code to run; default: the installed package",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="CPU rounds, alternating codes")
+    parser.add_argument(
+        "--cpu-sizes", type=int, nargs="*", default=[10, 1000], help="workloads per CPU measure"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
+    codes = [Code("current", args.current)]
+    if args.baseline:
+        codes.insert(0, Code("baseline", args.baseline))
     with tempfile.TemporaryDirectory(prefix="detection-bench-") as tmp:
         workdir = Path(tmp)
         cluster = LocalCluster(workdir / "cluster")
@@ -401,7 +494,9 @@ def main() -> None:
             api = config.new_client_from_config(config_file=str(info.kubeconfig))
             runs: dict[str, Callable[[], dict[str, Any]]] = {
                 "queries": lambda: queries_per_cycle(info, api, exporter, workdir),
-                "cpu": lambda: cpu_while_polling(info, api, exporter, workdir),
+                "cpu": lambda: cpu_while_polling(
+                    info, api, exporter, workdir, codes, args.cpu_sizes, args.rounds
+                ),
                 "latency-1s": lambda: detection_latency(
                     info, api, exporter, workdir, "1s", args.trials
                 ),

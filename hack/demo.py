@@ -307,6 +307,10 @@ def main() -> int:
     demo = Demo(info, workdir)
     try:
         demo.run()
+        if not args.keep and cluster is not None:
+            # The local cluster is stopped on the way out: nothing would be left to explore.
+            print("\nStopping the local cluster; `make demo ARGS=--keep` leaves it running.")
+            return 0
         print(
             f"\n{BOLD}Explore further{RESET}\n"
             f"    export KUBECONFIG={info.kubeconfig}\n"

@@ -1,11 +1,11 @@
 """The ``incident-operator`` command: ``run`` the operator, or render the ``crds``."""
 
 import argparse
-import os
-import socket
 import sys
 import threading
 from pathlib import Path
+
+from incident_operator.config import add_run_arguments
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -16,28 +16,27 @@ def _run(args: argparse.Namespace) -> int:
     from incident_operator.adapters.health_server import READINESS, Role, serve
     from incident_operator.adapters.leader_election import LeaderElector, LeaseSettings
     from incident_operator.adapters.leader_label import LeaderLabel
-    from incident_operator.handlers.detection import DetectionOptions
+    from incident_operator.config import Settings
 
     try:
-        detection = DetectionOptions.parse(
-            args.prometheus_url, args.alertmanager_listen, args.alertmanager_token_secret
-        )
-        health = _host_port(args.health_listen, "--health-listen") if args.health_listen else None
+        settings = Settings.from_arguments(args)
     except ValueError as error:
         print(f"incident-operator run: {error}", file=sys.stderr)
         return 2
     # Logging first, so what leader election and the leader label say is seen.
-    kopf.configure(verbose=args.verbose)
-    if health is not None:
-        serve(*health)
+    kopf.configure(verbose=settings.verbose)
+    if settings.health_listen is not None:
+        serve(*settings.health_listen)
     stop, lost = threading.Event(), threading.Event()
     # The Service in front of the Alertmanager receiver selects the leader's Pod by it.
-    label = LeaderLabel.from_environment()
+    label = LeaderLabel.of_pod(settings.pod_namespace, settings.pod_name)
     elector = None
-    if args.leader_elect:
+    if settings.leader_elect:
         elector = LeaderElector(
             LeaseSettings(
-                namespace=args.lease_namespace, name=args.lease_name, identity=args.identity
+                namespace=settings.lease_namespace,
+                name=settings.lease_name,
+                identity=settings.identity,
             )
         )
         # A label this Pod kept from a container that led before it restarted.
@@ -61,11 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     metrics.LEADING.set(1)
     try:
         kopf.run(
-            clusterwide=not args.namespace,
-            namespaces=args.namespace or (),
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
             standalone=True,
             stop_flag=stop,
-            memo=kopf.Memo(detection=detection, stop=stop),
+            memo=kopf.Memo(settings=settings, stop=stop),
         )
     finally:
         READINESS.role = Role.STOPPING
@@ -81,13 +80,6 @@ def _run(args: argparse.Namespace) -> int:
 def _stop_when(lost: threading.Event, stop: threading.Event) -> None:
     lost.wait()
     stop.set()
-
-
-def _host_port(text: str, flag: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{flag} {text!r}: use HOST:PORT, e.g. 0.0.0.0:8080")
-    return host, int(port)
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -115,47 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="incident-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the operator against the current kubeconfig")
-    run.add_argument(
-        "--namespace", "-n", action="append", help="watch only this namespace (repeatable)"
-    )
-    run.add_argument(
-        "--health-listen",
-        default=os.environ.get("HEALTH_LISTEN"),
-        help="HOST:PORT serving /healthz, /readyz and /metrics (env HEALTH_LISTEN)",
-    )
-    run.add_argument(
-        "--leader-elect",
-        action="store_true",
-        help="run only while holding the Lease, so one of several replicas acts",
-    )
-    run.add_argument(
-        "--lease-namespace",
-        default=os.environ.get("POD_NAMESPACE", "incident-operator"),
-        help="namespace of the leader Lease (env POD_NAMESPACE)",
-    )
-    run.add_argument("--lease-name", default="incident-operator", help="name of the Lease")
-    run.add_argument(
-        "--identity",
-        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
-        help="this replica's name in the Lease (env POD_NAME; default host-pid)",
-    )
-    run.add_argument("--verbose", "-v", action="store_true")
-    run.add_argument(
-        "--prometheus-url",
-        default=os.environ.get("PROMETHEUS_URL"),
-        help="Prometheus to poll for detection rules (env PROMETHEUS_URL); unset: no polling",
-    )
-    run.add_argument(
-        "--alertmanager-listen",
-        default=os.environ.get("ALERTMANAGER_LISTEN", "127.0.0.1:9095"),
-        help="HOST:PORT of the Alertmanager webhook receiver (env ALERTMANAGER_LISTEN)",
-    )
-    run.add_argument(
-        "--alertmanager-token-secret",
-        default=os.environ.get("ALERTMANAGER_TOKEN_SECRET"),
-        help="NAMESPACE/NAME of the Secret whose key `token` Alertmanager must send as a "
-        "bearer token (env ALERTMANAGER_TOKEN_SECRET); unset: no receiver",
-    )
+    add_run_arguments(run)
     run.set_defaults(handler=_run)
     crds = commands.add_parser("crds", help="render the CRDs from the API models")
     crds.add_argument("--output", default="crds", help="directory to write (default: crds)")

@@ -137,6 +137,20 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.channels[0]", "a slack channel needs secretRef"],
     ),
     (
+        "email channel logging in without its password",
+        _policy(
+            channels=[
+                {
+                    "name": "c",
+                    "type": "email",
+                    "email": {"host": "smtp.example", "from": "a@b.c", "to": ["d@e.f"]}
+                    | {"username": "ops"},
+                }
+            ]
+        ),
+        ["spec.channels[0]", "email.username needs secretRef"],
+    ),
+    (
         "step naming a channel that does not exist",
         _policy(escalation={"steps": [_step("P1", "0s", channel="nowhere")]}),
         ["spec.escalation.steps", "must name a channel in spec.channels"],

@@ -62,6 +62,9 @@ def test_printer_columns_show_real_values(
     wide = kubectl("get", "inc", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-4:] == ["TITLE", "ESCALATION", "NEXT", "UPDATE"]
     assert "checkout is down" in wide[1]
+    # The next update is due in the future: shown as the time, not "<invalid>".
+    assert "<invalid>" not in wide[1]
+    assert body["status"]["nextUpdateDueAt"].replace("+00:00", "Z")[:16] in wide[1]
 
 
 def test_status_is_initialised_from_the_runbook(

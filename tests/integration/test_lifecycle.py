@@ -144,6 +144,19 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
     refused = plugin(cluster, namespace, "state", incident_id, "Investigating", check=False)
     assert refused.returncode == 1
     assert "a Closed incident cannot be changed" in refused.stderr
+    # Its acknowledgement too; labels stay free for filing it.
+    unacknowledged = kubectl(
+        "annotate",
+        "incident",
+        "checkout",
+        "-n",
+        namespace,
+        "sre.agentos.io/acknowledged-by-",
+        check=False,
+    )
+    assert unacknowledged.returncode != 0
+    assert "its sre.agentos.io/ annotations" in unacknowledged.stderr
+    kubectl("label", "incident", "checkout", "-n", namespace, "archived=true")
 
 
 def test_acknowledging_as_someone_else_is_refused(

@@ -16,7 +16,7 @@ import yaml
 
 from incident_operator import entrypoint
 from incident_operator.api.annotations import LEADER_LABEL
-from incident_operator.handlers.detection import DetectionOptions
+from incident_operator.config import Settings
 from tests.helm import (
     CHART,
     REPO,
@@ -307,9 +307,7 @@ def test_rendered_arguments_are_accepted_by_the_operator(
     for name, value in expected.items():
         assert getattr(args, name) == value, name
     # The values the operator checks itself (HOST:PORT, NAMESPACE/NAME, URL) are well formed.
-    options = DetectionOptions.parse(
-        args.prometheus_url, args.alertmanager_listen, args.alertmanager_token_secret
-    )
+    options = Settings.from_arguments(args)
     if args.alertmanager_token_secret:
         assert options.alertmanager_token_secret == (
             "incident-operator",

@@ -51,6 +51,9 @@ def test_incident_printer_columns() -> None:
     wide = [c["name"] for c in columns if c.get("priority")]
     assert default == ["ID", "Severity", "Phase", "State", "Commander", "Age"]
     assert wide == ["Title", "Escalation", "Next Update"]
+    # kubectl shows a date column as an age; only times in the past may be dates.
+    dates = [c["jsonPath"] for c in columns if c["type"] == "date"]
+    assert dates == [".metadata.creationTimestamp"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import pytest
 
 from incident_operator.domain.detection import (
     Hold,
-    MetricsReason,
     RuleError,
     RuleThresholds,
     Sample,
@@ -26,6 +25,7 @@ from incident_operator.domain.detection import (
     samples_by_workload,
     samples_for,
 )
+from incident_operator.domain.reasons import Reason
 from incident_operator.domain.signals import RUNBOOK_THRESHOLDS, Direction, Level, Signal
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -93,10 +93,10 @@ def test_a_custom_query_needs_a_threshold() -> None:
 @pytest.mark.parametrize(
     ("samples", "level", "value", "problem"),
     [
-        ([], Level.UNKNOWN, None, MetricsReason.NO_DATA),
-        ([_sample(math.nan)], Level.UNKNOWN, None, MetricsReason.NOT_A_NUMBER),
-        ([_sample(math.inf), _sample(math.nan)], Level.UNKNOWN, None, MetricsReason.NOT_A_NUMBER),
-        ([_sample(0.95, age=120)], Level.UNKNOWN, None, MetricsReason.STALE),
+        ([], Level.UNKNOWN, None, Reason.NO_DATA),
+        ([_sample(math.nan)], Level.UNKNOWN, None, Reason.NOT_A_NUMBER),
+        ([_sample(math.inf), _sample(math.nan)], Level.UNKNOWN, None, Reason.NOT_A_NUMBER),
+        ([_sample(0.95, age=120)], Level.UNKNOWN, None, Reason.STALE_DATA),
         ([_sample(0.95, age=30)], Level.CRITICAL, 0.95, None),
         # Several series for one workload: the worst one counts.
         ([_sample(0.2), _sample(0.8), _sample(0.75)], Level.WARNING, 0.8, None),

@@ -12,13 +12,13 @@ from incident_operator.api.incident import Incident
 from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.detection import (
     Hold,
-    MetricsReason,
     Sample,
     WorkloadKey,
     gap_fingerprint,
     rule_fingerprint,
 )
 from incident_operator.domain.phases import Phase
+from incident_operator.domain.reasons import Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Level
 from incident_operator.reconcile.detection import (
@@ -193,7 +193,7 @@ def test_a_dip_under_the_threshold_restarts_for() -> None:
     [
         {},
         {"api": math.nan},
-        QueryFailure(MetricsReason.UNREACHABLE, "Prometheus at x refused the connection"),
+        QueryFailure(Reason.PROMETHEUS_UNREACHABLE, "Prometheus at x refused the connection"),
     ],
     ids=["empty", "nan", "unreachable"],
 )
@@ -268,7 +268,7 @@ def test_unknown_data_stops_the_monitoring_clock_and_healthy_data_restarts_it() 
     cycles = Cycles(_policy(CPU))
     cycles.run({"api": 0.8}, T0)
     cycles.run({"api": 0.5}, _at(15))
-    cycles.run(QueryFailure(MetricsReason.UNREACHABLE, "down"), _at(30))
+    cycles.run(QueryFailure(Reason.PROMETHEUS_UNREACHABLE, "down"), _at(30))
     gap = cycles.incident().status.detection
     assert gap is not None
     assert (gap.level, gap.value, gap.breaching, gap.recovered_at) == (
@@ -317,7 +317,7 @@ def test_missing_series_for_some_workloads_are_named() -> None:
     cycles = Cycles(_policy(CPU), [API, WEB, WorkloadKey("Deployment", "db")])
     plan = cycles.run({"api": 0.1}, T0)
     assert plan.problem == (
-        MetricsReason.NO_DATA,
+        Reason.NO_DATA,
         "rule cpu: no data for Deployment/db, Deployment/web",
     )
     assert not plan.blind
@@ -332,29 +332,29 @@ def test_an_invalid_rule_sends_no_query_and_keeps_its_holds() -> None:
     plan = plan_rule(policy, compiled, [API], None, {}, hold, T0)
     assert plan.holds == hold
     assert plan.problem is not None
-    assert plan.problem[0] == MetricsReason.INVALID_RULE
+    assert plan.problem[0] == Reason.INVALID_RULE
     assert "no metric role nope" in plan.problem[1]
 
 
 def test_metrics_available_names_the_most_serious_problem() -> None:
     policy = _policy(CPU)
     plans = {
-        "a": RulePlan(problem=(MetricsReason.NO_DATA, "rule a: no data for Deployment/x")),
-        "b": RulePlan(problem=(MetricsReason.UNREACHABLE, "rule b: refused")),
+        "a": RulePlan(problem=(Reason.NO_DATA, "rule a: no data for Deployment/x")),
+        "b": RulePlan(problem=(Reason.PROMETHEUS_UNREACHABLE, "rule b: refused")),
         "c": RulePlan(),
     }
     condition = metrics_available([], plans, 3, 3, T0)
     assert condition.status is ConditionStatus.FALSE
-    assert condition.reason == MetricsReason.UNREACHABLE
+    assert condition.reason == Reason.PROMETHEUS_UNREACHABLE
     assert condition.message == "rule a: no data for Deployment/x; rule b: refused"
     assert condition.observed_generation == 3
     healthy = metrics_available([condition], {"c": RulePlan()}, 3, 3, _at(15))
-    assert (healthy.status, healthy.reason) == (ConditionStatus.TRUE, MetricsReason.RECEIVED)
+    assert (healthy.status, healthy.reason) == (ConditionStatus.TRUE, Reason.METRICS_RECEIVED)
     assert healthy.last_transition_time == _at(15)
     again = metrics_available([healthy], {"c": RulePlan()}, 3, 3, _at(30))
     assert again.last_transition_time == _at(15)
     nothing = metrics_available([], {"c": RulePlan()}, 0, 3, T0)
-    assert nothing.reason == MetricsReason.NO_WORKLOADS
+    assert nothing.reason == Reason.NO_WORKLOADS_SELECTED
     assert policy.status.conditions == []
 
 

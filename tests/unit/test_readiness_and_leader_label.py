@@ -5,6 +5,7 @@ leader is ready once its watches run. The leader label on the Pod is what routes
 Alertmanager's webhooks, written only when it differs and never fatal when it fails.
 """
 
+import argparse
 import threading
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from incident_operator.adapters.health_server import API_FRESHNESS_SECONDS, Read
 from incident_operator.adapters.leader_election import LeaderElector, LeaseSettings
 from incident_operator.adapters.leader_label import LeaderLabel
 from incident_operator.api.annotations import LEADER_LABEL
+from incident_operator.config import Settings, add_run_arguments
 
 NO_API = "the API server has not answered recently"
 NO_WATCHES = "the watches have not started"
@@ -273,6 +275,14 @@ def test_a_failure_is_a_warning_and_the_next_call_retries(
     assert pods.labels == {LEADER_LABEL: "true"}
 
 
+def _label_from(environ: dict[str, str]) -> LeaderLabel:
+    """The label as the operator builds it: flags' defaults from the environment, then settings."""
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, environ)
+    settings = Settings.from_arguments(parser.parse_args([]))
+    return LeaderLabel.of_pod(settings.pod_namespace, settings.pod_name)
+
+
 @pytest.mark.parametrize(
     "environ",
     [
@@ -284,14 +294,14 @@ def test_a_failure_is_a_warning_and_the_next_call_retries(
     ids=["neither", "no-namespace", "no-name", "empty"],
 )
 def test_without_the_downward_api_there_is_nothing_to_label(environ: dict[str, str]) -> None:
-    label = LeaderLabel.from_environment(environ)
+    label = _label_from(environ)
     # No API client is ever made: these would fail without a kubeconfig.
     assert label.mark()
     assert label.clear()
 
 
 def test_the_downward_api_names_the_pod() -> None:
-    label = LeaderLabel.from_environment({"POD_NAME": "operator-0", "POD_NAMESPACE": "ops"})
+    label = _label_from({"POD_NAME": "operator-0", "POD_NAMESPACE": "ops"})
     assert (label.namespace, label.name) == ("ops", "operator-0")
 
 

@@ -4,20 +4,17 @@ A ConfigMap per namespace holds the last number handed out. Allocation is a
 compare-and-swap on its resourceVersion, so two operator replicas can never hand out the
 same number. The ID is then written into the Incident's status guarded by the
 Incident's own resourceVersion; if another replica got there first, its ID stands and
-our number is left unused: IDs may have gaps, never duplicates.
+our number is left unused: IDs may have gaps, never duplicates. (The incident
+pipeline records the ID in the same status write as the rest of its first decision.)
 
 The ConfigMap also remembers which incident (by UID) took the last number, so an
 operator that crashed between the two writes reuses that number instead of skipping one.
 """
 
-from typing import Any, cast
-
 from kubernetes import client
 
 from incident_operator.adapters.kubernetes import (
     FIELD_MANAGER,
-    GROUP,
-    VERSION,
     is_conflict,
     is_not_found,
 )
@@ -34,47 +31,16 @@ class IdAllocationError(RuntimeError):
 
 
 class IncidentIdAllocator:
-    def __init__(self, core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+    def __init__(self, core: client.CoreV1Api) -> None:
         self._core = core
-        self._custom = custom
 
-    def assign(self, namespace: str, name: str, uid: str) -> str:
-        """The incident's ID, allocating and recording one if it has none. Blocking."""
-        number: int | None = None
-        for _ in range(_MAX_ATTEMPTS):
-            incident = cast(
-                dict[str, Any],
-                self._custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, "incidents", name
-                ),
-            )
-            existing = (incident.get("status") or {}).get("id")
-            if existing:
-                return str(existing)
-            if incident["metadata"]["uid"] != uid:
-                raise IdAllocationError(f"incident {namespace}/{name} was replaced")
-            if number is None:
-                number = self._next_number(namespace, uid)
-            incident_id = format_incident_id(number)
-            body = {
-                "metadata": {"resourceVersion": incident["metadata"]["resourceVersion"]},
-                "status": {"id": incident_id},
-            }
-            try:
-                self._custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    "incidents",
-                    name,
-                    body,
-                    field_manager=FIELD_MANAGER,
-                )
-                return incident_id
-            except client.ApiException as error:
-                if not is_conflict(error):
-                    raise
-        raise IdAllocationError(f"could not record an ID on {namespace}/{name}: too many conflicts")
+    def allocate(self, namespace: str, uid: str) -> str:
+        """The next ID of ``namespace`` for the incident ``uid``. Blocking.
+
+        Asked again for the same incident before another one took a number (its status
+        write lost a race, or the operator died before it), the same ID comes back.
+        """
+        return format_incident_id(self._next_number(namespace, uid))
 
     def _next_number(self, namespace: str, uid: str) -> int:
         for _ in range(_MAX_ATTEMPTS):

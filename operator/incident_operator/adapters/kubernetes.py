@@ -9,6 +9,10 @@ from kubernetes import client, config
 from incident_operator.api import GROUP, VERSION
 
 FIELD_MANAGER = "incident-operator"
+# Blocking API calls in flight at once (the event loop's thread pool has as many threads):
+# asyncio's default of cores + 4 would leave a burst of incidents queueing for a thread
+# while the API server, not this process, is what they wait on.
+CALLS_IN_PARALLEL = 32
 
 # What a call can fail with: an answer that is an error, or no answer at all (a refused
 # or dropped connection, a timeout).
@@ -27,7 +31,10 @@ def api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One connection per thread that may call at once, so none waits for a connection.
+    configuration.connection_pool_maxsize = CALLS_IN_PARALLEL
+    return client.ApiClient(configuration)
 
 
 def core() -> client.CoreV1Api:

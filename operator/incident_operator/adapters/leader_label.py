@@ -15,8 +15,6 @@ the tests) there is nothing to label, and every call does nothing.
 """
 
 import logging
-import os
-from collections.abc import Mapping
 
 from kubernetes import client
 
@@ -49,9 +47,8 @@ class LeaderLabel:
         self._labelled: bool | None = None
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "LeaderLabel":
-        """The Pod the downward API names in POD_NAMESPACE and POD_NAME, if both are set."""
-        namespace, name = environ.get("POD_NAMESPACE") or None, environ.get("POD_NAME") or None
+    def of_pod(cls, namespace: str | None, name: str | None) -> "LeaderLabel":
+        """The Pod the downward API names (settings' pod_namespace and pod_name), if both are."""
         if namespace is None or name is None:
             logger.info("POD_NAME or POD_NAMESPACE is unset: no pod gets the leader label")
         return cls(namespace, name)

@@ -41,7 +41,8 @@ Duration = Annotated[
     Field(
         pattern=DURATION_PATTERN,
         max_length=32,
-        description="A duration such as 90s, 5m or 1h30m (units ms, s, m, h).",
+        description="A duration such as 500ms, 90s, 5m or 1h30m: Go's time.ParseDuration "
+        "without signs and without the units us, µs and ns.",
     ),
 ]
 DNSName = Annotated[

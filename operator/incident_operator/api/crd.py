@@ -145,7 +145,9 @@ def incident_crd() -> Schema:
             _column("Age", ".metadata.creationTimestamp", "date"),
             _column("Title", ".spec.title", priority=1),
             _column("Escalation", ".status.escalation.level", "integer", priority=1),
-            _column("Next Update", ".status.nextUpdateDueAt", "date", priority=1),
+            # A string, not a date: kubectl prints a date column as an age, and a time in
+            # the future as "<invalid>".
+            _column("Next Update", ".status.nextUpdateDueAt", priority=1),
         ],
         description="An incident, walked through the runbook's lifecycle by incident-operator.",
     )

@@ -223,6 +223,10 @@ class Channel(ApiModel):
                     "self.type != 'email' || has(self.email)",
                     "an email channel needs the email settings",
                 ),
+                cel(
+                    "!has(self.email) || !has(self.email.username) || has(self.secretRef)",
+                    "an email channel with email.username needs secretRef (the SMTP password)",
+                ),
                 cel("self.type != 'webhook' || has(self.url)", "a webhook channel needs url"),
                 cel(
                     "self.type != 'pagerduty' || !has(self.audience) || "

@@ -25,6 +25,7 @@ from incident_operator.domain.checklists import ChecklistName, TickedBy
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
+from incident_operator.domain.reasons import Reason
 from incident_operator.domain.severity import ActionItemPriority, Severity
 from incident_operator.domain.signals import Level
 from incident_operator.domain.timeline import Entry as TimelineEntry
@@ -243,7 +244,7 @@ class RollbackStatus(ApiModel):
 
     phase: RollbackPhase
     # A CamelCase reason for the phase (domain.reasons.Reason), e.g. GitOpsManaged.
-    reason: Annotated[str, Field(max_length=64)] | None = None
+    reason: Reason | None = None
     message: Annotated[str, Field(max_length=1024)] | None = None
     source: RollbackSource = RollbackSource.REQUESTED
     target: WorkloadReference

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from incident_operator.domain.reasons import ConditionType, Reason
+
 
 class ConditionStatus(StrEnum):
     TRUE = "True"
@@ -48,14 +50,18 @@ def find_condition(conditions: Iterable[Condition], type_: str) -> Condition | N
 
 def set_condition(
     conditions: Sequence[Condition],
-    type_: str,
+    type_: ConditionType,
     status: ConditionStatus,
-    reason: str,
+    reason: Reason,
     message: str,
     now: datetime,
     observed_generation: int | None = None,
 ) -> list[Condition]:
-    """Returns ``conditions`` with ``type_`` set; other types keep their order and values."""
+    """Returns ``conditions`` with ``type_`` set; other types keep their order and values.
+
+    Only the closed sets of domain.reasons are accepted, so mypy catches a misspelt type
+    or reason; conditions read back from the API keep plain strings.
+    """
     existing = find_condition(conditions, type_)
     if existing is None:
         new = Condition(type_, status, reason, message, now, observed_generation)

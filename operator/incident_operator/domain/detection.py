@@ -31,13 +31,14 @@ Unknown leaves a hold as it is: missing data neither confirms nor ends a breach.
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Final, NamedTuple
 
+from incident_operator.domain.reasons import Reason
 from incident_operator.domain.signals import RUNBOOK_THRESHOLDS, Direction, Level, Signal
 
 # Labels a rule's result names its workload by.
@@ -46,37 +47,14 @@ WORKLOAD_KIND_LABEL: Final = "workload_kind"
 NAMESPACE_LABEL: Final = "namespace"
 
 
-class MetricsReason:
-    """Reasons of an EscalationPolicy's MetricsAvailable condition, most serious first."""
-
-    # Type of the condition detection owns on EscalationPolicies.
-    CONDITION_TYPE: Final = "MetricsAvailable"
-    # True: every rule returned a usable value for every workload it watches.
-    RECEIVED: Final = "MetricsReceived"
-    # True: the rules select no workload, so there is nothing to measure.
-    NO_WORKLOADS: Final = "NoWorkloadsSelected"
-    # False: Prometheus did not answer (refused, timed out).
-    UNREACHABLE: Final = "PrometheusUnreachable"
-    # False: Prometheus answered with an error (bad PromQL, overload).
-    QUERY_FAILED: Final = "QueryFailed"
-    # False: a rule cannot be turned into a query (an unknown metric role, say).
-    INVALID_RULE: Final = "InvalidRule"
-    # False: no series for some watched workloads.
-    NO_DATA: Final = "NoData"
-    # False: only NaN or infinite values for some watched workloads.
-    NOT_A_NUMBER: Final = "NotANumber"
-    # False: only samples older than the staleness bound.
-    STALE: Final = "StaleData"
-
-
 # Most serious first: the condition's reason is the first of these any rule has.
 PROBLEM_ORDER: Final = (
-    MetricsReason.UNREACHABLE,
-    MetricsReason.QUERY_FAILED,
-    MetricsReason.INVALID_RULE,
-    MetricsReason.NO_DATA,
-    MetricsReason.NOT_A_NUMBER,
-    MetricsReason.STALE,
+    Reason.PROMETHEUS_UNREACHABLE,
+    Reason.QUERY_FAILED,
+    Reason.INVALID_RULE,
+    Reason.NO_DATA,
+    Reason.NOT_A_NUMBER,
+    Reason.STALE_DATA,
 )
 
 
@@ -169,13 +147,13 @@ class Sample:
         return self.labels.get(name)
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """What one cycle saw for one workload."""
 
+    # A tuple, not a dataclass: a cycle makes one per rule and workload.
     level: Level
     value: float | None
-    # Set when the level is Unknown: one of MetricsReason's False reasons.
+    # Set when the level is Unknown: a MetricsAvailable=False reason (domain.reasons).
     problem: str | None = None
 
 
@@ -211,22 +189,230 @@ def observe(
     """Judges one workload's samples (see the module docstring for the cases)."""
     present = list(samples)
     if not present:
-        return Observation(Level.UNKNOWN, None, MetricsReason.NO_DATA)
+        return Observation(Level.UNKNOWN, None, Reason.NO_DATA)
     if len(present) == 1:  # the usual case, kept cheap: a rule evaluates every workload
         only = present[0]
         if now - only.timestamp > stale_after:
-            return Observation(Level.UNKNOWN, None, MetricsReason.STALE)
+            return Observation(Level.UNKNOWN, None, Reason.STALE_DATA)
         if not math.isfinite(only.value):
-            return Observation(Level.UNKNOWN, None, MetricsReason.NOT_A_NUMBER)
+            return Observation(Level.UNKNOWN, None, Reason.NOT_A_NUMBER)
         return Observation(level_of(only.value, thresholds), only.value)
     fresh = [s for s in present if now - s.timestamp <= stale_after]
     if not fresh:
-        return Observation(Level.UNKNOWN, None, MetricsReason.STALE)
+        return Observation(Level.UNKNOWN, None, Reason.STALE_DATA)
     finite = [s.value for s in fresh if math.isfinite(s.value)]
     if not finite:
-        return Observation(Level.UNKNOWN, None, MetricsReason.NOT_A_NUMBER)
+        return Observation(Level.UNKNOWN, None, Reason.NOT_A_NUMBER)
     worst = max(finite) if thresholds.direction is Direction.ABOVE else min(finite)
     return Observation(level_of(worst, thresholds), worst)
+
+
+# ------------------------------------------------------------------ a whole result at once
+
+# A series' place: (workload kind, or None when the query does not say; workload name).
+SeriesKey = tuple[str | None, str]
+
+
+@dataclass(frozen=True)
+class InstantVector:
+    """A rule's result as detection reads it: the values of the series that name a workload.
+
+    Grouped once when decoded, so a rule over 1,000 workloads makes no object per sample:
+    ``values[namespace label or None][(kind or None, name)]`` are the values of the series
+    with those labels. Prometheus stamps every sample of an instant query with the
+    evaluation time, so ``evaluated_at`` serves them all and ``times`` (each series' own
+    times, in the order of ``values``) is set only when they differ.
+    """
+
+    values: Mapping[str | None, Mapping[SeriesKey, tuple[float, ...]]]
+    # Epoch seconds: the samples' time, the oldest one's when ``times`` is set; None if empty.
+    evaluated_at: float | None
+    times: Mapping[str | None, Mapping[SeriesKey, tuple[float, ...]]] | None = None
+    # Set by the adapter that decoded the answer: a digest of it without its evaluation
+    # time, so the next identical answer is recognised without decoding it again.
+    digest: bytes | None = None
+
+
+def vector_of(samples: Iterable[Sample]) -> InstantVector:
+    """Samples (from a test, or any client) as an InstantVector."""
+    values: dict[str | None, dict[SeriesKey, tuple[float, ...]]] = {}
+    times: dict[str | None, dict[SeriesKey, tuple[float, ...]]] = {}
+    stamps: set[float] = set()
+    for sample in samples:
+        labels = sample.labels
+        name = labels.get(WORKLOAD_LABEL)
+        if not name:
+            continue
+        namespace, key = labels.get(NAMESPACE_LABEL), (labels.get(WORKLOAD_KIND_LABEL), name)
+        at = sample.timestamp.timestamp()
+        stamps.add(at)
+        group, group_times = values.setdefault(namespace, {}), times.setdefault(namespace, {})
+        group[key] = (*group.get(key, ()), sample.value)
+        group_times[key] = (*group_times.get(key, ()), at)
+    return InstantVector(values, min(stamps, default=None), times if len(stamps) > 1 else None)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One rule's observations of its workloads, and what they were judged from.
+
+    Kept between cycles: when the next result has the same values (the adapter hands back
+    the same mapping for an unchanged answer), the same workloads and thresholds, and every
+    sample is still fresh, the observations are the same and nothing is judged again.
+    """
+
+    values: Mapping[str | None, Mapping[SeriesKey, tuple[float, ...]]]
+    workloads: Sequence[WorkloadKey]
+    thresholds: RuleThresholds
+    observations: Mapping[WorkloadKey, Observation]
+    # The workloads whose level is not Ok, in the order of ``workloads``.
+    not_ok: tuple[WorkloadKey, ...]
+    # True when any sample was stale: then the next cycle judges again.
+    had_stale: bool
+
+    def still_holds(
+        self,
+        vector: InstantVector,
+        workloads: Sequence[WorkloadKey],
+        thresholds: RuleThresholds,
+        fresh: bool,
+    ) -> bool:
+        return (
+            fresh
+            and not self.had_stale
+            and vector.values is self.values
+            and thresholds == self.thresholds
+            and (workloads is self.workloads or workloads == self.workloads)
+        )
+
+
+def _is_fresh(vector: InstantVector, now: datetime, stale_after: timedelta) -> bool:
+    """Every sample is within ``stale_after`` of ``now``."""
+    return vector.evaluated_at is None or (
+        now.timestamp() - vector.evaluated_at <= stale_after.total_seconds()
+    )
+
+
+def _judge(thresholds: RuleThresholds) -> Callable[[tuple[float, ...]], Observation]:
+    """The level of a workload's fresh values, as ``observe`` decides it, as one function
+    made once per rule (the thresholds are looked up once, not per workload)."""
+    above = thresholds.direction is Direction.ABOVE
+    warning, critical = thresholds.warning, thresholds.critical
+    no_data = Observation(Level.UNKNOWN, None, Reason.NO_DATA)
+    not_a_number = Observation(Level.UNKNOWN, None, Reason.NOT_A_NUMBER)
+    isfinite = math.isfinite
+    # tuple.__new__ skips the named tuple's keyword handling: half the cost, per workload.
+    make = tuple.__new__
+
+    def judge(values: tuple[float, ...]) -> Observation:
+        if len(values) == 1:
+            worst = values[0]
+            if not isfinite(worst):
+                return not_a_number
+        elif not values:
+            return no_data
+        else:
+            finite = [value for value in values if isfinite(value)]
+            if not finite:
+                return not_a_number
+            worst = max(finite) if above else min(finite)
+        if above:
+            if critical is not None and worst > critical:
+                return make(Observation, (Level.CRITICAL, worst, None))
+            if warning is not None and worst > warning:
+                return make(Observation, (Level.WARNING, worst, None))
+        else:
+            if critical is not None and worst < critical:
+                return make(Observation, (Level.CRITICAL, worst, None))
+            if warning is not None and worst < warning:
+                return make(Observation, (Level.WARNING, worst, None))
+        return make(Observation, (Level.OK, worst, None))
+
+    return judge
+
+
+def evaluate(
+    vector: InstantVector,
+    namespace: str,
+    workloads: Sequence[WorkloadKey],
+    thresholds: RuleThresholds,
+    now: datetime,
+    stale_after: timedelta,
+    previous: Evaluation | None = None,
+) -> Evaluation:
+    """``observe`` for every workload at once, from one result; ``previous`` when it still
+    holds (see ``Evaluation``).
+
+    Series of another namespace are dropped, and a series without a kind counts for every
+    kind of that name, as ``samples_by_workload`` and ``samples_for`` do.
+    """
+    fresh = vector.times is None and _is_fresh(vector, now, stale_after)
+    if previous is not None and previous.still_holds(vector, workloads, thresholds, fresh):
+        return previous
+    groups = [g for g in (vector.values.get(namespace), vector.values.get(None)) if g]
+    if vector.times is not None or not fresh:
+        observations = _observe_each(vector, namespace, workloads, thresholds, now, stale_after)
+    else:
+        judge = _judge(thresholds)
+        observations = {}
+        kinds = {kind is None for group in groups for kind, _ in group}
+        # The usual cases, kept to one lookup per workload: one namespace, and every
+        # series names its workload's kind, or none does.
+        if len(groups) == 1 and kinds == {False}:
+            get = groups[0].get
+            for workload in workloads:
+                observations[workload] = judge(get(workload, ()))
+        elif len(groups) == 1 and kinds == {True}:
+            get = groups[0].get
+            for workload in workloads:
+                observations[workload] = judge(get((None, workload.name), ()))
+        else:
+            any_kind = True in kinds
+            for workload in workloads:
+                found: tuple[float, ...] = ()
+                for group in groups:
+                    found += group.get(workload, ())
+                    if any_kind:
+                        found += group.get((None, workload.name), ())
+                observations[workload] = judge(found)
+    return Evaluation(
+        vector.values,
+        workloads,
+        thresholds,
+        observations,
+        tuple(w for w, o in observations.items() if o.level is not Level.OK),
+        had_stale=not fresh,
+    )
+
+
+def _observe_each(
+    vector: InstantVector,
+    namespace: str,
+    workloads: Sequence[WorkloadKey],
+    thresholds: RuleThresholds,
+    now: datetime,
+    stale_after: timedelta,
+) -> dict[WorkloadKey, Observation]:
+    """The general case, sample by sample: samples of different times, or stale ones."""
+    samples: list[Sample] = []
+    for label_namespace, group in vector.values.items():
+        times = vector.times.get(label_namespace, {}) if vector.times is not None else {}
+        for (kind, name), values in group.items():
+            labels = {WORKLOAD_LABEL: name}
+            if kind is not None:
+                labels[WORKLOAD_KIND_LABEL] = kind
+            if label_namespace is not None:
+                labels[NAMESPACE_LABEL] = label_namespace
+            stamps = times.get((kind, name)) or (vector.evaluated_at or 0.0,) * len(values)
+            samples += [
+                Sample(labels, value, datetime.fromtimestamp(at, UTC))
+                for value, at in zip(values, stamps, strict=True)
+            ]
+    grouped = samples_by_workload(samples, namespace)
+    return {
+        workload: observe(samples_for(grouped, workload), thresholds, now, stale_after)
+        for workload in workloads
+    }
 
 
 @dataclass(frozen=True)

@@ -1,134 +1,242 @@
-"""Condition types and reasons: closed sets of CamelCase constants, one comment each.
+"""Condition types, condition reasons and timeline entry types: closed sets, one comment each.
 
 Tools (Argo CD, Flux, kstatus, our own plugin) read these; renaming one is an API change.
+They are string enums, so they go onto the wire as their values and mypy catches a typo.
+A timeline entry is also posted as an Event with the entry's type as its reason;
+``event_type`` says, in this one place, which of them are Warnings.
 """
 
+from enum import StrEnum
 from typing import Final
 
 
-class ConditionType:
+class ConditionType(StrEnum):
     # Both kinds: the last reconcile understood the object and wrote its status.
-    READY: Final = "Ready"
+    READY = "Ready"
     # Incident: someone acknowledged it (the sre.agentos.io/acknowledged-by annotation).
-    ACKNOWLEDGED: Final = "Acknowledged"
+    ACKNOWLEDGED = "Acknowledged"
     # Incident: a commander is named in spec.roles.
-    COMMANDER_ASSIGNED: Final = "CommanderAssigned"
+    COMMANDER_ASSIGNED = "CommanderAssigned"
     # Incident: True when nobody acknowledged it before its response deadline.
-    RESPONSE_OVERDUE: Final = "ResponseOverdue"
+    RESPONSE_OVERDUE = "ResponseOverdue"
     # Incident: True when it is still open past its resolution target.
-    RESOLUTION_OVERDUE: Final = "ResolutionOverdue"
+    RESOLUTION_OVERDUE = "ResolutionOverdue"
     # Incident: True when a status update is due and none was posted.
-    UPDATE_OVERDUE: Final = "UpdateOverdue"
+    UPDATE_OVERDUE = "UpdateOverdue"
     # Incident: detection sees its metrics back under their thresholds.
-    METRICS_RECOVERED: Final = "MetricsRecovered"
+    METRICS_RECOVERED = "MetricsRecovered"
     # Incident: True when the post-mortem is not scheduled or not final in time.
-    POST_MORTEM_OVERDUE: Final = "PostMortemOverdue"
+    POST_MORTEM_OVERDUE = "PostMortemOverdue"
     # Incident: True when an action item is past its due date.
-    ACTION_ITEMS_OVERDUE: Final = "ActionItemsOverdue"
+    ACTION_ITEMS_OVERDUE = "ActionItemsOverdue"
     # Incident: nothing required stands between it and Closed.
-    READY_TO_CLOSE: Final = "ReadyToClose"
+    READY_TO_CLOSE = "ReadyToClose"
     # Incident: True when people asked for a phase change the lifecycle does not allow.
-    TRANSITION_REFUSED: Final = "TransitionRefused"
+    TRANSITION_REFUSED = "TransitionRefused"
     # Incident: an EscalationPolicy governs it.
-    POLICY_RESOLVED: Final = "PolicyResolved"
+    POLICY_RESOLVED = "PolicyResolved"
     # Incident: True once an escalation step is reached (status.escalation says which).
-    ESCALATED: Final = "Escalated"
+    ESCALATED = "Escalated"
     # Incident: True while a notification is failing (retrying) or has failed for good.
-    NOTIFICATIONS_FAILING: Final = "NotificationsFailing"
+    NOTIFICATIONS_FAILING = "NotificationsFailing"
     # EscalationPolicy: every template override renders; False names template and line.
-    TEMPLATES_VALID: Final = "TemplatesValid"
+    TEMPLATES_VALID = "TemplatesValid"
+    # EscalationPolicy: detection can measure what the policy's rules watch (detection's).
+    METRICS_AVAILABLE = "MetricsAvailable"
     # Incident: a rollback of an affected workload (status.rollback): False while proposed
     # or when refused or failed, Unknown while it runs, True once detection sees recovery.
-    ROLLED_BACK: Final = "RolledBack"
+    ROLLED_BACK = "RolledBack"
 
 
-class Reason:
+class Reason(StrEnum):
     # Ready=True: the spec was read and the status reflects it.
-    RECONCILED: Final = "Reconciled"
+    RECONCILED = "Reconciled"
     # Ready=False: the spec does not match the schema (written before a schema change?).
-    INVALID_SPEC: Final = "InvalidSpec"
+    INVALID_SPEC = "InvalidSpec"
     # Ready=False: the status could not be read; the operator leaves it as it is.
-    INVALID_STATUS: Final = "InvalidStatus"
+    INVALID_STATUS = "InvalidStatus"
     # Ready=False: the incident could not be given an ID yet; it is retried.
-    ID_ALLOCATION_FAILED: Final = "IdAllocationFailed"
+    ID_ALLOCATION_FAILED = "IdAllocationFailed"
     # CommanderAssigned: a commander is named.
-    ASSIGNED: Final = "Assigned"
+    ASSIGNED = "Assigned"
     # CommanderAssigned: nobody is named yet, and it is not yet late.
-    NOT_ASSIGNED: Final = "NotAssigned"
+    NOT_ASSIGNED = "NotAssigned"
     # CommanderAssigned=False past the runbook's deadline (5 minutes for P0).
-    COMMANDER_OVERDUE: Final = "CommanderOverdue"
+    COMMANDER_OVERDUE = "CommanderOverdue"
     # Acknowledged=True: by the user in the message.
-    ACKNOWLEDGED: Final = "Acknowledged"
+    ACKNOWLEDGED = "Acknowledged"
     # Acknowledged=False: nobody has yet.
-    NOT_ACKNOWLEDGED: Final = "NotAcknowledged"
+    NOT_ACKNOWLEDGED = "NotAcknowledged"
     # *Overdue=True: the deadline in the message passed.
-    DEADLINE_PASSED: Final = "DeadlinePassed"
+    DEADLINE_PASSED = "DeadlinePassed"
     # *Overdue=False: the deadline in the message is still ahead.
-    WITHIN_DEADLINE: Final = "WithinDeadline"
+    WITHIN_DEADLINE = "WithinDeadline"
     # *Overdue=False: the clock does not run (met, not applicable, or stopped).
-    NOT_APPLICABLE: Final = "NotApplicable"
+    NOT_APPLICABLE = "NotApplicable"
     # MetricsRecovered=True / False.
-    RECOVERED: Final = "Recovered"
-    BREACHING: Final = "Breaching"
+    RECOVERED = "Recovered"
+    BREACHING = "Breaching"
     # ReadyToClose=True / False (the message lists what is open).
-    ALL_DONE: Final = "AllDone"
-    ITEMS_OPEN: Final = "ItemsOpen"
+    ALL_DONE = "AllDone"
+    ITEMS_OPEN = "ItemsOpen"
     # TransitionRefused=True: the message says which change and why.
-    ILLEGAL_TRANSITION: Final = "IllegalTransition"
+    ILLEGAL_TRANSITION = "IllegalTransition"
     # TransitionRefused=False.
-    NONE_REFUSED: Final = "NoneRefused"
+    NONE_REFUSED = "NoneRefused"
     # PolicyResolved=True: by spec.policyRef, by selector, or the namespace default.
-    BY_REFERENCE: Final = "ByReference"
-    BY_SELECTOR: Final = "BySelector"
-    BY_DEFAULT: Final = "NamespaceDefault"
+    BY_REFERENCE = "ByReference"
+    BY_SELECTOR = "BySelector"
+    BY_DEFAULT = "NamespaceDefault"
     # PolicyResolved=False: the runbook's defaults apply.
-    NO_POLICY: Final = "NoPolicy"
+    NO_POLICY = "NoPolicy"
     # PolicyResolved=False: spec.policyRef names a policy that does not exist or is invalid.
-    POLICY_NOT_FOUND: Final = "PolicyNotFound"
+    POLICY_NOT_FOUND = "PolicyNotFound"
     # Escalated=True: the last step was reached on the matrix's schedule.
-    ON_SCHEDULE: Final = "OnSchedule"
+    ON_SCHEDULE = "OnSchedule"
     # Escalated=True: the last step was reached early, by an escalation trigger.
-    TRIGGERED: Final = "Triggered"
+    TRIGGERED = "Triggered"
     # Escalated=False: no step reached yet (the message says when the first is due).
-    NOT_ESCALATED: Final = "NotEscalated"
+    NOT_ESCALATED = "NotEscalated"
     # NotificationsFailing=True: at least one notification was given up.
-    DELIVERY_FAILED: Final = "DeliveryFailed"
+    DELIVERY_FAILED = "DeliveryFailed"
     # NotificationsFailing=True: at least one notification is being retried.
-    DELIVERY_RETRYING: Final = "DeliveryRetrying"
+    DELIVERY_RETRYING = "DeliveryRetrying"
     # NotificationsFailing=False: everything recorded was delivered or is on its way.
-    DELIVERING: Final = "Delivering"
+    DELIVERING = "Delivering"
     # TemplatesValid=True / False.
-    TEMPLATES_RENDER: Final = "TemplatesRender"
-    TEMPLATE_ERROR: Final = "TemplateError"
+    TEMPLATES_RENDER = "TemplatesRender"
+    TEMPLATE_ERROR = "TemplateError"
     # RolledBack=False: a rollback is proposed and waits for approval.
-    ROLLBACK_PROPOSED: Final = "RollbackProposed"
+    ROLLBACK_PROPOSED = "RollbackProposed"
     # RolledBack=False: an approval was ignored (no proposal, or for another revision).
-    APPROVAL_IGNORED: Final = "ApprovalIgnored"
+    APPROVAL_IGNORED = "ApprovalIgnored"
     # RolledBack=Unknown: approved, being applied.
-    ROLLBACK_IN_PROGRESS: Final = "RollbackInProgress"
+    ROLLBACK_IN_PROGRESS = "RollbackInProgress"
     # RolledBack=Unknown: patched; the workload is rolling out.
-    ROLLING_OUT: Final = "RollingOut"
+    ROLLING_OUT = "RollingOut"
     # RolledBack=Unknown: rolled out; watching detection for the monitoring window.
-    VERIFYING: Final = "Verifying"
+    VERIFYING = "Verifying"
     # RolledBack=True: rolled back and rolled out, and detection sees recovery (or none watches).
-    ROLLED_BACK: Final = "RolledBack"
+    ROLLED_BACK = "RolledBack"
     # RolledBack=False (refused): Argo CD or Flux manages the workload; the message says which.
-    GITOPS_MANAGED: Final = "GitOpsManaged"
+    GITOPS_MANAGED = "GitOpsManaged"
     # RolledBack=False (refused): the Deployment is paused.
-    PAUSED: Final = "Paused"
+    PAUSED = "Paused"
     # RolledBack=False (refused): the workload already runs the target revision's template.
-    ALREADY_AT_TARGET: Final = "AlreadyAtTarget"
+    ALREADY_AT_TARGET = "AlreadyAtTarget"
     # RolledBack=False (refused): the revision asked for, or any earlier one, does not exist.
-    REVISION_NOT_FOUND: Final = "RevisionNotFound"
+    REVISION_NOT_FOUND = "RevisionNotFound"
     # RolledBack=False (refused): the workload does not exist.
-    WORKLOAD_NOT_FOUND: Final = "WorkloadNotFound"
+    WORKLOAD_NOT_FOUND = "WorkloadNotFound"
     # RolledBack=False (refused): the workload's template changed since the proposal.
-    CONCURRENT_CHANGE: Final = "ConcurrentChange"
+    CONCURRENT_CHANGE = "ConcurrentChange"
     # RolledBack=False (refused): the incident is no longer active; the proposal is dropped.
-    INCIDENT_NOT_ACTIVE: Final = "IncidentNotActive"
+    INCIDENT_NOT_ACTIVE = "IncidentNotActive"
     # RolledBack=False (failed): the API server rejected the patch.
-    PATCH_FAILED: Final = "PatchFailed"
+    PATCH_FAILED = "PatchFailed"
     # RolledBack=False (failed): the rolled-back workload did not roll out.
-    ROLLOUT_FAILED: Final = "RolloutFailed"
+    ROLLOUT_FAILED = "RolloutFailed"
     # RolledBack=False (failed): detection saw no recovery, or a regression, in the window.
-    VERIFICATION_FAILED: Final = "VerificationFailed"
+    VERIFICATION_FAILED = "VerificationFailed"
+    # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
+    METRICS_RECEIVED = "MetricsReceived"
+    # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.
+    NO_WORKLOADS_SELECTED = "NoWorkloadsSelected"
+    # MetricsAvailable=False, most serious first (domain.detection.PROBLEM_ORDER):
+    # Prometheus did not answer (refused, timed out);
+    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    # Prometheus answered with an error (bad PromQL, overload);
+    QUERY_FAILED = "QueryFailed"
+    # a rule cannot be turned into a query (an unknown metric role, say);
+    INVALID_RULE = "InvalidRule"
+    # no series for some watched workloads;
+    NO_DATA = "NoData"
+    # only NaN or infinite values for some watched workloads;
+    NOT_A_NUMBER = "NotANumber"
+    # only samples older than the staleness bound.
+    STALE_DATA = "StaleData"
+
+
+class EntryType(StrEnum):
+    """What a timeline entry (and the Event posted with it) tells."""
+
+    # The incident was opened (by detection, Alertmanager or a person).
+    DECLARED = "Declared"
+    # spec.severity changed; the message says from what to what and why.
+    SEVERITY_CHANGED = "SeverityChanged"
+    # A role in spec.roles was assigned or cleared.
+    ROLE_ASSIGNED = "RoleAssigned"
+    # A status update was posted in spec.updates.
+    UPDATE_POSTED = "UpdatePosted"
+    # The post-mortem's status word changed.
+    POST_MORTEM_STATUS = "PostMortemStatus"
+    # Someone acknowledged the incident.
+    ACKNOWLEDGED = "Acknowledged"
+    # The phase changed; the message says from what, to what and why.
+    PHASE_CHANGED = "PhaseChanged"
+    # People asked for a phase change the lifecycle does not allow. Warning.
+    TRANSITION_REFUSED = "TransitionRefused"
+    # SLA clocks that ran out. Warnings.
+    RESPONSE_OVERDUE = "ResponseOverdue"
+    RESOLUTION_OVERDUE = "ResolutionOverdue"
+    UPDATE_OVERDUE = "UpdateOverdue"
+    COMMANDER_OVERDUE = "CommanderOverdue"
+    POST_MORTEM_OVERDUE = "PostMortemOverdue"
+    # An escalation step was reached (on schedule or by a trigger).
+    ESCALATED = "Escalated"
+    # A trigger fired with no further step in the matrix.
+    ESCALATION_TRIGGERED = "EscalationTriggered"
+    # A step passed while the severity was lowered; nobody was notified.
+    ESCALATION_SUPERSEDED = "EscalationSuperseded"
+    # A notification was delivered.
+    NOTIFICATION_SENT = "NotificationSent"
+    # A notification was given up after its attempts. Warning.
+    NOTIFICATION_FAILED = "NotificationFailed"
+    # A notification attempt failed and will be retried (an Event only). Warning.
+    NOTIFICATION_RETRYING = "NotificationRetrying"
+    # Rollback: proposed, withdrawn, approved, started, patched, rolled out, recovered,
+    # succeeded.
+    ROLLBACK_PROPOSED = "RollbackProposed"
+    PROPOSAL_WITHDRAWN = "ProposalWithdrawn"
+    ROLLBACK_APPROVED = "RollbackApproved"
+    ROLLBACK_STARTED = "RollbackStarted"
+    ROLLED_BACK = "RolledBack"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    ROLLBACK_RECOVERED = "RollbackRecovered"
+    ROLLBACK_SUCCEEDED = "RollbackSucceeded"
+    # Rollback: refused (nothing was changed), an approval ignored, or failed. Warnings.
+    ROLLBACK_REFUSED = "RollbackRefused"
+    APPROVAL_IGNORED = "ApprovalIgnored"
+    ROLLBACK_FAILED = "RollbackFailed"
+    # Older entries folded into a count when the timeline is full.
+    SUMMARIZED = "Summarized"
+
+
+class EventType(StrEnum):
+    """The type of a Kubernetes Event."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+# A breached SLA, a failed notification, a refused transition, a failed rollback.
+_WARNINGS: Final = frozenset(
+    {
+        EntryType.TRANSITION_REFUSED,
+        EntryType.RESPONSE_OVERDUE,
+        EntryType.RESOLUTION_OVERDUE,
+        EntryType.UPDATE_OVERDUE,
+        EntryType.COMMANDER_OVERDUE,
+        EntryType.POST_MORTEM_OVERDUE,
+        EntryType.NOTIFICATION_FAILED,
+        EntryType.NOTIFICATION_RETRYING,
+        EntryType.ROLLBACK_REFUSED,
+        EntryType.APPROVAL_IGNORED,
+        EntryType.ROLLBACK_FAILED,
+    }
+)
+
+
+def event_type(entry_type: str) -> EventType:
+    """Warning or Normal for the Event posted with a timeline entry of ``entry_type``."""
+    return EventType.WARNING if entry_type in _WARNINGS else EventType.NORMAL

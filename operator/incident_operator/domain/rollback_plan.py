@@ -106,9 +106,9 @@ class Workload:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why there is nothing to roll back; ``reason`` is a Reason constant."""
+    """Why there is nothing to roll back."""
 
-    reason: str
+    reason: Reason
     message: str
 
 

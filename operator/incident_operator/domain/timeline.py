@@ -9,7 +9,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-SUMMARY_TYPE = "Summarized"
+from incident_operator.domain.reasons import EntryType
+
+SUMMARY_TYPE = EntryType.SUMMARIZED
 _COUNT_PREFIX = "count="
 
 

@@ -8,6 +8,7 @@ A trigger fires once per *instance*, so it is not fired again on every reconcile
 
 - a flag people set in ``spec.triggers`` (or the count of affected workloads) is one
   instance for the incident's whole life;
+- a rollback that was applied and did not help is one instance per rollback attempt;
 - a lifecycle condition (``ResolutionOverdue``, ``CommanderAssigned`` with reason
   ``CommanderOverdue``, ``UpdateOverdue``) is one instance each time it turns True, named
   by its ``lastTransitionTime``: an update overdue, then posted, then overdue again is
@@ -37,6 +38,9 @@ class TriggerName(StrEnum):
     NO_PROGRESS = "noProgress"
     # "External dependencies required".
     EXTERNAL_DEPENDENCY = "externalDependency"
+    # The runbook's rollback criteria, "fix does not resolve the original problem": an
+    # approved rollback rolled out and detection saw no recovery (or its rollout failed).
+    ROLLBACK_FAILED = "rollbackFailed"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class TriggerInputs:
     conditions: tuple[Condition, ...]
     # spec.communication.escalateOverdueUpdates of the governing policy.
     escalate_overdue_updates: bool
+    # Why the incident's rollback did not help, with the attempt it belongs to; None
+    # when no applied rollback failed.
+    rollback_failed: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,14 @@ def _update_overdue(inputs: TriggerInputs) -> FiredTrigger | None:
     return _condition_instance(inputs, ConditionType.UPDATE_OVERDUE, "status update overdue")
 
 
+def _rollback_failed(inputs: TriggerInputs) -> FiredTrigger | None:
+    if inputs.rollback_failed is None:
+        return None
+    attempt, why = inputs.rollback_failed
+    name = TriggerName.ROLLBACK_FAILED
+    return FiredTrigger(name, f"{name.value}/{attempt}", why)
+
+
 # In the runbook's order; each entry is one line of its "Escalate Immediately When".
 CHECKS: tuple[Check, ...] = (
     # Data loss confirmed.
@@ -142,6 +157,8 @@ CHECKS: tuple[Check, ...] = (
     _flag(TriggerName.SLA_AT_RISK, "customer SLA at risk"),
     # Multiple systems affected.
     _multiple_systems,
+    # A rollback did not resolve the problem (the runbook's "When to Rollback" criteria).
+    _rollback_failed,
     # No progress: open past the resolution target.
     _resolution_overdue,
     # No progress: no commander in time (P0: 5 minutes).

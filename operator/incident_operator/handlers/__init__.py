@@ -1,16 +1,9 @@
-"""kopf glue: parse into the models, decide with reconcile/domain, write the difference.
+"""kopf's registrations: the table of contents of what the operator reacts to.
 
-Importing this package registers every handler with kopf.
+Each handler delegates to runtime/ in a line or two. Importing this package registers
+every handler with kopf.
 """
 
-from incident_operator.handlers import (
-    detection,
-    escalation,
-    health,
-    incidents,
-    policies,
-    rollback,
-    settings,
-)
+from incident_operator.handlers import detection, health, incidents, policies, settings
 
-__all__ = ["detection", "escalation", "health", "incidents", "policies", "rollback", "settings"]
+__all__ = ["detection", "health", "incidents", "policies", "settings"]

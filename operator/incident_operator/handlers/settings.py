@@ -1,10 +1,13 @@
 """Operator-wide kopf settings."""
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
+from incident_operator.adapters.kubernetes import CALLS_IN_PARALLEL
 from incident_operator.api.annotations import OPERATOR_PREFIX
 
 # Objects whose events are handled at the same time, per resource kind.
@@ -12,7 +15,11 @@ WORKER_LIMIT = 50
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # The thread pool every blocking API call runs in (asyncio.to_thread).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=CALLS_IN_PARALLEL, thread_name_prefix="api")
+    )
     # Our own prefix instead of kopf.zalando.org, and annotations rather than status, so
     # the progress kopf keeps is neither pruned by our schema nor mixed into our status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=OPERATOR_PREFIX)

@@ -48,8 +48,9 @@ from incident_operator.domain.conditions import (
 )
 from incident_operator.domain.detection import (
     PROBLEM_ORDER,
+    Evaluation,
     Hold,
-    MetricsReason,
+    InstantVector,
     Observation,
     RuleError,
     RuleThresholds,
@@ -57,20 +58,20 @@ from incident_operator.domain.detection import (
     WorkloadKey,
     advance_hold,
     describe_breach,
+    evaluate,
     format_value,
     gap_fingerprint,
     held_level,
     incident_name,
     is_breach,
     label_value,
-    observe,
     resolve_thresholds,
     rule_fingerprint,
-    samples_by_workload,
-    samples_for,
+    vector_of,
 )
 from incident_operator.domain.detection_queries import signal_query
 from incident_operator.domain.durations import parse_duration
+from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Level
 from incident_operator.reconcile.governing_policy import selector_matches
@@ -97,12 +98,13 @@ _CONDITIONS = TypeAdapter(list[Condition])
 class QueryFailure:
     """The query did not give a result: Prometheus unreachable, or it answered an error."""
 
-    # MetricsReason.UNREACHABLE or MetricsReason.QUERY_FAILED.
+    # Reason.PROMETHEUS_UNREACHABLE or Reason.QUERY_FAILED.
     reason: str
     message: str
 
 
-RuleResult = Sequence[Sample] | QueryFailure
+# What a rule's query gave: an InstantVector from the Prometheus adapter, or samples.
+RuleResult = InstantVector | Sequence[Sample] | QueryFailure
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,10 @@ class RulePlan:
     raises: list[SeverityRaise] = field(default_factory=list)
     updates: list[DetectionUpdate] = field(default_factory=list)
     holds: dict[WorkloadKey, Hold] = field(default_factory=dict)
-    observations: dict[WorkloadKey, Observation] = field(default_factory=dict)
-    # (MetricsReason, message) when some of the rule's data was unusable.
+    observations: Mapping[WorkloadKey, Observation] = field(default_factory=dict)
+    # How the result was judged, for the next cycle to reuse while it still holds.
+    evaluation: Evaluation | None = None
+    # (a MetricsAvailable reason, message) when some of the rule's data was unusable.
     problem: tuple[str, str] | None = None
     # True when the rule produced nothing usable at all: a cycle of the monitoring gap.
     blind: bool = False
@@ -377,9 +381,9 @@ def _listed(workloads: Sequence[WorkloadKey]) -> str:
 
 
 _PROBLEM_TEXT = {
-    MetricsReason.NO_DATA: "no data for",
-    MetricsReason.NOT_A_NUMBER: "NaN for",
-    MetricsReason.STALE: "stale data for",
+    Reason.NO_DATA: "no data for",
+    Reason.NOT_A_NUMBER: "NaN for",
+    Reason.STALE_DATA: "stale data for",
 }
 
 
@@ -394,7 +398,7 @@ def _unknown_problem(
         return None
     reason = min(by_problem, key=PROBLEM_ORDER.index)
     parts = [
-        f"{_PROBLEM_TEXT[problem]} {_listed(by_problem[problem])}"
+        f"{_PROBLEM_TEXT[Reason(problem)]} {_listed(by_problem[problem])}"
         for problem in sorted(by_problem, key=PROBLEM_ORDER.index)
     ]
     return reason, f"rule {name}: {'; '.join(parts)}"
@@ -423,33 +427,43 @@ def plan_rule(
     open_incidents: Mapping[str, Incident],
     holds: Mapping[WorkloadKey, Hold],
     now: datetime,
+    previous: Evaluation | None = None,
 ) -> RulePlan:
     """Decides one rule's cycle; ``open_incidents`` maps fingerprints to open incidents.
 
     ``result`` is None only for a rule that failed to compile (nothing was sent).
+    ``previous`` is the evaluation of the rule's last cycle: the result is judged again
+    only if something it depends on changed (see ``domain.detection.Evaluation``).
     """
     plan = RulePlan()
     if compiled.error is not None or compiled.thresholds is None or result is None:
         plan.holds = dict(holds)
         plan.problem = (
-            MetricsReason.INVALID_RULE,
+            Reason.INVALID_RULE,
             f"rule {compiled.name}: {compiled.error or 'not evaluated'}",
         )
         return plan
     namespace, policy_name = policy.metadata.namespace, policy.metadata.name
     thresholds = compiled.thresholds
-    bound = stale_after(interval_of(policy))
-    grouped = samples_by_workload(result, namespace) if not isinstance(result, QueryFailure) else {}
     watched = _open_workloads(open_incidents, policy_name, compiled.name)
-    for workload in workloads:
-        if isinstance(result, QueryFailure):
-            observation = Observation(Level.UNKNOWN, None)
-        else:
-            observation = observe(samples_for(grouped, workload), thresholds, now, bound)
-        plan.observations[workload] = observation
+    # Workloads that are healthy, hold nothing and have no open incident need nothing
+    # but their observation (the usual case): only the others are looked at one by one.
+    candidates: Sequence[WorkloadKey]
+    if isinstance(result, QueryFailure):
+        plan.observations = dict.fromkeys(workloads, Observation(Level.UNKNOWN, None))
+        candidates = workloads
+    else:
+        vector = result if isinstance(result, InstantVector) else vector_of(result)
+        bound = stale_after(interval_of(policy))
+        evaluation = evaluate(vector, namespace, workloads, thresholds, now, bound, previous)
+        plan.evaluation, plan.observations = evaluation, evaluation.observations
+        interesting = {*evaluation.not_ok, *holds, *watched}
+        candidates = [w for w in workloads if w in interesting] if interesting else []
+    for workload in candidates:
+        observation = plan.observations[workload]
         previous_hold = holds.get(workload)
         if observation.level is Level.OK and previous_hold is None and workload not in watched:
-            continue  # the usual case: healthy, nothing pending, nothing open
+            continue
         hold = advance_hold(previous_hold, observation.level, now)
         if hold is not None:
             plan.holds[workload] = hold
@@ -472,7 +486,7 @@ def plan_rule(
                     )
                 )
             continue
-        previous = incident.status.detection
+        previous_detection = incident.status.detection
         base = DetectionStatus(
             fingerprint=fingerprint,
             policy=policy_name,
@@ -482,12 +496,16 @@ def plan_rule(
             breaching=True,
             last_evaluated_at=now,
         )
-        desired = _next_detection(previous, base, observation, held, hold, thresholds, now)
-        if needs_write(previous, desired, now):
+        desired = _next_detection(
+            previous_detection, base, observation, held, hold, thresholds, now
+        )
+        if needs_write(previous_detection, desired, now):
             plan.updates.append(DetectionUpdate(namespace, incident.metadata.name, desired))
         critical = _severity_for(compiled.rule, Level.CRITICAL)
         already_critical = (
-            previous is not None and previous.breaching and (previous.level is Level.CRITICAL)
+            previous_detection is not None
+            and previous_detection.breaching
+            and (previous_detection.level is Level.CRITICAL)
         )
         if (
             held is Level.CRITICAL
@@ -499,10 +517,13 @@ def plan_rule(
         plan.problem = (result.reason, f"rule {compiled.name}: {result.message}")
         plan.blind = True
     else:
-        plan.problem = _unknown_problem(compiled.name, plan.observations)
-        plan.blind = bool(workloads) and all(
-            o.level is Level.UNKNOWN for o in plan.observations.values()
-        )
+        unknown = {
+            w: o
+            for w in (plan.evaluation.not_ok if plan.evaluation else ())
+            if (o := plan.observations[w]).level is Level.UNKNOWN
+        }
+        plan.problem = _unknown_problem(compiled.name, unknown)
+        plan.blind = bool(workloads) and len(unknown) == len(workloads)
     return plan
 
 
@@ -520,21 +541,21 @@ def metrics_available(
     current ones, so the transition time moves only when the status does."""
     problems = [plan.problem for plan in plans.values() if plan.problem is not None]
     if problems:
-        reason = min((reason for reason, _ in problems), key=PROBLEM_ORDER.index)
+        reason = Reason(min((reason for reason, _ in problems), key=PROBLEM_ORDER.index))
         status = ConditionStatus.FALSE
         message = "; ".join(message for _, message in problems)
     elif workload_count == 0:
-        status, reason = ConditionStatus.TRUE, MetricsReason.NO_WORKLOADS
+        status, reason = ConditionStatus.TRUE, Reason.NO_WORKLOADS_SELECTED
         message = "no workload matches the policy's selector"
     else:
-        status, reason = ConditionStatus.TRUE, MetricsReason.RECEIVED
+        status, reason = ConditionStatus.TRUE, Reason.METRICS_RECEIVED
         message = f"{len(plans)} rules evaluated over {workload_count} workloads"
     if len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 3] + "..."
     updated = set_condition(
-        conditions, MetricsReason.CONDITION_TYPE, status, reason, message, now, generation
+        conditions, ConditionType.METRICS_AVAILABLE, status, reason, message, now, generation
     )
-    found = find_condition(updated, MetricsReason.CONDITION_TYPE)
+    found = find_condition(updated, ConditionType.METRICS_AVAILABLE)
     assert found is not None
     return found
 

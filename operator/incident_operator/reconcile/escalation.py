@@ -57,10 +57,11 @@ from incident_operator.domain.notifications import (
     route,
     stamp,
 )
-from incident_operator.domain.reasons import Reason
+from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.timeline import Entry
 from incident_operator.domain.triggers import TriggerInputs, fired_triggers
+from incident_operator.reconcile.rollback import rollback_failed
 
 OPERATOR_ACTOR = "incident-operator"
 _STEP_LIMIT = 80
@@ -76,6 +77,8 @@ class EscalationPlan:
     entries: list[Entry]
     # When to look again: the next step, reminder or delivery attempt.
     wake_at: datetime | None
+    # The same without the delivery attempts: the next step or reminder.
+    schedule_wake_at: datetime | None = None
 
 
 def planned_steps(policy: EscalationPolicy | None, severity: Severity) -> list[PlannedStep]:
@@ -118,7 +121,7 @@ class _Scratch:
     def severity(self) -> Severity:
         return self.incident.spec.severity
 
-    def record(self, kind: str, message: str) -> None:
+    def record(self, kind: EntryType, message: str) -> None:
         self.entries.append(Entry(self.now, kind, OPERATOR_ACTOR, message))
 
     def route(self, kind: NotificationKind, step: PlannedStep | None = None) -> list[str]:
@@ -186,12 +189,16 @@ class _Scratch:
         )
         self.escalation.steps = self.escalation.steps[-_STEP_LIMIT:]
         if superseded:
-            self.record("EscalationSuperseded", f"{step.key} ({', '.join(targets)}): {reason}")
+            self.record(
+                EntryType.ESCALATION_SUPERSEDED, f"{step.key} ({', '.join(targets)}): {reason}"
+            )
             return
         self.escalation.last_escalated_at = self.now
         via = f" via {', '.join(channels)}" if channels else " (no channel routes it)"
         lateness = f" [late: due {due_at.isoformat()}]" if late else ""
-        self.record("Escalated", f"{step.key} to {', '.join(targets)}: {reason}{via}{lateness}")
+        self.record(
+            EntryType.ESCALATED, f"{step.key} to {', '.join(targets)}: {reason}{via}{lateness}"
+        )
         self.notify(
             NotificationKind.ESCALATION,
             f"escalation-{step.key}",
@@ -233,7 +240,13 @@ def _track_severity(scratch: _Scratch, steps: list[PlannedStep], detected_at: da
 
 def _trigger_inputs(incident: Incident, policy: EscalationPolicy | None) -> TriggerInputs:
     spec = incident.spec
+    failed = rollback_failed(incident.status)
+    rollback = incident.status.rollback
     return TriggerInputs(
+        # Applied rollbacks always carry their attempt's id; it names the instance.
+        rollback_failed=(
+            (rollback.attempt or "-", failed) if failed and rollback is not None else None
+        ),
         data_loss=spec.triggers.data_loss,
         security_breach=spec.triggers.security_breach,
         sla_at_risk=spec.triggers.sla_at_risk,
@@ -275,7 +288,7 @@ def _escalate(
         scratch.reach(target, StepCause.TRIGGER, f"escalation trigger: {why}", scratch.now)
     else:
         scratch.record(
-            "EscalationTriggered",
+            EntryType.ESCALATION_TRIGGERED,
             f"{why}; no further step in the {severity.value} matrix",
         )
     for fired_trigger in new:
@@ -400,11 +413,25 @@ def plan_escalation(
     due = status.next_update_due_at
     if active and due is not None and escalation.reminded_for != due:
         wake.append(due)
-    # A record not yet attempted is due now; one waiting, at its next attempt or lease end.
-    wake += [r.next_attempt_at or r.created_at for r in records if not r.state.is_final]
-    ahead = [w for w in wake if w is not None]
-    wake_at = min(ahead) if ahead else None
-    return EscalationPlan(escalation, records, scratch.entries, wake_at)
+    schedule_wake_at = _earliest(wake)
+    return EscalationPlan(
+        escalation,
+        records,
+        scratch.entries,
+        _earliest([schedule_wake_at, records_due_at(records)]),
+        schedule_wake_at,
+    )
+
+
+def records_due_at(records: list[NotificationRecord]) -> datetime | None:
+    """When a record next wants a send: one not yet attempted now; one waiting, at its
+    next attempt or at the end of its claim's lease."""
+    return _earliest([r.next_attempt_at or r.created_at for r in records if not r.state.is_final])
+
+
+def _earliest(times: list[datetime | None]) -> datetime | None:
+    ahead = [t for t in times if t is not None]
+    return min(ahead) if ahead else None
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -468,22 +495,19 @@ def apply_outcomes(
     records: list[NotificationRecord], outcomes: list[DeliveryOutcome], now: datetime
 ) -> tuple[list[NotificationRecord], list[Entry]]:
     """The records with each outcome applied, and the timeline entries that tell it."""
-    by_key = {outcome.key: outcome for outcome in outcomes}
+    # By attempt too: an outcome of an earlier attempt of the same record is stale.
+    by_attempt = {(outcome.key, outcome.attempt): outcome for outcome in outcomes}
     updated, entries = [], []
     for record in records:
-        outcome = by_key.get(record.key)
-        if (
-            outcome is None
-            or record.state is not DeliveryState.SENDING
-            or record.attempts != outcome.attempt
-        ):
+        outcome = by_attempt.get((record.key, record.attempts))
+        if outcome is None or record.state is not DeliveryState.SENDING:
             updated.append(record)
             continue
         what = f"{record.kind.value} to {record.channel}"
         if outcome.error is None:
             late = f" (late: due {record.due_at.isoformat()})" if record.late else ""
             entries.append(
-                Entry(outcome.at, "NotificationSent", OPERATOR_ACTOR, f"{what} sent{late}")
+                Entry(outcome.at, EntryType.NOTIFICATION_SENT, OPERATOR_ACTOR, f"{what} sent{late}")
             )
             updated.append(
                 record.model_copy(
@@ -502,7 +526,7 @@ def apply_outcomes(
             entries.append(
                 Entry(
                     outcome.at,
-                    "NotificationFailed",
+                    EntryType.NOTIFICATION_FAILED,
                     OPERATOR_ACTOR,
                     f"{what} failed after {record.attempts} attempts: {error}",
                 )
@@ -523,7 +547,7 @@ def apply_outcomes(
 _SHOWN = 3
 
 
-def notification_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str]:
+def notification_condition(status: IncidentStatus) -> tuple[ConditionStatus, Reason, str]:
     """NotificationsFailing: True while a notification is retried or was given up."""
     failed = [r for r in status.notifications if r.state is DeliveryState.FAILED]
     retrying = [r for r in status.notifications if not r.state.is_final and r.error]
@@ -542,7 +566,7 @@ def notification_condition(status: IncidentStatus) -> tuple[ConditionStatus, str
     return ConditionStatus.FALSE, Reason.DELIVERING, f"{sent} sent, {pending} pending"
 
 
-def escalation_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str]:
+def escalation_condition(status: IncidentStatus) -> tuple[ConditionStatus, Reason, str]:
     """Escalated: True once a step of the current matrix is reached."""
     escalation = status.escalation
     if escalation is None or escalation.level == 0 or not escalation.steps:

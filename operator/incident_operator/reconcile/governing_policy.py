@@ -25,7 +25,7 @@ _AUTO_RESOLVE_DEFAULT = {Severity.P0: False, Severity.P1: False}
 class GoverningPolicy:
     policy: EscalationPolicy | None
     # One of Reason.BY_REFERENCE, BY_SELECTOR, BY_DEFAULT, NO_POLICY, POLICY_NOT_FOUND.
-    reason: str
+    reason: Reason
     message: str
 
 

@@ -1,10 +1,11 @@
 """What an Incident's status should be, given its spec, what was observed, and the clock.
 
-One pure function, ``reconcile_incident``, does the whole decision: timeline entries for
-what changed since the status last recorded it (``status.recorded``), the phase steps of
-the lifecycle, timestamps, SLA deadlines, checklists, post-mortem deadlines, action item
-due dates, conditions, and the next time anything falls due. The handler writes the
-difference, posts the new timeline entries as Events and sleeps until ``wake_at``.
+One pure function, ``reconcile_incident``, does the lifecycle's part of the decision
+(reconcile/pipeline.py composes it with the rollback before it and escalation after it):
+timeline entries for what changed since the status last recorded it
+(``status.recorded``), the phase steps of the lifecycle, timestamps, SLA deadlines,
+checklists, post-mortem deadlines, action item due dates, conditions, and the next time
+anything of the lifecycle falls due.
 """
 
 import hashlib
@@ -38,11 +39,10 @@ from incident_operator.domain.postmortem import (
     postmortem_deadlines,
     render_postmortem,
 )
-from incident_operator.domain.reasons import ConditionType, Reason
+from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, SeverityLevel
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
 from incident_operator.domain.timeline import Entry, bound
-from incident_operator.reconcile.escalation import escalation_condition, notification_condition
 from incident_operator.reconcile.governing_policy import (
     GoverningPolicy,
     auto_resolve_allowed,
@@ -93,12 +93,14 @@ class _Scratch:
     now: datetime
     entries: list[Entry] = field(default_factory=list)
 
-    def record(self, kind: str, actor: str, message: str, at: datetime | None = None) -> None:
+    def record(self, kind: EntryType, actor: str, message: str, at: datetime | None = None) -> None:
         entry = Entry(at or self.now, kind, actor, message)
         self.entries.append(entry)
         self.status.timeline.append(entry)
 
-    def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
+    def condition(
+        self, type_: ConditionType, status: ConditionStatus, reason: Reason, message: str
+    ) -> None:
         self.status.conditions = set_condition(
             self.status.conditions, type_, status, reason, message, self.now, self.generation
         )
@@ -133,7 +135,7 @@ def _record_spec_changes(incident: Incident, scratch: _Scratch) -> None:
         if raised and detection is not None and detection.level.value == "critical":
             detail = f" ({detection.rule}: critical threshold breached)"
         scratch.record(
-            "SeverityChanged",
+            EntryType.SEVERITY_CHANGED,
             actor,
             f"severity {'raised' if raised else 'lowered'} from {recorded.severity.value} "
             f"to {spec.severity.value}{detail}",
@@ -143,14 +145,14 @@ def _record_spec_changes(incident: Incident, scratch: _Scratch) -> None:
         before, after = getattr(recorded.roles, attribute), getattr(spec.roles, attribute)
         if before != after:
             message = f"{title}: {after}" if after else f"{title} unassigned (was {before})"
-            scratch.record("RoleAssigned", actor, message)
+            scratch.record(EntryType.ROLE_ASSIGNED, actor, message)
     recorded.roles = Roles.model_validate(spec.roles.model_dump())
     for update in spec.updates[recorded.update_count :]:
-        scratch.record("UpdatePosted", update.author, update.message, at=update.time)
+        scratch.record(EntryType.UPDATE_POSTED, update.author, update.message, at=update.time)
     recorded.update_count = len(spec.updates)
     post_mortem = spec.post_mortem.status if spec.post_mortem else None
     if post_mortem is not None and post_mortem is not recorded.post_mortem_status:
-        scratch.record("PostMortemStatus", actor, f"post-mortem is {post_mortem.value}")
+        scratch.record(EntryType.POST_MORTEM_STATUS, actor, f"post-mortem is {post_mortem.value}")
     recorded.post_mortem_status = post_mortem
 
 
@@ -160,7 +162,9 @@ def _record_acknowledgement(incident: Incident, scratch: _Scratch) -> bool:
     if acknowledged_by and acknowledged_by != status.recorded.acknowledged_by:
         if status.acknowledged_at is None:
             status.acknowledged_at = scratch.now
-        scratch.record("Acknowledged", acknowledged_by, f"acknowledged by {acknowledged_by}")
+        scratch.record(
+            EntryType.ACKNOWLEDGED, acknowledged_by, f"acknowledged by {acknowledged_by}"
+        )
     status.recorded.acknowledged_by = acknowledged_by
     if acknowledged_by:
         scratch.condition(
@@ -292,7 +296,7 @@ def _lifecycle(
             detail = str(error)
         message = f"refused {refused.step.cause}: {detail}"
         if scratch.became_true(ConditionType.TRANSITION_REFUSED):
-            scratch.record("TransitionRefused", _actor(incident), message)
+            scratch.record(EntryType.TRANSITION_REFUSED, _actor(incident), message)
         scratch.condition(
             ConditionType.TRANSITION_REFUSED,
             ConditionStatus.TRUE,
@@ -314,7 +318,7 @@ def _lifecycle(
         _stamp(status, step.phase, scratch.now)
         actor = _actor(incident) if step.cause.startswith("state set") else OPERATOR_ACTOR
         scratch.record(
-            "PhaseChanged", actor, f"{previous.value} -> {step.phase.value}: {step.cause}"
+            EntryType.PHASE_CHANGED, actor, f"{previous.value} -> {step.phase.value}: {step.cause}"
         )
     recorded.state = spec.state
     recorded.breaching = breaching
@@ -334,13 +338,14 @@ def _stamp(status: IncidentStatus, phase: Phase, now: datetime) -> None:
 
 
 def _deadline_condition(
-    scratch: _Scratch, type_: str, due: datetime | None, running: bool, what: str
+    scratch: _Scratch, type_: ConditionType, due: datetime | None, running: bool, what: str
 ) -> None:
     if not running or due is None:
         scratch.condition(type_, ConditionStatus.FALSE, Reason.NOT_APPLICABLE, f"no {what} due")
     elif overdue(due, scratch.now):
         if scratch.became_true(type_):
-            scratch.record(type_, OPERATOR_ACTOR, f"{what} was due at {due.isoformat()}")
+            # The entry is named as the condition is (ResponseOverdue, ...).
+            scratch.record(EntryType(type_), OPERATOR_ACTOR, f"{what} was due at {due.isoformat()}")
         scratch.condition(
             type_,
             ConditionStatus.TRUE,
@@ -377,7 +382,7 @@ def reconcile_incident(
         status.recorded.state = spec.state
         status.recorded.severity = spec.severity
         scratch.record(
-            "Declared",
+            EntryType.DECLARED,
             incident.metadata.annotations.get(CHANGED_BY) or spec.source.value,
             f"{spec.severity.value} incident opened ({spec.source.value}): {spec.title}; "
             f"phase {status.phase.value}",
@@ -429,7 +434,9 @@ def reconcile_incident(
         existing = find_condition(status.conditions, ConditionType.COMMANDER_ASSIGNED)
         if existing is None or existing.reason != Reason.COMMANDER_OVERDUE:
             scratch.record(
-                "CommanderOverdue", OPERATOR_ACTOR, "no incident commander within 5 minutes"
+                EntryType.COMMANDER_OVERDUE,
+                OPERATOR_ACTOR,
+                "no incident commander within 5 minutes",
             )
         scratch.condition(
             ConditionType.COMMANDER_ASSIGNED,
@@ -487,7 +494,7 @@ def reconcile_incident(
         )
         if late:
             if scratch.became_true(ConditionType.POST_MORTEM_OVERDUE):
-                scratch.record("PostMortemOverdue", OPERATOR_ACTOR, "post-mortem overdue")
+                scratch.record(EntryType.POST_MORTEM_OVERDUE, OPERATOR_ACTOR, "post-mortem overdue")
             what = "scheduled" if not scheduled and overdue(schedule_by, now) else "final"
             due = schedule_by if what == "scheduled" else complete_by
             scratch.condition(
@@ -553,13 +560,6 @@ def reconcile_incident(
             "nothing required is open",
         )
 
-    # Conditions other parts of the operator derive from the status they own.
-    derived = (
-        (ConditionType.ESCALATED, escalation_condition),
-        (ConditionType.NOTIFICATIONS_FAILING, notification_condition),
-    )
-    for type_, derive in derived:
-        scratch.condition(type_, *derive(status))
     rolled_back = rolled_back_condition(status)
     if rolled_back is not None:
         scratch.condition(ConditionType.ROLLED_BACK, *rolled_back)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from incident_operator.domain.conditions import Condition, ConditionStatus, set_condition
-from incident_operator.domain.reasons import ConditionType
+from incident_operator.domain.reasons import ConditionType, Reason
 
 _MAX_ERRORS_SHOWN = 5
 _CONDITIONS = TypeAdapter(list[Condition])
@@ -28,7 +28,11 @@ def describe_validation_error(error: ValidationError, prefix: str) -> str:
 
 
 def not_ready_conditions(
-    raw_status: dict[str, Any], reason: str, message: str, now: datetime, generation: int | None
+    raw_status: dict[str, Any],
+    reason: Reason,
+    message: str,
+    now: datetime,
+    generation: int | None,
 ) -> list[dict[str, Any]]:
     """The status' conditions with Ready=False; unreadable conditions are started afresh."""
     try:

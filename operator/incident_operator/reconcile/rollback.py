@@ -41,7 +41,7 @@ from incident_operator.api.incident import (
 )
 from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.durations import format_duration, parse_duration
-from incident_operator.domain.reasons import Reason
+from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.domain.rollback_gitops import gitops_owner, refusal_message
 from incident_operator.domain.rollback_plan import (
     Plan,
@@ -75,8 +75,6 @@ OPERATOR = "incident-operator"
 RECHECK_OPEN = timedelta(seconds=10)
 # How often a rolling-out workload is looked at.
 ROLLOUT_POLL = timedelta(seconds=1)
-# Timeline entries posted as Warning Events.
-WARNING_ENTRIES = frozenset({"RollbackRefused", "ApprovalIgnored", "RollbackFailed"})
 # The runbook's "When to Rollback" wording for an escalation trigger.
 DOES_NOT_RESOLVE = "fix does not resolve the original problem"
 
@@ -155,7 +153,7 @@ class _Draft:
     wake_at: datetime | None = None
     nothing_to_propose: bool = False
 
-    def record(self, kind: str, actor: str, message: str) -> None:
+    def record(self, kind: EntryType, actor: str, message: str) -> None:
         self.entries.append(Entry(self.now, kind, actor, message))
 
     def wake(self, at: datetime) -> None:
@@ -165,7 +163,7 @@ class _Draft:
         assert self.rollback is not None
         return self.rollback
 
-    def finish(self, phase: RollbackPhase, reason: str, message: str, kind: str) -> None:
+    def finish(self, phase: RollbackPhase, reason: Reason, message: str, kind: EntryType) -> None:
         rollback = self.rb()
         rollback.phase, rollback.reason, rollback.message = phase, reason, message
         rollback.completed_at = self.now
@@ -399,7 +397,7 @@ def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
     if new is None:
         assert old is not None
         draft.record(
-            "ProposalWithdrawn",
+            EntryType.PROPOSAL_WITHDRAWN,
             OPERATOR,
             f"rollback of {_ref(old.target)} no longer proposed: its current revision is no "
             "longer one rolled out shortly before detection (ask with spec.rollback)",
@@ -407,12 +405,12 @@ def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
     elif new.phase is RollbackPhase.PROPOSED:
         new.proposed_at = draft.now
         draft.record(
-            "RollbackProposed",
+            EntryType.ROLLBACK_PROPOSED,
             OPERATOR,
             f"proposed rolling back {_summary(new)}: {_diff_headline(new.diff)}",
         )
     else:
-        draft.record("RollbackRefused", OPERATOR, new.message or "rollback refused")
+        draft.record(EntryType.ROLLBACK_REFUSED, OPERATOR, new.message or "rollback refused")
 
 
 def _judge_approval(draft: _Draft, approval: Approval) -> None:
@@ -435,7 +433,7 @@ def _judge_approval(draft: _Draft, approval: Approval) -> None:
         rollback.message = f"approved by {approval.user}: rolling back {_summary(rollback)}"
         # Its annotations are cleared by the next decision, once this one is written.
         draft.record(
-            "RollbackApproved",
+            EntryType.ROLLBACK_APPROVED,
             approval.user,
             f"rollback of {_summary(rollback)} approved by {approval.user}",
         )
@@ -444,7 +442,7 @@ def _judge_approval(draft: _Draft, approval: Approval) -> None:
     message = f"approval by {approval.user} ignored: {why}"
     if rollback is not None and rollback.phase is RollbackPhase.PROPOSED:
         rollback.reason, rollback.message = Reason.APPROVAL_IGNORED, message[:1024]
-    draft.record("ApprovalIgnored", approval.user, message)
+    draft.record(EntryType.APPROVAL_IGNORED, approval.user, message)
 
 
 def _approve_by_policy(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -> None:
@@ -459,7 +457,7 @@ def _approve_by_policy(draft: _Draft, inputs: RollbackInputs, settings: Rollback
     rollback.reason = Reason.ROLLBACK_IN_PROGRESS
     rollback.message = f"approved by policy {policy} ({severity.value} needs no approval)"
     draft.record(
-        "RollbackApproved",
+        EntryType.ROLLBACK_APPROVED,
         OPERATOR,
         f"rollback of {_summary(rollback)} approved without a person: policy {policy} "
         f"requires no approval for {severity.value}",
@@ -484,7 +482,7 @@ def _open_phase(draft: _Draft, inputs: RollbackInputs, settings: RollbackSetting
             RollbackPhase.REFUSED,
             Reason.INCIDENT_NOT_ACTIVE,
             f"proposal withdrawn: the incident is {incident.status.phase.value}",
-            "RollbackRefused",
+            EntryType.ROLLBACK_REFUSED,
         )
     approval = approval_of(incident)
     if approval is not None:
@@ -555,13 +553,13 @@ def _start(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
         inputs.workloads[key], rollback, settings, inputs.incident.metadata.namespace
     )
     if isinstance(ready, Refusal):
-        draft.finish(RollbackPhase.REFUSED, ready.reason, ready.message, "RollbackRefused")
+        draft.finish(RollbackPhase.REFUSED, ready.reason, ready.message, EntryType.ROLLBACK_REFUSED)
         return
     workload, target = ready
     rollback.phase = RollbackPhase.IN_PROGRESS
     rollback.attempt, rollback.started_at = inputs.attempt_id, draft.now
     rollback.message = f"rolling back {_summary(rollback)} (attempt {inputs.attempt_id})"
-    draft.record("RollbackStarted", OPERATOR, rollback.message)
+    draft.record(EntryType.ROLLBACK_STARTED, OPERATOR, rollback.message)
     # The handler sends the patch only once this mark is written, so approval to patch
     # takes one round (and one write) instead of waiting for the mark to come back.
     draft.patch = rollback_patch(workload, target)
@@ -578,7 +576,7 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
             RollbackPhase.REFUSED,
             Reason.WORKLOAD_NOT_FOUND,
             f"{_ref(rollback.target)} was deleted during the rollback",
-            "RollbackRefused",
+            EntryType.ROLLBACK_REFUSED,
         )
         return
     if inputs.patch_error is not None:
@@ -586,7 +584,7 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
             RollbackPhase.FAILED,
             Reason.PATCH_FAILED,
             f"the API server rejected the rollback of {workload.reference}: {inputs.patch_error}",
-            "RollbackFailed",
+            EntryType.ROLLBACK_FAILED,
         )
         return
     if not rollback.current_digest or not rollback.target_digest:
@@ -594,7 +592,7 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
             RollbackPhase.FAILED,
             Reason.PATCH_FAILED,
             "the recorded attempt names no start and target templates; nothing was patched",
-            "RollbackFailed",
+            EntryType.ROLLBACK_FAILED,
         )
         return
     started_at = rollback.started_at or draft.now
@@ -612,7 +610,9 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
         rollback.patched_at, rollback.rollout_deadline = draft.now, draft.now + timeout
         restarted = "" if inputs.patched_now else " (found applied on resuming; not patched again)"
         rollback.message = f"rolled back {_summary(rollback)}{restarted}; rolling out"
-        draft.record("RolledBack", OPERATOR, f"rolled back {_summary(rollback)}{restarted}")
+        draft.record(
+            EntryType.ROLLED_BACK, OPERATOR, f"rolled back {_summary(rollback)}{restarted}"
+        )
         draft.wake(draft.now + ROLLOUT_POLL)
     elif step is ExecutionStep.WAIT_FOR_OWNER:
         draft.wake(started_at + TAKEOVER_AFTER)
@@ -626,7 +626,9 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
                 "before the patch; nothing was rolled back",
             )
         if blocked is not None:
-            draft.finish(RollbackPhase.REFUSED, blocked.reason, blocked.message, "RollbackRefused")
+            draft.finish(
+                RollbackPhase.REFUSED, blocked.reason, blocked.message, EntryType.ROLLBACK_REFUSED
+            )
             return
         assert target is not None
         draft.patch = rollback_patch(workload, target)
@@ -639,7 +641,7 @@ def _apply(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
             f"{workload.reference} was changed by someone else during the rollback (it runs "
             f"{running}, neither the proposed start nor the target); the operator leaves it "
             "alone",
-            "RollbackRefused",
+            EntryType.ROLLBACK_REFUSED,
         )
 
 
@@ -663,7 +665,7 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
                 RollbackPhase.FAILED,
                 Reason.ROLLOUT_FAILED,
                 f"{_ref(rollback.target)} was deleted while rolling out",
-                "RollbackFailed",
+                EntryType.ROLLBACK_FAILED,
             )
             return
         progress = rollout_progress(workload.kind, workload.raw)
@@ -672,13 +674,13 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
                 RollbackPhase.FAILED,
                 Reason.ROLLOUT_FAILED,
                 f"{workload.reference} did not roll out after the rollback: {progress.message}",
-                "RollbackFailed",
+                EntryType.ROLLBACK_FAILED,
             )
         elif progress.state is RolloutState.COMPLETE:
             window = monitoring_window(inputs.policy)
             rollback.rolled_out_at, rollback.verify_until = draft.now, draft.now + window
             draft.record(
-                "RolloutComplete",
+                EntryType.ROLLOUT_COMPLETE,
                 OPERATOR,
                 f"{workload.reference} rolled out revision {rollback.target_revision}'s "
                 f"template ({progress.message})",
@@ -689,7 +691,7 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
                     Reason.ROLLED_BACK,
                     f"rolled back {_summary(rollback)} and rolled out; no detection rule "
                     "watches this incident, so confirm the recovery by hand",
-                    "RollbackSucceeded",
+                    EntryType.ROLLBACK_SUCCEEDED,
                 )
                 return
             rollback.reason = Reason.VERIFYING
@@ -704,7 +706,7 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
                 Reason.ROLLOUT_FAILED,
                 f"{workload.reference} did not roll out within {settings.rollout_timeout} of the "
                 f"rollback: {progress.message}",
-                "RollbackFailed",
+                EntryType.ROLLBACK_FAILED,
             )
         else:
             deadline = rollback.rollout_deadline or draft.now + ROLLOUT_POLL
@@ -725,7 +727,7 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
             f"rolled back {_summary(rollback)}; {rule} recovered, watched until "
             f"{rollback.verify_until.isoformat()}"
         )
-        draft.record("RollbackRecovered", OPERATOR, f"{rule} recovered after the rollback")
+        draft.record(EntryType.ROLLBACK_RECOVERED, OPERATOR, f"{rule} recovered after the rollback")
         draft.wake(rollback.verify_until)
     elif step is VerificationStep.REGRESSED:
         draft.finish(
@@ -733,14 +735,14 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
             Reason.VERIFICATION_FAILED,
             f"{rule} breached again within {watched} of the rollback of "
             f"{_ref(rollback.target)}: the {DOES_NOT_RESOLVE}",
-            "RollbackFailed",
+            EntryType.ROLLBACK_FAILED,
         )
     elif step is VerificationStep.SUCCEEDED:
         draft.finish(
             RollbackPhase.SUCCEEDED,
             Reason.ROLLED_BACK,
             f"rolled back {_summary(rollback)}; {rule} stayed recovered for {watched}",
-            "RollbackSucceeded",
+            EntryType.ROLLBACK_SUCCEEDED,
         )
     elif step is VerificationStep.NO_RECOVERY:
         draft.finish(
@@ -748,7 +750,7 @@ def _verify(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
             Reason.VERIFICATION_FAILED,
             f"{rule} did not recover within {watched} of the rollback of "
             f"{_ref(rollback.target)}: the {DOES_NOT_RESOLVE}",
-            "RollbackFailed",
+            EntryType.ROLLBACK_FAILED,
         )
     else:
         draft.wake(rollback.verify_until)
@@ -763,7 +765,7 @@ def _executing(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings
         draft.remove_approval = approval
         if approval.user != rollback.approved_by:
             draft.record(
-                "ApprovalIgnored",
+                EntryType.APPROVAL_IGNORED,
                 approval.user,
                 f"approval by {approval.user} ignored: the rollback was already approved "
                 f"by {rollback.approved_by}",
@@ -822,7 +824,9 @@ def rollback_recovered(status: IncidentStatus) -> bool:
     )
 
 
-def rolled_back_condition(status: IncidentStatus) -> tuple[ConditionStatus, str, str] | None:
+def rolled_back_condition(
+    status: IncidentStatus,
+) -> tuple[ConditionStatus, Reason, str] | None:
     """The RolledBack condition (status, reason, message); None when no rollback is involved."""
     rollback = status.rollback
     if rollback is None:
@@ -840,7 +844,8 @@ def rolled_back_condition(status: IncidentStatus) -> tuple[ConditionStatus, str,
 
 
 def rollback_failed(status: IncidentStatus) -> str | None:
-    """An escalation trigger: why the rollback did not resolve the problem, or None.
+    """An escalation trigger (domain.triggers' rollbackFailed): why the rollback did not
+    resolve the problem, or None.
 
     Only a rollback that was applied and did not help counts (its rollout failed, or
     detection saw no recovery or a regression): the runbook's "fix does not resolve the

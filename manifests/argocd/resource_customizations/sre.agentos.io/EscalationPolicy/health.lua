@@ -4,15 +4,18 @@
 -- fails; the built-in one is used meanwhile) or MetricsAvailable=False (detection
 -- cannot measure what the policy watches).
 -- Healthy: Ready=True and none of the above.
+-- Never errors: a partial object during a sync is Progressing.
 local hs = {}
+local metadata = obj.metadata or {}
 local status = obj.status
-if status == nil or status.conditions == nil then
+if type(status) ~= "table" or type(status.conditions) ~= "table" then
   hs.status = "Progressing"
   hs.message = "Waiting for incident-operator to read the policy"
   return hs
 end
-local generation = obj.metadata.generation
-if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+local generation = metadata.generation
+if type(generation) == "number" and (type(status.observedGeneration) ~= "number"
+    or status.observedGeneration < generation) then
   hs.status = "Progressing"
   hs.message = "Waiting for incident-operator to observe generation " .. generation
   return hs
@@ -26,7 +29,7 @@ for _, condition in ipairs(status.conditions) do
     or condition.type == "MetricsAvailable") and condition.status == "False"
   if failing then
     hs.status = "Degraded"
-    hs.message = condition.type .. ": " .. (condition.message or condition.reason or "False")
+    hs.message = tostring(condition.type) .. ": " .. tostring(condition.message or condition.reason or "False")
     return hs
   end
 end
@@ -36,5 +39,5 @@ if ready == nil or ready.status ~= "True" then
   return hs
 end
 hs.status = "Healthy"
-hs.message = ready.message or "Ready"
+hs.message = tostring(ready.message or "Ready")
 return hs

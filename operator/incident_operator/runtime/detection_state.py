@@ -1,16 +1,20 @@
 """What detection keeps in memory between cycles: workloads and incidents, per namespace.
 
-Both are fed by watches (and seeded by one listing per namespace before its first
-cycle), so a cycle makes no list call whatever the number of workloads. The incident
-index is also updated from detection's own write responses, so an incident it has just
-opened is known before the watch delivers it and is never opened twice.
+Both are fed by watches (handlers/detection.py) and seeded by one listing per namespace
+before detection first acts there (``Seeder``), so a cycle makes no list call whatever the
+number of workloads. The incident index is also updated from detection's own write
+responses, so an incident it has just opened is known before the watch delivers it and
+is never opened twice.
 """
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from incident_operator.adapters import detection_store as store
+from incident_operator.adapters.workloads import list_workloads
 from incident_operator.api.incident import Incident
 from incident_operator.domain.detection import WorkloadKey
 from incident_operator.reconcile.detection import FINGERPRINT_LABEL, is_open, wants_readings
@@ -19,12 +23,24 @@ from incident_operator.reconcile.detection import FINGERPRINT_LABEL, is_open, wa
 class WorkloadIndex:
     def __init__(self) -> None:
         self._by_namespace: dict[str, dict[WorkloadKey, dict[str, str]]] = {}
+        self._versions: dict[str, int] = {}
 
     def put(self, namespace: str, kind: str, name: str, labels: Mapping[str, str]) -> None:
-        self._by_namespace.setdefault(namespace, {})[WorkloadKey(kind, name)] = dict(labels)
+        workloads = self._by_namespace.setdefault(namespace, {})
+        key, labels = WorkloadKey(kind, name), dict(labels)
+        # Most events are status changes: only a new workload or new labels is a change.
+        if workloads.get(key) != labels:
+            workloads[key] = labels
+            self._versions[namespace] = self._versions.get(namespace, 0) + 1
 
     def remove(self, namespace: str, kind: str, name: str) -> None:
-        self._by_namespace.get(namespace, {}).pop(WorkloadKey(kind, name), None)
+        if self._by_namespace.get(namespace, {}).pop(WorkloadKey(kind, name), None) is not None:
+            self._versions[namespace] = self._versions.get(namespace, 0) + 1
+
+    def version(self, namespace: str) -> int:
+        """Changes whenever a workload of the namespace appears, goes or is relabelled, so
+        what was derived from its workloads can be kept until then."""
+        return self._versions.get(namespace, 0)
 
     def in_namespace(self, namespace: str) -> list[tuple[WorkloadKey, dict[str, str]]]:
         return list(self._by_namespace.get(namespace, {}).items())
@@ -88,3 +104,27 @@ class IncidentIndex:
 
     def wanting_readings(self, namespace: str) -> list[Incident]:
         return [i for i in self._by_namespace.get(namespace, {}).values() if wants_readings(i)]
+
+
+WORKLOADS = WorkloadIndex()
+INCIDENTS = IncidentIndex()
+
+
+class Seeder:
+    """Lists a namespace's workloads and incidents once, before detection first acts there,
+    so a cycle right after start-up neither misses workloads nor reopens incidents."""
+
+    def __init__(self, workloads: WorkloadIndex, incidents: IncidentIndex) -> None:
+        self._workloads = workloads
+        self._incidents = incidents
+        self._seeded: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, namespaces: Iterable[str]) -> None:
+        async with self._lock:
+            for namespace in sorted(set(namespaces) - self._seeded):
+                for kind, name, labels in await asyncio.to_thread(list_workloads, namespace):
+                    self._workloads.put(namespace, kind, name, labels)
+                for body in await asyncio.to_thread(store.list_incidents, namespace):
+                    self._incidents.put_raw(body)
+                self._seeded.add(namespace)

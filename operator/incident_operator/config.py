@@ -1,0 +1,170 @@
+"""Every setting of ``incident-operator run``: its flags, their environment variables, one object.
+
+Read once at start (``Settings.from_arguments``), never from the environment at import
+time, and handed to the services that need it (kopf's memo carries it to the startup
+handlers). A flag always wins over its environment variable; the README's flag table
+lists the same names, defaults and meanings as ``add_run_arguments`` does here.
+"""
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+def _host_port(text: str, flag: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{flag} {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080")
+    return host, int(port)
+
+
+def _positive_seconds(text: str, flag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected a number of seconds") from None
+    if not 0 < value <= 300:
+        raise ValueError(f"{flag} {text!r}: expected seconds between 0 and 300")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Namespaces watched; empty: the whole cluster.
+    namespaces: tuple[str, ...] = ()
+    #: HOST:PORT of /healthz, /readyz and /metrics; None: not served.
+    health_listen: tuple[str, int] | None = None
+    #: Act only while holding the Lease, so one of several replicas acts.
+    leader_elect: bool = False
+    #: Namespace and name of the leader Lease.
+    lease_namespace: str = "incident-operator"
+    lease_name: str = "incident-operator"
+    #: This replica's name in the Lease.
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    #: The Pod this process runs in (downward API), labelled while it leads; None outside a Pod.
+    pod_namespace: str | None = None
+    pod_name: str | None = None
+    #: kopf's and our debug logging.
+    verbose: bool = False
+    #: Prometheus polled by detection rules; None: threshold detection is off.
+    prometheus_url: str | None = None
+    #: Seconds one PromQL query may take.
+    prometheus_timeout: float = 5.0
+    #: Where the Alertmanager webhook receiver listens.
+    alertmanager_host: str = "127.0.0.1"
+    alertmanager_port: int = 9095
+    #: (namespace, name) of the Secret whose key ``alertmanager_token_key`` Alertmanager
+    #: presents as a bearer token; None: the receiver is off.
+    alertmanager_token_secret: tuple[str, str] | None = None
+    alertmanager_token_key: str = "token"
+    #: Seconds one notification send may take; a claim's lease is this plus 5 seconds.
+    send_timeout: float = 10.0
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> "Settings":
+        """From parsed ``run`` arguments; ValueError names the malformed flag."""
+        secret = None
+        if args.alertmanager_token_secret:
+            namespace, _, name = args.alertmanager_token_secret.partition("/")
+            if not namespace or not name or "/" in name:
+                raise ValueError(
+                    f"--alertmanager-token-secret {args.alertmanager_token_secret!r}: "
+                    "expected NAMESPACE/NAME"
+                )
+            secret = (namespace, name)
+        prometheus_url = args.prometheus_url or None
+        if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
+            raise ValueError(f"--prometheus-url {prometheus_url!r}: expected an http(s) URL")
+        alertmanager_host, alertmanager_port = _host_port(
+            args.alertmanager_listen, "--alertmanager-listen"
+        )
+        return cls(
+            namespaces=tuple(args.namespace or ()),
+            health_listen=(
+                _host_port(args.health_listen, "--health-listen") if args.health_listen else None
+            ),
+            leader_elect=args.leader_elect,
+            lease_namespace=args.lease_namespace,
+            lease_name=args.lease_name,
+            identity=args.identity,
+            pod_namespace=args.pod_namespace or None,
+            pod_name=args.pod_name or None,
+            verbose=args.verbose,
+            prometheus_url=prometheus_url,
+            prometheus_timeout=_positive_seconds(args.prometheus_timeout, "--prometheus-timeout"),
+            alertmanager_host=alertmanager_host,
+            alertmanager_port=alertmanager_port,
+            alertmanager_token_secret=secret,
+            send_timeout=_positive_seconds(args.send_timeout, "--send-timeout"),
+        )
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, environ: Mapping[str, str] = os.environ
+) -> None:
+    """The ``run`` flags; each environment variable is the default of its flag."""
+    env = environ.get
+    parser.add_argument(
+        "--namespace", "-n", action="append", help="watch only this namespace (repeatable)"
+    )
+    parser.add_argument(
+        "--health-listen",
+        default=env("HEALTH_LISTEN"),
+        help="HOST:PORT serving /healthz, /readyz and /metrics (env HEALTH_LISTEN)",
+    )
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run only while holding the Lease, so one of several replicas acts",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=env("POD_NAMESPACE", "incident-operator"),
+        help="namespace of the leader Lease (env POD_NAMESPACE)",
+    )
+    parser.add_argument("--lease-name", default="incident-operator", help="name of the Lease")
+    parser.add_argument(
+        "--identity",
+        default=env("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        help="this replica's name in the Lease (env POD_NAME; default host-pid)",
+    )
+    parser.add_argument(
+        "--pod-namespace",
+        default=env("POD_NAMESPACE"),
+        help="namespace of this Pod, labelled while it leads (env POD_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--pod-name",
+        default=env("POD_NAME"),
+        help="name of this Pod, labelled while it leads (env POD_NAME)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument(
+        "--prometheus-url",
+        default=env("PROMETHEUS_URL"),
+        help="Prometheus to poll for detection rules (env PROMETHEUS_URL); unset: no polling",
+    )
+    parser.add_argument(
+        "--prometheus-timeout",
+        default=env("PROMETHEUS_TIMEOUT", "5"),
+        help="seconds one PromQL query may take (env PROMETHEUS_TIMEOUT; default 5)",
+    )
+    parser.add_argument(
+        "--alertmanager-listen",
+        default=env("ALERTMANAGER_LISTEN", "127.0.0.1:9095"),
+        help="HOST:PORT of the Alertmanager webhook receiver (env ALERTMANAGER_LISTEN)",
+    )
+    parser.add_argument(
+        "--alertmanager-token-secret",
+        default=env("ALERTMANAGER_TOKEN_SECRET"),
+        help="NAMESPACE/NAME of the Secret whose key `token` Alertmanager must send as a "
+        "bearer token (env ALERTMANAGER_TOKEN_SECRET); unset: no receiver",
+    )
+    parser.add_argument(
+        "--send-timeout",
+        default=env("INCIDENT_OPERATOR_SEND_TIMEOUT", "10"),
+        help="seconds one notification send may take (env INCIDENT_OPERATOR_SEND_TIMEOUT; "
+        "default 10)",
+    )

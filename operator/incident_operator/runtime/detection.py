@@ -1,0 +1,427 @@
+"""Detection as a service: one polling task for every policy's rules, and the Alertmanager
+receiver. Started and stopped by handlers/detection.py; imports nothing of kopf.
+
+Not a kopf daemon or timer on EscalationPolicy: kopf would add finalizers to policies
+that GitOps tools own. One operator-level task reads policies from the registry
+(runtime/policies.py), once it has been seeded from a full listing, and runs each
+policy's rules on its interval. Workloads and incidents come from watches too
+(runtime/detection_state.py), so a cycle costs one PromQL query per rule and no list
+call, for 10 workloads or 1,000.
+
+A cycle is: send the rules' queries together, decide with ``reconcile.detection``, then
+write what changed (new incidents, severities, status.detection, status.metrics, the
+policy's MetricsAvailable and breaches).
+
+What a cycle does not do again
+==============================
+20 rules polled every second over 1,000 workloads receive 20,000 series a second, so a
+cycle repeats nothing that did not change since the previous one: rules are compiled
+when the policy's spec changes, the workloads each rule watches are selected when a
+workload or the spec changes, an answer identical to the previous one but for its time
+is not decoded (adapters/prometheus.py), and a rule whose values, workloads and
+thresholds did not change keeps its observations (``domain.detection.Evaluation``). Only
+workloads that breach, hold a breach or have an open incident are then looked at one by one.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from incident_operator.adapters.alertmanager_receiver import AlertmanagerReceiver, CachedToken
+from incident_operator.adapters.prometheus import (
+    Prometheus,
+    PrometheusQueryError,
+    PrometheusUnreachable,
+)
+from incident_operator.adapters.secrets import read_secret_value
+from incident_operator.api.base import SecretKeyReference
+from incident_operator.api.escalation_policy import EscalationPolicy, EscalationPolicySpec
+from incident_operator.api.incident import Incident
+from incident_operator.config import Settings
+from incident_operator.domain.conditions import Condition
+from incident_operator.domain.detection import (
+    Evaluation,
+    Hold,
+    InstantVector,
+    WorkloadKey,
+    gap_fingerprint,
+)
+from incident_operator.domain.reasons import ConditionType, Reason
+from incident_operator.reconcile.detection import (
+    CompiledRule,
+    HoldKey,
+    QueryFailure,
+    RulePlan,
+    RuleReadings,
+    RuleResult,
+    breach_records,
+    compile_rule,
+    conditions_wire,
+    holds_from_status,
+    interval_of,
+    metric_readings,
+    metrics_available,
+    plan_gap,
+    plan_rule,
+    policy_workloads,
+    rule_workloads,
+)
+from incident_operator.runtime import clock
+from incident_operator.runtime.alert_intake import AlertIntake
+from incident_operator.runtime.detection_state import (
+    INCIDENTS,
+    WORKLOADS,
+    IncidentIndex,
+    Seeder,
+    WorkloadIndex,
+)
+from incident_operator.runtime.detection_writer import Writer, gather_logged
+from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
+
+logger = logging.getLogger(__name__)
+
+# The longest the scheduler sleeps, so a new policy starts within this.
+_TICK = 0.25
+_MIN_SLEEP = 0.005
+
+
+@dataclass
+class PolicyMemory:
+    """What detection remembers of one policy between its cycles."""
+
+    holds: dict[HoldKey, Hold]
+    # The status detection last applied (wire form), and its condition as a model.
+    applied: dict[str, Any] | None = None
+    condition: Condition | None = None
+    # Cycles in a row without any usable metrics, and since when.
+    blind_cycles: int = 0
+    blind_since: datetime | None = None
+    readings: list[RuleReadings] = field(default_factory=list)
+    # The rules compiled from ``spec``; compiled again when the spec changes.
+    spec: EscalationPolicySpec | None = None
+    rules: list[CompiledRule] = field(default_factory=list)
+    # The workloads each rule watches, and the workload index version they were selected at.
+    selected_at: int | None = None
+    selected: dict[str, list[WorkloadKey]] = field(default_factory=dict)
+    selected_total: int = 0
+    # Each rule's last answer and how it was judged, reused while they still hold.
+    answers: dict[str, InstantVector] = field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
+
+    def compiled(self, policy: EscalationPolicy) -> list[CompiledRule]:
+        if self.spec is None or not (policy.spec is self.spec or policy.spec == self.spec):
+            namespace = policy.metadata.namespace
+            self.rules = [compile_rule(namespace, rule) for rule in policy.spec.detection.rules]
+            self.spec, self.selected_at = policy.spec, None
+            self.answers, self.evaluations = {}, {}
+        return self.rules
+
+    def watched(
+        self, policy: EscalationPolicy, rules: Sequence[CompiledRule], workloads: WorkloadIndex
+    ) -> Mapping[str, list[WorkloadKey]]:
+        """Each rule's workloads; the same lists while no workload or spec changed, so a
+        rule's evaluation can tell its workloads did not change at a glance."""
+        namespace = policy.metadata.namespace
+        version = workloads.version(namespace)
+        if self.selected_at != version:
+            governed = policy_workloads(policy, workloads.in_namespace(namespace))
+            self.selected = {rule.name: rule_workloads(rule.rule, governed) for rule in rules}
+            self.selected_total = len({w for keys in self.selected.values() for w in keys})
+            self.selected_at = version
+        return self.selected
+
+
+class Detector:
+    """Runs every policy's detection cycle on its interval."""
+
+    def __init__(
+        self,
+        prometheus: Prometheus,
+        seeder: Seeder,
+        writer: Writer,
+        policies: PolicyRegistry = POLICIES,
+        workloads: WorkloadIndex = WORKLOADS,
+        incidents: IncidentIndex = INCIDENTS,
+    ) -> None:
+        self._prometheus = prometheus
+        self._seeder = seeder
+        self._writer = writer
+        self._policies = policies
+        self._workloads = workloads
+        self._incidents = incidents
+        self._memory: dict[PolicyKey, PolicyMemory] = {}
+        self._due: dict[PolicyKey, float] = {}
+        self._running: dict[PolicyKey, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """Runs every policy's cycle on its interval until cancelled."""
+        # Before the first listing of policies, "no rules" would only mean "not read yet".
+        await self._policies.ready.wait()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                policies = {
+                    (p.metadata.namespace, p.metadata.name): p
+                    for p in self._policies.all()
+                    if p.spec.detection.rules
+                }
+                self._forget(set(policies))
+                now = loop.time()
+                waits = [_TICK]
+                for key, policy in policies.items():
+                    if self._is_running(key):
+                        continue  # an overrunning cycle is waited for, not stacked
+                    due = self._due.get(key, now)
+                    if due <= now:
+                        interval = interval_of(policy).total_seconds()
+                        # A fixed cadence; ticks missed while a cycle overran are skipped.
+                        due = self._due[key] = max(due + interval, now)
+                        self._running[key] = asyncio.create_task(self._cycle_logged(policy))
+                    waits.append(due - now)
+                await asyncio.sleep(max(min(waits), _MIN_SLEEP))
+        finally:
+            for task in self._running.values():
+                task.cancel()
+
+    def _is_running(self, key: PolicyKey) -> bool:
+        task = self._running.get(key)
+        return task is not None and not task.done()
+
+    def _forget(self, current: set[PolicyKey]) -> None:
+        """Drops what is remembered of policies that are gone or have no rules left."""
+        for table in (self._memory, self._due, self._running):
+            for key in set(table) - current:
+                if not self._is_running(key):
+                    table.pop(key, None)
+
+    async def _cycle_logged(self, policy: EscalationPolicy) -> None:
+        try:
+            await self.cycle(policy)
+        except Exception:
+            logger.exception(
+                "detection cycle of %s/%s failed", policy.metadata.namespace, policy.metadata.name
+            )
+
+    async def _result(
+        self, compiled: CompiledRule, previous: InstantVector | None
+    ) -> RuleResult | None:
+        if compiled.query is None:
+            return None
+        try:
+            return await self._prometheus.query(compiled.query, previous)
+        except PrometheusUnreachable as error:
+            return QueryFailure(Reason.PROMETHEUS_UNREACHABLE, str(error))
+        except PrometheusQueryError as error:
+            return QueryFailure(Reason.QUERY_FAILED, str(error))
+
+    async def cycle(self, policy: EscalationPolicy) -> None:
+        namespace, name = policy.metadata.namespace, policy.metadata.name
+        key = (namespace, name)
+        await self._seeder.ensure([namespace])
+        memory = self._memory.setdefault(key, PolicyMemory(holds=holds_from_status(policy)))
+        compiled = memory.compiled(policy)
+        results = await asyncio.gather(
+            *(self._result(rule, memory.answers.get(rule.name)) for rule in compiled)
+        )
+        now = clock.now()
+        selected = memory.watched(policy, compiled, self._workloads)
+        open_incidents = self._incidents.open_by_fingerprint(namespace)
+        holds_by_rule: dict[str, dict[WorkloadKey, Hold]] = {}
+        for (rule_name, workload), hold in memory.holds.items():
+            holds_by_rule.setdefault(rule_name, {})[workload] = hold
+        plans: dict[str, RulePlan] = {}
+        for rule, result in zip(compiled, results, strict=True):
+            plan = plan_rule(
+                policy,
+                rule,
+                selected[rule.name],
+                result,
+                open_incidents,
+                holds_by_rule.get(rule.name, {}),
+                now,
+                memory.evaluations.get(rule.name),
+            )
+            plans[rule.name] = plan
+            _remember(
+                memory.answers, rule.name, result if isinstance(result, InstantVector) else None
+            )
+            _remember(memory.evaluations, rule.name, plan.evaluation)
+        logger.debug(
+            "detection cycle %s/%s: %d queries, %d workloads",
+            namespace,
+            name,
+            sum(1 for rule in compiled if rule.query is not None),
+            memory.selected_total,
+        )
+        memory.holds = {(r, w): h for r, plan in plans.items() for w, h in plan.holds.items()}
+        memory.readings = [
+            RuleReadings(name, rule.name, rule.thresholds, plans[rule.name].observations, now)
+            for rule in compiled
+            if rule.thresholds is not None
+        ]
+        await self._write_incidents(plans)
+        await self._monitoring_gap(policy, memory, plans, open_incidents, now)
+        await self._policy_status(policy, memory, plans, memory.selected_total, now)
+        await self._hand_declared(namespace)
+
+    async def _write_incidents(self, plans: dict[str, RulePlan]) -> None:
+        writer = self._writer
+        first: list[Awaitable[Any]] = []
+        for plan in plans.values():
+            first += [writer.open(new) for new in plan.opens]
+            first += [writer.detection(update) for update in plan.updates]
+        await gather_logged("writing an incident", first)
+        # After status.detection, so the lifecycle's timeline entry for the raise can say
+        # which threshold caused it.
+        raises = [
+            writer.severity(up.namespace, up.name, up.severity)
+            for plan in plans.values()
+            for up in plan.raises
+        ]
+        await gather_logged("raising a severity", raises)
+
+    async def _monitoring_gap(
+        self,
+        policy: EscalationPolicy,
+        memory: PolicyMemory,
+        plans: dict[str, RulePlan],
+        open_incidents: dict[str, Incident],
+        now: datetime,
+    ) -> None:
+        blind = any(plan.blind for plan in plans.values())
+        memory.blind_cycles = memory.blind_cycles + 1 if blind else 0
+        memory.blind_since = (memory.blind_since or now) if blind else None
+        problem = "; ".join(p.problem[1] for p in plans.values() if p.problem) or "none"
+        fingerprint = gap_fingerprint(policy.metadata.namespace, policy.metadata.name)
+        gap = plan_gap(
+            policy,
+            memory.blind_cycles,
+            memory.blind_since,
+            problem,
+            open_incidents.get(fingerprint),
+            now,
+        )
+        if gap.open is not None:
+            await self._writer.open(gap.open)
+        if gap.update is not None:
+            await self._writer.detection(gap.update)
+
+    async def _policy_status(
+        self,
+        policy: EscalationPolicy,
+        memory: PolicyMemory,
+        plans: dict[str, RulePlan],
+        workload_count: int,
+        now: datetime,
+    ) -> None:
+        current = policy.status.conditions if memory.condition is None else [memory.condition]
+        condition = metrics_available(
+            current, plans, workload_count, policy.metadata.generation or None, now
+        )
+        desired = {
+            "conditions": conditions_wire([condition]),
+            "breaches": breach_records(memory.holds),
+        }
+        previous = memory.applied if memory.applied is not None else _applied_from(policy)
+        if desired != previous:
+            await self._writer.policy_status(policy, desired)
+        memory.applied, memory.condition = desired, condition
+
+    async def _hand_declared(self, namespace: str) -> None:
+        readings = [
+            reading
+            for (ns, _), memory in self._memory.items()
+            if ns == namespace
+            for reading in memory.readings
+        ]
+        calls = []
+        for incident in self._incidents.wanting_readings(namespace):
+            desired = metric_readings(incident, readings)
+            if [r.to_wire() for r in desired] != [r.to_wire() for r in incident.status.metrics]:
+                calls.append(self._writer.metrics(incident, desired))
+        await gather_logged("writing status.metrics", calls)
+
+
+def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
+
+
+def _applied_from(policy: EscalationPolicy) -> dict[str, Any]:
+    """What the policy's status already says in detection's fields."""
+    mine = [c for c in policy.status.conditions if c.type == ConditionType.METRICS_AVAILABLE]
+    return {
+        "conditions": conditions_wire(mine),
+        "breaches": [record.to_wire() for record in policy.status.breaches],
+    }
+
+
+# ------------------------------------------------------------------------ start, stop
+
+
+class DetectionService:
+    """What detection runs: the polling task when a Prometheus URL is set, and the
+    Alertmanager receiver when its token Secret is."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._prometheus: Prometheus | None = None
+        self._receiver: AlertmanagerReceiver | None = None
+
+    @classmethod
+    async def start(cls, settings: Settings) -> "DetectionService":
+        service = cls()
+        seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
+        if settings.prometheus_url:
+            service._prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
+            detector = Detector(service._prometheus, seeder, writer)
+            service._task = asyncio.create_task(detector.run(), name="detection")
+            logger.info("detection polls Prometheus at %s", settings.prometheus_url)
+        else:
+            logger.info("no --prometheus-url: threshold detection is off")
+        if settings.alertmanager_token_secret:
+            service._receiver = await _start_receiver(settings, seeder, writer)
+        else:
+            logger.info("no --alertmanager-token-secret: the Alertmanager receiver is off")
+        return service
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._receiver is not None:
+            await self._receiver.stop()
+        if self._prometheus is not None:
+            await self._prometheus.close()
+
+
+async def _start_receiver(
+    settings: Settings, seeder: Seeder, writer: Writer
+) -> AlertmanagerReceiver | None:
+    assert settings.alertmanager_token_secret is not None
+    namespace, name = settings.alertmanager_token_secret
+    key = settings.alertmanager_token_key
+    # An empty value is no token; a Secret that cannot be read is logged by CachedToken.
+    token = CachedToken(
+        lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None
+    )
+    receiver = AlertmanagerReceiver(
+        settings.alertmanager_host,
+        settings.alertmanager_port,
+        token,
+        AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace),
+    )
+    try:
+        await receiver.start()
+    except OSError as error:
+        # A taken port must not stop the rest of the operator; the log says why.
+        logger.error("the Alertmanager receiver could not start: %s", error)
+        return None
+    return receiver

@@ -1,0 +1,96 @@
+"""An EscalationPolicy's own status: Ready (the spec parsed) and TemplatesValid.
+
+Only status is written, by server-side apply, each condition by its own field manager,
+so detection's MetricsAvailable (and each other's) stay as they are. Nothing here writes
+a policy's spec or metadata: GitOps tools own those.
+"""
+
+import asyncio
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from incident_operator.adapters import kubernetes as k8s
+from incident_operator.adapters.events import post_event
+from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.domain.conditions import Condition
+from incident_operator.domain.reasons import ConditionType, EventType, Reason
+from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
+from incident_operator.reconcile.messages import template_problems, templates_condition
+from incident_operator.reconcile.policy import reconcile_policy
+from incident_operator.runtime import clock
+
+KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
+TEMPLATES_MANAGER = "incident-operator-notifications"
+_CONDITION = TypeAdapter(Condition)
+
+
+def parse_policy(body: dict[str, Any]) -> EscalationPolicy | ValidationError:
+    try:
+        return EscalationPolicy.model_validate(body)
+    except ValidationError as error:
+        return error
+
+
+def _ready_only(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in conditions if c["type"] == ConditionType.READY]
+
+
+async def write_ready(body: dict[str, Any], parsed: EscalationPolicy | ValidationError) -> None:
+    """Ready and observedGeneration, applied only when they change."""
+    metadata = body["metadata"]
+    raw_status = dict(body.get("status") or {})
+    generation = metadata.get("generation")
+    warning: str | None = None
+    if isinstance(parsed, ValidationError):
+        warning = describe_validation_error(parsed, "")
+        conditions = not_ready_conditions(
+            raw_status, Reason.INVALID_SPEC, warning, clock.now(), generation
+        )
+        desired = {"observedGeneration": generation, "conditions": _ready_only(conditions)}
+    else:
+        status = reconcile_policy(parsed, clock.now()).to_wire()
+        desired = {
+            "observedGeneration": status.get("observedGeneration"),
+            "conditions": _ready_only(status.get("conditions", [])),
+        }
+    current = {
+        "observedGeneration": raw_status.get("observedGeneration"),
+        "conditions": _ready_only(raw_status.get("conditions") or []),
+    }
+    if desired == current:
+        return
+    if warning:
+        await asyncio.to_thread(post_event, body, EventType.WARNING, Reason.INVALID_SPEC, warning)
+    await asyncio.to_thread(
+        k8s.apply_status,
+        KIND,
+        PLURAL,
+        metadata["namespace"],
+        metadata["name"],
+        desired,
+        k8s.FIELD_MANAGER,
+    )
+
+
+async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) -> None:
+    """TemplatesValid: the policy's overrides rendered against sample incidents."""
+    problems = template_problems(policy.spec.communication.templates)
+    generation = policy.metadata.generation or None
+    condition = templates_condition(policy.status.conditions, problems, clock.now(), generation)
+    if condition is None:
+        return
+    wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
+    await asyncio.to_thread(
+        k8s.apply_status,
+        KIND,
+        PLURAL,
+        policy.metadata.namespace,
+        policy.metadata.name,
+        {"conditions": [wire]},
+        TEMPLATES_MANAGER,
+    )
+    if problems:
+        await asyncio.to_thread(
+            post_event, body, EventType.WARNING, Reason.TEMPLATE_ERROR, condition.message
+        )
