@@ -1,6 +1,6 @@
 """The plugin's view of the cluster: the caller's context, namespace and identity."""
 
-import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,14 +10,16 @@ from typing import Any, cast
 from kubernetes import client, config
 
 from incident_operator.api import GROUP, VERSION
+from incident_operator.cli.failures import PluginError, api_message
+from incident_operator.cli.kubeconfig import Kubeconfig, read_kubeconfig
 from incident_operator.domain.ids import parse_incident_id
+
+__all__ = ["Cluster", "PluginError", "api_message", "utcnow"]
 
 PLURAL = "incidents"
 FIELD_MANAGER = "kubectl-incident"
-
-
-class PluginError(Exception):
-    """An error the person can act on; printed without a traceback."""
+# Seconds to wait for the API server on each request (--request-timeout); 0 waits forever.
+DEFAULT_TIMEOUT = 30.0
 
 
 class _Conflict(Exception):
@@ -27,29 +29,31 @@ class _Conflict(Exception):
 _ATTEMPTS = 5
 
 
-def api_message(error: client.ApiException) -> str:
-    try:
-        return str(json.loads(error.body or "")["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{error.status} {error.reason}"
-
-
 @dataclass
 class Cluster:
     api: client.ApiClient
     namespace: str
+    source: Kubeconfig  # the kubeconfig and context used, for error messages
+    timeout: float | None = DEFAULT_TIMEOUT  # per request, in seconds; None waits forever
 
     @classmethod
     def connect(
-        cls, kubeconfig: str | None, context: str | None, namespace: str | None
+        cls,
+        kubeconfig: str | None,
+        context: str | None,
+        namespace: str | None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> "Cluster":
+        source = read_kubeconfig(kubeconfig, os.environ, context)
         try:
-            api = config.new_client_from_config(config_file=kubeconfig, context=context)
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        except (config.ConfigException, FileNotFoundError) as error:
-            raise PluginError(f"cannot load the kubeconfig: {error}") from error
-        chosen = namespace or active.get("context", {}).get("namespace") or "default"
-        return cls(api, chosen)
+            api = config.new_client_from_config(
+                config_file=os.pathsep.join(str(path) for path in source.paths),
+                context=source.context,
+            )
+        # The client's loader is untyped and raises whatever a malformed entry leads to.
+        except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as error:
+            raise PluginError(f"kubeconfig {source.where}: {error}") from error
+        return cls(api, namespace or source.namespace or "default", source, timeout or None)
 
     @property
     def custom(self) -> client.CustomObjectsApi:
@@ -60,17 +64,20 @@ class Cluster:
         review: Any = client.AuthenticationV1Api(self.api).create_self_subject_review(
             client.V1SelfSubjectReview(
                 api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
-            )
+            ),
+            _request_timeout=self.timeout,
         )
         return str(review.status.user_info.username)
 
     def list_incidents(self, all_namespaces: bool = False) -> list[dict[str, Any]]:
         result: Any
         if all_namespaces:
-            result = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            result = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, _request_timeout=self.timeout
+            )
         else:
             result = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL
+                GROUP, VERSION, self.namespace, PLURAL, _request_timeout=self.timeout
             )
         return cast(list[dict[str, Any]], result["items"])
 
@@ -84,7 +91,12 @@ class Cluster:
                 return cast(
                     dict[str, Any],
                     self.custom.get_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, PLURAL, reference
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        PLURAL,
+                        reference,
+                        _request_timeout=self.timeout,
                     ),
                 )
             except client.ApiException as error:
@@ -105,7 +117,13 @@ class Cluster:
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             created = self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, body, field_manager=FIELD_MANAGER
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                body,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.timeout,
             )
         except client.ApiException as error:
             raise PluginError(api_message(error)) from error
@@ -142,7 +160,14 @@ class Cluster:
     def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             patched = self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, body, field_manager=FIELD_MANAGER
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.timeout,
             )
         except client.ApiException as error:
             if error.status == 409:
@@ -154,7 +179,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
             )
             incident_id = (body.get("status") or {}).get("id")
             if incident_id:
@@ -164,7 +189,9 @@ class Cluster:
 
     def read_configmap(self, name: str) -> dict[str, str] | None:
         try:
-            found = client.CoreV1Api(self.api).read_namespaced_config_map(name, self.namespace)
+            found = client.CoreV1Api(self.api).read_namespaced_config_map(
+                name, self.namespace, _request_timeout=self.timeout
+            )
         except client.ApiException as error:
             if error.status == 404:
                 return None

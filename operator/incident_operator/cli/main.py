@@ -4,21 +4,31 @@ kubectl finds this as the plugin ``kubectl-incident`` on PATH. It uses the curre
 kubeconfig context and namespace; every change is made as the caller, whose user name
 (from a SelfSubjectReview) goes into ``sre.agentos.io/changed-by`` so the timeline says
 who did what, and the admission policy checks it is really them.
+
+Failures
+--------
+Every failure ends the plugin with one line on stderr, ``error: ...``, and exit code 1
+(2 for a usage error, 130 when interrupted); ``failures.describe`` says what failed and
+where. ``--debug`` prints the traceback before that line. Whatever is printed that came
+from the cluster is escaped first (``escape``): it may hold terminal control characters.
 """
 
 import argparse
+import os
 import re
 import secrets
 import sys
+import traceback
 from collections.abc import Callable
-from typing import Any
-
-from kubernetes import client
+from typing import Any, NoReturn
 
 from incident_operator.api import API_VERSION
 from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
 from incident_operator.cli import render
-from incident_operator.cli.cluster import Cluster, PluginError, api_message, utcnow
+from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
+from incident_operator.cli.escape import escape, escape_block
+from incident_operator.cli.failures import describe
+from incident_operator.cli.render import label as _label
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 
@@ -71,9 +81,9 @@ def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
     name = created["metadata"]["name"]
     incident_id = cluster.wait_for_id(name, timeout=args.wait)
     if incident_id is None:
-        print(f"incident {name} declared; no ID yet (is the operator running?)")
+        print(f"incident {escape(name)} declared; no ID yet (is the operator running?)")
     else:
-        print(f"{incident_id} declared ({name})")
+        print(f"{escape(incident_id)} declared ({escape(name)})")
     return 0
 
 
@@ -103,10 +113,10 @@ def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
     me = cluster.whoami()
     already = incident["metadata"].get("annotations", {}).get(ACKNOWLEDGED_BY)
     if already:
-        print(f"already acknowledged by {already}")
+        print(f"already acknowledged by {escape(already)}")
         return 0
     cluster.patch(incident, _as_me(cluster, {ACKNOWLEDGED_BY: me}))
-    print(f"{_label(incident)} acknowledged by {me}")
+    print(f"{_label(incident)} acknowledged by {escape(me)}")
     return 0
 
 
@@ -114,7 +124,7 @@ def _set_spec(cluster: Cluster, reference: str, spec: dict[str, Any], done: str)
     """Sets spec fields outright, as the caller, and says what was done."""
     incident = cluster.find(reference)
     cluster.patch(incident, {**_as_me(cluster), "spec": spec})
-    print(f"{_label(incident)}: {done}")
+    print(f"{_label(incident)}: {escape(done)}")
     return 0
 
 
@@ -170,9 +180,8 @@ def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
         body = _as_me(cluster)
         body["spec"] = {"postMortem": changes}
         cluster.patch(incident, body)
-        print(
-            f"{_label(incident)}: post-mortem " + ", ".join(f"{k} {v}" for k, v in changes.items())
-        )
+        done = ", ".join(f"{k} {v}" for k, v in changes.items())
+        print(f"{_label(incident)}: post-mortem {escape(done)}")
         return 0
     name = ((incident.get("status") or {}).get("postMortem") or {}).get("configMap")
     data = cluster.read_configmap(name) if name else None
@@ -181,32 +190,60 @@ def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
             f"{_label(incident)} has no post-mortem draft yet: the operator writes it once "
             "the incident is resolved (P0 to P3)"
         )
-    print(data[POSTMORTEM_KEY], end="")
+    print(escape_block(data[POSTMORTEM_KEY]), end="")
     return 0
 
 
 def cmd_whoami(cluster: Cluster, args: argparse.Namespace) -> int:
-    print(cluster.whoami())
+    print(escape(cluster.whoami()))
     return 0
 
 
-def _label(incident: dict[str, Any]) -> str:
-    return str((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line too (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+DEBUG_HELP = "on a failure, print the traceback too"
+
+
+def _seconds(text: str) -> float:
+    """A --request-timeout: seconds, 0 or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return seconds
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kubectl incident",
         description="Run incidents from kubectl. INCIDENT is a name or an ID such as INC-0042.",
     )
     parser.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG)")
     parser.add_argument("--context", help="the kubeconfig context to use")
     parser.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    parser.add_argument(
+        "--request-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the API server on each request; 0 waits forever "
+        f"(default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
         sub.set_defaults(handler=handler)
+        # Also after the command; SUPPRESS keeps the one given before it.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         return sub
 
     declare = add("declare", cmd_declare, "declare an incident; prints its ID")
@@ -229,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("-A", "--all-namespaces", action="store_true")
     listing.add_argument("--all", action="store_true", help="include closed incidents")
     for name, handler, help_ in (
-        ("show", cmd_show, "status, SLA clocks, conditions and recent timeline"),
+        ("show", cmd_show, "summary, status, SLA clocks, conditions and recent timeline"),
         ("timeline", cmd_timeline, "the whole timeline"),
         ("ack", cmd_ack, "acknowledge as yourself"),
     ):
@@ -270,21 +307,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
-    add_approve_rollback(commands)
+    add_approve_rollback(commands).add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    cluster: Cluster | None = None
     try:
-        cluster = Cluster.connect(args.kubeconfig, args.context, args.namespace)
+        cluster = Cluster.connect(
+            args.kubeconfig, args.context, args.namespace, args.request_timeout
+        )
         code: int = args.handler(cluster, args)
-    except PluginError as error:
-        print(f"error: {error}", file=sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and no one to say it to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except client.ApiException as error:
-        print(f"error: {api_message(error)}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {describe(error, cluster.source if cluster else None)}", file=sys.stderr)
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
     return code
 
 

@@ -1,19 +1,28 @@
-"""Text for people: tables, the SLA clocks, the timeline."""
+"""Text for people: tables, the SLA clocks, the timeline.
+
+Every value taken from the cluster goes through ``escape`` (or ``escape_block`` for a
+multi-line field printed as a block): it may hold terminal control characters.
+"""
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from incident_operator.cli.escape import escape, escape_block
 from incident_operator.domain.durations import format_duration
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = [header, *rows]
+def label(incident: dict[str, Any]) -> str:
+    """The incident's ID, or its name while it has none; escaped."""
+    return escape((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns padded to their widest cell; every cell escaped."""
+    lines = [[escape(cell) for cell in line] for line in [header, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*lines, strict=True)]
     return "\n".join(
-        "   ".join(
-            str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)
-        ).rstrip()
+        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
 
@@ -76,7 +85,8 @@ def timeline(status: dict[str, Any], last: int | None = None) -> str:
     if not entries:
         return "(no timeline yet)"
     return "\n".join(
-        f"{e['time'][:19].replace('T', ' ')}  {e['type']:<18} {e['actor']:<20} {e['message']}"
+        f"{escape(e['time'][:19].replace('T', ' '))}  {escape(e['type']):<18} "
+        f"{escape(e['actor']):<20} {escape(e['message'])}"
         for e in entries
     )
 
@@ -90,22 +100,27 @@ def _who_ticks(ticked_by: str) -> str:
 def show(item: dict[str, Any], now: datetime) -> str:
     spec, status = item.get("spec") or {}, item.get("status") or {}
     roles = spec.get("roles") or {}
+    metadata = item["metadata"]
     lines = [
-        f"{status.get('id', '(no ID yet)')}  {spec.get('title', '')}",
-        f"Name:            {item['metadata']['namespace']}/{item['metadata']['name']}",
-        f"Severity:        {spec.get('severity')}    Phase: {status.get('phase', '-')}    "
-        f"State: {spec.get('state', '-')}    Source: {spec.get('source', 'manual')}",
+        f"{escape(status.get('id', '(no ID yet)'))}  {escape(spec.get('title', ''))}",
+        f"Name:            {escape(metadata['namespace'])}/{escape(metadata['name'])}",
+        f"Severity:        {escape(spec.get('severity'))}    "
+        f"Phase: {escape(status.get('phase', '-'))}    "
+        f"State: {escape(spec.get('state', '-'))}    "
+        f"Source: {escape(spec.get('source', 'manual'))}",
         "Roles:           "
         + ", ".join(
-            f"{label} {roles.get(key, '-')}"
-            for key, label in (
+            f"{role} {escape(roles.get(key, '-'))}"
+            for key, role in (
                 ("commander", "commander"),
                 ("techLead", "tech lead"),
                 ("commsLead", "comms lead"),
                 ("scribe", "scribe"),
             )
         ),
-        f"Acknowledged:    {status.get('acknowledgedAt', 'no')}",
+        f"Acknowledged:    {escape(status.get('acknowledgedAt', 'no'))}",
+        *_block("Summary:", spec.get("summary")),
+        *_block("Impact:", spec.get("impact")),
         "",
         "SLA clocks:",
         "  " + clock("response due", status.get("responseDueAt"), now),
@@ -123,19 +138,28 @@ def show(item: dict[str, Any], now: datetime) -> str:
     if conditions:
         lines += ["", "Conditions:"]
         lines += [
-            f"  {c['type']:<20} {c['status']:<7} {c.get('reason', ''):<18} {c.get('message', '')}"
+            f"  {escape(c['type']):<20} {escape(c['status']):<7} "
+            f"{escape(c.get('reason', '')):<18} {escape(c.get('message', ''))}"
             for c in conditions
         ]
     open_items = [c for c in status.get("checklist") or [] if not c.get("done")]
     if open_items:
         lines += ["", "Open checklist items:"]
         lines += [
-            f"  [{'required' if c['required'] else 'optional'}] {c['text']} ({c['key']}, "
-            f"{_who_ticks(c['tickedBy'])})"
+            f"  [{'required' if c['required'] else 'optional'}] {escape(c['text'])} "
+            f"({escape(c['key'])}, {_who_ticks(c['tickedBy'])})"
             for c in open_items
         ]
     lines += ["", "Timeline (last 10):", timeline(status, last=10)]
     return "\n".join(lines)
+
+
+def _block(heading: str, text: str | None) -> list[str]:
+    """A multi-line field under its heading, its lines aligned; nothing when it is empty."""
+    if not text:
+        return []
+    first, *rest = escape_block(text).splitlines() or [""]
+    return [f"{heading:<17}{first}", *(f"{'':<17}{line}" for line in rest)]
 
 
 def rollback_section(status: dict[str, Any]) -> list[str]:
@@ -153,7 +177,7 @@ def rollback_section(status: dict[str, Any]) -> list[str]:
     ]
     if rollback.get("currentRevisionAt"):
         lines.append(f"  current revision rolled out {rollback['currentRevisionAt']}")
-    lines += [f"  {line}" for line in (rollback.get("diff") or "").splitlines()]
+    lines += [f"  {line}" for line in diff_lines(rollback.get("diff"))]
     if rollback.get("approvedBy"):
         lines.append(f"  approved by {rollback['approvedBy']} at {rollback.get('approvedAt', '?')}")
     if rollback.get("message") and rollback.get("reason") != "RollbackProposed":
@@ -163,4 +187,10 @@ def rollback_section(status: dict[str, Any]) -> list[str]:
             f"  approve: kubectl incident approve-rollback {status.get('id', 'INCIDENT')} "
             f"(members of {rollback.get('approverGroup', 'incident-approvers')})"
         )
-    return lines
+    # Every value here is the cluster's; each line is escaped whole (tabs included).
+    return [escape(line) for line in lines]
+
+
+def diff_lines(diff: str | None) -> list[str]:
+    """A rollback's diff, one escaped line per line of it."""
+    return [escape(line) for line in (diff or "").splitlines()]

@@ -14,15 +14,14 @@ from typing import Any
 
 from incident_operator.api.annotations import CHANGED_BY
 from incident_operator.cli.cluster import Cluster, PluginError
+from incident_operator.cli.escape import escape
+from incident_operator.cli.render import diff_lines
+from incident_operator.cli.render import label as _label
 from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION
 
 
-def _label(incident: dict[str, Any]) -> str:
-    return str((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
-
-
 def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> PluginError:
-    label, name = _label(incident), incident["metadata"]["name"]
+    label, name = _label(incident), escape(incident["metadata"]["name"])
     if not rollback:
         return PluginError(
             f"{label} has no rollback proposal: the operator proposes one when an affected "
@@ -69,18 +68,19 @@ def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
     target = shown.get("target") or {}
     current = shown.get("currentRevision")
     start = f"revision {current}" if current is not None else "its current template"
-    print(
-        f"{_label(incident)}: approved rolling back {target.get('kind')}/{target.get('name')} "
-        f"from {start} to revision {revision} as {me}"
-    )
-    for line in (shown.get("diff") or "").splitlines():
+    what = f"{target.get('kind')}/{target.get('name')} from {start} to revision {revision} as {me}"
+    print(f"{_label(incident)}: approved rolling back {escape(what)}")
+    for line in diff_lines(shown.get("diff")):
         print(f"  {line}")
     return 0
 
 
-def add_approve_rollback(commands: Any) -> None:
+def add_approve_rollback(commands: Any) -> argparse.ArgumentParser:
     """Registers the subcommand on ``kubectl incident``'s subparsers."""
     help_ = "approve the proposed rollback as yourself (members of the approver group)"
-    sub = commands.add_parser("approve-rollback", help=help_, description=help_)
+    sub: argparse.ArgumentParser = commands.add_parser(
+        "approve-rollback", help=help_, description=help_
+    )
     sub.set_defaults(handler=cmd_approve_rollback)
     sub.add_argument("incident", metavar="INCIDENT")
+    return sub
