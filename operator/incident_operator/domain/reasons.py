@@ -57,6 +57,9 @@ class Reason(StrEnum):
     INVALID_STATUS = "InvalidStatus"
     # Ready=False: the incident could not be given an ID yet; it is retried.
     ID_ALLOCATION_FAILED = "IdAllocationFailed"
+    # Ready=False: deciding or writing the incident failed (the message says how); it is
+    # retried with backoff while the other incidents go on.
+    RECONCILE_FAILED = "ReconcileFailed"
     # CommanderAssigned: a commander is named.
     ASSIGNED = "Assigned"
     # CommanderAssigned: nobody is named yet, and it is not yet late.

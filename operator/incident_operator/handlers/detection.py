@@ -13,6 +13,7 @@ import kopf
 
 from incident_operator.config import Settings
 from incident_operator.runtime.detection import DetectionService
+from incident_operator.runtime.lifetime import stop_within
 from incident_operator.runtime.detection_state import WORKLOADS
 
 
@@ -48,4 +49,4 @@ async def start_detection(memo: kopf.Memo, **_: Any) -> None:
 async def stop_detection(memo: kopf.Memo, **_: Any) -> None:
     service: DetectionService | None = memo.get("detection_service")
     if service is not None:
-        await service.stop()
+        await stop_within("detection", service.stop())

@@ -16,6 +16,7 @@ from incident_operator.api import GROUP, VERSION
 from incident_operator.config import Settings
 from incident_operator.runtime.detection_state import INCIDENTS
 from incident_operator.runtime.incidents import IncidentPipeline
+from incident_operator.runtime.lifetime import stop_within
 from incident_operator.runtime.policies import POLICIES, seed_policies
 
 
@@ -50,4 +51,4 @@ async def stop_incident_pipeline(memo: kopf.Memo, **_: Any) -> None:
         seeding.cancel()
     pipeline: IncidentPipeline | None = memo.get("incidents")
     if pipeline is not None:
-        await pipeline.stop()
+        await stop_within("the incident pipeline", pipeline.stop())

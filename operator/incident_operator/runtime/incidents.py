@@ -210,7 +210,7 @@ class IncidentPipeline:
                     await POLICIES.ready.wait()
                     await self._passes(key, body, memory)
                     memory.failures = 0
-                except Exception:
+                except Exception as error:
                     memory.failures += 1
                     delay = RECONCILE_RETRY.delay(memory.failures, random.random())
                     logger.exception(
@@ -220,6 +220,8 @@ class IncidentPipeline:
                     )
                     memory.settled_at = None
                     self.wakeups.schedule(key, clock.now() + delay)
+                    if memory.failures == 1:
+                        await self._report_failure(body, error, delay)
 
     async def _passes(self, key: Key, body: dict[str, Any], memory: _Memory) -> None:
         carried = _Round()
@@ -466,6 +468,20 @@ class IncidentPipeline:
         memory.outcomes += outcomes
         memory.settled_at = None
         self.wakeups.schedule(key, clock.now())
+
+    async def _report_failure(
+        self, body: dict[str, Any], error: Exception, delay: timedelta
+    ) -> None:
+        """Ready=False on the incident itself, once per run of failures; the others go on."""
+        first_line = (str(error).splitlines() or [""])[0][:300]
+        message = (
+            f"deciding this incident failed ({type(error).__name__}: {first_line}); "
+            f"retrying with backoff, first in {delay.total_seconds():.0f} s"
+        )
+        try:
+            await self._not_ready(body, Reason.RECONCILE_FAILED, message)
+        except Exception as reporting:  # the API server may be what failed
+            logger.warning("could not report the failure on the incident: %s", reporting)
 
     async def _not_ready(self, body: dict[str, Any], reason: Reason, message: str) -> None:
         metadata = body["metadata"]

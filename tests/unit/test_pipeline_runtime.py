@@ -1,0 +1,162 @@
+"""The incident pipeline's runtime with the API calls replaced by an in-memory store.
+
+What is checked here is the I/O order and isolation, not the decision (test_pipeline.py):
+one incident whose decision raises is reported on that incident and retried with backoff
+while the others are decided; one status write a pass; the echo of our own write is not
+decided again.
+"""
+
+import asyncio
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from incident_operator.config import Settings
+from incident_operator.reconcile import pipeline as decisions
+from incident_operator.runtime import events as runtime_events
+from incident_operator.runtime import incidents as runtime
+from incident_operator.runtime import policies
+from incident_operator.runtime.policies import PolicyRegistry
+
+
+class Store:
+    """Incidents by name, with resourceVersions, as the API server keeps them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str, str]] = []
+        self._version = 0
+
+    def create(self, name: str, severity: str = "P3") -> dict[str, Any]:
+        self._version += 1
+        body = {
+            "apiVersion": "sre.agentos.io/v1alpha1",
+            "kind": "Incident",
+            "metadata": {
+                "name": name,
+                "namespace": "shop",
+                "uid": f"uid-{name}",
+                "generation": 1,
+                "resourceVersion": str(self._version),
+            },
+            "spec": {"title": f"{name} is slow", "severity": severity},
+        }
+        self.objects[name] = body
+        return copy.deepcopy(body)
+
+    def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def write_status(
+        self, namespace: str, name: str, resource_version: str, difference: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        body = self.objects[name]
+        if body["metadata"]["resourceVersion"] != resource_version:
+            return None
+        self.writes.append((name, difference))
+        status = body.setdefault("status", {})
+        for key, value in difference.items():
+            if value is None:
+                status.pop(key, None)
+            elif isinstance(value, dict) and isinstance(status.get(key), dict):
+                status[key] = {**status[key], **value}
+            else:
+                status[key] = value
+        self._version += 1
+        body["metadata"]["resourceVersion"] = str(self._version)
+        return copy.deepcopy(body)
+
+    def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((body["metadata"]["name"], type_, reason))
+
+
+class Allocator:
+    def __init__(self, core: object) -> None:
+        self.next = 0
+
+    def allocate(self, namespace: str, uid: str) -> str:
+        self.next += 1
+        return f"INC-{self.next:04d}"
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Store:
+    found = Store()
+    registry = PolicyRegistry()
+    registry.seed([])
+    monkeypatch.setattr(runtime, "POLICIES", registry)
+    monkeypatch.setattr(policies, "POLICIES", registry)
+    monkeypatch.setattr(runtime, "read_incident", found.read)
+    monkeypatch.setattr(runtime, "write_status", found.write_status)
+    monkeypatch.setattr(runtime, "post_event", found.post_event)
+    monkeypatch.setattr(runtime_events, "post_event", found.post_event)
+    monkeypatch.setattr(runtime, "IncidentIdAllocator", Allocator)
+    monkeypatch.setattr(runtime, "core", lambda: None)
+    return found
+
+
+def _failing_for(name: str) -> Any:
+    real = decisions.decide_incident
+
+    def decide(inputs: decisions.IncidentInputs) -> decisions.IncidentDecision:
+        if inputs.incident.metadata.name == name:
+            raise RuntimeError("a bug that only this incident meets")
+        return real(inputs)
+
+    return decide
+
+
+def test_one_incident_that_fails_is_reported_and_retried_while_the_others_go_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "decide_incident", _failing_for("broken"))
+
+    async def scenario() -> runtime.IncidentPipeline:
+        pipeline = runtime.IncidentPipeline(Settings())
+        await asyncio.gather(
+            pipeline.on_event(store.create("broken")),
+            pipeline.on_event(store.create("fine-1")),
+            pipeline.on_event(store.create("fine-2")),
+        )
+        await pipeline.stop()
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    for name in ("fine-1", "fine-2"):
+        status = store.objects[name]["status"]
+        assert status["phase"] == "Detected"
+        assert status["id"].startswith("INC-")
+    broken = store.objects["broken"]["status"]
+    assert "phase" not in broken
+    (ready,) = [c for c in broken["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "ReconcileFailed")
+    assert "a bug that only this incident meets" in ready["message"]
+    assert ("broken", "Warning", "ReconcileFailed") in store.events
+    # Retried with backoff: woken again later, not at once and not never.
+    due = pipeline.wakeups.due_at(("shop", "broken"))
+    assert due is not None
+    failed_at = datetime.fromisoformat(ready["lastTransitionTime"].replace("Z", "+00:00"))
+    assert due > failed_at + timedelta(milliseconds=400)
+
+
+def test_a_new_incident_takes_one_status_write_and_its_echo_is_not_decided_again(
+    store: Store,
+) -> None:
+    async def scenario() -> None:
+        pipeline = runtime.IncidentPipeline(Settings())
+        await pipeline.on_event(store.create("api", severity="P3"))
+        written = len(store.writes)
+        # The watch brings our own write back: nothing to decide from it.
+        await pipeline.on_event(store.read("shop", "api") or {})
+        assert len(store.writes) == written
+        await pipeline.stop()
+
+    asyncio.run(scenario())
+    # ID, phase, clocks, conditions and timeline in one write.
+    assert [name for name, _ in store.writes] == ["api"]
+    (difference,) = [d for _, d in store.writes]
+    assert {"id", "phase", "detectedAt", "conditions", "timeline"} <= set(difference)
