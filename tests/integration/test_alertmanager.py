@@ -17,6 +17,8 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
+from incident_operator.domain.detection import alert_fingerprint
+
 TOKEN = secrets.token_hex(16)
 FINGERPRINT = "sre.agentos.io/fingerprint"
 STARTED = "2026-11-25T10:00:00Z"
@@ -185,7 +187,14 @@ def test_firing_opens_once_and_resolved_moves_it_to_monitoring(
     assert (spec["severity"], spec["source"]) == ("P0", "alertmanager")
     assert spec["title"] == "HighErrorRate: 5xx above 5%"
     assert spec["affected"] == [{"kind": "Deployment", "name": "checkout"}]
-    assert len(incident["metadata"]["labels"][FINGERPRINT]) == 32
+    # Labelled with Alertmanager's own fingerprint, so people can select by it.
+    assert incident["metadata"]["labels"][FINGERPRINT] == "c0ffee0123456789"
+    selected = kubectl(
+        "get", "incidents", "-n", namespace, "-l", f"{FINGERPRINT}=c0ffee0123456789", "-o", "json"
+    ).stdout
+    assert [i["metadata"]["uid"] for i in json.loads(selected)["items"]] == [
+        incident["metadata"]["uid"]
+    ]
     detection = wait_until(
         lambda: _incidents(kubectl, namespace)[0].get("status", {}).get("detection"),
         what="status.detection",
@@ -198,7 +207,7 @@ def test_firing_opens_once_and_resolved_moves_it_to_monitoring(
     for _ in range(3):
         status, answer = _post(url, _payload(_alert(namespace)))
         assert status == 200
-        assert answer == {"opened": [], "updated": [], "unchanged": 1, "ignored": 0}
+        assert answer == {"opened": [], "updated": [], "unchanged": 1, "ignored": []}
     [same] = _incidents(kubectl, namespace)
     assert same["metadata"]["uid"] == incident["metadata"]["uid"]
     assert same["status"]["detection"] == detection
@@ -230,7 +239,8 @@ def test_severity_labels_follow_the_runbook_and_none_is_ignored(
     ]
     status, answer = _post(url, _payload(*alerts))
     assert status == 200, answer
-    assert (len(answer["opened"]), answer["ignored"]) == (3, 1)
+    assert len(answer["opened"]) == 3
+    assert [(i["alert"], i["reason"]) for i in answer["ignored"]] == [("alerts[3]", "SeverityNone")]
     by_title = {i["spec"]["title"].split(":")[0]: i for i in _incidents(kubectl, namespace)}
     assert {title: i["spec"]["severity"] for title, i in by_title.items()} == {
         "high": "P1",
@@ -249,3 +259,73 @@ def test_an_alert_without_a_namespace_lands_in_the_receivers(
     assert status == 200, answer
     [name] = answer["opened"]
     assert name.startswith(f"{token_namespace}/")
+
+
+def test_an_alert_whose_namespace_does_not_exist_is_ignored_and_blocks_nothing(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    url, process = receiver
+    missing = f"{namespace}-gone"
+    alerts = [
+        _alert(missing, fingerprint="dead0001"),
+        _alert(namespace, fingerprint="beef0002", alertname="First"),
+        _alert(namespace, fingerprint="beef0003", alertname="Second"),
+    ]
+    status, answer = _post(url, _payload(*alerts))
+    assert status == 200, answer
+    assert len(answer["opened"]) == 2
+    [ignored] = answer["ignored"]
+    assert (ignored["alert"], ignored["fingerprint"], ignored["reason"]) == (
+        "alerts[0]",
+        "dead0001",
+        "NamespaceNotFound",
+    )
+    assert missing in ignored["message"]
+    titles = sorted(i["spec"]["title"].split(":")[0] for i in _incidents(kubectl, namespace))
+    assert titles == ["First", "Second"]
+    # Alertmanager's repetition is answered the same way, and changes nothing.
+    status, again = _post(url, _payload(*alerts))
+    assert (status, again["opened"], again["unchanged"]) == (200, [], 2)
+    assert [i["reason"] for i in again["ignored"]] == ["NamespaceNotFound"]
+    assert process._healthy(), "the operator keeps serving"
+
+
+def test_an_incident_labelled_before_the_upgrade_is_still_found(
+    receiver: tuple[str, OperatorProcess], kubectl: Kubectl, namespace: str
+) -> None:
+    """Incidents opened by an earlier version carry a derived fingerprint label; the alert
+    finds them under it and opens no second incident."""
+    url, process = receiver
+    legacy = alert_fingerprint(namespace, "feed0004")
+    manifest = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {
+            "name": "from-before",
+            "labels": {FINGERPRINT: legacy, "sre.agentos.io/rule": "HighErrorRate"},
+        },
+        "spec": {
+            "title": "HighErrorRate: 5xx above 5%",
+            "severity": "P0",
+            "source": "alertmanager",
+        },
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    wait_until(
+        lambda: _incidents(kubectl, namespace)[0].get("status", {}).get("phase"),
+        what="the lifecycle to take the incident",
+        timeout=30,
+        detail=process.log_tail,
+    )
+    status, answer = _post(url, _payload(_alert(namespace, fingerprint="feed0004")))
+    assert status == 200, answer
+    assert answer["opened"] == []
+    assert answer["updated"] == [f"{namespace}/from-before"]
+    [only] = _incidents(kubectl, namespace)
+    assert only["metadata"]["labels"][FINGERPRINT] == legacy
+    detection = wait_until(
+        lambda: _incidents(kubectl, namespace)[0].get("status", {}).get("detection"),
+        what="status.detection",
+        timeout=30,
+    )
+    assert detection["fingerprint"] == legacy

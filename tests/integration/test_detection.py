@@ -491,3 +491,73 @@ def test_a_hand_declared_incident_shows_the_current_values(
     # Only people's incident: detection opened nothing of its own.
     names = [i["metadata"]["name"] for i in list_incidents(kubectl, namespace)]
     assert names == ["ledger-slow"]
+
+
+def _metrics_available(kubectl: Kubectl, namespace: str) -> Body:
+    body = json.loads(
+        kubectl("get", "escalationpolicy", POLICY, "-n", namespace, "-o", "json").stdout
+    )
+    found: Body = conditions(body).get("MetricsAvailable") or {}
+    return found
+
+
+def test_a_prometheus_outage_neither_recovers_a_breach_nor_reads_as_a_drop(
+    cluster: ClusterInfo,
+    operator: OperatorProcess,
+    exporter: WorkloadExporter,
+    kubectl: Kubectl,
+    namespace: str,
+) -> None:
+    """Ranges that span the outage are Unknown until they are whole again: the breaching
+    workload stays breaching, the steady one is not read as a drop."""
+    _serving(kubectl, exporter, namespace, "checkout", requests_per_second=50, error_ratio=0.03)
+    _serving(kubectl, exporter, namespace, "steady", requests_per_second=50)
+    rules = [
+        {"name": "errors", "signal": "apiErrorRate", "window": "5s"},
+        {
+            "name": "drop",
+            "signal": "requestRateDrop",
+            "window": "5s",
+            "offset": "15s",
+            "for": "2s",
+            "workloads": {"matchLabels": {"app": "steady"}},
+        },
+    ]
+    _policy(kubectl, namespace, rules)
+    opened = _one_incident(kubectl, namespace, operator, _detected, "an incident for errors")
+    # Both rules have data (the drop rule once 20 s of history exist).
+    _wait_metrics_available(kubectl, namespace, operator, "True", TIMEOUT)
+
+    cluster.stop_prometheus()
+    try:
+        down = _wait_metrics_available(kubectl, namespace, operator, "False", 30)
+        assert down["reason"] == "PrometheusUnreachable"
+        _after_cycles(operator, namespace, 20)  # about 20 s without data
+    finally:
+        cluster.start_prometheus()
+
+    # Back: the rules' ranges still hold the outage, so their readings are Unknown...
+    settling = wait_until(
+        lambda: (
+            (c := _metrics_available(kubectl, namespace)).get("reason") == "WindowOverlapsGap" and c
+        ),
+        what="MetricsAvailable=False, WindowOverlapsGap",
+        timeout=60,
+        interval=0.3,
+        detail=operator.log_tail,
+    )
+    assert settling["status"] == "False"
+    assert "overlaps a gap in the data" in settling["message"]
+    # ...until they are whole again.
+    _wait_metrics_available(kubectl, namespace, operator, "True", TIMEOUT)
+    _after_cycles(operator, namespace, 3)
+
+    [only] = list_incidents(kubectl, namespace)  # nothing opened for the steady workload
+    assert only["metadata"]["uid"] == opened["metadata"]["uid"]
+    detection = _detection(only)
+    assert detection["breaching"] is True
+    assert detection["level"] == "warning"
+    assert "recoveredAt" not in detection
+    assert phase_of(only) != "Monitoring"
+    name = only["metadata"]["name"]
+    assert not _told(kubectl, namespace, name, "metrics recovered"), "never recorded as recovered"

@@ -7,16 +7,18 @@ from typing import Any
 import pytest
 
 from incident_operator.api.incident import Incident
-from incident_operator.domain.detection import alert_fingerprint
+from incident_operator.domain.detection import alert_fingerprint, incident_name
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Level
 from incident_operator.reconcile.alerts import (
     AlertItem,
+    IgnoreReason,
     PayloadError,
     check_alerts,
     parse_payload,
     plan_alert,
+    write_failure,
 )
 from incident_operator.reconcile.detection import FINGERPRINT_LABEL, DetectionUpdate, NewIncident
 
@@ -79,10 +81,23 @@ def test_severity_follows_the_runbooks_alert_mapping(
 
 
 def test_alerts_meant_for_nobody_are_ignored() -> None:
+    no_severity = alert(alertname="InfoInhibitor", fingerprint="ab")
+    del no_severity["labels"]["severity"]
     items, ignored = check_alerts(
-        parse_payload(payload(alert(alertname="Watchdog", severity="none"), alert())), "ops"
+        parse_payload(payload(alert(alertname="Watchdog", severity="none"), alert(), no_severity)),
+        "ops",
     )
-    assert ignored == 1
+    assert [(i.index, i.alertname, i.reason) for i in ignored] == [
+        (0, "Watchdog", IgnoreReason.SEVERITY_NONE),
+        (2, "InfoInhibitor", IgnoreReason.SEVERITY_NONE),
+    ]
+    assert ignored[0].to_wire() == {
+        "alert": "alerts[0]",
+        "alertname": "Watchdog",
+        "fingerprint": "4a5b6c7d8e9f0a1b",
+        "reason": "SeverityNone",
+        "message": "severity label 'none': not meant for people",
+    }
     assert [item.alertname for item in items] == ["HighErrorRate"]
 
 
@@ -93,9 +108,77 @@ def test_namespace_workload_and_fingerprint_come_from_the_labels() -> None:
     assert here.namespace == "shop"
     assert here.workload is not None
     assert (here.workload.kind.value, here.workload.name) == ("Deployment", "checkout")
-    assert here.fingerprint == alert_fingerprint("shop", "4a5b6c7d8e9f0a1b")
+    # The label a person selects by is Alertmanager's own fingerprint...
+    assert here.fingerprint == "4a5b6c7d8e9f0a1b"
+    # ...and incidents labelled with the value derived from it before are found too.
+    assert here.keys == ("4a5b6c7d8e9f0a1b", alert_fingerprint("shop", "4a5b6c7d8e9f0a1b"))
     assert default.namespace == "ops"
     assert default.workload is None
+
+
+@pytest.mark.parametrize(
+    ("given", "label"),
+    [
+        ("BCE0DA8DEC1400A7", "bce0da8dec1400a7"),  # as Alertmanager writes it: lower case
+        ("0" * 63, "0" * 63),
+    ],
+)
+def test_the_fingerprint_label_is_alertmanagers_own(given: str, label: str) -> None:
+    [item] = _items(payload(alert(fingerprint=given, namespace="shop")))
+    new = plan_alert(item, None, NOW)
+    assert isinstance(new, NewIncident)
+    assert new.labels[FINGERPRINT_LABEL] == label
+    assert new.detection.fingerprint == label
+    # Named as before the label changed: the same breach keeps the same name.
+    legacy = alert_fingerprint("shop", given.lower())
+    assert new.name == incident_name(["HighErrorRate", ""], legacy, item.alert.starts_at)
+
+
+def test_a_fingerprint_too_long_for_a_label_still_gives_a_valid_one() -> None:
+    [item] = _items(payload(alert(fingerprint="a" * 64)))
+    assert len(item.fingerprint) <= 63
+    assert item.fingerprint != item.legacy_fingerprint
+
+
+def test_an_incident_opened_before_the_label_changed_is_found_and_keeps_its_label() -> None:
+    [item] = _items(payload(alert(namespace="shop")))
+    new = plan_alert(item, None, NOW)
+    assert isinstance(new, NewIncident)
+    legacy = item.legacy_fingerprint
+    before = _open(new)
+    before.metadata.labels[FINGERPRINT_LABEL] = legacy
+    assert before.status.detection is not None
+    before.status.detection = before.status.detection.model_copy(update={"fingerprint": legacy})
+    # Found under its old label (the intake looks under item.keys), nothing to write again...
+    assert before.metadata.labels[FINGERPRINT_LABEL] in item.keys
+    assert plan_alert(item, before, NOW) is None
+    # ...and a resolution is written with the fingerprint the incident already carries.
+    [resolved] = _items(payload(alert("resolved", namespace="shop"), status="resolved"))
+    update = plan_alert(resolved, before, NOW)
+    assert isinstance(update, DetectionUpdate)
+    assert update.detection.fingerprint == legacy
+    assert not update.detection.breaching
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "reason"),
+    [
+        (404, "namespaces", IgnoreReason.NAMESPACE_NOT_FOUND),
+        (403, None, IgnoreReason.REFUSED),
+        (422, "Incident", IgnoreReason.REFUSED),
+        (400, None, IgnoreReason.REFUSED),
+        (404, None, None),  # the CRD not there (yet): sent again
+        (409, None, None),
+        (429, None, None),
+        (500, None, None),
+        (503, None, None),
+        (None, None, None),  # the API server not reached
+    ],
+)
+def test_which_write_failures_are_for_good(
+    status: int | None, kind: str | None, reason: IgnoreReason | None
+) -> None:
+    assert write_failure(status, kind) is reason
 
 
 @pytest.mark.parametrize(

@@ -158,11 +158,44 @@ def test_a_breach_counts_once_it_has_held_for_the_rules_for() -> None:
     assert steps[8][0] is None
 
 
-def test_unknown_neither_ends_nor_confirms_a_breach() -> None:
-    steps = _walk([Level.WARNING, Level.UNKNOWN, Level.UNKNOWN, Level.WARNING])
-    assert all(hold == Hold(since=T0) for hold, _ in steps)
-    assert [held for _, held in steps][-1] is Level.WARNING
+def _minutes(count: float) -> datetime:
+    return T0 + timedelta(minutes=count)
+
+
+def test_unknown_neither_ends_nor_confirms_a_breach_and_pauses_for() -> None:
+    ok, warn, crit, unknown = Level.OK, Level.WARNING, Level.CRITICAL, Level.UNKNOWN
+    steps = _walk([warn, unknown, unknown, warn, warn])
+    # The hold survives the Unknown minutes, paused since the first of them...
+    assert [hold for hold, _ in steps] == [
+        Hold(since=T0),
+        Hold(since=T0, paused_at=_minutes(1)),
+        Hold(since=T0, paused_at=_minutes(1)),
+        # ...and its clock moves on by the pause (2 minutes) when data returns.
+        Hold(since=_minutes(2)),
+        Hold(since=_minutes(2)),
+    ]
+    # So the two Unknown minutes do not count towards the 2 minutes of ``for``.
+    assert [held for _, held in steps] == [ok, ok, ok, ok, warn]
     assert advance_hold(None, Level.UNKNOWN, T0) is None
+    # Critical's own clock pauses too; a breach already held stays held while Unknown.
+    held_crit = _walk([crit, crit, crit, unknown, unknown, crit])
+    assert [held for _, held in held_crit] == [ok, ok, crit, crit, crit, crit]
+    assert held_crit[-1][0] == Hold(since=_minutes(2), critical_since=_minutes(2))
+
+
+@pytest.mark.parametrize(
+    ("paused_at", "now", "held"),
+    [
+        (None, 3, Level.WARNING),  # not paused: held for 3 minutes
+        (1, 3, Level.OK),  # paused after 1 minute: it has held for 1 minute
+        (2, 30, Level.WARNING),  # paused after 2 minutes: held, however long the pause
+    ],
+)
+def test_a_paused_hold_has_held_what_it_had_when_the_pause_began(
+    paused_at: float | None, now: float, held: Level
+) -> None:
+    hold = Hold(since=T0, paused_at=None if paused_at is None else _minutes(paused_at))
+    assert held_level(hold, HOLD_FOR, _minutes(now)) is held
 
 
 def test_with_for_zero_a_breach_counts_at_once() -> None:

@@ -17,6 +17,7 @@ from incident_operator.domain.detection import (
     gap_fingerprint,
     rule_fingerprint,
 )
+from incident_operator.domain.detection_gaps import DataGaps
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import Reason
 from incident_operator.domain.severity import Severity
@@ -71,14 +72,21 @@ def _compiled(policy: EscalationPolicy, index: int = 0) -> CompiledRule:
 
 
 class Cycles:
-    """Runs one rule cycle after cycle, keeping holds and the incident as the operator does."""
+    """Runs one rule cycle after cycle, keeping holds and the incident as the operator does
+    (and, with ``gaps``, the rule's gaps in the data too)."""
 
-    def __init__(self, policy: EscalationPolicy, workloads: list[WorkloadKey] | None = None):
+    def __init__(
+        self,
+        policy: EscalationPolicy,
+        workloads: list[WorkloadKey] | None = None,
+        gaps: bool = False,
+    ):
         self.policy = policy
         self.rule = _compiled(policy)
         self.workloads = workloads if workloads is not None else [API]
         self.holds: dict[WorkloadKey, Hold] = {}
         self.incidents: dict[str, Incident] = {}
+        self.gaps: DataGaps | None = DataGaps() if gaps else None
 
     def run(
         self, values: Mapping[str, float] | QueryFailure, at: datetime, phase: Phase | None = None
@@ -88,9 +96,18 @@ class Cycles:
         else:
             result = [_sample(value, workload, at) for workload, value in values.items()]
         plan = plan_rule(
-            self.policy, self.rule, self.workloads, result, self.incidents, self.holds, at
+            self.policy,
+            self.rule,
+            self.workloads,
+            result,
+            self.incidents,
+            self.holds,
+            at,
+            gaps=self.gaps,
         )
         self.holds = plan.holds
+        if self.gaps is not None:
+            self.gaps = plan.gaps
         for new in plan.opens:
             self.incidents[new.detection.fingerprint] = _created(new, phase or Phase.DETECTED)
         for update in plan.updates:

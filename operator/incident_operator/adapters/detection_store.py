@@ -11,8 +11,11 @@ Detection owns little on the objects it touches, and writes only that:
   server-side apply under its own field manager, so the policy reconciler's Ready stays.
 """
 
+import json
+from dataclasses import dataclass
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client
 
 from incident_operator.adapters.incident_store import read_incident
@@ -123,3 +126,37 @@ def apply_policy_status(namespace: str, name: str, status: dict[str, Any]) -> No
     except client.ApiException as error:
         if not is_not_found(error):
             raise
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """What a failed API call says."""
+
+    # The API server's HTTP status; None when it was not reached.
+    status: int | None
+    # The kind its Status details name ("namespaces" for a missing namespace).
+    kind: str | None
+    # ``404 Not Found: namespaces "x" not found``, or what kept the call from arriving.
+    message: str
+
+
+def call_failure(error: BaseException) -> CallFailure | None:
+    """``error`` as a failed API call; None when it is something else."""
+    if isinstance(error, client.ApiException):
+        try:
+            status_body = json.loads(error.body or "{}")
+        except (ValueError, TypeError):
+            status_body = {}
+        if not isinstance(status_body, dict):
+            status_body = {}
+        details = status_body.get("details")
+        kind = details.get("kind") if isinstance(details, dict) else None
+        detail = status_body.get("message")
+        status = error.status if isinstance(error.status, int) and error.status > 0 else None
+        message = f"{error.status} {error.reason}" + (
+            f": {detail}" if isinstance(detail, str) and detail else ""
+        )
+        return CallFailure(status, kind if isinstance(kind, str) else None, message)
+    if isinstance(error, (urllib3.exceptions.HTTPError, OSError)):
+        return CallFailure(None, None, f"not reached: {type(error).__name__}: {error}")
+    return None

@@ -33,33 +33,50 @@ class IdAllocationError(RuntimeError):
 class IncidentIdAllocator:
     def __init__(self, core: client.CoreV1Api) -> None:
         self._core = core
+        # The counter as this allocator last read or wrote it, per namespace: the next
+        # compare-and-swap starts from it instead of a read (one call an ID, not two).
+        # Stale when someone else wrote the counter; the swap then fails and it is read.
+        self._known: dict[str, client.V1ConfigMap] = {}
 
     def allocate(self, namespace: str, uid: str) -> str:
-        """The next ID of ``namespace`` for the incident ``uid``. Blocking.
+        """The next ID of ``namespace`` for the incident ``uid``. Blocking; one caller at a
+        time per namespace.
 
         Asked again for the same incident before another one took a number (its status
         write lost a race, or the operator died before it), the same ID comes back.
         """
         return format_incident_id(self._next_number(namespace, uid))
 
+    def _read(self, namespace: str) -> client.V1ConfigMap | None:
+        known = self._known.pop(namespace, None)
+        if known is not None:
+            return known
+        try:
+            counter: client.V1ConfigMap = self._core.read_namespaced_config_map(
+                COUNTER_CONFIGMAP, namespace
+            )
+        except client.ApiException as error:
+            if not is_not_found(error):
+                raise
+            return None
+        return counter
+
     def _next_number(self, namespace: str, uid: str) -> int:
         for _ in range(_MAX_ATTEMPTS):
-            try:
-                counter = self._core.read_namespaced_config_map(COUNTER_CONFIGMAP, namespace)
-            except client.ApiException as error:
-                if not is_not_found(error):
-                    raise
+            counter = self._read(namespace)
+            if counter is None:
                 if self._create_counter(namespace, uid):
                     return 1
                 continue
             data = counter.data or {}
             if data.get(_LAST_UID) == uid:
+                self._known[namespace] = counter
                 return int(data[_LAST_NUMBER])
             number = int(data.get(_LAST_NUMBER, "0")) + 1
             counter.data = {_LAST_NUMBER: str(number), _LAST_UID: uid}
             try:
                 # replace carries the resourceVersion we read: a compare-and-swap.
-                self._core.replace_namespaced_config_map(
+                self._known[namespace] = self._core.replace_namespaced_config_map(
                     COUNTER_CONFIGMAP, namespace, counter, field_manager=FIELD_MANAGER
                 )
                 return number
@@ -77,7 +94,9 @@ class IncidentIdAllocator:
             data={_LAST_NUMBER: "1", _LAST_UID: uid},
         )
         try:
-            self._core.create_namespaced_config_map(namespace, body, field_manager=FIELD_MANAGER)
+            self._known[namespace] = self._core.create_namespaced_config_map(
+                namespace, body, field_manager=FIELD_MANAGER
+            )
             return True
         except client.ApiException as error:
             if is_conflict(error):

@@ -40,6 +40,12 @@ PROMETHEUS_QUERIES = Counter(
     "PromQL queries by outcome (ok, error, empty).",
     ["outcome"],
 )
+ALERTS_IGNORED = Counter(
+    "incident_operator_alerts_ignored_total",
+    "Alertmanager alerts answered without an incident written, by reason (SeverityNone, "
+    "NamespaceNotFound, Refused, Failed).",
+    ["reason"],
+)
 PROMETHEUS_QUERY_SECONDS = Histogram(
     "incident_operator_prometheus_query_duration_seconds", "PromQL query latency."
 )

@@ -25,7 +25,17 @@ is raised to critical only once critical itself has held for ``for``::
     since:    -   t1   t1   t1   t1   t1    t1    -
     crit:     -    -    -   t3   t3   t3     -    -
 
-Unknown leaves a hold as it is: missing data neither confirms nor ends a breach.
+Unknown pauses a hold: missing data neither confirms nor ends a breach, and the time
+without data does not count towards ``for``. The hold notes when the pause began and,
+when a known level comes, its clocks move on by the length of the pause::
+
+    level:    warn  unk   unk   warn  warn      (for: 2 cycles)
+    since:     t0    t0    t0   t0+2  t0+2
+    paused:     -    t1    t1     -     -
+    held:      ok    ok    ok    ok   warn
+
+A pause is not persisted in ``status.breaches``: after a restart during one, the time
+without data counts.
 """
 
 import hashlib
@@ -52,9 +62,11 @@ PROBLEM_ORDER: Final = (
     Reason.PROMETHEUS_UNREACHABLE,
     Reason.QUERY_FAILED,
     Reason.INVALID_RULE,
+    Reason.DETECTION_FAILED,
     Reason.NO_DATA,
     Reason.NOT_A_NUMBER,
     Reason.STALE_DATA,
+    Reason.WINDOW_OVERLAPS_GAP,
 )
 
 
@@ -421,24 +433,41 @@ class Hold:
 
     since: datetime
     critical_since: datetime | None = None
+    # Set while the level is Unknown: when the pause began.
+    paused_at: datetime | None = None
+
+
+def _resumed(hold: Hold, now: datetime) -> Hold:
+    """The hold with its clocks moved on by the pause that ends at ``now``."""
+    if hold.paused_at is None:
+        return hold
+    pause = max(now - hold.paused_at, timedelta(0))
+    critical = hold.critical_since + pause if hold.critical_since is not None else None
+    return Hold(since=hold.since + pause, critical_since=critical)
 
 
 def advance_hold(hold: Hold | None, level: Level, now: datetime) -> Hold | None:
     """The hold after one more evaluation at ``level``."""
     if level is Level.UNKNOWN:
-        return hold
+        if hold is None or hold.paused_at is not None:
+            return hold
+        return replace(hold, paused_at=now)
     if level is Level.OK:
         return None
-    current = hold or Hold(since=now)
+    current = _resumed(hold, now) if hold is not None else Hold(since=now)
     if level is Level.CRITICAL:
         return current if current.critical_since else replace(current, critical_since=now)
     return replace(current, critical_since=None)
 
 
 def held_level(hold: Hold | None, hold_for: timedelta, now: datetime) -> Level:
-    """The level a breach has held for ``hold_for``: Critical, Warning, or Ok (not yet)."""
+    """The level a breach has held for ``hold_for``: Critical, Warning, or Ok (not yet).
+
+    A paused hold has held what it had when the pause began."""
     if hold is None:
         return Level.OK
+    if hold.paused_at is not None:
+        now = min(now, hold.paused_at)
     if hold.critical_since is not None and now - hold.critical_since >= hold_for:
         return Level.CRITICAL
     if now - hold.since >= hold_for:

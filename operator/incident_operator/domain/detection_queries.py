@@ -21,6 +21,14 @@ Kubernetes pod discovery gives every target.
 
 Ratios whose numerator may have no series yet (no error has ever happened) use
 ``(numerator or denominator * 0)`` so that "no errors" reads as 0, not as no data.
+
+The stretch of the past a query reads
+=====================================
+``query_window`` finds it in the PromQL text itself, built-in or custom alike: the
+longest range selector (``[5m]``, a subquery's ``[1h:1m]``) and every ``offset``. Reading
+the text, not the catalog, keeps one answer for both kinds of rule; a ``[...]`` inside a
+label value is read as a range too, which only makes the rule wait longer after a gap
+(domain.detection_gaps says what the window is for).
 """
 
 import re
@@ -30,6 +38,7 @@ from datetime import timedelta
 from typing import Final
 
 from incident_operator.domain.detection import RuleError
+from incident_operator.domain.detection_gaps import QueryWindow
 from incident_operator.domain.signals import Signal
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -259,3 +268,42 @@ def signal_query(
         offset=entry.default_offset if offset is None else offset,
     )
     return entry.build(inputs)
+
+
+# ------------------------------------------------------------- the stretch a query reads
+
+_PROMQL_DURATION = r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w|y))+|[0-9]+(?:\.[0-9]+)?"
+_RANGE = re.compile(rf"\[\s*({_PROMQL_DURATION})\s*(?::[^\]]*)?\]")
+_OFFSET = re.compile(rf"\boffset\s+(-?)\s*({_PROMQL_DURATION})", re.IGNORECASE)
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w|y)?")
+_PROMQL_UNIT_SECONDS: Final = {
+    None: 1.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
+# Longer ranges and offsets are read as this: beyond any retention that matters, and
+# far from timedelta's limits, so adding them to a time never overflows.
+LONGEST_REACH: Final = timedelta(days=3660)
+
+
+def _promql_seconds(text: str) -> timedelta:
+    seconds = sum(
+        float(number) * _PROMQL_UNIT_SECONDS[unit or None]
+        for number, unit in _DURATION_PART.findall(text)
+    )
+    return timedelta(seconds=min(seconds, LONGEST_REACH.total_seconds()))
+
+
+def query_window(promql: str) -> QueryWindow:
+    """The stretches of the past ``promql`` reads (see "The stretch of the past ...")."""
+    ranges = [_promql_seconds(found) for found in _RANGE.findall(promql)]
+    offsets = {timedelta(0)}
+    for sign, found in _OFFSET.findall(promql):
+        offset = _promql_seconds(found)
+        offsets.add(-offset if sign else offset)
+    return QueryWindow(max(ranges, default=timedelta(0)), tuple(sorted(offsets)))

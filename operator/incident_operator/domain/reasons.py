@@ -152,12 +152,16 @@ class Reason(StrEnum):
     QUERY_FAILED = "QueryFailed"
     # a rule cannot be turned into a query (an unknown metric role, say);
     INVALID_RULE = "InvalidRule"
+    # the policy's detection raised (an interval it cannot schedule, say): it is skipped;
+    DETECTION_FAILED = "DetectionFailed"
     # no series for some watched workloads;
     NO_DATA = "NoData"
     # only NaN or infinite values for some watched workloads;
     NOT_A_NUMBER = "NotANumber"
     # only samples older than the staleness bound.
     STALE_DATA = "StaleData"
+    # (least serious) a rule's range (rate over 5m, offset 1d) still overlaps a data gap.
+    WINDOW_OVERLAPS_GAP = "WindowOverlapsGap"
 
 
 class EntryType(StrEnum):

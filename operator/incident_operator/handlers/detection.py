@@ -13,8 +13,8 @@ import kopf
 
 from incident_operator.config import Settings
 from incident_operator.runtime.detection import DetectionService
-from incident_operator.runtime.lifetime import stop_within
 from incident_operator.runtime.detection_state import WORKLOADS
+from incident_operator.runtime.lifetime import stop_within
 
 
 def _workload_event(kind: str, body: kopf.Body, event_type: str | None) -> None:

@@ -12,11 +12,31 @@ Incidents are found by the alert's fingerprint (Alertmanager's hash of its label
 status.detection carries only what the payload says, so a repeated delivery decides
 nothing new. The alert's labels cannot change under one fingerprint, and neither can
 its severity: Alertmanager never raises one.
+
+The fingerprint label
+=====================
+``sre.agentos.io/fingerprint`` holds Alertmanager's own fingerprint (``bce0da8dec1400a7``),
+so ``kubectl get incidents -l sre.agentos.io/fingerprint=<fingerprint>`` finds the alert's
+incident. Before, it held a value derived from it (32 hex digits: ``alert_fingerprint``);
+incidents labelled so are still found: an alert is looked up under both values
+(``AlertItem.keys``), and an incident found under the old one keeps it. Incident names are
+still derived from the old value, so a breach gets the same name as before an upgrade.
+
+An alert that cannot be written
+===============================
+One alert never blocks the others of its delivery. Each is decided and written on its
+own; one the API server refuses for good (its namespace does not exist, forbidden,
+invalid) is answered in the response's ``ignored`` list with a reason (``IgnoreReason``)
+and counted, and the delivery still answers 200. Only a failure that may pass (the API
+server unavailable, overloaded, or not reached) answers 500, once every other alert was
+tried, so Alertmanager sends the delivery again (what was written is found, not repeated).
 """
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -57,6 +77,61 @@ _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 
 class PayloadError(ValueError):
     """A delivery that cannot be taken; the message says why (the response's reason)."""
+
+
+class IgnoreReason(StrEnum):
+    """Why an alert of a delivery was answered without an incident written for it."""
+
+    # Its severity label is "none" or absent: not meant for people (Watchdog).
+    SEVERITY_NONE = "SeverityNone"
+    # The namespace it names (or the receiver's) does not exist.
+    NAMESPACE_NOT_FOUND = "NamespaceNotFound"
+    # The API server refused its incident for good (forbidden, invalid: a 4xx).
+    REFUSED = "Refused"
+    # Deciding or writing it raised something unexpected (logged with its traceback).
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """One alert answered in the response's ``ignored`` list."""
+
+    # Where in the delivery: alerts[<index>].
+    index: int
+    alertname: str
+    # Alertmanager's fingerprint of the alert.
+    fingerprint: str
+    reason: IgnoreReason
+    message: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "alert": f"alerts[{self.index}]",
+            "alertname": self.alertname,
+            "fingerprint": self.fingerprint,
+            "reason": self.reason.value,
+            "message": self.message,
+        }
+
+
+# Answers of the API server that may pass: the delivery is answered 500 and sent again.
+_RETRIED_STATUSES: Final = frozenset({408, 409, 425, 429})
+
+
+def write_failure(status: int | None, kind: str | None) -> IgnoreReason | None:
+    """How an alert whose write failed is answered: ignored for good (the reason), or None
+    when the failure may pass and the delivery is answered 500 to be sent again.
+
+    ``status`` is the API server's HTTP status (None: it was not reached), ``kind`` the
+    kind its Status details name (``namespaces`` for a missing namespace).
+    """
+    if status is None or status >= 500 or status in _RETRIED_STATUSES or status < 400:
+        return None
+    if status == 404:
+        # Only a missing namespace is for good; a missing resource (the CRD not installed
+        # yet) passes once it is installed.
+        return IgnoreReason.NAMESPACE_NOT_FOUND if kind == "namespaces" else None
+    return IgnoreReason.REFUSED
 
 
 class Alert(BaseModel):
@@ -108,13 +183,23 @@ class AlertItem(BaseModel):
     """One alert, checked and with everything the decision needs."""
 
     alert: Alert
+    # Where in the delivery: alerts[<index>].
+    index: int
     receiver: str
     alertname: str
     namespace: str
+    # Alertmanager's fingerprint, as the incident's fingerprint label.
     fingerprint: str
+    # The value derived from it that labelled incidents before (see "The fingerprint label").
+    legacy_fingerprint: str
     severity: Severity
     level: Level
     workload: WorkloadReference | None
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        """The fingerprint labels its open incident may carry, the current one first."""
+        return self.fingerprint, self.legacy_fingerprint
 
 
 def _workload(labels: dict[str, str]) -> WorkloadReference | None:
@@ -125,20 +210,32 @@ def _workload(labels: dict[str, str]) -> WorkloadReference | None:
     return None
 
 
-def check_alerts(payload: WebhookPayload, default_namespace: str) -> tuple[list[AlertItem], int]:
-    """The alerts to act on and how many were ignored; PayloadError for the first bad one.
+def check_alerts(
+    payload: WebhookPayload, default_namespace: str
+) -> tuple[list[AlertItem], list[Ignored]]:
+    """The alerts to act on and the ones ignored; PayloadError for the first bad one.
 
     An unknown severity refuses the whole delivery: mapping it to a guess would page the
     wrong people, and a refusal shows up in Alertmanager's own error metrics.
     """
     items: list[AlertItem] = []
-    ignored = 0
+    ignored: list[Ignored] = []
     for index, alert in enumerate(payload.alerts):
         alertname = alert.labels.get("alertname", "")
         where = f"alerts[{index}]" + (f" ({alertname})" if alertname else "")
         raw_severity = alert.labels.get("severity", "").strip().lower()
+        fingerprint = alert.fingerprint.lower()
         if not raw_severity or raw_severity in IGNORED_SEVERITIES:
-            ignored += 1
+            shown = f"severity label {raw_severity!r}" if raw_severity else "no severity label"
+            ignored.append(
+                Ignored(
+                    index,
+                    alertname,
+                    fingerprint,
+                    IgnoreReason.SEVERITY_NONE,
+                    f"{shown}: not meant for people",
+                )
+            )
             continue
         try:
             alert_level = AlertLevel(raw_severity)
@@ -153,10 +250,12 @@ def check_alerts(payload: WebhookPayload, default_namespace: str) -> tuple[list[
         items.append(
             AlertItem(
                 alert=alert,
+                index=index,
                 receiver=payload.receiver,
                 alertname=alertname or "alert",
                 namespace=namespace,
-                fingerprint=alert_fingerprint(namespace, alert.fingerprint.lower()),
+                fingerprint=label_value(fingerprint),
+                legacy_fingerprint=alert_fingerprint(namespace, fingerprint),
                 severity=ALERT_SEVERITY[alert_level],
                 level=Level.CRITICAL if alert_level in _CRITICAL_LEVELS else Level.WARNING,
                 workload=_workload(alert.labels),
@@ -165,12 +264,12 @@ def check_alerts(payload: WebhookPayload, default_namespace: str) -> tuple[list[
     return items, ignored
 
 
-def _detection(item: AlertItem, now: datetime) -> DetectionStatus:
+def _detection(item: AlertItem, fingerprint: str, now: datetime) -> DetectionStatus:
     alert = item.alert
     firing = alert.status == "firing"
     ended = alert.ends_at if alert.ends_at and alert.ends_at.year > 1 else None
     return DetectionStatus(
-        fingerprint=item.fingerprint,
+        fingerprint=fingerprint,
         policy=item.receiver,
         rule=item.alertname,
         workload=item.workload,
@@ -205,20 +304,28 @@ def _new_incident(item: AlertItem, now: datetime) -> NewIncident:
     parts = [item.alertname, item.workload.name if item.workload else ""]
     return NewIncident(
         namespace=item.namespace,
-        name=incident_name(parts, item.fingerprint, alert.starts_at),
+        # Named from the derived value, as before it stopped being the label: the same
+        # breach keeps the same name across an upgrade.
+        name=incident_name(parts, item.legacy_fingerprint, alert.starts_at),
         labels={FINGERPRINT_LABEL: item.fingerprint, RULE_LABEL: label_value(item.alertname)},
         spec=spec,
-        detection=_detection(item, now),
+        detection=_detection(item, item.fingerprint, now),
     )
 
 
 def plan_alert(
     item: AlertItem, open_incident: Incident | None, now: datetime
 ) -> NewIncident | DetectionUpdate | None:
-    """What one alert changes: a new incident, a detection status, or nothing."""
+    """What one alert changes: a new incident, a detection status, or nothing.
+
+    ``open_incident`` is the one found under either of ``item.keys``; it keeps the
+    fingerprint it was opened with.
+    """
     if open_incident is None:
         return _new_incident(item, now) if item.alert.status == "firing" else None
-    desired = _detection(item, now)
+    labelled = open_incident.metadata.labels.get(FINGERPRINT_LABEL)
+    fingerprint = labelled if labelled is not None and labelled in item.keys else item.fingerprint
+    desired = _detection(item, fingerprint, now)
     previous = open_incident.status.detection
     if previous is not None and previous.recovered_at and not desired.breaching:
         # Already recovered: keep the first recovery time, or the monitoring window restarts.

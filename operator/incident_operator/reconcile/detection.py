@@ -16,6 +16,13 @@ lifecycle derives phases from them. So that the lifecycle never resolves on miss
 data, ``recoveredAt`` marks the start of the current run of healthy evaluations: unknown
 data, or a breach still waiting out its ``for``, clears it, and the monitoring window
 starts again when healthy values return.
+
+After a gap in the data, a rule's readings stay Unknown until the range its query reads
+no longer overlaps the gap (``domain.detection_gaps``); those cycles are not blind (they
+neither count towards nor start a monitoring-gap incident) but keep an open one open.
+
+A policy whose detection raises (an interval that cannot be scheduled, a bug) gets
+``failure_condition``: MetricsAvailable=False, DetectionFailed, with what was raised.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,8 +76,16 @@ from incident_operator.domain.detection import (
     rule_fingerprint,
     vector_of,
 )
-from incident_operator.domain.detection_queries import signal_query
-from incident_operator.domain.durations import parse_duration
+from incident_operator.domain.detection_gaps import (
+    DataGaps,
+    Outcome,
+    Overlap,
+    QueryWindow,
+    overlapping,
+    track_gaps,
+)
+from incident_operator.domain.detection_queries import query_window, signal_query
+from incident_operator.domain.durations import format_duration, parse_duration
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Level
@@ -87,6 +102,9 @@ VALUE_REFRESH: Final = timedelta(seconds=30)
 # Samples older than this many intervals (and at least a minute) are stale.
 STALE_INTERVALS: Final = 3
 _MESSAGE_LIMIT = 1024
+# An interval the scheduler takes at all (the schema's bound is far lower): beyond this,
+# the staleness bound and the next due time leave what a clock can hold.
+_LONGEST_INTERVAL: Final = timedelta(days=3650)
 _LISTED_WORKLOADS = 3
 _CONDITIONS = TypeAdapter(list[Condition])
 
@@ -116,6 +134,8 @@ class CompiledRule:
     thresholds: RuleThresholds | None
     hold_for: timedelta
     error: str | None = None
+    # The stretches of the past the query reads, for telling when a gap is behind it.
+    window: QueryWindow = field(default_factory=QueryWindow)
 
     @property
     def name(self) -> str:
@@ -142,11 +162,29 @@ def compile_rule(namespace: str, rule: DetectionRule) -> CompiledRule:
             )
     except RuleError as error:
         return CompiledRule(rule, None, None, hold_for, str(error))
-    return CompiledRule(rule, query, thresholds, hold_for)
+    window = query_window(query) if query is not None else QueryWindow()
+    return CompiledRule(rule, query, thresholds, hold_for, window=window)
 
 
 def interval_of(policy: EscalationPolicy) -> timedelta:
     return parse_duration(policy.spec.detection.interval)
+
+
+def interval_seconds(policy: EscalationPolicy) -> float:
+    """The policy's interval in seconds; RuleError when it cannot be scheduled (a value the
+    schema should have refused: unparseable, zero, or too large for a clock)."""
+    text = policy.spec.detection.interval
+    try:
+        seconds = interval_of(policy).total_seconds()
+        stale_after(timedelta(seconds=seconds))  # the staleness bound must fit a clock too
+    except (ValueError, OverflowError, TypeError) as error:
+        raise RuleError(f"spec.detection.interval {text!r} cannot be scheduled: {error}") from None
+    if not 0 < seconds < _LONGEST_INTERVAL.total_seconds():
+        raise RuleError(
+            f"spec.detection.interval {text!r} cannot be scheduled: it must be more than 0 "
+            f"and less than {format_duration(_LONGEST_INTERVAL)}"
+        )
+    return seconds
 
 
 def stale_after(interval: timedelta) -> timedelta:
@@ -232,6 +270,10 @@ class RulePlan:
     problem: tuple[str, str] | None = None
     # True when the rule produced nothing usable at all: a cycle of the monitoring gap.
     blind: bool = False
+    # True when its readings are Unknown because its range still overlaps a gap in the data.
+    settling: bool = False
+    # The rule's gaps in the data after this cycle (``domain.detection_gaps``).
+    gaps: DataGaps = field(default_factory=DataGaps)
 
 
 def detection_wire(detection: DetectionStatus) -> dict[str, Any]:
@@ -404,6 +446,33 @@ def _unknown_problem(
     return reason, f"rule {name}: {'; '.join(parts)}"
 
 
+# Observations that mean "nothing came for this workload", as opposed to NaN.
+_MISSING: Final = frozenset({Reason.NO_DATA, Reason.STALE_DATA})
+
+
+def _outcome(evaluation: Evaluation) -> Outcome:
+    """DATA when some watched workload had a value (NaN counts: the data is there)."""
+    observations = evaluation.observations
+    missing = sum(1 for w in evaluation.not_ok if observations[w].problem in _MISSING)
+    return Outcome.DATA if missing < len(observations) else Outcome.EMPTY
+
+
+def _when(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+def _overlap_message(compiled: CompiledRule, overlap: Overlap) -> str:
+    window = compiled.window
+    stretch = format_duration(window.range)
+    if overlap.offset:
+        stretch += f" offset {format_duration(abs(overlap.offset))}"
+    return (
+        f"rule {compiled.name}: the {stretch} its query reads overlaps a gap in the data "
+        f"({_when(overlap.gap.start)} to {_when(overlap.gap.end)}); Unknown until "
+        f"{_when(overlap.until)}"
+    )
+
+
 def _open_workloads(
     open_incidents: Mapping[str, Incident], policy: str, rule: str
 ) -> set[WorkloadKey]:
@@ -428,14 +497,16 @@ def plan_rule(
     holds: Mapping[WorkloadKey, Hold],
     now: datetime,
     previous: Evaluation | None = None,
+    gaps: DataGaps | None = None,
 ) -> RulePlan:
     """Decides one rule's cycle; ``open_incidents`` maps fingerprints to open incidents.
 
     ``result`` is None only for a rule that failed to compile (nothing was sent).
     ``previous`` is the evaluation of the rule's last cycle: the result is judged again
     only if something it depends on changed (see ``domain.detection.Evaluation``).
+    ``gaps`` are the rule's gaps in the data so far; the plan carries them on.
     """
-    plan = RulePlan()
+    plan = RulePlan(gaps=gaps or DataGaps())
     if compiled.error is not None or compiled.thresholds is None or result is None:
         plan.holds = dict(holds)
         plan.problem = (
@@ -446,12 +517,14 @@ def plan_rule(
     namespace, policy_name = policy.metadata.namespace, policy.metadata.name
     thresholds = compiled.thresholds
     watched = _open_workloads(open_incidents, policy_name, compiled.name)
+    overlap: Overlap | None = None
     # Workloads that are healthy, hold nothing and have no open incident need nothing
     # but their observation (the usual case): only the others are looked at one by one.
     candidates: Sequence[WorkloadKey]
     if isinstance(result, QueryFailure):
         plan.observations = dict.fromkeys(workloads, Observation(Level.UNKNOWN, None))
         candidates = workloads
+        plan.gaps = track_gaps(plan.gaps, Outcome.FAILED, now, compiled.window.reach)
     else:
         vector = result if isinstance(result, InstantVector) else vector_of(result)
         bound = stale_after(interval_of(policy))
@@ -459,6 +532,16 @@ def plan_rule(
         plan.evaluation, plan.observations = evaluation, evaluation.observations
         interesting = {*evaluation.not_ok, *holds, *watched}
         candidates = [w for w in workloads if w in interesting] if interesting else []
+        if workloads:
+            outcome = _outcome(evaluation)
+            plan.gaps = track_gaps(plan.gaps, outcome, now, compiled.window.reach)
+            overlap = overlapping(plan.gaps, compiled.window, now)
+            if outcome is Outcome.DATA and overlap is not None:
+                # Values read over a stretch that holds a gap: Unknown, all of them.
+                overlapped = Observation(Level.UNKNOWN, None, Reason.WINDOW_OVERLAPS_GAP)
+                plan.observations = dict.fromkeys(workloads, overlapped)
+                plan.settling = True
+                candidates = workloads
     for workload in candidates:
         observation = plan.observations[workload]
         previous_hold = holds.get(workload)
@@ -509,6 +592,7 @@ def plan_rule(
         )
         if (
             held is Level.CRITICAL
+            and observation.level is not Level.UNKNOWN
             and not already_critical
             and critical.is_more_severe_than(incident.spec.severity)
         ):
@@ -516,6 +600,8 @@ def plan_rule(
     if isinstance(result, QueryFailure):
         plan.problem = (result.reason, f"rule {compiled.name}: {result.message}")
         plan.blind = True
+    elif plan.settling and overlap is not None:
+        plan.problem = (Reason.WINDOW_OVERLAPS_GAP, _overlap_message(compiled, overlap))
     else:
         unknown = {
             w: o
@@ -554,6 +640,27 @@ def metrics_available(
         message = message[: _MESSAGE_LIMIT - 3] + "..."
     updated = set_condition(
         conditions, ConditionType.METRICS_AVAILABLE, status, reason, message, now, generation
+    )
+    found = find_condition(updated, ConditionType.METRICS_AVAILABLE)
+    assert found is not None
+    return found
+
+
+def failure_condition(
+    conditions: Sequence[Condition], message: str, generation: int | None, now: datetime
+) -> Condition:
+    """MetricsAvailable when the policy's detection raised: False, DetectionFailed, with
+    ``message`` (what was raised); the policy is skipped, the others go on."""
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 3] + "..."
+    updated = set_condition(
+        conditions,
+        ConditionType.METRICS_AVAILABLE,
+        ConditionStatus.FALSE,
+        Reason.DETECTION_FAILED,
+        message,
+        now,
+        generation,
     )
     found = find_condition(updated, ConditionType.METRICS_AVAILABLE)
     assert found is not None

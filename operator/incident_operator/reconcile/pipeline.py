@@ -134,7 +134,9 @@ def _earliest(*times: datetime | None) -> datetime | None:
 def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
     """The next status of ``inputs.incident`` and the actions that follow its write."""
     incident, now = inputs.incident, inputs.now
-    status = incident.status.model_copy(deep=True)
+    # Shallow: this pass only assigns whole fields here; the sub-decisions copy what they
+    # change inside (reconcile_incident works on a deep copy of its own).
+    status = incident.status.model_copy()
     entries: list[Entry] = []
 
     # Outcomes of earlier sends first: the rest of the pass sees what was delivered.

@@ -4,18 +4,42 @@ The receiver (adapters/alertmanager_receiver.py) checks the bearer token and han
 body here; ``reconcile.alerts`` decides what each alert means for its incident, and the
 detection writer carries it out. Deliveries are taken one at a time, so two carrying the
 same alert cannot both open an incident.
+
+Each alert is seeded, decided and written on its own, so one that fails never keeps the
+others from being written (``reconcile.alerts``, "An alert that cannot be written"): one
+that can never be written is answered in ``ignored`` and counted in
+``incident_operator_alerts_ignored_total{reason}``; one whose failure may pass makes the
+delivery answer 500, after all the others were tried.
 """
 
 import asyncio
+import logging
 from typing import Any
 
-from kubernetes import client
-
-from incident_operator.reconcile.alerts import PayloadError, check_alerts, parse_payload, plan_alert
+from incident_operator.adapters.detection_store import call_failure
+from incident_operator.adapters.metrics import ALERTS_IGNORED
+from incident_operator.reconcile.alerts import (
+    AlertItem,
+    Ignored,
+    IgnoreReason,
+    PayloadError,
+    check_alerts,
+    parse_payload,
+    plan_alert,
+    write_failure,
+)
 from incident_operator.reconcile.detection import DetectionUpdate, NewIncident
 from incident_operator.runtime import clock
 from incident_operator.runtime.detection_state import IncidentIndex, Seeder
 from incident_operator.runtime.detection_writer import Writer
+
+logger = logging.getLogger(__name__)
+
+# Alerts of different incidents taken at once within one delivery (the writer bounds the
+# API calls in flight itself).
+ALERTS_IN_PARALLEL = 32
+# What taking one alert did: opened (the incident's name), updated (its name), or nothing.
+_Taken = tuple[str, str] | None
 
 
 class AlertIntake:
@@ -38,27 +62,96 @@ class AlertIntake:
             return 400, {"error": str(error)}
         opened: list[str] = []
         updated: list[str] = []
+        unchanged = 0
+        # The first failure that may pass: the delivery is answered 500 for it.
+        retry: str | None = None
         async with self._lock:
-            try:
-                await self._seeder.ensure(item.namespace for item in items)
-                for item in items:
-                    current = self._incidents.open_by_fingerprint(item.namespace).get(
-                        item.fingerprint
-                    )
-                    decision = plan_alert(item, current, clock.now())
-                    if isinstance(decision, NewIncident):
-                        name = await self._writer.open(decision)
-                        opened += [f"{item.namespace}/{name}"] if name else []
-                    elif isinstance(decision, DetectionUpdate):
-                        await self._writer.detection(decision)
-                        updated.append(f"{decision.namespace}/{decision.name}")
-            except client.ApiException as error:
-                # Alertmanager retries the delivery; what was written stays and is found.
-                return 500, {"error": f"Kubernetes API: {error.status} {error.reason}"}
-        unchanged = len(items) - len(opened) - len(updated)
-        return 200, {
+            outcomes = await self._take_all(items)
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failed = self._failed(item, outcome)
+                if isinstance(failed, Ignored):
+                    ignored.append(failed)
+                else:
+                    retry = retry or failed
+            elif outcome is None:
+                unchanged += 1
+            elif outcome[0] == "opened":
+                opened.append(outcome[1])
+            else:
+                updated.append(outcome[1])
+        for entry in ignored:
+            ALERTS_IGNORED.labels(entry.reason.value).inc()
+        answer = {
             "opened": opened,
             "updated": updated,
             "unchanged": unchanged,
-            "ignored": ignored,
+            "ignored": [entry.to_wire() for entry in sorted(ignored, key=lambda i: i.index)],
         }
+        if retry is not None:
+            # Alertmanager sends the delivery again; what was written stays and is found.
+            return 500, {"error": retry, **answer}
+        return 200, answer
+
+    async def _take_all(self, items: list[AlertItem]) -> list[_Taken | Exception]:
+        """Takes every alert, several at once; alerts of one incident (the same
+        fingerprint) one after the other, in the delivery's order."""
+        by_incident: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for index, item in enumerate(items):
+            by_incident.setdefault((item.namespace, tuple(item.keys)), []).append(index)
+        outcomes: list[_Taken | Exception] = [None] * len(items)
+        slots = asyncio.Semaphore(ALERTS_IN_PARALLEL)
+
+        async def take_in_order(indexes: list[int]) -> None:
+            async with slots:
+                for index in indexes:
+                    try:
+                        outcomes[index] = await self._take(items[index])
+                    except Exception as error:
+                        outcomes[index] = error
+
+        await asyncio.gather(*(take_in_order(indexes) for indexes in by_incident.values()))
+        return outcomes
+
+    async def _take(self, item: AlertItem) -> _Taken:
+        """Decides and writes one alert; raises what the API raised."""
+        await self._seeder.ensure([item.namespace])
+        found = self._incidents.open_by_fingerprint(item.namespace)
+        current = next((found[key] for key in item.keys if key in found), None)
+        decision = plan_alert(item, current, clock.now())
+        if isinstance(decision, NewIncident):
+            name = await self._writer.open(decision)
+            return ("opened", f"{item.namespace}/{name}") if name else None
+        if isinstance(decision, DetectionUpdate):
+            await self._writer.detection(decision)
+            return "updated", f"{decision.namespace}/{decision.name}"
+        return None
+
+    def _failed(self, item: AlertItem, error: Exception) -> Ignored | str:
+        """The alert as ignored for good, or the message of a failure that may pass."""
+        failure = call_failure(error)
+        reason: IgnoreReason | None
+        if failure is None:
+            logger.error(
+                "the Alertmanager alert %s (alerts[%d]) could not be taken",
+                item.alertname,
+                item.index,
+                exc_info=error,
+            )
+            reason, message = IgnoreReason.FAILED, f"{type(error).__name__}: {error}"
+        else:
+            reason, message = write_failure(failure.status, failure.kind), failure.message
+        if reason is None:
+            logger.warning(
+                "alert %s in %s: %s; the delivery is answered 500 to be sent again",
+                item.alertname,
+                item.namespace,
+                message,
+            )
+            return f"Kubernetes API: {message}"
+        logger.warning(
+            "alert %s in %s ignored (%s): %s", item.alertname, item.namespace, reason, message
+        )
+        return Ignored(
+            item.index, item.alertname, item.alert.fingerprint.lower(), reason, message[:500]
+        )

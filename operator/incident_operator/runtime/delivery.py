@@ -9,6 +9,8 @@ lease runs out the next pass claims them again and they go out with the same key
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import aiohttp
 
@@ -26,18 +28,73 @@ from incident_operator.runtime import clock
 logger = logging.getLogger(__name__)
 
 
-async def send_all(
-    incident: Incident,
-    policy: EscalationPolicy | None,
-    records: list[NotificationRecord],
-    send_seconds: float,
-) -> list[DeliveryOutcome]:
-    """One attempt for each of ``records``, side by side; an outcome for each."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=send_seconds)) as session:
+# Sends in flight at once across all incidents, so a storm does not open thousands of
+# connections (nor hold thousands of rendered messages) at a time.
+SENDS_IN_PARALLEL = 64
+# How long a Secret value read for a send is reused: a storm of incidents on one channel
+# reads its Secret once every few seconds instead of once a send, and a rotated value
+# is in use within this long.
+SECRET_REUSE = timedelta(seconds=5)
+
+SecretValue = Callable[[Incident, SecretKeyReference], Awaitable[str]]
+
+
+class Sender:
+    """Sends notifications: one HTTP session and a bounded number of sends at a time."""
+
+    def __init__(self, send_seconds: float) -> None:
+        self._send_seconds = send_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(SENDS_IN_PARALLEL)
+        self._secrets: dict[tuple[str, str, str], tuple[datetime, str]] = {}
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send_all(
+        self,
+        incident: Incident,
+        policy: EscalationPolicy | None,
+        records: list[NotificationRecord],
+    ) -> list[DeliveryOutcome]:
+        """One attempt for each of ``records``, side by side; an outcome for each."""
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self._send_seconds)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        session = self._session
         outcomes = await asyncio.gather(
-            *(_send(session, incident, policy, record, send_seconds) for record in records)
+            *(self._send_one(session, incident, policy, record) for record in records)
         )
-    return list(outcomes)
+        return list(outcomes)
+
+    async def _send_one(
+        self,
+        session: aiohttp.ClientSession,
+        incident: Incident,
+        policy: EscalationPolicy | None,
+        record: NotificationRecord,
+    ) -> DeliveryOutcome:
+        async with self._slots:
+            return await _send(session, incident, policy, record, self._send_seconds, self._secret)
+
+    async def _secret(self, incident: Incident, ref: SecretKeyReference) -> str:
+        """A channel's Secret value, reused for SECRET_REUSE; a missing one is a retryable
+        failure naming the Secret (and is read again next time)."""
+        key = (incident.metadata.namespace, ref.name, ref.key)
+        now = clock.now()
+        cached = self._secrets.get(key)
+        if cached is not None and now - cached[0] < SECRET_REUSE:
+            return cached[1]
+        try:
+            value = await asyncio.to_thread(read_secret_value, incident.metadata.namespace, ref)
+        except SecretError as error:
+            self._secrets.pop(key, None)
+            raise DeliveryError(str(error), retryable=True) from None
+        self._secrets = {k: v for k, v in self._secrets.items() if now - v[0] < SECRET_REUSE}
+        self._secrets[key] = (now, value)
+        return value
 
 
 def _channel(policy: EscalationPolicy | None, name: str) -> Channel:
@@ -49,20 +106,13 @@ def _channel(policy: EscalationPolicy | None, name: str) -> Channel:
     return channel
 
 
-async def _secret_value(incident: Incident, ref: SecretKeyReference) -> str:
-    """A channel's Secret value; a missing one is a retryable failure naming the Secret."""
-    try:
-        return await asyncio.to_thread(read_secret_value, incident.metadata.namespace, ref)
-    except SecretError as error:
-        raise DeliveryError(str(error), retryable=True) from None
-
-
 async def _send(
     session: aiohttp.ClientSession,
     incident: Incident,
     policy: EscalationPolicy | None,
     record: NotificationRecord,
     send_seconds: float,
+    secret_value: SecretValue,
 ) -> DeliveryOutcome:
     """One attempt; every failure becomes an outcome whose text holds no secret."""
     secrets: list[str] = []
@@ -70,10 +120,10 @@ async def _send(
         channel = _channel(policy, record.channel)
         secret = ca = None
         if channel.secret_ref is not None:
-            secret = await _secret_value(incident, channel.secret_ref)
+            secret = await secret_value(incident, channel.secret_ref)
             secrets.append(secret)
         if channel.email is not None and channel.email.ca_secret_ref is not None:
-            ca = await _secret_value(incident, channel.email.ca_secret_ref)
+            ca = await secret_value(incident, channel.email.ca_secret_ref)
             secrets.append(ca)
         message, problem = outgoing_message(incident, policy, record, clock.now())
         if problem is not None:

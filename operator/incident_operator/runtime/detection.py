@@ -21,12 +21,28 @@ workload or the spec changes, an answer identical to the previous one but for it
 is not decoded (adapters/prometheus.py), and a rule whose values, workloads and
 thresholds did not change keeps its observations (``domain.detection.Evaluation``). Only
 workloads that breach, hold a breach or have an open incident are then looked at one by one.
+
+One policy never stops the others
+=================================
+Whatever one policy makes raise (an interval no clock can hold, a bug in a decision, an
+API error while writing) is caught at that policy: its MetricsAvailable condition says
+DetectionFailed with what was raised, a Warning Event says it once, and it is skipped:
+until its spec changes when its interval cannot be scheduled, until its next cycle
+otherwise. The scheduler itself never raises out of its loop, so every other policy
+keeps its cadence.
+
+Stopping
+========
+``DetectionService.stop`` cancels the scheduler and every cycle, and waits for them at
+most ``STOP_SECONDS`` in all, whatever they are doing (a call to the API server in a
+thread cannot be interrupted: it is left to finish on its own, its result unused). It
+never raises: what a task raised is logged.
 """
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,7 +66,8 @@ from incident_operator.domain.detection import (
     WorkloadKey,
     gap_fingerprint,
 )
-from incident_operator.domain.reasons import ConditionType, Reason
+from incident_operator.domain.detection_gaps import DataGaps
+from incident_operator.domain.reasons import ConditionType, EventType, Reason
 from incident_operator.reconcile.detection import (
     CompiledRule,
     HoldKey,
@@ -61,8 +78,9 @@ from incident_operator.reconcile.detection import (
     breach_records,
     compile_rule,
     conditions_wire,
+    failure_condition,
     holds_from_status,
-    interval_of,
+    interval_seconds,
     metric_readings,
     metrics_available,
     plan_gap,
@@ -87,6 +105,9 @@ logger = logging.getLogger(__name__)
 # The longest the scheduler sleeps, so a new policy starts within this.
 _TICK = 0.25
 _MIN_SLEEP = 0.005
+# The longest stopping detection takes: the scheduler and its cycles, the receiver, the
+# Prometheus client, each given what is left of it (see "Stopping").
+STOP_SECONDS = 5.0
 
 
 @dataclass
@@ -111,6 +132,10 @@ class PolicyMemory:
     # Each rule's last answer and how it was judged, reused while they still hold.
     answers: dict[str, InstantVector] = field(default_factory=dict)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    # Each rule's gaps in the data, kept across spec changes (they are about the data).
+    gaps: dict[str, DataGaps] = field(default_factory=dict)
+    # The failure last reported on the policy (condition and Event); None once it works.
+    failure: str | None = None
 
     def compiled(self, policy: EscalationPolicy) -> list[CompiledRule]:
         if self.spec is None or not (policy.spec is self.spec or policy.spec == self.spec):
@@ -156,36 +181,69 @@ class Detector:
         self._memory: dict[PolicyKey, PolicyMemory] = {}
         self._due: dict[PolicyKey, float] = {}
         self._running: dict[PolicyKey, asyncio.Task[None]] = {}
+        # Policies whose interval cannot be scheduled, with the spec that said so.
+        self._unschedulable: dict[PolicyKey, EscalationPolicySpec] = {}
 
     async def run(self) -> None:
-        """Runs every policy's cycle on its interval until cancelled."""
+        """Runs every policy's cycle on its interval until cancelled; never raises else."""
         # Before the first listing of policies, "no rules" would only mean "not read yet".
         await self._policies.ready.wait()
         loop = asyncio.get_running_loop()
         try:
             while True:
-                policies = {
-                    (p.metadata.namespace, p.metadata.name): p
-                    for p in self._policies.all()
-                    if p.spec.detection.rules
-                }
-                self._forget(set(policies))
-                now = loop.time()
                 waits = [_TICK]
-                for key, policy in policies.items():
-                    if self._is_running(key):
-                        continue  # an overrunning cycle is waited for, not stacked
-                    due = self._due.get(key, now)
-                    if due <= now:
-                        interval = interval_of(policy).total_seconds()
-                        # A fixed cadence; ticks missed while a cycle overran are skipped.
-                        due = self._due[key] = max(due + interval, now)
-                        self._running[key] = asyncio.create_task(self._cycle_logged(policy))
-                    waits.append(due - now)
+                try:
+                    waits += self._start_due(loop.time())
+                except Exception:
+                    logger.exception("the detection scheduler failed; it goes on")
                 await asyncio.sleep(max(min(waits), _MIN_SLEEP))
         finally:
             for task in self._running.values():
                 task.cancel()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The cycles (and failure reports) under way, for stopping to wait on."""
+        return [task for task in self._running.values() if not task.done()]
+
+    def _start_due(self, now: float) -> list[float]:
+        """Starts the cycles that are due; returns how long until each next one is."""
+        policies = {
+            (p.metadata.namespace, p.metadata.name): p
+            for p in self._policies.all()
+            if p.spec.detection.rules
+        }
+        self._forget(set(policies))
+        waits = []
+        for key, policy in policies.items():
+            if self._is_running(key):
+                continue  # an overrunning cycle is waited for, not stacked
+            try:
+                wait = self._schedule(key, policy, now)
+            except Exception as error:
+                # Only this policy is skipped, until its spec changes.
+                self._unschedulable[key] = policy.spec
+                self._due.pop(key, None)
+                self._running[key] = asyncio.create_task(self._report_failure(policy, error))
+                continue
+            if wait is not None:
+                waits.append(wait)
+        return waits
+
+    def _schedule(self, key: PolicyKey, policy: EscalationPolicy, now: float) -> float | None:
+        """Starts the policy's cycle if it is due; how long until the next one (None: never,
+        its interval cannot be scheduled and its spec did not change)."""
+        refused = self._unschedulable.get(key)
+        if refused is not None:
+            if refused is policy.spec or refused == policy.spec:
+                return None
+            del self._unschedulable[key]
+        due = self._due.get(key, now)
+        if due <= now:
+            interval = interval_seconds(policy)
+            # A fixed cadence; ticks missed while a cycle overran are skipped.
+            due = self._due[key] = max(due + interval, now)
+            self._running[key] = asyncio.create_task(self._cycle_logged(policy))
+        return due - now
 
     def _is_running(self, key: PolicyKey) -> bool:
         task = self._running.get(key)
@@ -193,7 +251,7 @@ class Detector:
 
     def _forget(self, current: set[PolicyKey]) -> None:
         """Drops what is remembered of policies that are gone or have no rules left."""
-        for table in (self._memory, self._due, self._running):
+        for table in (self._memory, self._due, self._running, self._unschedulable):
             for key in set(table) - current:
                 if not self._is_running(key):
                     table.pop(key, None)
@@ -201,10 +259,43 @@ class Detector:
     async def _cycle_logged(self, policy: EscalationPolicy) -> None:
         try:
             await self.cycle(policy)
-        except Exception:
-            logger.exception(
-                "detection cycle of %s/%s failed", policy.metadata.namespace, policy.metadata.name
+        except Exception as error:
+            await self._report_failure(policy, error)
+
+    async def _report_failure(self, policy: EscalationPolicy, error: Exception) -> None:
+        """The policy's MetricsAvailable=False (DetectionFailed) and, when the failure is a
+        new one, a Warning Event; never raises (a write that fails is logged)."""
+        namespace, name = policy.metadata.namespace, policy.metadata.name
+        message = f"detection of this policy is skipped: {_describe(error)}"
+        try:
+            memory = self._memory.setdefault(
+                (namespace, name), PolicyMemory(holds=holds_from_status(policy))
             )
+            new = memory.failure != message
+            if new:
+                logger.error(
+                    "detection of %s/%s failed: %s", namespace, name, message, exc_info=error
+                )
+            else:
+                logger.debug("detection of %s/%s failed again: %s", namespace, name, message)
+            current = policy.status.conditions if memory.condition is None else [memory.condition]
+            condition = failure_condition(
+                current, message, policy.metadata.generation or None, clock.now()
+            )
+            desired = {
+                "conditions": conditions_wire([condition]),
+                "breaches": breach_records(memory.holds),
+            }
+            previous = memory.applied if memory.applied is not None else _applied_from(policy)
+            if desired != previous:
+                await self._writer.policy_status(policy, desired)
+            memory.applied, memory.condition, memory.failure = desired, condition, message
+            if new:
+                await self._writer.policy_event(
+                    policy, EventType.WARNING, Reason.DETECTION_FAILED, message
+                )
+        except Exception:
+            logger.exception("reporting the failed detection of %s/%s failed", namespace, name)
 
     async def _result(
         self, compiled: CompiledRule, previous: InstantVector | None
@@ -244,12 +335,14 @@ class Detector:
                 holds_by_rule.get(rule.name, {}),
                 now,
                 memory.evaluations.get(rule.name),
+                memory.gaps.get(rule.name),
             )
             plans[rule.name] = plan
             _remember(
                 memory.answers, rule.name, result if isinstance(result, InstantVector) else None
             )
             _remember(memory.evaluations, rule.name, plan.evaluation)
+        memory.gaps = {name: plan.gaps for name, plan in plans.items()}
         logger.debug(
             "detection cycle %s/%s: %d queries, %d workloads",
             namespace,
@@ -267,6 +360,7 @@ class Detector:
         await self._monitoring_gap(policy, memory, plans, open_incidents, now)
         await self._policy_status(policy, memory, plans, memory.selected_total, now)
         await self._hand_declared(namespace)
+        memory.failure = None
 
     async def _write_incidents(self, plans: dict[str, RulePlan]) -> None:
         writer = self._writer
@@ -293,8 +387,11 @@ class Detector:
         now: datetime,
     ) -> None:
         blind = any(plan.blind for plan in plans.values())
-        memory.blind_cycles = memory.blind_cycles + 1 if blind else 0
-        memory.blind_since = (memory.blind_since or now) if blind else None
+        # Readings Unknown after a gap neither count towards a gap incident nor end one.
+        settling = not blind and any(plan.settling for plan in plans.values())
+        if not settling:
+            memory.blind_cycles = memory.blind_cycles + 1 if blind else 0
+            memory.blind_since = (memory.blind_since or now) if blind else None
         problem = "; ".join(p.problem[1] for p in plans.values() if p.problem) or "none"
         fingerprint = gap_fingerprint(policy.metadata.namespace, policy.metadata.name)
         gap = plan_gap(
@@ -346,6 +443,12 @@ class Detector:
         await gather_logged("writing status.metrics", calls)
 
 
+def _describe(error: BaseException) -> str:
+    """``RuleError: spec.detection.interval ...``: stable (no addresses), one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def _remember(table: dict[str, Any], key: str, value: Any) -> None:
     if value is None:
         table.pop(key, None)
@@ -371,17 +474,26 @@ class DetectionService:
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+        self._detector: Detector | None = None
         self._prometheus: Prometheus | None = None
         self._receiver: AlertmanagerReceiver | None = None
+
+    @classmethod
+    def polling(cls, detector: Detector) -> "DetectionService":
+        """A service running ``detector`` (and no receiver)."""
+        service = cls()
+        service._detector = detector
+        service._task = asyncio.create_task(detector.run(), name="detection")
+        return service
 
     @classmethod
     async def start(cls, settings: Settings) -> "DetectionService":
         service = cls()
         seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
         if settings.prometheus_url:
-            service._prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
-            detector = Detector(service._prometheus, seeder, writer)
-            service._task = asyncio.create_task(detector.run(), name="detection")
+            prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
+            service = cls.polling(Detector(prometheus, seeder, writer))
+            service._prometheus = prometheus
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
         else:
             logger.info("no --prometheus-url: threshold detection is off")
@@ -391,15 +503,44 @@ class DetectionService:
             logger.info("no --alertmanager-token-secret: the Alertmanager receiver is off")
         return service
 
-    async def stop(self) -> None:
+    async def stop(self, seconds: float = STOP_SECONDS) -> None:
+        """Stops everything within ``seconds``, whatever it is doing; never raises."""
+        deadline = time.monotonic() + seconds
+        tasks = [] if self._detector is None else self._detector.tasks()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            tasks.append(self._task)
+        await stop_tasks("detection", tasks, seconds)
         if self._receiver is not None:
-            await self._receiver.stop()
+            await _within("the Alertmanager receiver", self._receiver.stop(), deadline)
         if self._prometheus is not None:
-            await self._prometheus.close()
+            await _within("the Prometheus client", self._prometheus.close(), deadline)
+
+
+async def stop_tasks(what: str, tasks: Sequence[asyncio.Task[Any]], seconds: float) -> None:
+    """Cancels ``tasks`` and waits for them at most ``seconds``; logs what they raised or
+    that they did not finish, never raises."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=max(seconds, 0.0))
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            logger.error("%s: a task had failed: %s", what, _describe(error))
+    if pending:
+        logger.warning("%s: %d tasks did not stop within %.1f s; left", what, len(pending), seconds)
+
+
+async def _within(what: str, stopping: Coroutine[Any, Any, None], deadline: float) -> None:
+    """Runs ``stopping`` until ``deadline`` at most (cancelled, not waited for, after it)."""
+    task = asyncio.create_task(stopping)
+    done, _ = await asyncio.wait([task], timeout=max(deadline - time.monotonic(), 0.01))
+    if not done:
+        task.cancel()
+        logger.warning("stopping %s took too long; left unfinished", what)
+    elif not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("stopping %s failed: %s", what, _describe(error))
 
 
 async def _start_receiver(

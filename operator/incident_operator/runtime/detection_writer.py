@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from incident_operator.adapters import detection_store as store
+from incident_operator.adapters.events import post_event
 from incident_operator.adapters.incident_store import read_incident
+from incident_operator.adapters.kubernetes import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, MetricReading
 from incident_operator.domain.severity import Severity
@@ -104,6 +106,18 @@ class Writer:
     async def policy_status(self, policy: EscalationPolicy, status: dict[str, Any]) -> None:
         meta = policy.metadata
         await self._call(store.apply_policy_status, meta.namespace, meta.name, status)
+
+    async def policy_event(
+        self, policy: EscalationPolicy, type_: str, reason: str, message: str
+    ) -> None:
+        """An Event about the policy (``kubectl describe escalationpolicy``)."""
+        meta = policy.metadata
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "EscalationPolicy",
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid or None},
+        }
+        await self._call(post_event, body, type_, reason, message)
 
 
 async def gather_logged(what: str, calls: Iterable[Awaitable[Any]]) -> None:

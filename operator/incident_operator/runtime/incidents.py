@@ -32,7 +32,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -55,6 +55,7 @@ from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import (
     Incident,
+    IncidentSource,
     IncidentSpec,
     IncidentStatus,
     RollbackPhase,
@@ -77,7 +78,7 @@ from incident_operator.reconcile.rollback import (
 )
 from incident_operator.reconcile.status_patch import status_difference
 from incident_operator.runtime import clock
-from incident_operator.runtime.delivery import send_all
+from incident_operator.runtime.delivery import Sender
 from incident_operator.runtime.events import EventPoster
 from incident_operator.runtime.policies import POLICIES
 from incident_operator.runtime.wakeups import Key, Wakeups
@@ -89,6 +90,13 @@ T = TypeVar("T")
 # the patch; nothing left), and each write that loses a race one more.
 MAX_ROUNDS = 12
 APPROVAL_KEYS = (APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION)
+# How long the affected workloads' labels, read to choose the governing policy, are
+# reused; a policy change re-reads them at once.
+LABELS_REUSED_FOR = timedelta(seconds=30)
+# How long a new incident opened by detection or Alertmanager waits for detection's
+# first status write (status.detection, written right after the create), so the first
+# decision sees it instead of racing it into a write conflict.
+DETECTION_WRITE_GRACE = timedelta(seconds=10)
 # The soonest a pass asks to be woken again for its own deadlines.
 MIN_WAKE_AFTER = timedelta(milliseconds=200)
 # A claim's lease outlasts the send's own timeout by this much.
@@ -120,6 +128,11 @@ class _Memory:
     # (uid, generation) at which automatic rollback planning found nothing: the
     # revisions that count predate detection, so the answer holds until the spec changes.
     nothing_to_propose: tuple[str, int] | None = None
+    # (uid, ID) allocated and not yet seen written: asked again after losing a race, the
+    # incident keeps its number instead of leaving a gap.
+    allocated: tuple[str, str] | None = None
+    # The affected workloads' labels for choosing the policy: (generation, read at, labels).
+    workload_labels: tuple[int, datetime, list[dict[str, str]]] | None = None
 
 
 @dataclass
@@ -145,6 +158,7 @@ class IncidentPipeline:
         self._id_locks: dict[str, asyncio.Lock] = {}
         self._allocator: IncidentIdAllocator | None = None
         self._events = EventPoster()
+        self._sender = Sender(settings.send_timeout)
         self._senders: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
 
@@ -168,6 +182,7 @@ class IncidentPipeline:
         if self._timer is not None:
             await asyncio.gather(self._timer, return_exceptions=True)
         await self._events.close()
+        await self._sender.close()
 
     # ------------------------------------------------------------------ entry points
 
@@ -191,6 +206,7 @@ class IncidentPipeline:
         for key, memory in self._memory.items():
             if key[0] == namespace:
                 memory.settled_at = None
+                memory.workload_labels = None
                 self.wakeups.schedule(key, now)
 
     async def _wake(self, key: Key) -> None:
@@ -230,13 +246,21 @@ class IncidentPipeline:
             incident = await self._parse(body)
             if incident is None:
                 return
+            waiting = _awaiting_detection(incident, clock.now())
+            if waiting is not None:
+                # Detection writes what it saw right after creating the incident; that
+                # write brings the first decision (or this deadline, if it never comes).
+                self.wakeups.schedule(key, waiting)
+                return
             incident_id = None
             if incident.status.id is None:
                 try:
-                    incident_id = await self._allocate_id(incident)
+                    incident_id = await self._allocate_id(incident, memory)
                 except IdAllocationError as error:
                     await self._not_ready(body, Reason.ID_ALLOCATION_FAILED, str(error))
                     raise
+            else:
+                memory.allocated = None
             outcomes = list(memory.outcomes)
             inputs = await self._gather(incident, memory, incident_id, outcomes, carried)
             decision = decide_incident(inputs)
@@ -300,7 +324,7 @@ class IncidentPipeline:
     ) -> IncidentInputs:
         return IncidentInputs(
             incident=incident,
-            governing=await self._governing(incident),
+            governing=await self._governing(incident, memory),
             now=clock.now(),
             started_at=self.started_at,
             lease=self._lease,
@@ -313,16 +337,21 @@ class IncidentPipeline:
             outcomes=outcomes,
         )
 
-    async def _allocate_id(self, incident: Incident) -> str:
-        namespace = incident.metadata.namespace
+    async def _allocate_id(self, incident: Incident, memory: _Memory) -> str:
+        namespace, uid = incident.metadata.namespace, incident.metadata.uid
+        if memory.allocated is not None and memory.allocated[0] == uid:
+            return memory.allocated[1]
         if self._allocator is None:
             self._allocator = IncidentIdAllocator(core())
         async with self._id_locks.setdefault(namespace, asyncio.Lock()):
-            return await _blocking(self._allocator.allocate, namespace, incident.metadata.uid)
+            allocated = await _blocking(self._allocator.allocate, namespace, uid)
+        memory.allocated = (uid, allocated)
+        return allocated
 
-    async def _governing(self, incident: Incident) -> GoverningPolicy:
+    async def _governing(self, incident: Incident, memory: _Memory) -> GoverningPolicy:
         """The governing policy; the affected workloads' labels are read only when a
-        selector could make a difference (no policyRef, some workloads, a selector)."""
+        selector could make a difference (no policyRef, some workloads, a selector), and
+        reused for LABELS_REUSED_FOR while the spec stays the same."""
         namespace = incident.metadata.namespace
         policies = POLICIES.in_namespace(namespace)
         affected = [(w.kind.value, w.name) for w in incident.spec.affected]
@@ -331,8 +360,14 @@ class IncidentPipeline:
         )
         labels: list[dict[str, str]] = []
         if incident.spec.policy_ref is None and affected and selectors:
-            found = await _blocking(workload_labels, namespace, affected)
-            labels = list(found.values())
+            now, generation = clock.now(), incident.metadata.generation
+            known = memory.workload_labels
+            if known is not None and known[0] == generation and now - known[1] < LABELS_REUSED_FOR:
+                labels = known[2]
+            else:
+                found = await _blocking(workload_labels, namespace, affected)
+                labels = list(found.values())
+                memory.workload_labels = (generation, now, labels)
         return governing_policy(incident, policies, labels)
 
     async def _workloads(
@@ -458,7 +493,7 @@ class IncidentPipeline:
         claimed: list[NotificationRecord],
     ) -> None:
         try:
-            outcomes = await send_all(incident, policy, claimed, self._settings.send_timeout)
+            outcomes = await self._sender.send_all(incident, policy, claimed)
         except Exception:
             logger.exception("sending notifications of %s/%s failed", *key)
             return  # the claims' leases run out and the records are sent again
@@ -500,6 +535,18 @@ class IncidentPipeline:
         )
         if written is not None:
             await _blocking(post_event, written, "Warning", reason, message)
+
+
+def _awaiting_detection(incident: Incident, now: datetime) -> datetime | None:
+    """Until when to wait for detection's first write to a new incident it opened; None
+    when there is nothing to wait for."""
+    status, created = incident.status, incident.metadata.creation_timestamp
+    if status.phase is not None or status.detection is not None or created is None:
+        return None
+    if incident.spec.source not in (IncidentSource.PROMETHEUS, IncidentSource.ALERTMANAGER):
+        return None
+    until = created + DETECTION_WRITE_GRACE
+    return until if now < until else None
 
 
 def _count_rollback(before: RollbackStatus | None, after: RollbackStatus | None) -> None:

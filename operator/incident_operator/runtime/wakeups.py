@@ -8,6 +8,7 @@ single task over a dict of due times costs the same idle CPU for 10 incidents or
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,8 +24,13 @@ IN_PARALLEL = 50
 
 
 class Wakeups:
+    """Due times by key, in a heap: scheduling and waking cost log(n), not a scan of all
+    n keys on every tick (which grew quadratically over a burst of thousands)."""
+
     def __init__(self, in_parallel: int = IN_PARALLEL) -> None:
         self._due: dict[Key, datetime] = {}
+        # (when, key) pairs; an entry whose time no longer matches _due is stale and skipped.
+        self._heap: list[tuple[datetime, Key]] = []
         self._changed = asyncio.Event()
         self._in_parallel = in_parallel
         self._running: set[asyncio.Task[None]] = set()
@@ -34,6 +40,7 @@ class Wakeups:
             self._due.pop(key, None)
         elif self._due.get(key) != when:
             self._due[key] = when
+            heapq.heappush(self._heap, (when, key))
             self._changed.set()
 
     def forget(self, key: Key) -> None:
@@ -42,6 +49,20 @@ class Wakeups:
     def due_at(self, key: Key) -> datetime | None:
         return self._due.get(key)
 
+    def _pop_ready(self, now: datetime) -> list[Key]:
+        ready = []
+        while self._heap and self._heap[0][0] <= now:
+            when, key = heapq.heappop(self._heap)
+            if self._due.get(key) == when:
+                del self._due[key]
+                ready.append(key)
+        return ready
+
+    def _next_due(self) -> datetime | None:
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)  # stale: rescheduled or forgotten since
+        return self._heap[0][0] if self._heap else None
+
     async def run(self, wake: Callable[[Key], Awaitable[None]]) -> None:
         """Calls ``wake`` for each key whose time has come, until cancelled; a slow one
         does not hold up the others (up to ``in_parallel`` at once)."""
@@ -49,15 +70,12 @@ class Wakeups:
         try:
             while True:
                 self._changed.clear()
-                now = clock.now()
-                ready = [key for key, when in self._due.items() if when <= now]
-                for key in ready:
-                    self._due.pop(key, None)
+                for key in self._pop_ready(clock.now()):
                     await slots.acquire()
                     task = asyncio.create_task(self._wake(wake, key, slots))
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
-                upcoming = min(self._due.values(), default=None)
+                upcoming = self._next_due()
                 timeout = None if upcoming is None else (upcoming - clock.now()).total_seconds()
                 timeout = None if timeout is None else max(timeout, 0.0)
                 with contextlib.suppress(TimeoutError):
