@@ -34,10 +34,10 @@ from incident_operator.reconcile.rollback import (
     rollback_active,
     rollback_failed,
     rollback_recovered,
-    rollback_status_patch,
     rolled_back_condition,
     workloads_to_observe,
 )
+from incident_operator.reconcile.status_patch import status_difference
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -747,18 +747,23 @@ def test_a_leftover_approval_is_cleared_and_a_late_one_ignored() -> None:
 # ------------------------------------------------------------------ writing
 
 
+def _status_patch(incident: Incident, decision: RollbackDecision) -> dict[str, Any]:
+    """The merge patch the pipeline writes for ``decision`` (reconcile.status_patch)."""
+    return status_difference(incident.status.to_wire(), _after(incident, decision).status.to_wire())
+
+
 def test_the_status_patch_removes_dropped_fields_and_appends_entries() -> None:
     incident = _proposed()
     withdrawn = _decide(incident, {KEY: _workload([("a", T0), ("b", T0 + MIN)])})
-    patch = rollback_status_patch(incident.status, withdrawn)
+    patch = _status_patch(incident, withdrawn)
     assert patch["rollback"] is None
     assert [e["type"] for e in patch["timeline"]][-1] == "ProposalWithdrawn"
     approved = _decide(_with_annotations(incident, _approve()))
-    patch = rollback_status_patch(incident.status, approved)
+    patch = _status_patch(incident, approved)
     assert patch["rollback"]["phase"] == "InProgress"
     assert patch["rollback"]["approvedBy"] == "alice"
     assert "diff" not in patch["rollback"], "only what changed"
-    assert rollback_status_patch(incident.status, _decide(incident)) == {}
+    assert _status_patch(incident, _decide(incident)) == {}
 
 
 def test_no_rollback_no_condition() -> None:

@@ -53,7 +53,7 @@ class TriggerInputs:
     multiple_systems: bool
     external_dependency: bool
     affected_workloads: int
-    # The incident's conditions, as the lifecycle reconciler last wrote them.
+    # The incident's conditions, as the lifecycle decided them in the same pass.
     conditions: tuple[Condition, ...]
     # spec.communication.escalateOverdueUpdates of the governing policy.
     escalate_overdue_updates: bool

@@ -2,7 +2,7 @@
 
 A cycle of one policy, per rule::
 
-    compile_rule ──> query (the handler sends it) ──> plan_rule ──> RulePlan
+    compile_rule ──> query (runtime/detection sends it) ──> plan_rule ──> RulePlan
                                                                    ├─ opens    new Incidents
                                                                    ├─ raises   spec.severity up
                                                                    ├─ updates  status.detection

@@ -1,7 +1,8 @@
 """What the escalation of an incident should be, given its status, its policy and the clock.
 
 ``plan_escalation`` is the whole decision; it changes nothing outside the returned plan.
-It runs after the lifecycle reconciler has given the incident an ID, a phase and a
+It runs after the lifecycle (reconcile_incident, in the same pass of reconcile/pipeline.py)
+has given the incident an ID, a phase and a
 detection time, and it reads what that reconciler wrote (phase, conditions, deadlines)::
 
     matrix        policy steps for the severity, or the runbook's matrix
@@ -17,11 +18,11 @@ detection time, and it reads what that reconciler wrote (phase, conditions, dead
     customer messages
                  -> recorded once each, remembered in status.escalation
 
-Records are written to the Incident before anything is sent. Sending is two more
-writes, both guarded by resourceVersion: ``claim_due`` marks records Sending (whoever's
-write wins sends; a sender that dies leaves a Sending record whose lease runs out, and
-it is sent again with the same key), and ``apply_outcomes`` records Sent, a retry time,
-or Failed.
+Records are written to the Incident before anything is sent: in the same pass,
+``claim_due`` marks the due ones Sending, so the one guarded write that records them
+also claims them (whoever's write wins sends; a sender that dies leaves a Sending record
+whose lease runs out, and it is sent again with the same key). ``apply_outcomes``, in a
+later pass, records Sent, a retry time, or Failed.
 
 A severity change restarts the count in the new severity's matrix. When raised, the new
 matrix's steps that are already due go out at once (not marked late: they could not be
@@ -390,7 +391,7 @@ def plan_escalation(
     escalation = (status.escalation or EscalationStatus()).model_copy(deep=True)
     records = [record.model_copy() for record in status.notifications]
     if status.id is None or status.phase is None or status.detected_at is None:
-        # The lifecycle reconciler has not initialised the incident yet.
+        # The lifecycle has not initialised the incident yet.
         return EscalationPlan(escalation, records, [], None)
     detected_at = status.detected_at
     scratch = _Scratch(incident, escalation, records, channel_infos(policy), now, started_at)

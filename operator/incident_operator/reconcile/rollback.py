@@ -3,7 +3,8 @@
 ``decide_rollback`` makes one decision from the incident, its governing policy, the
 workloads read for it and the clock: the next status.rollback, the timeline entries that
 go with it, and at most one action (remove the approval annotation, patch the
-workload). The handler performs it and decides again from the result, so every write
+workload). The incident pipeline (runtime/incidents.py) writes it, performs the action
+and decides again from the result, so every write
 is made from the state it was decided on and each step is recorded before the next::
 
     (none) --plan--> Proposed --approval--> Approved --mark--> InProgress --patch-->
@@ -31,7 +32,6 @@ from typing import Any
 
 from incident_operator.api.escalation_policy import EscalationPolicy, RollbackSettings
 from incident_operator.api.incident import (
-    TIMELINE_LIMIT,
     Incident,
     IncidentStatus,
     RollbackPhase,
@@ -64,9 +64,8 @@ from incident_operator.domain.rollback_state import (
     rollout_progress,
     verification_step,
 )
-from incident_operator.domain.timeline import Entry, bound
+from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
-from incident_operator.reconcile.status_patch import status_difference
 
 APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
 APPROVE_ROLLBACK_REVISION = "sre.agentos.io/approve-rollback-revision"
@@ -560,7 +559,7 @@ def _start(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) ->
     rollback.attempt, rollback.started_at = inputs.attempt_id, draft.now
     rollback.message = f"rolling back {_summary(rollback)} (attempt {inputs.attempt_id})"
     draft.record(EntryType.ROLLBACK_STARTED, OPERATOR, rollback.message)
-    # The handler sends the patch only once this mark is written, so approval to patch
+    # The pipeline sends the patch only once this mark is written, so approval to patch
     # takes one round (and one write) instead of waiting for the mark to come back.
     draft.patch = rollback_patch(workload, target)
 
@@ -857,20 +856,3 @@ def rollback_failed(status: IncidentStatus) -> str | None:
     if rollback.reason not in (Reason.ROLLOUT_FAILED, Reason.VERIFICATION_FAILED):
         return None
     return f"rollback: {DOES_NOT_RESOLVE}: {rollback.message or rollback.reason}"
-
-
-# ------------------------------------------------------------------ writing
-
-
-def rollback_status_patch(status: IncidentStatus, decision: RollbackDecision) -> dict[str, Any]:
-    """The status merge patch for ``decision``: status.rollback field by field (so fields
-    it drops are removed) and, with new entries, the whole bounded timeline."""
-    patch: dict[str, Any] = {}
-    old = {"rollback": status.rollback.to_wire()} if status.rollback else {}
-    new = {"rollback": decision.rollback.to_wire()} if decision.rollback else {}
-    patch.update(status_difference(old, new))
-    if decision.entries:
-        timeline = bound([*status.timeline, *decision.entries], TIMELINE_LIMIT)
-        updated = status.model_copy(update={"timeline": timeline})
-        patch["timeline"] = updated.to_wire()["timeline"]
-    return patch

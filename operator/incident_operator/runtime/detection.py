@@ -282,14 +282,8 @@ class Detector:
             condition = failure_condition(
                 current, message, policy.metadata.generation or None, clock.now()
             )
-            desired = {
-                "conditions": conditions_wire([condition]),
-                "breaches": breach_records(memory.holds),
-            }
-            previous = memory.applied if memory.applied is not None else _applied_from(policy)
-            if desired != previous:
-                await self._writer.policy_status(policy, desired)
-            memory.applied, memory.condition, memory.failure = desired, condition, message
+            await self._apply_status(policy, memory, condition)
+            memory.failure = message
             if new:
                 await self._writer.policy_event(
                     policy, EventType.WARNING, Reason.DETECTION_FAILED, message
@@ -419,6 +413,13 @@ class Detector:
         condition = metrics_available(
             current, plans, workload_count, policy.metadata.generation or None, now
         )
+        await self._apply_status(policy, memory, condition)
+
+    async def _apply_status(
+        self, policy: EscalationPolicy, memory: PolicyMemory, condition: Condition
+    ) -> None:
+        """Detection's part of the policy's status (MetricsAvailable and the breaches being
+        timed), written only when it differs from what was last applied."""
         desired = {
             "conditions": conditions_wire([condition]),
             "breaches": breach_records(memory.holds),

@@ -113,7 +113,7 @@ async def _blocking(function: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(function, *args)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Memory:
     """What this process keeps of one incident between passes (nothing it must not lose:
     that lives in the status)."""
