@@ -22,14 +22,17 @@ process killed anywhere loses nothing and repeats at most one send per record in
 flight (its lease runs out and it goes out again with the same key).
 
 One pass at a time per incident (the watch, the timer and finished sends may all
-call). A watch event whose resourceVersion this process already decided from, with
-nothing left to do, is skipped: it is the echo of our own write.
+call). A watch event whose resourceVersion this process already decided from is skipped:
+it is the echo of our own write, or a state the watch delivers after our passes moved
+past it (deciding from it again would only lose a write race and, before the ID is
+written, waste a number). Wake-ups always read the incident afresh.
 """
 
 import asyncio
 import logging
 import random
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +89,8 @@ from incident_operator.runtime.wakeups import Key, Wakeups
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# resourceVersions remembered per incident as decided from.
+DECIDED_KEPT = 8
 # Passes in one go at the most: an approval takes three (approve, mark and patch; record
 # the patch; nothing left), and each write that loses a race one more.
 MAX_ROUNDS = 12
@@ -119,8 +124,10 @@ class _Memory:
     that lives in the status)."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # The resourceVersion of the last pass that had nothing left to write or do.
-    settled_at: str | None = None
+    # resourceVersions this process already decided from (the last few): a watch event
+    # bringing one of them again (the echo of our own write, or an event delayed behind
+    # our passes) has nothing new; deciding from it again would only lose a write race.
+    decided: deque[str] = field(default_factory=lambda: deque(maxlen=DECIDED_KEPT))
     # Outcomes of finished sends, waiting for a pass to write them.
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     # Passes that raised in a row, for the backoff.
@@ -191,8 +198,8 @@ class IncidentPipeline:
         metadata = body["metadata"]
         key: Key = (metadata["namespace"], metadata["name"])
         memory = self._memory.setdefault(key, _Memory())
-        if memory.settled_at is not None and memory.settled_at == metadata.get("resourceVersion"):
-            return  # the echo of our own write, decided from already
+        if metadata.get("resourceVersion") in memory.decided:
+            return  # decided from already: our own write's echo, or an older state
         await self._run(key, body)
 
     def on_deleted(self, key: Key) -> None:
@@ -205,7 +212,7 @@ class IncidentPipeline:
         now = clock.now()
         for key, memory in self._memory.items():
             if key[0] == namespace:
-                memory.settled_at = None
+                memory.decided.clear()
                 memory.workload_labels = None
                 self.wakeups.schedule(key, now)
 
@@ -234,7 +241,7 @@ class IncidentPipeline:
                         *key,
                         delay.total_seconds(),
                     )
-                    memory.settled_at = None
+                    memory.decided.clear()
                     self.wakeups.schedule(key, clock.now() + delay)
                     if memory.failures == 1:
                         await self._report_failure(body, error, delay)
@@ -243,6 +250,7 @@ class IncidentPipeline:
         carried = _Round()
         decision: IncidentDecision | None = None
         for _ in range(MAX_ROUNDS):
+            memory.decided.append(body["metadata"]["resourceVersion"])
             incident = await self._parse(body)
             if incident is None:
                 return
@@ -278,7 +286,6 @@ class IncidentPipeline:
             self._after_write(written, incident.status, inputs, decision)
             carried = await self._patch(incident, decision)
             if written is body and decision.patch is None:
-                memory.settled_at = body["metadata"]["resourceVersion"]
                 break
             body = written
         if decision is not None:
@@ -501,7 +508,7 @@ class IncidentPipeline:
         if memory is None:
             return
         memory.outcomes += outcomes
-        memory.settled_at = None
+        memory.decided.clear()
         self.wakeups.schedule(key, clock.now())
 
     async def _report_failure(
