@@ -77,6 +77,10 @@ unit: setup-python ## Unit tests only (no cluster).
 integration: setup ## Integration and e2e tests on the local control plane.
 	@$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: setup ## Property-based tests (tests/property) with thousands of examples each (~10 min); `make test` runs a few dozen.
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/property $(PYTEST_ARGS)
+
 ##@ Local cluster
 
 .PHONY: cluster-up
@@ -129,6 +133,13 @@ bench: setup ## Benchmarks (not part of `make test`): detection latency and cost
 .PHONY: bench-scale
 bench-scale: setup ## 5,000 Incidents, 50 namespaces, 200 policies: memory, idle CPU, time to status (~15 min).
 	@$(PY) -m bench.scale $(ARGS)
+
+PIPELINE_BEFORE ?= /tmp/pipeline-before
+
+.PHONY: bench-pipeline
+bench-pipeline: setup ## Incident pipeline before (PIPELINE_BEFORE, a worktree of the base) and after: requests, 409s, storms.
+	@test -d "$(PIPELINE_BEFORE)/operator" || { echo "PIPELINE_BEFORE=$(PIPELINE_BEFORE) is not a source tree: git worktree add $(PIPELINE_BEFORE) <commit>" >&2; exit 2; }
+	@$(PY) -m bench.pipeline --before "$(PIPELINE_BEFORE)" --after . $(ARGS)
 
 ##@ Demo
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from incident_operator.api.escalation_policy import EscalationPolicy
+
 Kubectl = Callable[..., CompletedProcess[str]]
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 
@@ -155,6 +157,75 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         _policy(escalation={"steps": [_step("P1", "0s", channel="nowhere")]}),
         ["spec.escalation.steps", "must name a channel in spec.channels"],
     ),
+    # Bounds (docs/api-bounds.md): the error names the field and the bound.
+    (
+        "overflowing detection interval",
+        _policy(detection={"interval": "9999999999999h"}),
+        ["spec.detection.interval", "must be between 1s and 1h"],
+    ),
+    (
+        "detection interval of zero",
+        _policy(detection={"interval": "0s"}),
+        ["spec.detection.interval", "must be between 1s and 1h"],
+    ),
+    (
+        "monitoring window beyond a day",
+        _policy(detection={"monitoringWindow": "24h1s"}),
+        ["spec.detection.monitoringWindow", "must be between 1s and 24h"],
+    ),
+    (
+        "rule holding for more than a day",
+        _policy(detection={"rules": [{"name": "r", "signal": "cpuUsage", "for": "25h"}]}),
+        ["spec.detection.rules[0].for", "must be between 0s and 24h"],
+    ),
+    (
+        "overflowing step after",
+        _policy(escalation={"steps": [_step("P0", "0s"), _step("P0", "9999999999999h")]}),
+        ["spec.escalation.steps[1].after", "must be between 0s and 720h"],
+    ),
+    (
+        "step after beyond thirty days",
+        _policy(escalation={"steps": [_step("P2", "721h")]}),
+        ["spec.escalation.steps[0].after", "must be between 0s and 720h"],
+    ),
+    (
+        "response time of zero",
+        _policy(severities={"P1": {"responseTime": "0s"}}),
+        ["spec.severities[P1].responseTime", "must be between 1s and 168h"],
+    ),
+    (
+        "rollout timeout beyond a day",
+        _policy(rollback={"rolloutTimeout": "48h"}),
+        ["spec.rollback.rolloutTimeout", "must be between 1s and 24h"],
+    ),
+    (
+        "zero unknown cycles",
+        _policy(detection={"maxUnknownCycles": 0}),
+        ["spec.detection.maxUnknownCycles", "greater than or equal to 1"],
+    ),
+    (
+        "negative SMTP port",
+        _policy(
+            channels=[
+                {
+                    "name": "c",
+                    "type": "email",
+                    "email": {"host": "smtp.example", "port": -1, "from": "a@b.c", "to": ["d@e.f"]},
+                }
+            ]
+        ),
+        ["spec.channels[0].email.port", "greater than or equal to 1"],
+    ),
+    (
+        "step with no target",
+        _policy(escalation={"steps": [{**_step("P1", "0s"), "targets": []}]}),
+        ["spec.escalation.steps[0].targets", "at least 1 items"],
+    ),
+    (
+        "rollback revision beyond int32",
+        _incident(affected=[DEPLOYMENT_A], rollback={"target": DEPLOYMENT_A, "toRevision": 2**31}),
+        ["spec.rollback.toRevision", "less than or equal to 2147483647"],
+    ),
 ]
 
 
@@ -168,9 +239,126 @@ def test_refused_with_a_message_naming_the_problem(
     assert result.returncode != 0, f"accepted: {result.stdout}"
     for fragment in expected:
         assert fragment in result.stderr, f"{fragment!r} not in: {result.stderr}"
+    # A rule that fails to evaluate blames itself, not the value that made it fail.
+    assert "type conversion error" not in result.stderr
     kind = "incidents" if manifest["kind"] == "Incident" else "escalationpolicies"
     listed = kubectl("get", kind, "-n", namespace, "-o", "name")
     assert listed.stdout.strip() == "", "nothing is created"
+
+
+# Unknown keys of maps keyed by severity or metric role: refused by the schema itself, so
+# a client that does not ask for strict field validation cannot have them pruned.
+UNKNOWN_KEYS: list[tuple[str, dict[str, Any], list[str]]] = [
+    (
+        "lower-case severity override",
+        _policy(severities={"p1": {"responseTime": "1m"}}),
+        ["spec.severities", 'unknown severity "p1"', "P0, P1, P2, P3, P4"],
+    ),
+    (
+        "post-mortem deadline of an unknown severity",
+        _policy(postMortem={"P5": {"scheduleWithin": "24h"}}),
+        ["spec.postMortem", 'unknown severity "P5"'],
+    ),
+    (
+        "metric role the signal does not have",
+        _policy(
+            detection={
+                "rules": [{"name": "r", "signal": "cpuUsage", "metrics": {"requests": "x_total"}}]
+            }
+        ),
+        ["spec.detection.rules[0].metrics", 'unknown metric role "requests"', "cpuUsage"],
+    ),
+    (
+        "metric roles on a custom query",
+        _policy(
+            detection={
+                "rules": [{"name": "r", "query": "up", "critical": 1, "metrics": {"a": "b"}}]
+            }
+        ),
+        ["spec.detection.rules[0].metrics", "a rule with a custom query takes no metrics"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"), [c[1:] for c in UNKNOWN_KEYS], ids=[c[0] for c in UNKNOWN_KEYS]
+)
+def test_unknown_keys_are_refused_without_strict_validation(
+    kubectl: Kubectl, namespace: str, manifest: dict[str, Any], expected: list[str]
+) -> None:
+    result = kubectl(
+        "create",
+        "-n",
+        namespace,
+        "--validate=false",
+        "-f",
+        "-",
+        input=json.dumps(manifest),
+        check=False,
+    )
+    assert result.returncode != 0, f"accepted: {result.stdout}"
+    for fragment in expected:
+        assert fragment in result.stderr, f"{fragment!r} not in: {result.stderr}"
+    listed = kubectl("get", "escalationpolicies", "-n", namespace, "-o", "name")
+    assert listed.stdout.strip() == "", "nothing is created"
+
+
+# Every bounded duration of docs/api-bounds.md: (lowest, highest).
+DURATION_BOUNDS = {
+    "interval": ("1s", "1h"),
+    "monitoringWindow": ("1s", "24h"),
+    "for": ("0s", "24h"),
+    "window": ("1s", "168h"),
+    "offset": ("1s", "720h"),
+    "after": ("0s", "720h"),
+    "responseTime": ("1s", "168h"),
+    "resolutionTarget": ("1s", "2160h"),
+    "updateEvery": ("1s", "168h"),
+    "proposalWindow": ("0s", "168h"),
+    "rolloutTimeout": ("1s", "24h"),
+    "scheduleWithin": ("1s", "2160h"),
+    "completeWithin": ("1s", "2160h"),
+}
+
+
+def _at_bounds(end: int) -> dict[str, Any]:
+    """A policy with every bounded duration at its lowest (0) or highest (1) value."""
+    d = {name: bounds[end] for name, bounds in DURATION_BOUNDS.items()}
+    override = {key: d[key] for key in ("responseTime", "resolutionTarget", "updateEvery")}
+    rule = {"name": "r", "signal": "requestRateDrop"} | {
+        key: d[key] for key in ("for", "window", "offset")
+    }
+    return _policy(
+        severities={"P0": override, "P4": override},
+        detection={
+            "interval": d["interval"],
+            "monitoringWindow": d["monitoringWindow"],
+            "maxUnknownCycles": 1,
+            "rules": [rule],
+        },
+        escalation={"steps": [_step("P3", d["after"])]},
+        rollback={"proposalWindow": d["proposalWindow"], "rolloutTimeout": d["rolloutTimeout"]},
+        postMortem={"P1": {key: d[key] for key in ("scheduleWithin", "completeWithin")}},
+    )
+
+
+@pytest.mark.parametrize("end", [0, 1], ids=["lowest", "highest"])
+def test_the_bounds_are_inclusive(kubectl: Kubectl, namespace: str, end: int) -> None:
+    manifest = _at_bounds(end)
+    EscalationPolicy.model_validate(manifest)
+    result = kubectl(
+        "create",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        "--dry-run=server",
+        "-o",
+        "name",
+        input=json.dumps(manifest),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_source_is_immutable(kubectl: Kubectl, namespace: str) -> None:

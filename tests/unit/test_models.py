@@ -99,6 +99,9 @@ def test_bad_incident_spec_errors_name_the_field(spec: dict[str, Any], location:
     assert location in describe_validation_error(error.value, "")
 
 
+_STEP = {"severities": ["P0"], "after": "5m", "targets": [{"name": "t", "method": "pager"}]}
+
+
 @pytest.mark.parametrize(
     ("spec", "location"),
     [
@@ -145,3 +148,70 @@ def test_per_severity_keys_keep_their_case() -> None:
     wire = policy.to_wire()["spec"]
     assert wire["postMortem"]["P0"] == {"scheduleWithin": "24h"}
     assert "P4" in wire["severities"]
+
+
+# The model refuses what the CRD's rules refuse, naming the field and the bound
+# (tests/integration/test_bad_manifests.py has the API server's side).
+@pytest.mark.parametrize(
+    ("spec", "location", "message"),
+    [
+        ({"detection": {"interval": "9999999999999h"}}, "detection.interval", "should match"),
+        ({"detection": {"interval": "0s"}}, "detection.interval", "between 1s and 1h"),
+        ({"detection": {"interval": "3600.0000001s"}}, "detection.interval", "between 1s and 1h"),
+        ({"detection": {"monitoringWindow": "24h1s"}}, "monitoringWindow", "between 1s and 24h"),
+        (
+            {"escalation": {"steps": [_STEP | {"after": "721h"}]}},
+            "escalation.steps.0.after",
+            "between 0s and 720h",
+        ),
+        ({"severities": {"P1": {"updateEvery": "0s"}}}, "severities.P1.updateEvery", "1s and"),
+        ({"rollback": {"rolloutTimeout": "48h"}}, "rollback.rolloutTimeout", "1s and 24h"),
+        ({"postMortem": {"P2": {"completeWithin": "2161h"}}}, "completeWithin", "and 2160h"),
+        ({"detection": {"maxUnknownCycles": 0}}, "maxUnknownCycles", "greater than or equal"),
+        ({"severities": {"p1": {}}}, "severities.p1", "Extra inputs are not permitted"),
+        ({"postMortem": {"P5": {}}}, "postMortem.P5", "Extra inputs are not permitted"),
+        (
+            {"escalation": {"steps": [_STEP | {"after": "30m"}, _STEP | {"after": "15m"}]}},
+            "spec.escalation",
+            "must be in order of `after`",
+        ),
+        (
+            {"detection": {"rules": [{"name": "r", "signal": "cpuUsage", "query": "up"}]}},
+            "detection.rules.0",
+            "exactly one of signal or query",
+        ),
+        (
+            {"detection": {"rules": [{"name": "r", "signal": "cpuUsage"}] * 2}},
+            "detection.rules",
+            "Duplicate value",
+        ),
+        (
+            {"channels": [{"name": "c", "type": "slack"}]},
+            "channels.0",
+            "a slack channel needs secretRef",
+        ),
+        (
+            {"escalation": {"steps": [_STEP | {"channel": "nowhere"}]}},
+            "spec",
+            "must name a channel in spec.channels",
+        ),
+    ],
+)
+def test_bounds_and_rules_of_the_schema_hold_in_the_model(
+    spec: dict[str, Any], location: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        EscalationPolicy.model_validate({"spec": spec})
+    described = describe_validation_error(error.value, "spec")
+    assert location in described
+    assert message in described
+
+
+def test_a_rollback_target_must_be_affected_in_the_model_too() -> None:
+    spec = {
+        "title": "x",
+        "severity": "P1",
+        "rollback": {"target": {"kind": "Deployment", "name": "a"}},
+    }
+    with pytest.raises(ValidationError, match="must be one of the affected workloads"):
+        Incident.model_validate({"spec": spec})

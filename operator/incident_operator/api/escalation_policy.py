@@ -4,10 +4,11 @@ The operator reads policies and writes only their status; it adds no finalizers 
 annotations, so Argo CD or Flux can own and prune them.
 """
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from incident_operator.api.base import (
     ApiModel,
@@ -16,10 +17,15 @@ from incident_operator.api.base import (
     LabelSelector,
     ObjectMeta,
     SecretKeyReference,
+    Within,
     cel,
+    duration_well_formed_cel,
+    unique_by,
 )
 from incident_operator.api.incident import WorkloadReference
 from incident_operator.domain.conditions import Condition
+from incident_operator.domain.detection_queries import CATALOG
+from incident_operator.domain.durations import parse_duration
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import Audience, ChannelType
 from incident_operator.domain.severity import Severity
@@ -37,9 +43,9 @@ MetricName = Annotated[
 class SeverityOverride(ApiModel):
     """Overrides of the runbook's defaults for one severity; unset fields keep them."""
 
-    response_time: Duration | None = None
-    resolution_target: Duration | None = None
-    update_every: Duration | None = None
+    response_time: Annotated[Duration, Within("1s", "168h")] | None = None
+    resolution_target: Annotated[Duration, Within("1s", "2160h")] | None = None
+    update_every: Annotated[Duration, Within("1s", "168h")] | None = None
     auto_resolve: bool | None = Field(
         default=None,
         description="Resolve automatically after the monitoring window. "
@@ -47,7 +53,44 @@ class SeverityOverride(ApiModel):
     )
 
 
+_SEVERITY_KEYS = [severity.value for severity in Severity]
+
+
+def _cel_list(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{value}'" for value in values) + "]"
+
+
+def _keyed_by_severity(schema: dict[str, JsonValue]) -> None:
+    """Renders a per-severity object as a map whose keys the API server checks itself.
+
+    An object with fixed properties P0..P4 would have an unknown key (``p1``) pruned
+    silently by any client that does not ask for strict field validation; a map keeps
+    it, and its CEL rule refuses it by name.
+    """
+    properties = schema.pop("properties")
+    assert isinstance(properties, dict)
+    schema["additionalProperties"] = properties[_SEVERITY_KEYS[0]]
+    schema["maxProperties"] = len(_SEVERITY_KEYS)
+    keys = _cel_list(_SEVERITY_KEYS)
+    schema["x-kubernetes-validations"] = [
+        cel(
+            f"self.all(k, k in {keys})",
+            f"keys must be severities: {', '.join(_SEVERITY_KEYS)}",
+            # Names the first unknown key only: joining keys of unbounded length is beyond
+            # the API server's cost budget.
+            message_expression=f"'unknown severity \"' + self.filter(k, !(k in {keys}))[0] + "
+            f"'\"; the keys are {', '.join(_SEVERITY_KEYS)}'",
+        )
+    ]
+
+
+# Keyed by severity: unknown keys are refused (by the model and by the API server).
+_SEVERITY_MAP = ConfigDict(extra="forbid", json_schema_extra=_keyed_by_severity)
+
+
 class SeverityOverrides(ApiModel):
+    model_config = _SEVERITY_MAP
+
     P0: SeverityOverride | None = Field(default=None, alias="P0")
     P1: SeverityOverride | None = Field(default=None, alias="P1")
     P2: SeverityOverride | None = Field(default=None, alias="P2")
@@ -62,33 +105,61 @@ class SeverityByLevel(ApiModel):
     warning: Severity = Severity.P2
 
 
+# Each signal's metric roles, which a rule's ``metrics`` may override; as a CEL map.
+_ROLES_CEL = (
+    "{"
+    + ", ".join(
+        f"'{signal.value}': {_cel_list(sorted(entry.metrics))}" for signal, entry in CATALOG.items()
+    )
+    + "}"
+)
+_RULE_MESSAGES = {
+    "one": "a rule needs exactly one of signal or query",
+    "order": "warning must come before critical: lower when a breach is above the "
+    "threshold, higher when it is below",
+    "threshold": "a rule with a custom query needs a warning or a critical threshold",
+    "severity": "severity.critical must be at least as severe as severity.warning",
+    "roles": "metrics keys must be metric roles of the rule's signal (see the README); "
+    "a rule with a custom query takes no metrics",
+}
+
+
 class DetectionRule(ApiModel):
     """A threshold on a signal, evaluated per workload."""
+
+    # _check tests what these CEL rules test, with the same messages, but for the roles.
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                cel(
-                    "has(self.signal) != has(self.query)",
-                    "a rule needs exactly one of signal or query",
-                ),
+                cel("has(self.signal) != has(self.query)", _RULE_MESSAGES["one"]),
                 cel(
                     "!has(self.warning) || !has(self.critical) || "
                     "((has(self.direction) ? self.direction : "
                     "(has(self.signal) && self.signal == 'agentSuccessRate' ? 'below' : 'above'))"
                     " == 'below' ? self.warning >= self.critical : self.warning <= self.critical)",
-                    "warning must come before critical: lower when a breach is above the "
-                    "threshold, higher when it is below",
+                    _RULE_MESSAGES["order"],
                 ),
                 cel(
                     "has(self.signal) || has(self.warning) || has(self.critical)",
-                    "a rule with a custom query needs a warning or a critical threshold",
+                    _RULE_MESSAGES["threshold"],
                 ),
                 cel(
                     # Both levels have defaults once the object is there.
                     "!has(self.severity) || self.severity.critical <= self.severity.warning",
-                    "severity.critical must be at least as severe as severity.warning",
+                    _RULE_MESSAGES["severity"],
                     ".severity",
+                ),
+                cel(
+                    "!has(self.metrics) || (has(self.signal) ? "
+                    f"self.metrics.all(k, k in {_ROLES_CEL}[self.signal]) : "
+                    "size(self.metrics) == 0)",
+                    _RULE_MESSAGES["roles"],
+                    ".metrics",
+                    message_expression="has(self.signal) ? 'unknown metric role \"' + "
+                    f"self.metrics.filter(k, !(k in {_ROLES_CEL}[self.signal]))[0] + "
+                    "'\" for signal ' + self.signal + '; see the README for its roles' : "
+                    "'a rule with a custom query takes no metrics'",
                 ),
             ]
         }
@@ -109,14 +180,14 @@ class DetectionRule(ApiModel):
     direction: Direction | None = Field(
         default=None, description="Whether a breach is above or below the thresholds."
     )
-    for_: Annotated[Duration, Field(alias="for")] = "0s"
+    for_: Annotated[Duration, Within("0s", "24h"), Field(alias="for")] = "0s"
     severity: SeverityByLevel = SeverityByLevel()
-    window: Duration | None = Field(
+    window: Annotated[Duration, Within("1s", "168h")] | None = Field(
         default=None,
         description="The range rates and increases are taken over. Default: 1h for "
         "podRestarts, 5m for the other signals.",
     )
-    offset: Duration | None = Field(
+    offset: Annotated[Duration, Within("1s", "720h")] | None = Field(
         default=None,
         description="requestRateDrop: how far back the rate it is compared with lies (default 1d).",
     )
@@ -126,10 +197,29 @@ class DetectionRule(ApiModel):
         "each signal's roles (e.g. requests: http_requests_total).",
     )
 
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if (self.signal is None) == (self.query is None):
+            raise ValueError(_RULE_MESSAGES["one"])
+        if self.warning is not None and self.critical is not None:
+            default = (
+                Direction.BELOW if self.signal == Signal.AGENT_SUCCESS_RATE else Direction.ABOVE
+            )
+            below = (self.direction or default) == Direction.BELOW
+            if (self.warning < self.critical) if below else (self.warning > self.critical):
+                raise ValueError(_RULE_MESSAGES["order"])
+        if self.signal is None and self.warning is None and self.critical is None:
+            raise ValueError(_RULE_MESSAGES["threshold"])
+        if self.severity.critical.value > self.severity.warning.value:
+            raise ValueError(_RULE_MESSAGES["severity"])
+        # Unknown metric roles are left to compile_rule, which marks the rule InvalidRule
+        # (an object stored before the schema refused them stays readable).
+        return self
+
 
 class Detection(ApiModel):
-    interval: Duration = "15s"
-    monitoring_window: Duration = Field(
+    interval: Annotated[Duration, Within("1s", "1h")] = "15s"
+    monitoring_window: Annotated[Duration, Within("1s", "24h")] = Field(
         default="15m", description="How long recovered metrics are watched before resolving."
     )
     max_unknown_cycles: Annotated[int, Field(ge=1, le=10000)] | None = Field(
@@ -140,6 +230,7 @@ class Detection(ApiModel):
     rules: Annotated[
         list[DetectionRule],
         Field(max_length=64, json_schema_extra=_LIST_MAP_BY_NAME),
+        unique_by("name"),
     ] = []
 
 
@@ -152,11 +243,14 @@ class EscalationStepSpec(ApiModel):
     """Who is told, and how, once an incident of these severities is ``after`` old."""
 
     severities: Annotated[list[Severity], Field(min_length=1, max_length=5)]
-    after: Duration
+    after: Annotated[Duration, Within("0s", "720h")]
     targets: Annotated[list[EscalationTargetSpec], Field(min_length=1, max_length=16)]
     channel: DNSName | None = Field(
         default=None, description="The name of the channel in spec.channels that carries it."
     )
+
+
+_STEPS_IN_ORDER = "escalation steps of a severity must be in order of `after`"
 
 
 class Escalation(ApiModel):
@@ -169,15 +263,25 @@ class Escalation(ApiModel):
             json_schema_extra={
                 "x-kubernetes-validations": [
                     cel(
+                        # A malformed `after` is left to its own rule, which names it.
                         "['P0', 'P1', 'P2', 'P3', 'P4'].all(sev, "
-                        "self.filter(s, sev in s.severities)"
+                        "self.filter(s, sev in s.severities && "
+                        f"{duration_well_formed_cel('s.after')})"
                         ".map(s, duration(s.after)).isSorted())",
-                        "escalation steps of a severity must be in order of `after`",
+                        _STEPS_IN_ORDER,
                     )
                 ]
             },
         ),
     ] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for severity in Severity:
+            afters = [parse_duration(s.after) for s in self.steps if severity in s.severities]
+            if afters != sorted(afters):
+                raise ValueError(_STEPS_IN_ORDER)
+        return self
 
 
 class EmailSettings(ApiModel):
@@ -205,35 +309,47 @@ class EmailSettings(ApiModel):
     username: Annotated[str, Field(max_length=254)] | None = None
 
 
+# The channel rules: CEL for the API server, the same test on the model, one message.
+_CHANNEL_RULES: list[tuple[str, Callable[["Channel"], bool], str]] = [
+    (
+        "self.type != 'slack' || has(self.secretRef)",
+        lambda c: c.type != ChannelType.SLACK or c.secret_ref is not None,
+        "a slack channel needs secretRef (webhook URL)",
+    ),
+    (
+        "self.type != 'pagerduty' || has(self.secretRef)",
+        lambda c: c.type != ChannelType.PAGERDUTY or c.secret_ref is not None,
+        "a pagerduty channel needs secretRef (routing key)",
+    ),
+    (
+        "self.type != 'email' || has(self.email)",
+        lambda c: c.type != ChannelType.EMAIL or c.email is not None,
+        "an email channel needs the email settings",
+    ),
+    (
+        "!has(self.email) || !has(self.email.username) || has(self.secretRef)",
+        lambda c: c.email is None or c.email.username is None or c.secret_ref is not None,
+        "an email channel with email.username needs secretRef (the SMTP password)",
+    ),
+    (
+        "self.type != 'webhook' || has(self.url)",
+        lambda c: c.type != ChannelType.WEBHOOK or c.url is not None,
+        "a webhook channel needs url",
+    ),
+    (
+        "self.type != 'pagerduty' || !has(self.audience) || self.audience == 'internal'",
+        lambda c: c.type != ChannelType.PAGERDUTY or c.audience == Audience.INTERNAL,
+        "a pagerduty channel pages responders; its audience must be internal",
+    ),
+]
+
+
 class Channel(ApiModel):
     """A notification endpoint. Secret values stay in the referenced Secret."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "self.type != 'slack' || has(self.secretRef)",
-                    "a slack channel needs secretRef (webhook URL)",
-                ),
-                cel(
-                    "self.type != 'pagerduty' || has(self.secretRef)",
-                    "a pagerduty channel needs secretRef (routing key)",
-                ),
-                cel(
-                    "self.type != 'email' || has(self.email)",
-                    "an email channel needs the email settings",
-                ),
-                cel(
-                    "!has(self.email) || !has(self.email.username) || has(self.secretRef)",
-                    "an email channel with email.username needs secretRef (the SMTP password)",
-                ),
-                cel("self.type != 'webhook' || has(self.url)", "a webhook channel needs url"),
-                cel(
-                    "self.type != 'pagerduty' || !has(self.audience) || "
-                    "self.audience == 'internal'",
-                    "a pagerduty channel pages responders; its audience must be internal",
-                ),
-            ]
+            "x-kubernetes-validations": [cel(rule, message) for rule, _, message in _CHANNEL_RULES]
         }
     )
 
@@ -259,6 +375,13 @@ class Channel(ApiModel):
         description="internal: responders' notifications; customer: only the runbook's "
         "customer messages (initial notification, progress update, resolution).",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for _, holds, message in _CHANNEL_RULES:
+            if not holds(self):
+                raise ValueError(message)
+        return self
 
 
 class Templates(ApiModel):
@@ -289,7 +412,7 @@ class RollbackSettings(ApiModel):
             "the incident-operator-rollback-approval admission policy).",
         )
     )
-    proposal_window: Duration = Field(
+    proposal_window: Annotated[Duration, Within("0s", "168h")] = Field(
         default="30m",
         description="A revision rolled out this long before detection is proposed for rollback.",
     )
@@ -299,7 +422,7 @@ class RollbackSettings(ApiModel):
     allow_git_ops_managed: bool = Field(
         default=False, description="Roll back workloads that Argo CD or Flux manage."
     )
-    rollout_timeout: Duration = Field(
+    rollout_timeout: Annotated[Duration, Within("1s", "24h")] = Field(
         default="10m",
         description="How long a rolled-back workload may take to roll out before the "
         "rollback counts as failed.",
@@ -307,16 +430,21 @@ class RollbackSettings(ApiModel):
 
 
 class PostMortemDeadline(ApiModel):
-    schedule_within: Duration | None = None
-    complete_within: Duration | None = None
+    schedule_within: Annotated[Duration, Within("1s", "2160h")] | None = None
+    complete_within: Annotated[Duration, Within("1s", "2160h")] | None = None
 
 
 class PostMortemSettings(ApiModel):
+    model_config = _SEVERITY_MAP
+
     P0: PostMortemDeadline | None = Field(default=None, alias="P0")
     P1: PostMortemDeadline | None = Field(default=None, alias="P1")
     P2: PostMortemDeadline | None = Field(default=None, alias="P2")
     P3: PostMortemDeadline | None = Field(default=None, alias="P3")
     P4: PostMortemDeadline | None = Field(default=None, alias="P4")
+
+
+_STEP_CHANNELS = "every escalation step's channel must name a channel in spec.channels"
 
 
 class EscalationPolicySpec(ApiModel):
@@ -329,7 +457,7 @@ class EscalationPolicySpec(ApiModel):
                     "!has(self.escalation) || !has(self.escalation.steps) || "
                     "self.escalation.steps.all(s, !has(s.channel) || "
                     "(has(self.channels) && self.channels.exists(c, c.name == s.channel)))",
-                    "every escalation step's channel must name a channel in spec.channels",
+                    _STEP_CHANNELS,
                     ".escalation.steps",
                 ),
             ]
@@ -347,11 +475,18 @@ class EscalationPolicySpec(ApiModel):
     detection: Detection = Detection()
     escalation: Escalation = Escalation()
     channels: Annotated[
-        list[Channel], Field(max_length=32, json_schema_extra=_LIST_MAP_BY_NAME)
+        list[Channel], Field(max_length=32, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")
     ] = []
     communication: Communication = Communication()
     rollback: RollbackSettings = RollbackSettings()
     post_mortem: PostMortemSettings = PostMortemSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = {channel.name for channel in self.channels}
+        if any(s.channel is not None and s.channel not in names for s in self.escalation.steps):
+            raise ValueError(_STEP_CHANNELS)
+        return self
 
 
 class BreachRecord(ApiModel):

@@ -1,20 +1,23 @@
 """The Incident kind: one incident, its people-written spec and operator-written status."""
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from incident_operator.api.base import (
     ApiModel,
+    CalendarDate,
     DNSName,
     LocalObjectReference,
     LongText,
     ObjectMeta,
     ShortText,
+    Timestamp,
     UserName,
     cel,
+    unique_by,
 )
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
@@ -88,14 +91,14 @@ class StatusUpdate(ApiModel):
 
     message: Annotated[str, Field(min_length=1, max_length=8192)]
     author: UserName
-    time: datetime
+    time: Timestamp
 
 
 class RollbackRequest(ApiModel):
     """A rollback a person asks for; the operator proposes, a person approves."""
 
     target: WorkloadReference
-    to_revision: Annotated[int, Field(ge=1)] | None = Field(
+    to_revision: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="The revision to return to; the previous one when omitted."
     )
 
@@ -107,7 +110,7 @@ class ActionItem(ApiModel):
     action: Annotated[str, Field(min_length=1, max_length=1024)]
     owner: UserName
     priority: ActionItemPriority
-    due_date: date | None = Field(
+    due_date: CalendarDate | None = Field(
         default=None, description="Overrides the due date computed from the priority's SLA."
     )
     done: bool = False
@@ -124,7 +127,7 @@ class PostMortemSpec(ApiModel):
 
     status: PostMortemStatusWord = PostMortemStatusWord.DRAFT
     owner: UserName | None = None
-    scheduled_at: datetime | None = None
+    scheduled_at: Timestamp | None = None
     root_cause: LongText | None = None
     document_url: Annotated[str, Field(max_length=2048)] | None = None
 
@@ -140,6 +143,9 @@ class ResponderChecklist(ApiModel):
     runbooks_updated: bool = False
 
 
+_ROLLBACK_TARGET = "rollback.target must be one of the affected workloads"
+
+
 class IncidentSpec(ApiModel):
     """What responders (or the operator, when detection opens one) say about the incident."""
 
@@ -149,7 +155,7 @@ class IncidentSpec(ApiModel):
                 cel(
                     "!has(self.rollback) || (has(self.affected) && self.affected.exists(w, "
                     "w.kind == self.rollback.target.kind && w.name == self.rollback.target.name))",
-                    "rollback.target must be one of the affected workloads",
+                    _ROLLBACK_TARGET,
                     ".rollback.target",
                 ),
             ]
@@ -180,6 +186,7 @@ class IncidentSpec(ApiModel):
                 "x-kubernetes-list-map-keys": ["kind", "name"],
             },
         ),
+        unique_by("kind", "name"),
     ] = []
     policy_ref: LocalObjectReference | None = None
     roles: Roles = Roles()
@@ -195,9 +202,16 @@ class IncidentSpec(ApiModel):
                 "x-kubernetes-list-map-keys": ["id"],
             },
         ),
+        unique_by("id"),
     ] = []
     post_mortem: PostMortemSpec | None = None
     checklist: ResponderChecklist = ResponderChecklist()
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.rollback is not None and self.rollback.target not in self.affected:
+            raise ValueError(_ROLLBACK_TARGET)
+        return self
 
 
 class RollbackPhase(StrEnum):
