@@ -77,6 +77,10 @@ unit: setup-python ## Unit tests only (no cluster).
 integration: setup ## Integration and e2e tests on the local control plane.
 	@$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
+.PHONY: chaos
+chaos: setup ## The fault tests (tests/integration/test_chaos.py) with 100 operator kills (~10 min); `make test` runs 20.
+	@INCIDENT_OPERATOR_CHAOS_KILLS=100 $(PY) -m pytest tests/integration/test_chaos.py $(PYTEST_ARGS)
+
 .PHONY: fuzz
 fuzz: setup ## Property-based tests (tests/property) with thousands of examples each (~10 min); `make test` runs a few dozen.
 	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/property $(PYTEST_ARGS)

@@ -166,6 +166,11 @@ class ClusterInfo:
     def prometheus_running(self) -> bool:
         return self._require().prometheus_running()
 
+    def restart_api_server(self, timeout: float = 90, grace: float = 15) -> None:
+        """Stop kube-apiserver (SIGTERM, SIGKILL after ``grace`` seconds) and start it
+        again with the same flags, port and etcd; returns once /readyz answers."""
+        self._require().restart_api_server(timeout=timeout, grace=grace)
+
     def add_scrape_target(
         self,
         job: str,
@@ -739,6 +744,21 @@ class LocalCluster:
             raise ClusterError("Prometheus was never started by this harness")
         self._spawn("prometheus", self._prometheus_argv)
         self._wait_prometheus_ready(timeout)
+        self._save_state_if_started()
+
+    def restart_api_server(self, timeout: float = 90.0, grace: float = 15.0) -> None:
+        process = self.processes.get("kube-apiserver")
+        if process is None or self.info is None:
+            raise ClusterError("kube-apiserver was never started by this harness")
+        process.stop(timeout=grace)
+        self._spawn("kube-apiserver", process.argv)
+        ca_file = self.info.ca_file
+        url = f"{self.info.api_server_url}/readyz"
+        self._wait_healthy(
+            "kube-apiserver",
+            lambda: loopback.get_ok(url, token=self.admin_token, ca_file=ca_file),
+            timeout,
+        )
         self._save_state_if_started()
 
     def add_scrape_target(

@@ -160,3 +160,33 @@ def test_a_new_incident_takes_one_status_write_and_its_echo_is_not_decided_again
     assert [name for name, _ in store.writes] == ["api"]
     (difference,) = [d for _, d in store.writes]
     assert {"id", "phase", "detectedAt", "conditions", "timeline"} <= set(difference)
+
+
+def test_a_deadline_whose_read_fails_is_retried_with_backoff(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API server is down when the deadline comes: the incident must not be dropped.
+    store.create("api")
+    reads = {"failures": 1}
+    real_read = store.read
+
+    def read(namespace: str, name: str) -> dict[str, Any] | None:
+        if reads["failures"]:
+            reads["failures"] -= 1
+            raise ConnectionError("the API server is restarting")
+        return real_read(namespace, name)
+
+    monkeypatch.setattr(runtime, "read_incident", read)
+
+    async def scenario() -> runtime.IncidentPipeline:
+        pipeline = runtime.IncidentPipeline(Settings())
+        await pipeline._wake(("shop", "api"))
+        due = pipeline.wakeups.due_at(("shop", "api"))
+        assert due is not None, "dropped after a failed read"
+        assert "status" not in store.objects["api"]
+        await pipeline._wake(("shop", "api"))
+        await pipeline.stop()
+        return pipeline
+
+    asyncio.run(scenario())
+    assert store.objects["api"]["status"]["phase"] == "Detected"

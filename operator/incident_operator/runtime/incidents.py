@@ -217,19 +217,23 @@ class IncidentPipeline:
                 self.wakeups.schedule(key, now)
 
     async def _wake(self, key: Key) -> None:
-        body = await _blocking(read_incident, *key)
-        if body is None:
-            self.on_deleted(key)
-            return
-        await self._run(key, body)
+        """A deadline: the incident is read afresh inside the pass, so a read that fails
+        (the API server down) is retried with backoff like any other failure."""
+        await self._run(key, None)
 
     # ------------------------------------------------------------------ one call
 
-    async def _run(self, key: Key, body: dict[str, Any]) -> None:
+    async def _run(self, key: Key, body: dict[str, Any] | None) -> None:
+        """One call: ``body`` as the watch delivered it, or None to read it first."""
         memory = self._memory.setdefault(key, _Memory())
         async with memory.lock:
             with metrics.RECONCILE_SECONDS.labels("Incident").time():
                 try:
+                    if body is None:
+                        body = await _blocking(read_incident, *key)
+                        if body is None:
+                            self.on_deleted(key)
+                            return
                     await POLICIES.ready.wait()
                     await self._passes(key, body, memory)
                     memory.failures = 0
@@ -243,7 +247,7 @@ class IncidentPipeline:
                     )
                     memory.decided.clear()
                     self.wakeups.schedule(key, clock.now() + delay)
-                    if memory.failures == 1:
+                    if memory.failures == 1 and body is not None:
                         await self._report_failure(body, error, delay)
 
     async def _passes(self, key: Key, body: dict[str, Any], memory: _Memory) -> None:
