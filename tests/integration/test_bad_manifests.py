@@ -96,6 +96,13 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.detection.interval", "should match"],
     ),
     (
+        # Go's time.ParseDuration takes it; the definition here leaves sub-millisecond
+        # units out (README, "The API"), and the schema says so.
+        "duration in microseconds",
+        _policy(detection={"interval": "500us"}),
+        ["spec.detection.interval", "should match"],
+    ),
+    (
         "escalation steps out of order",
         _policy(escalation={"steps": [_step("P0", "30m"), _step("P0", "15m")]}),
         ["spec.escalation.steps", "must be in order of `after`"],

@@ -31,7 +31,8 @@ def test_parse(text: str, expected: timedelta) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "5", "-5m", "5 m", "1d", "1w", "m5", "5min", "1h 30m", "PT5M"]
+    "text",
+    ["", "5", "-5m", "5 m", "1d", "1w", "m5", "5min", "1h 30m", "PT5M", "500us", "500µs", "10ns"],
 )
 def test_parse_rejects_with_a_message_naming_the_text(text: str) -> None:
     with pytest.raises(DurationError, match="invalid duration"):
