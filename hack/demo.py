@@ -117,7 +117,10 @@ class Demo:
                 "selector": {"matchLabels": PART_OF_AGENTOS},
                 "detection": {
                     "interval": "1s",
-                    "monitoringWindow": "10s",
+                    # Longer than the rule's 30 s rate window: the error rate a rollback
+                    # ends takes that long to leave the window, and a shorter watch would
+                    # judge the rollback as not having helped.
+                    "monitoringWindow": "45s",
                     "rules": [
                         {
                             "name": "api-errors",
