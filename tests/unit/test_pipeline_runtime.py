@@ -8,11 +8,12 @@ decided again.
 
 import asyncio
 import copy
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.config import Settings
 from incident_operator.reconcile import pipeline as decisions
 from incident_operator.runtime import events as runtime_events
@@ -190,3 +191,88 @@ def test_a_deadline_whose_read_fails_is_retried_with_backoff(
 
     asyncio.run(scenario())
     assert store.objects["api"]["status"]["phase"] == "Detected"
+
+
+def _policy(name: str, group: str) -> EscalationPolicy:
+    return EscalationPolicy.model_validate(
+        {
+            "metadata": {"name": name, "namespace": "shop", "generation": 1},
+            "spec": {"default": True, "rollback": {"approverGroup": group}},
+        }
+    )
+
+
+def _policy_resolved(store: Store, name: str) -> dict[str, Any]:
+    conditions = store.objects[name]["status"]["conditions"]
+    found: dict[str, Any] = next(c for c in conditions if c["type"] == "PolicyResolved")
+    return found
+
+
+def test_no_incident_is_decided_before_the_policies_are_listed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = PolicyRegistry()
+    monkeypatch.setattr(runtime, "POLICIES", registry)
+
+    async def at_once(function: Any, *args: Any) -> Any:
+        return function(*args)
+
+    # The store's calls without threads: unless it waits for the policies, a pass writes
+    # within the few turns of the loop given below.
+    monkeypatch.setattr(runtime, "_blocking", at_once)
+
+    async def scenario() -> None:
+        pipeline = runtime.IncidentPipeline(Settings())
+        deciding = asyncio.create_task(pipeline.on_event(store.create("api")))
+        for _ in range(20):
+            await asyncio.sleep(0)  # let the pass run as far as it can
+        assert not deciding.done()
+        assert store.writes == [], "decided before the policies were known"
+        registry.seed([_policy("shop", "sre")])
+        await asyncio.wait_for(deciding, timeout=10)
+        await pipeline.stop()
+
+    asyncio.run(scenario())
+    resolved = _policy_resolved(store, "api")
+    assert (resolved["status"], resolved["reason"]) == ("True", "NamespaceDefault")
+
+
+def test_a_policy_change_replans_the_incidents_of_its_namespace_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> runtime.IncidentPipeline:
+        pipeline = runtime.IncidentPipeline(Settings())
+        await pipeline.on_event(store.create("api"))
+        assert _policy_resolved(store, "api")["reason"] == "NoPolicy"
+        assert runtime.POLICIES.put(_policy("shop", "sre"))
+        pipeline.replan_namespace("shop")
+        due = pipeline.wakeups.due_at(("shop", "api"))
+        assert due is not None
+        assert due <= datetime.now(UTC)
+        await pipeline._wake(("shop", "api"))
+        await pipeline.stop()
+        return pipeline
+
+    asyncio.run(scenario())
+    assert _policy_resolved(store, "api")["reason"] == "NamespaceDefault"
+
+
+def test_an_incident_opened_by_detection_waits_for_detections_first_write(
+    store: Store,
+) -> None:
+    body = store.create("breach")
+    created = datetime.now(UTC)
+    for stored in (store.objects["breach"], body):
+        stored["metadata"]["creationTimestamp"] = created.isoformat()
+        stored["spec"]["source"] = "alertmanager"
+
+    async def scenario() -> runtime.IncidentPipeline:
+        pipeline = runtime.IncidentPipeline(Settings())
+        await pipeline.on_event(body)
+        await pipeline.stop()
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert store.writes == [], "raced detection's write of status.detection"
+    # Decided at the latest when the grace ends, should detection's write never come.
+    assert pipeline.wakeups.due_at(("shop", "breach")) == created + runtime.DETECTION_WRITE_GRACE

@@ -104,6 +104,8 @@ LABELS_REUSED_FOR = timedelta(seconds=30)
 DETECTION_WRITE_GRACE = timedelta(seconds=10)
 # The soonest a pass asks to be woken again for its own deadlines.
 MIN_WAKE_AFTER = timedelta(milliseconds=200)
+# How long stopping waits for sends still in flight.
+SENDS_FLUSH_SECONDS = 2.0
 # A claim's lease outlasts the send's own timeout by this much.
 LEASE_MARGIN = timedelta(seconds=5)
 
@@ -179,10 +181,11 @@ class IncidentPipeline:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        # Sends in flight get their time; one cut short is resent after its lease.
+        # Sends in flight get a little time (kopf gave them 5 s already); one cut short is
+        # resent after its lease. Kept short so the whole stop fits lifetime.STOP_SECONDS.
         senders = [task for task in self._senders if not task.done()]
         if senders:
-            await asyncio.wait(senders, timeout=self._settings.send_timeout)
+            await asyncio.wait(senders, timeout=SENDS_FLUSH_SECONDS)
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
@@ -442,7 +445,7 @@ class IncidentPipeline:
         for entry in [*decision.entries, *decision.events_only]:
             self._events.post(written, entry)
         if decision.claimed:
-            self._start_sending(written, inputs.governing.policy, decision)
+            self._start_sending(inputs.incident, inputs.governing.policy, decision)
         after = decision.status
         attempt = after.rollback.attempt if after.rollback is not None else None
         # Ours: the attempt this pass marked, or one it is patching (taken over).
@@ -483,13 +486,11 @@ class IncidentPipeline:
         return _Round(patched_now=True)
 
     def _start_sending(
-        self, written: dict[str, Any], policy: EscalationPolicy | None, decision: IncidentDecision
+        self, incident: Incident, policy: EscalationPolicy | None, decision: IncidentDecision
     ) -> None:
-        metadata = written["metadata"]
-        key: Key = (metadata["namespace"], metadata["name"])
-        incident = Incident.model_validate(
-            {"metadata": metadata, "spec": written.get("spec") or {}, "status": decision.status}
-        )
+        key: Key = (incident.metadata.namespace, incident.metadata.name)
+        # The parsed incident with the status just written: what the messages render.
+        incident = incident.model_copy(update={"status": decision.status})
         task = asyncio.create_task(
             self._send(key, incident, policy, decision.claimed), name=f"notify {key}"
         )

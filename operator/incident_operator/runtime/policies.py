@@ -85,12 +85,13 @@ async def seed_policies(registry: PolicyRegistry, namespaces: tuple[str, ...]) -
         try:
             bodies = await asyncio.to_thread(list_escalation_policies, namespaces)
             break
-        except CALL_ERRORS as error:
+        except Exception as error:  # anything: incidents wait for this listing
             failures += 1
             delay = RECONCILE_RETRY.delay(failures, random.random()).total_seconds()
+            reason = call_error_reason(error) if isinstance(error, CALL_ERRORS) else repr(error)
             logger.warning(
                 "listing EscalationPolicies failed (%s); incidents wait; again in %.1f s",
-                call_error_reason(error),
+                reason,
                 delay,
             )
             await asyncio.sleep(delay)
