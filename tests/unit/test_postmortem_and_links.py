@@ -3,9 +3,11 @@ the owner before Closed, "In Review" as the runbook spells it, and the related r
 and dashboards of the runbook's appendix."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, PostMortemStatusWord
@@ -397,3 +399,10 @@ def test_declaration_and_escalation_carry_the_links(kind: NotificationKind) -> N
         "Runbooks:\n"
         "- agent_troubleshooting.md: ./agent_troubleshooting.md\n"
     ) in text
+
+
+def test_the_sample_policy_lists_the_appendix_links() -> None:
+    sample = Path(__file__).parents[2] / "manifests" / "samples" / "escalationpolicy-runbook.yaml"
+    policy = EscalationPolicy.model_validate(yaml.safe_load(sample.read_text()))
+    assert policy_links(policy) == policy_links(None)
+    assert policy.spec.links.dashboards, "the sample spells the appendix out"
