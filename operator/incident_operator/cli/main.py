@@ -346,7 +346,12 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("-A", "--all-namespaces", action="store_true")
     listing.add_argument("--all", action="store_true", help="include closed incidents")
     for name, handler, help_ in (
-        ("show", cmd_show, "summary, status, SLA clocks, conditions and recent timeline"),
+        (
+            "show",
+            cmd_show,
+            "summary, status, SLA clocks, post-mortem, conditions, related dashboards and "
+            "runbooks, and recent timeline",
+        ),
         ("timeline", cmd_timeline, "the whole timeline"),
         ("ack", cmd_ack, "acknowledge as yourself"),
     ):
