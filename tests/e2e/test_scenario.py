@@ -91,6 +91,8 @@ def test_an_incident_from_declaration_to_close(
         incident_id,
         "--status",
         "Final",
+        "--owner",
+        "me",
         "--scheduled",
         datetime.now(UTC).replace(microsecond=0).isoformat(),
     )

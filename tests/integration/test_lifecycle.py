@@ -76,6 +76,7 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
     ready = conditions(body)["ReadyToClose"]
     assert ready["status"] == "False"
     assert "post-mortem is not Final" in ready["message"]
+    assert "no post-mortem owner (spec.postMortem.owner)" in ready["message"]
 
     shown = plugin(cluster, namespace, "show", incident_id).stdout
     assert incident_id in shown
@@ -101,6 +102,8 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
         incident_id,
         "--status",
         "Final",
+        "--owner",
+        "me",
         "--scheduled",
         now,
         "--root-cause",

@@ -14,7 +14,7 @@ from incident_operator.domain.postmortem import (
     postmortem_deadlines,
     render_postmortem,
 )
-from incident_operator.domain.severity import Severity
+from incident_operator.domain.severity import Severity, level
 from incident_operator.domain.timeline import SUMMARY_TYPE, Entry, bound
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -80,11 +80,11 @@ def test_bound_folds_the_oldest_and_counts_them() -> None:
     ],
 )
 def test_postmortem_deadlines(severity: Severity, schedule: timedelta, complete: timedelta) -> None:
-    assert postmortem_deadlines(severity, T0) == (T0 + schedule, T0 + complete)
+    assert postmortem_deadlines(level(severity), T0) == (T0 + schedule, T0 + complete)
 
 
 def test_p4_has_no_postmortem() -> None:
-    assert postmortem_deadlines(Severity.P4, T0) is None
+    assert postmortem_deadlines(level(Severity.P4), T0) is None
 
 
 def test_render_fills_the_runbook_template() -> None:

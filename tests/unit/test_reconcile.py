@@ -160,6 +160,7 @@ def test_the_p0_story_from_detection_to_close() -> None:
     ready = find_condition(outcome.status.conditions, ConditionType.READY_TO_CLOSE)
     assert ready is not None
     assert "post-mortem is not Final" in ready.message
+    assert "no post-mortem owner (spec.postMortem.owner)" in ready.message
     assert "rootCauseIdentified" in ready.message
     # Everything done: Closed.
     done = {
@@ -168,7 +169,12 @@ def test_the_p0_story_from_detection_to_close() -> None:
         "systemsRecovered": True,
         "lessonsLearned": True,
     }
-    final = {"status": "Final", "scheduledAt": resolved_at.isoformat(), "rootCause": "bad deploy"}
+    final = {
+        "status": "Final",
+        "owner": "carol",
+        "scheduledAt": resolved_at.isoformat(),
+        "rootCause": "bad deploy",
+    }
     items = [{"id": "AI-1", "action": "canary", "owner": "bob", "priority": "P1", "done": True}]
     outcome = _then(
         outcome,

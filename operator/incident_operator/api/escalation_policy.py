@@ -430,11 +430,25 @@ class RollbackSettings(ApiModel):
 
 
 class PostMortemDeadline(ApiModel):
-    schedule_within: Annotated[Duration, Within("1s", "2160h")] | None = None
-    complete_within: Annotated[Duration, Within("1s", "2160h")] | None = None
+    """Overrides of the runbook's Post-Mortem Timeline for one severity, from resolution."""
+
+    schedule_within: Annotated[Duration, Within("1s", "2160h")] | None = Field(
+        default=None,
+        description="The post-mortem meeting is to be scheduled this long after resolution "
+        "(runbook: P0 24h, P1 48h, P2 1 week, P3 2 weeks). Setting it for P4 makes a "
+        "post-mortem required for P4.",
+    )
+    complete_within: Annotated[Duration, Within("1s", "2160h")] | None = Field(
+        default=None,
+        description="The post-mortem is to be Final this long after resolution (runbook: "
+        "P0 72h, P1 1 week, P2 2 weeks, P3 30 days). Setting it for P4 makes a post-mortem "
+        "required for P4.",
+    )
 
 
 class PostMortemSettings(ApiModel):
+    """Per-severity post-mortem deadlines; unset ones keep the runbook's."""
+
     model_config = _SEVERITY_MAP
 
     P0: PostMortemDeadline | None = Field(default=None, alias="P0")
@@ -442,6 +456,50 @@ class PostMortemSettings(ApiModel):
     P2: PostMortemDeadline | None = Field(default=None, alias="P2")
     P3: PostMortemDeadline | None = Field(default=None, alias="P3")
     P4: PostMortemDeadline | None = Field(default=None, alias="P4")
+
+
+class LinkSpec(ApiModel):
+    """A dashboard or runbook people are pointed to during and after an incident."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    url: Annotated[
+        str, Field(min_length=1, max_length=2048, pattern=r"^(https?://[^\s]+|[^\s:]+)$")
+    ] = Field(
+        description="An http(s) URL, or a path (/d/system-overview, ./kill_switch.md) "
+        "shown under dashboardBaseUrl or runbookBaseUrl when set, as it is otherwise."
+    )
+    purpose: Annotated[str, Field(max_length=256)] = ""
+
+
+_BaseUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+
+
+class Links(ApiModel):
+    """Related runbooks and dashboards, shown in messages, `kubectl incident show` and the
+    post-mortem draft. An empty list means the runbook appendix's."""
+
+    dashboards: Annotated[
+        list[LinkSpec], Field(max_length=20, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")
+    ] = Field(
+        default=[],
+        description="Empty means the runbook's: System Overview, Agent Execution, API "
+        "Performance, Infrastructure (/d/...).",
+    )
+    runbooks: Annotated[
+        list[LinkSpec], Field(max_length=20, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")
+    ] = Field(
+        default=[],
+        description="Empty means the runbook's: agent_troubleshooting.md, "
+        "security_incidents.md, kill_switch.md, pii_redaction.md.",
+    )
+    dashboard_base_url: _BaseUrl | None = Field(
+        default=None,
+        description="Put in front of dashboard paths, e.g. https://grafana.example.",
+    )
+    runbook_base_url: _BaseUrl | None = Field(
+        default=None,
+        description="Put in front of runbook paths, e.g. https://git.example/sre/runbooks.",
+    )
 
 
 _STEP_CHANNELS = "every escalation step's channel must name a channel in spec.channels"
@@ -480,6 +538,7 @@ class EscalationPolicySpec(ApiModel):
     communication: Communication = Communication()
     rollback: RollbackSettings = RollbackSettings()
     post_mortem: PostMortemSettings = PostMortemSettings()
+    links: Links = Links()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

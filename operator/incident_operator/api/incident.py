@@ -117,19 +117,64 @@ class ActionItem(ApiModel):
 
 
 class PostMortemStatusWord(StrEnum):
+    """The post-mortem's status; CamelCase in the API, as the runbook spells it for people."""
+
     DRAFT = "Draft"
     IN_REVIEW = "InReview"
     FINAL = "Final"
 
+    @property
+    def spelled(self) -> str:
+        """The runbook's spelling ("In Review"), for every text people read."""
+        return "In Review" if self is PostMortemStatusWord.IN_REVIEW else self.value
+
+
+# One entry of a post-mortem list people fill (a contributing factor, a lesson).
+_PostMortemLine = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class LessonsLearned(ApiModel):
+    """The post-mortem's Lessons Learned, as the runbook's template splits them."""
+
+    went_well: Annotated[list[_PostMortemLine], Field(max_length=50)] = Field(
+        default=[], description="What Went Well."
+    )
+    could_be_improved: Annotated[list[_PostMortemLine], Field(max_length=50)] = Field(
+        default=[], description="What Could Be Improved."
+    )
+
 
 class PostMortemSpec(ApiModel):
-    """What people write about the post-mortem; the operator drafts the rest."""
+    """What people write about the post-mortem; the operator drafts the rest.
+
+    Fields left unset keep the runbook template's placeholders in the draft.
+    """
 
     status: PostMortemStatusWord = PostMortemStatusWord.DRAFT
-    owner: UserName | None = None
+    owner: UserName | None = Field(
+        default=None,
+        description="Who owns the post-mortem; required before a post-mortem-required "
+        "incident can be Closed.",
+    )
+    authors: Annotated[list[UserName], Field(max_length=20)] = Field(
+        default=[],
+        description="The draft's Authors; unset: the owner, the commander and the scribe.",
+    )
     scheduled_at: Timestamp | None = None
     root_cause: LongText | None = None
-    document_url: Annotated[str, Field(max_length=2048)] | None = None
+    contributing_factors: Annotated[list[_PostMortemLine], Field(max_length=50)] = []
+    lessons_learned: LessonsLearned = LessonsLearned()
+    users_affected: LongText | None = Field(
+        default=None, description="Users Affected (number/percentage); unset: spec.impact."
+    )
+    revenue_impact: LongText | None = None
+    data_loss: LongText | None = Field(
+        default=None,
+        description="Data loss details; whether there was any is spec.triggers.dataLoss.",
+    )
+    document_url: Annotated[str, Field(max_length=2048)] | None = Field(
+        default=None, description="Where the post-mortem document lives once it moves on."
+    )
 
 
 class ResponderChecklist(ApiModel):

@@ -198,6 +198,23 @@ class Cluster:
             raise PluginError(api_message(error)) from error
         return dict(found.data or {})
 
+    def read_policy(self, name: str) -> dict[str, Any] | None:
+        """The EscalationPolicy ``name`` in the namespace; None when it is gone."""
+        try:
+            found = self.custom.get_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                "escalationpolicies",
+                name,
+                _request_timeout=self.timeout,
+            )
+        except client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise PluginError(api_message(error)) from error
+        return cast(dict[str, Any], found)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

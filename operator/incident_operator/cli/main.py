@@ -22,8 +22,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
 from incident_operator.api import API_VERSION
 from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
+from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli import render
 from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
 from incident_operator.cli.escape import escape, escape_block
@@ -31,6 +35,8 @@ from incident_operator.cli.failures import describe
 from incident_operator.cli.render import label as _label
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
+from incident_operator.domain.links import RelatedLinks
+from incident_operator.reconcile.related_links import policy_links
 
 ROLES = {
     "commander": "commander",
@@ -41,6 +47,7 @@ ROLES = {
 STATES = ["Investigating", "Identified", "Monitoring", "Resolved"]
 SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
 POSTMORTEM_KEY = "postmortem.md"
+_STATUS_SPELLED = {word.value: word.spelled for word in PostMortemStatusWord}
 
 Command = Callable[[Cluster, argparse.Namespace], int]
 
@@ -99,8 +106,23 @@ def cmd_list(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def cmd_show(cluster: Cluster, args: argparse.Namespace) -> int:
-    print(render.show(cluster.find(args.incident), utcnow()))
+    incident = cluster.find(args.incident)
+    print(render.show(incident, utcnow(), _related_links(cluster, incident)))
     return 0
+
+
+def _related_links(cluster: Cluster, incident: dict[str, Any]) -> RelatedLinks:
+    """The governing policy's runbooks and dashboards (status.escalation.policy names it),
+    or the runbook appendix's when no policy governs the incident."""
+    name = ((incident.get("status") or {}).get("escalation") or {}).get("policy")
+    body = cluster.read_policy(name) if name else None
+    if body is None:
+        return policy_links(None)
+    try:
+        return policy_links(EscalationPolicy.model_validate(body))
+    except ValidationError:
+        # The operator marks an invalid policy itself; show the runbook's links meanwhile.
+        return policy_links(None)
 
 
 def cmd_timeline(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -165,6 +187,51 @@ def cmd_check(cluster: Cluster, args: argparse.Namespace) -> int:
     return _set_spec(cluster, args.incident, spec, done)
 
 
+# The post-mortem status as people may write it ("In Review", in-review, InReview, final).
+_POSTMORTEM_STATUS = {"draft": "Draft", "inreview": "InReview", "final": "Final"}
+# Options that set a spec.postMortem text field outright.
+_POSTMORTEM_TEXTS = {
+    "root_cause": "rootCause",
+    "scheduled": "scheduledAt",
+    "users_affected": "usersAffected",
+    "revenue_impact": "revenueImpact",
+    "data_loss": "dataLoss",
+    "document_url": "documentUrl",
+}
+# Repeatable options that append to a spec.postMortem list, by the list's path.
+_POSTMORTEM_LISTS = {
+    "author": ("authors",),
+    "factor": ("contributingFactors",),
+    "went_well": ("lessonsLearned", "wentWell"),
+    "could_improve": ("lessonsLearned", "couldBeImproved"),
+}
+
+
+def _postmortem_status(text: str) -> str:
+    """The API's word for a post-mortem status people typed as the runbook spells it."""
+    word = _POSTMORTEM_STATUS.get(re.sub(r"[\s_-]", "", text).lower())
+    if word is None:
+        raise argparse.ArgumentTypeError(f'{text!r}: use Draft, "In Review" or Final')
+    return word
+
+
+def _postmortem_changes(
+    current: dict[str, Any], changes: dict[str, Any], additions: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The spec.postMortem merge patch: ``changes`` set, ``additions`` appended to the
+    lists as they are in ``current`` (a merge patch replaces a list whole)."""
+    written = (current.get("spec") or {}).get("postMortem") or {}
+    patch = dict(changes)
+    for attribute, values in additions.items():
+        *parents, key = _POSTMORTEM_LISTS[attribute]
+        source, target = written, patch
+        for parent in parents:
+            source = source.get(parent) or {}
+            target = target.setdefault(parent, {})
+        target[key] = [*(source.get(key) or []), *values]
+    return patch
+
+
 def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
     changes: dict[str, Any] = {}
@@ -172,23 +239,36 @@ def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
         changes["status"] = args.status
     if args.owner:
         changes["owner"] = cluster.whoami() if args.owner == "me" else args.owner
-    if args.root_cause:
-        changes["rootCause"] = args.root_cause
-    if args.scheduled:
-        changes["scheduledAt"] = args.scheduled
-    if changes:
-        body = _as_me(cluster)
-        body["spec"] = {"postMortem": changes}
-        cluster.patch(incident, body)
-        done = ", ".join(f"{k} {v}" for k, v in changes.items())
-        print(f"{_label(incident)}: post-mortem {escape(done)}")
+    for attribute, key in _POSTMORTEM_TEXTS.items():
+        if getattr(args, attribute):
+            changes[key] = getattr(args, attribute)
+    additions = {a: getattr(args, a) for a in _POSTMORTEM_LISTS if getattr(args, a)}
+    if changes or additions:
+        as_me = _as_me(cluster)
+        cluster.patch_from(
+            incident,
+            lambda current: {
+                **as_me,
+                "spec": {"postMortem": _postmortem_changes(current, changes, additions)},
+            },
+        )
+        done = [
+            f"{key} {_STATUS_SPELLED[value] if key == 'status' else value}"
+            for key, value in changes.items()
+        ]
+        done += [
+            f"{len(values)} added to {'.'.join(_POSTMORTEM_LISTS[attribute])}"
+            for attribute, values in additions.items()
+        ]
+        print(f"{_label(incident)}: post-mortem {escape(', '.join(done))}")
         return 0
     name = ((incident.get("status") or {}).get("postMortem") or {}).get("configMap")
     data = cluster.read_configmap(name) if name else None
     if not data or POSTMORTEM_KEY not in data:
         raise PluginError(
             f"{_label(incident)} has no post-mortem draft yet: the operator writes it once "
-            "the incident is resolved (P0 to P3)"
+            "the incident is resolved (P0 to P3, and severities a policy gives post-mortem "
+            "deadlines)"
         )
     print(escape_block(data[POSTMORTEM_KEY]), end="")
     return 0
@@ -266,7 +346,12 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("-A", "--all-namespaces", action="store_true")
     listing.add_argument("--all", action="store_true", help="include closed incidents")
     for name, handler, help_ in (
-        ("show", cmd_show, "summary, status, SLA clocks, conditions and recent timeline"),
+        (
+            "show",
+            cmd_show,
+            "summary, status, SLA clocks, post-mortem, conditions, related dashboards and "
+            "runbooks, and recent timeline",
+        ),
         ("timeline", cmd_timeline, "the whole timeline"),
         ("ack", cmd_ack, "acknowledge as yourself"),
     ):
@@ -277,12 +362,32 @@ def _parser() -> argparse.ArgumentParser:
         "print the generated post-mortem (Markdown), or record its progress with the options",
     )
     postmortem.add_argument("incident", metavar="INCIDENT")
-    postmortem.add_argument("--status", choices=["Draft", "InReview", "Final"])
-    postmortem.add_argument("--owner", help="a user name, or 'me'")
+    postmortem.add_argument(
+        "--status",
+        type=_postmortem_status,
+        metavar="STATUS",
+        help='Draft, "In Review" (or in-review) or Final',
+    )
+    postmortem.add_argument(
+        "--owner", help="a user name, or 'me'; required before a post-mortem incident closes"
+    )
     postmortem.add_argument("--root-cause", help="the root cause, for the draft")
     postmortem.add_argument(
         "--scheduled", metavar="TIME", help="when the review meeting is (RFC 3339, UTC)"
     )
+    postmortem.add_argument("--users-affected", help="Users Affected (number/percentage)")
+    postmortem.add_argument("--revenue-impact", help="Revenue Impact")
+    postmortem.add_argument(
+        "--data-loss", metavar="DETAILS", help="data loss details (whether: triggers.dataLoss)"
+    )
+    postmortem.add_argument("--document-url", metavar="URL", help="where the document lives")
+    for option, what in (
+        ("--author", "an author"),
+        ("--factor", "a contributing factor"),
+        ("--went-well", "a lesson: what went well"),
+        ("--could-improve", "a lesson: what could be improved"),
+    ):
+        postmortem.add_argument(option, action="append", help=f"add {what} (repeatable)")
     assign = add("assign", cmd_assign, "assign a role: commander, tech-lead, comms-lead, scribe")
     assign.add_argument("incident", metavar="INCIDENT")
     assign.add_argument("role", choices=sorted(ROLES))

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.domain.durations import format_duration
+from incident_operator.domain.links import RelatedLinks, link_lines
 
 
 def label(incident: dict[str, Any]) -> str:
@@ -97,7 +99,8 @@ def _who_ticks(ticked_by: str) -> str:
     return "the operator ticks it"
 
 
-def show(item: dict[str, Any], now: datetime) -> str:
+def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None) -> str:
+    """``kubectl incident show``; ``links`` are the governing policy's runbooks and dashboards."""
     spec, status = item.get("spec") or {}, item.get("status") or {}
     roles = spec.get("roles") or {}
     metadata = item["metadata"]
@@ -133,6 +136,7 @@ def show(item: dict[str, Any], now: datetime) -> str:
             "  " + clock("post-mortem by", post_mortem.get("scheduleDueAt"), now),
             "  " + clock("final by", post_mortem.get("completeDueAt"), now),
         ]
+    lines += postmortem_section(spec.get("postMortem") or {})
     lines += rollback_section(status)
     conditions = status.get("conditions") or []
     if conditions:
@@ -150,8 +154,30 @@ def show(item: dict[str, Any], now: datetime) -> str:
             f"({escape(c['key'])}, {_who_ticks(c['tickedBy'])})"
             for c in open_items
         ]
+    if links is not None:
+        lines += ["", *(escape(line) for line in link_lines(links))]
     lines += ["", "Timeline (last 10):", timeline(status, last=10)]
     return "\n".join(lines)
+
+
+_POSTMORTEM_WORDS = {word.value: word.spelled for word in PostMortemStatusWord}
+
+
+def postmortem_section(post_mortem: dict[str, Any]) -> list[str]:
+    """What people recorded of the post-mortem, its status as the runbook spells it."""
+    if not post_mortem:
+        return []
+    word = post_mortem.get("status", "Draft")
+    parts = [
+        f"Post-mortem:     {_POSTMORTEM_WORDS.get(word, word)}",
+        f"owner {post_mortem.get('owner') or '(none: needed to close)'}",
+    ]
+    if post_mortem.get("scheduledAt"):
+        parts.append(f"meeting {post_mortem['scheduledAt']}")
+    lines = ["", "   ".join(escape(part) for part in parts)]
+    if post_mortem.get("documentUrl"):
+        lines.append(f"  document {escape(post_mortem['documentUrl'])}")
+    return lines
 
 
 def _block(heading: str, text: str | None) -> list[str]:

@@ -1,15 +1,40 @@
 """The post-mortem draft in the runbook's template, from what the incident recorded.
 
 The operator fills in what it knows (title, ID, dates, duration, data loss, the
-timeline, action items, a root cause already written in the spec) and leaves the
-runbook's placeholders where only people can write (contributing factors, lessons).
+timeline, action items) and what people wrote in ``spec.postMortem`` (root cause,
+contributing factors, lessons learned, users affected, revenue impact, data-loss
+details), and leaves the runbook's placeholders where nobody has written yet. The
+runbook's Blameless Post-Mortem Principles head the draft as guidance (an HTML
+comment: read while writing, invisible once rendered); the related runbooks and
+dashboards close it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from incident_operator.domain.durations import humanize
-from incident_operator.domain.severity import Severity, level
+from incident_operator.domain.links import RelatedLinks
+from incident_operator.domain.severity import Severity, SeverityLevel
+
+# The runbook's Blameless Post-Mortem Principles, word for word.
+BLAMELESS_PRINCIPLES: tuple[tuple[str, tuple[str, str]], ...] = (
+    (
+        "Focus on systems, not people",
+        ("What conditions allowed this to happen?", "How can we make the system more resilient?"),
+    ),
+    (
+        "Assume good intentions",
+        ("Everyone was trying to do the right thing", "People make mistakes in complex systems"),
+    ),
+    (
+        "Seek understanding, not blame",
+        ("Why did the action seem reasonable at the time?", "What information was missing?"),
+    ),
+    (
+        "Learn and improve",
+        ("Every incident is a learning opportunity", "Action items should prevent recurrence"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -37,18 +62,35 @@ class PostMortemFacts:
     resolution: list[str]
     timeline: list[tuple[datetime, str]]
     action_items: list[ActionItemLine]
+    # What people wrote in spec.postMortem; empty ones keep the template's placeholders.
+    contributing_factors: list[str] = field(default_factory=list)
+    went_well: list[str] = field(default_factory=list)
+    could_be_improved: list[str] = field(default_factory=list)
+    users_affected: str | None = None
+    revenue_impact: str | None = None
+    data_loss_details: str | None = None
+    document_url: str | None = None
+    owner: str | None = None
+    links: RelatedLinks | None = None
+
+
+def postmortem_required(row: SeverityLevel) -> bool:
+    """A post-mortem is required where the level has a deadline for it (P0-P3, or a
+    severity a policy gave one)."""
+    return row.postmortem_schedule_within is not None or row.postmortem_complete_within is not None
 
 
 def postmortem_deadlines(
-    severity: Severity, resolved_at: datetime
-) -> tuple[datetime, datetime] | None:
-    """(schedule by, complete by) from the runbook's Post-Mortem Timeline; None for P4."""
-    row = level(severity)
-    if row.postmortem_schedule_within is None or row.postmortem_complete_within is None:
+    row: SeverityLevel, resolved_at: datetime
+) -> tuple[datetime | None, datetime | None] | None:
+    """(schedule by, complete by) from the level's Post-Mortem Timeline (the runbook's,
+    with the policy's overrides); None where no post-mortem is required."""
+    if not postmortem_required(row):
         return None
+    schedule, complete = row.postmortem_schedule_within, row.postmortem_complete_within
     return (
-        resolved_at + row.postmortem_schedule_within,
-        resolved_at + row.postmortem_complete_within,
+        resolved_at + schedule if schedule is not None else None,
+        resolved_at + complete if complete is not None else None,
     )
 
 
@@ -75,6 +117,17 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
     resolution = "\n".join(f"- {line}" for line in facts.resolution) or (
         "[What was done to resolve the incident]"
     )
+    factors = [f"{n}. {factor}" for n, factor in enumerate(facts.contributing_factors, 1)] or [
+        "1. [Factor 1]",
+        "2. [Factor 2]",
+    ]
+    went_well = [f"- {item}" for item in facts.went_well] or ["- [Item 1]", "- [Item 2]"]
+    improve = [f"- {item}" for item in facts.could_be_improved] or ["- [Item 1]", "- [Item 2]"]
+    data_loss = ("Yes" if facts.data_loss else "No") + (
+        f" - {facts.data_loss_details}" if facts.data_loss_details else ""
+    )
+    document = [f"**Document:** {facts.document_url}"] if facts.document_url else []
+    owner = [f"**Owner:** @{facts.owner}"] if facts.owner else []
     lines = [
         f"# Post-Mortem: {facts.title}",
         "",
@@ -83,6 +136,10 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
         f"**Authors:** {', '.join(facts.authors) if facts.authors else '[Names]'}",
         f"**Status:** {facts.status}",
         f"**Severity:** {facts.severity.value}",
+        *owner,
+        *document,
+        "",
+        *_principles(),
         "",
         "## Summary",
         "",
@@ -91,9 +148,9 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
         "## Impact",
         "",
         f"- **Duration:** {humanize(duration)}" + ("" if facts.resolved_at else " (ongoing)"),
-        f"- **Users Affected:** {facts.impact or '[number/percentage]'}",
-        "- **Revenue Impact:** [if applicable]",
-        f"- **Data Loss:** {'Yes' if facts.data_loss else 'No'}",
+        f"- **Users Affected:** {facts.users_affected or facts.impact or '[number/percentage]'}",
+        f"- **Revenue Impact:** {facts.revenue_impact or '[if applicable]'}",
+        f"- **Data Loss:** {data_loss}",
         "",
         "## Timeline (All times UTC)",
         "",
@@ -107,8 +164,7 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
         "",
         "## Contributing Factors",
         "",
-        "1. [Factor 1]",
-        "2. [Factor 2]",
+        *factors,
         "",
         "## Resolution",
         "",
@@ -118,13 +174,11 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
         "",
         "### What Went Well",
         "",
-        "- [Item 1]",
-        "- [Item 2]",
+        *went_well,
         "",
         "### What Could Be Improved",
         "",
-        "- [Item 1]",
-        "- [Item 2]",
+        *improve,
         "",
         "## Action Items",
         "",
@@ -132,5 +186,31 @@ def render_postmortem(facts: PostMortemFacts, now: datetime) -> str:
         "|----|--------|-------|----------|----------|",
         *items,
         "",
+        *_links_section(facts.links),
     ]
     return "\n".join(lines)
+
+
+def _principles() -> list[str]:
+    """The blameless principles as an HTML comment: guidance for whoever writes."""
+    lines = ["<!--", "Blameless Post-Mortem Principles (from the runbook):"]
+    for number, (principle, questions) in enumerate(BLAMELESS_PRINCIPLES, 1):
+        lines.append(f"{number}. {principle}")
+        lines += [f"   - {question}" for question in questions]
+    return [*lines, "-->"]
+
+
+def _links_section(links: RelatedLinks | None) -> list[str]:
+    if links is None:
+        return []
+    lines = ["## Related Runbooks and Dashboards", "", "| Dashboard | URL | Purpose |"]
+    lines.append("|-----------|-----|---------|")
+    lines += [
+        f"| {_cell(d.name)} | {_cell(d.url)} | {_cell(d.purpose)} |" for d in links.dashboards
+    ]
+    lines.append("")
+    lines += [
+        f"- [{_cell(r.name)}]({r.url})" + (f" - {r.purpose}" if r.purpose else "")
+        for r in links.runbooks
+    ]
+    return [*lines, ""]

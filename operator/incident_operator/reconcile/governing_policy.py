@@ -97,7 +97,7 @@ def _duration_or(text: str | None, default: timedelta | None) -> timedelta | Non
 
 def effective_level(severity: Severity, policy: EscalationPolicy | None) -> SeverityLevel:
     """The runbook's level for ``severity`` with the policy's overrides applied."""
-    base = level(severity)
+    base = _postmortem_overridden(level(severity), policy)
     override = getattr(policy.spec.severities, severity.value) if policy else None
     if override is None:
         return base
@@ -109,6 +109,22 @@ def effective_level(severity: Severity, policy: EscalationPolicy | None) -> Seve
         resolution_target=_duration_or(override.resolution_target, base.resolution_target)
         or base.resolution_target,
         update_every=_duration_or(override.update_every, base.update_every),
+    )
+
+
+def _postmortem_overridden(base: SeverityLevel, policy: EscalationPolicy | None) -> SeverityLevel:
+    """The level with the policy's spec.postMortem deadlines for its severity, where set."""
+    override = getattr(policy.spec.post_mortem, base.severity.value) if policy else None
+    if override is None:
+        return base
+    return replace(
+        base,
+        postmortem_schedule_within=_duration_or(
+            override.schedule_within, base.postmortem_schedule_within
+        ),
+        postmortem_complete_within=_duration_or(
+            override.complete_within, base.postmortem_complete_within
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from incident_operator.api.incident import (
     Incident,
     IncidentState,
     IncidentStatus,
+    PostMortemSpec,
     PostMortemStatus,
     PostMortemStatusWord,
     Roles,
@@ -39,6 +40,7 @@ from incident_operator.domain.postmortem import (
     postmortem_deadlines,
     render_postmortem,
 )
+from incident_operator.domain.postmortem import postmortem_required as requires_postmortem
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, SeverityLevel
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
@@ -49,6 +51,7 @@ from incident_operator.reconcile.governing_policy import (
     effective_level,
     monitoring_window,
 )
+from incident_operator.reconcile.related_links import policy_links
 from incident_operator.reconcile.rollback import (
     rollback_active,
     rollback_recovered,
@@ -152,7 +155,7 @@ def _record_spec_changes(incident: Incident, scratch: _Scratch) -> None:
     recorded.update_count = len(spec.updates)
     post_mortem = spec.post_mortem.status if spec.post_mortem else None
     if post_mortem is not None and post_mortem is not recorded.post_mortem_status:
-        scratch.record(EntryType.POST_MORTEM_STATUS, actor, f"post-mortem is {post_mortem.value}")
+        scratch.record(EntryType.POST_MORTEM_STATUS, actor, f"post-mortem is {post_mortem.spelled}")
     recorded.post_mortem_status = post_mortem
 
 
@@ -245,6 +248,9 @@ def _closable(incident: Incident, status: IncidentStatus, postmortem_required: b
         word = incident.spec.post_mortem.status if incident.spec.post_mortem else None
         if word is not PostMortemStatusWord.FINAL:
             blockers.append("post-mortem is not Final")
+        # The runbook's Close Incident step: "Assign post-mortem owner".
+        if not (incident.spec.post_mortem and incident.spec.post_mortem.owner):
+            blockers.append("no post-mortem owner (spec.postMortem.owner)")
     done = _checklist_done(incident, status)
     blockers += [item.key for item in open_required(done, postmortem_required)]
     p1_open = [i.id for i in incident.spec.action_items if i.priority.value == "P1" and not i.done]
@@ -389,7 +395,7 @@ def reconcile_incident(
         )
     _record_spec_changes(incident, scratch)
     acknowledged = _record_acknowledgement(incident, scratch)
-    postmortem_required = level.postmortem_schedule_within is not None
+    postmortem_required = requires_postmortem(level)
     _update_action_items(incident, scratch)
     _lifecycle(incident, scratch, acknowledged, policy, postmortem_required)
     phase = status.phase
@@ -476,7 +482,7 @@ def reconcile_incident(
 
     # Post-mortem deadlines count from the resolution.
     if status.resolved_at is not None and postmortem_required:
-        schedule_by, complete_by = postmortem_deadlines(spec.severity, status.resolved_at) or (
+        schedule_by, complete_by = postmortem_deadlines(level, status.resolved_at) or (
             None,
             None,
         )
@@ -574,39 +580,36 @@ def reconcile_incident(
     )
     status.timeline = bound(status.timeline, TIMELINE_LIMIT)
     status.observed_generation = scratch.generation
-    draft = _postmortem_draft(incident, status, now)
+    draft = _postmortem_draft(incident, status, now, policy)
     return Outcome(status, scratch.entries, next_wakeup(wake, now), draft)
 
 
-def _postmortem_draft(incident: Incident, status: IncidentStatus, now: datetime) -> str | None:
+def _postmortem_draft(
+    incident: Incident, status: IncidentStatus, now: datetime, policy: EscalationPolicy | None
+) -> str | None:
     """The draft when it must be (re)written: resolved, required, still a draft, changed."""
     spec = incident.spec
-    word = spec.post_mortem.status if spec.post_mortem else PostMortemStatusWord.DRAFT
+    written = spec.post_mortem or PostMortemSpec()
+    word = written.status
     if status.post_mortem is None or status.resolved_at is None or status.detected_at is None:
         return None
     if word is PostMortemStatusWord.FINAL:
         return None
-    authors = [
-        name
-        for name in (
-            spec.post_mortem.owner if spec.post_mortem else None,
-            spec.roles.commander,
-            spec.roles.scribe,
-        )
-        if name
+    authors = written.authors or [
+        name for name in (written.owner, spec.roles.commander, spec.roles.scribe) if name
     ]
     facts = PostMortemFacts(
         title=spec.title,
         incident_id=status.id or incident.metadata.name,
         severity=spec.severity,
-        status=word.value,
+        status=word.spelled,
         authors=list(dict.fromkeys(authors)),
         detected_at=status.detected_at,
         resolved_at=status.resolved_at,
         summary=spec.summary,
         impact=spec.impact,
         data_loss=spec.triggers.data_loss,
-        root_cause=spec.post_mortem.root_cause if spec.post_mortem else None,
+        root_cause=written.root_cause,
         resolution=[update.message for update in spec.updates[-10:]],
         timeline=[(e.time, f"{e.type}: {e.message} ({e.actor})") for e in status.timeline],
         action_items=[
@@ -619,6 +622,15 @@ def _postmortem_draft(incident: Incident, status: IncidentStatus, now: datetime)
             )
             for item in spec.action_items
         ],
+        contributing_factors=written.contributing_factors,
+        went_well=written.lessons_learned.went_well,
+        could_be_improved=written.lessons_learned.could_be_improved,
+        users_affected=written.users_affected,
+        revenue_impact=written.revenue_impact,
+        data_loss_details=written.data_loss,
+        document_url=written.document_url,
+        owner=written.owner,
+        links=policy_links(policy),
     )
     text = render_postmortem(facts, now)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -13,7 +13,7 @@ policy's ``TemplatesValid`` condition before any incident needs the template.
 """
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -32,6 +32,7 @@ from incident_operator.domain.conditions import (
     set_condition,
 )
 from incident_operator.domain.durations import format_duration, humanize
+from incident_operator.domain.links import RelatedLinks
 from incident_operator.domain.notifications import (
     NotificationKind,
     OutgoingMessage,
@@ -42,6 +43,7 @@ from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.reconcile import runbook_templates
 from incident_operator.reconcile.governing_policy import effective_level
+from incident_operator.reconcile.related_links import policy_links
 
 # Annotations responders may set for the texts' optional lines.
 BRIDGE_ANNOTATION = "sre.agentos.io/bridge"
@@ -352,8 +354,13 @@ def message_context(
     ref: str | None,
     now: datetime,
     update_every: timedelta | None,
+    links: RelatedLinks | None = None,
 ) -> dict[str, Any]:
-    """Every variable a template sees; kind-specific ones are None where they do not apply."""
+    """Every variable a template sees; kind-specific ones are None where they do not apply.
+
+    ``links`` are the governing policy's related runbooks and dashboards; the runbook
+    appendix's when None.
+    """
     context = incident_context(incident, now, update_every)
     roles = incident.spec.roles
     step = _step(incident, ref) if kind is NotificationKind.ESCALATION else None
@@ -408,6 +415,16 @@ def message_context(
         "reminder": reminder,
         "current_actions": current_actions,
         "next_steps": next_steps,
+        "links": _links_context(links or policy_links(None)),
+    }
+
+
+def _links_context(links: RelatedLinks) -> dict[str, list[dict[str, str]]]:
+    """The ``links`` variable: ``links.dashboards`` and ``links.runbooks``, each a list of
+    ``name``, ``url``, ``purpose``."""
+    return {
+        "dashboards": [asdict(link) for link in links.dashboards],
+        "runbooks": [asdict(link) for link in links.runbooks],
     }
 
 
@@ -536,7 +553,9 @@ def outgoing_message(
     """The message a notifier sends for ``record``, rendered from the incident as it is now."""
     meta, status = incident.metadata, incident.status
     cadence = effective_level(incident.spec.severity, policy).update_every
-    context = message_context(incident, record.kind, record.ref, now, cadence)
+    context = message_context(
+        incident, record.kind, record.ref, now, cadence, links=policy_links(policy)
+    )
     templates = policy.spec.communication.templates if policy else None
     rendered = render_message(record.kind, context, templates)
     step = _step(incident, record.ref) if record.kind is NotificationKind.ESCALATION else None

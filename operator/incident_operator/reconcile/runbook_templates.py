@@ -7,6 +7,8 @@ became a variable; docs/escalation.md lists them. A policy overrides any templat
 The update reminder is ours: the runbook asks for updates on a cadence but has no
 template for reminding whoever owes one. A reopened incident is announced with the
 declaration's template, ``reopened`` true: its header says INCIDENT REOPENED.
+The declaration and the escalation notice end with the related dashboards and
+runbooks (the runbook's appendix), a block of ours the runbook's templates lack.
 """
 
 from typing import Final
@@ -29,6 +31,15 @@ Current Status:
 {{ incident.summary or ('Phase ' ~ incident.phase ~ ': ' ~ incident.state ~ '.') }}
 
 Next Update: {{ next_update.line }}
+
+Dashboards:
+{% for link in links.dashboards -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
+Runbooks:
+{% for link in links.runbooks -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
 ===================================================
 """
 
@@ -108,6 +119,15 @@ Requested Action:
 
 Incident Channel: {{ incident.channel }}
 Bridge: {{ incident.bridge or 'n/a' }}
+
+Dashboards:
+{% for link in links.dashboards -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
+Runbooks:
+{% for link in links.runbooks -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
 -----------------------------------------
 """
 
