@@ -263,6 +263,8 @@ def test_drafts_follow_the_incident_and_never_quote_internal_updates() -> None:
     assert draft is not None
     assert draft.kind is CustomerMessageKind.RESOLUTION
     assert "Issue Resolved: 2026-11-25 10:07 UTC" in draft.text
+    assert "db-7" not in draft.text
+    assert "Our engineers applied a fix" in draft.text
 
 
 # ---------------------------------------------------------------------- publishing

@@ -78,7 +78,7 @@ def _message(incident: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     else:
         if draft.get("kind") != kind:
             raise PluginError(
-                f"{_label(incident)}: the draft is for a {draft.get('kind') or 'no'} message, "
+                f"{_label(incident)}: the draft is the {draft.get('kind') or 'no'} message, "
                 f"not {kind}; give the text with --message or --file"
             )
         text = _with_subject(subject or draft.get("subject"), draft.get("text") or "")

@@ -100,8 +100,10 @@ def draft_message(
     """The runbook's template for ``kind`` rendered now; ``previous`` when it reads the same."""
     notification = NOTIFICATION_KIND[kind]
     cadence = effective_level(incident.spec.severity, policy).update_every
-    # No ref: a draft never quotes an internal update.
+    # No ref, and no internal updates: a draft never quotes what responders wrote for
+    # each other (the templates fall back to their customer wording).
     context = message_context(incident, notification, None, now, cadence)
+    context["incident"] = {**context["incident"], "updates": [], "last_update": None}
     templates = policy.spec.communication.templates if policy else None
     rendered = render_message(notification, context, templates)
     draft = CustomerDraft(kind=kind, subject=rendered.subject, text=rendered.text, prepared_at=now)
