@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.escalation_policy import EscalationPolicy, Templates
 from incident_operator.api.incident import Incident
 from incident_operator.domain.conditions import ConditionStatus, find_condition
 from incident_operator.domain.customer_communication import (
@@ -21,7 +21,11 @@ from incident_operator.domain.customer_communication import (
 from incident_operator.domain.notifications import NotificationKind
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.reconcile.governing_policy import governing_policy
-from incident_operator.reconcile.messages import outgoing_message, published_message
+from incident_operator.reconcile.messages import (
+    outgoing_message,
+    published_message,
+    template_problems,
+)
 from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -378,3 +382,17 @@ def test_without_a_policy_nothing_is_sent_but_the_clock_runs() -> None:
     late = _decide(_written(_new("P0"), first), T0 + 15 * MIN, None)
     assert _overdue(late)[0] is ConditionStatus.TRUE
     assert late.status.notifications == []
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("{{ reminder.to }} owes the {{ reminder.what }} ({{ reminder.kind }})", None),
+        ("{{ reminder.nope }}", "customerReminder"),
+    ],
+)
+def test_a_customer_reminder_override_is_checked_with_the_policy(
+    source: str, problem: str | None
+) -> None:
+    found = template_problems(Templates.model_validate({"customerReminder": source}))
+    assert [p.template.value for p in found] == ([problem] if problem else [])
