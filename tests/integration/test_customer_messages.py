@@ -189,3 +189,36 @@ def test_p1_customer_deadline_overdue_reminds_the_comms_lead(env: EscalationEnv)
     calls = env.http.received(CUSTOMERS)
     assert len(calls) == 1
     assert "We are currently investigating an issue affecting" in calls[0].body["text"]
+
+
+def test_a_message_published_while_the_operator_is_down_goes_out_once(env: EscalationEnv) -> None:
+    _setup(env)
+    me = _me(env)
+    with env.operator("first.log") as operator:
+        env.apply(incident("api", "P1", roles={"commsLead": me}))
+        body = env.wait_for(
+            "api",
+            lambda b: ((b.get("status") or {}).get("communication") or {}).get("draft"),
+            "a customer draft",
+            operator,
+        )
+    incident_id = body["status"]["id"]
+    _plugin(env, "publish", incident_id, "-m", "We are investigating.")
+    sent = lambda b: any(  # noqa: E731
+        r["key"] == "customer-message-1/status-page" and r["state"] == "Sent" for r in records(b)
+    )
+    with env.operator("second.log") as operator:
+        env.wait_for("api", sent, "the customer message sent once the operator is back", operator)
+    with env.operator("third.log") as operator:
+        # A pass of the third operator: an internal update it announces.
+        _plugin(env, "update", incident_id, "internal: still looking")
+        env.wait_for(
+            "api",
+            lambda b: any(
+                r["key"].startswith("update-1/") and r["state"] == "Sent" for r in records(b)
+            ),
+            "the update sent by the third operator",
+            operator,
+        )
+    calls = env.http.received(CUSTOMERS)
+    assert [c.body["text"] for c in calls] == ["We are investigating."]
