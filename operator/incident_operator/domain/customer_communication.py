@@ -63,8 +63,9 @@ class Published:
 
     # When the last one was published; None when none was.
     last_at: datetime | None
-    # A Resolution message was published after the latest resolution.
-    resolution_after_resolved: bool
+    # The last one published was a Resolution: customers' last word is that it is over
+    # (a reopening makes the incident active again, and the cadence applies anew).
+    last_was_resolution: bool
 
 
 def customer_clock(
@@ -91,6 +92,6 @@ def customer_clock(
         return CustomerClock(
             CustomerMessageKind.PROGRESS, due_at, CustomerDue.PROGRESS if due_at else None
         )
-    if closed or published.resolution_after_resolved or resolved_at is None:
+    if closed or published.last_was_resolution or resolved_at is None:
         return CustomerClock(CustomerMessageKind.RESOLUTION, None, None)
     return CustomerClock(CustomerMessageKind.RESOLUTION, resolved_at, CustomerDue.RESOLUTION)

@@ -84,9 +84,7 @@ def published_facts(incident: Incident) -> Published:
     messages = incident.spec.customer_messages
     return Published(
         last_at=max((m.time for m in messages), default=None),
-        # The last word customers had was that it is resolved.
-        resolution_after_resolved=bool(messages)
-        and messages[-1].kind is CustomerMessageKind.RESOLUTION,
+        last_was_resolution=bool(messages) and messages[-1].kind is CustomerMessageKind.RESOLUTION,
     )
 
 
