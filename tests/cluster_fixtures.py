@@ -195,12 +195,12 @@ def admission_policies(kubectl: Kubectl) -> None:
         "sre.agentos.io/approve-rollback": (me, "only members of group"),
     }
 
-    def refused(annotation: str, value: str, message: str) -> bool:
+    def refused(annotation: str, value: str, message: str, **spec: Any) -> bool:
         probe = {
             "apiVersion": "sre.agentos.io/v1alpha1",
             "kind": "Incident",
             "metadata": {"generateName": "admission-probe-", "annotations": {annotation: value}},
-            "spec": {"title": "probe", "severity": "P4"},
+            "spec": {"title": "probe", "severity": "P4", **spec},
         }
         result = kubectl(
             "create",
@@ -214,8 +214,23 @@ def admission_policies(kubectl: Kubectl) -> None:
         )
         return result.returncode != 0 and message in result.stderr
 
+    # A customer message published under someone else's name.
+    forged_message = {
+        "kind": "Initial",
+        "text": "probe",
+        "author": "not-" + me,
+        "time": "2026-01-01T00:00:00Z",
+    }
+
     def enforced() -> bool:
-        return all(refused(annotation, *expected) for annotation, expected in probes.items())
+        return all(
+            refused(annotation, *expected) for annotation, expected in probes.items()
+        ) and refused(
+            "sre.agentos.io/changed-by",
+            me,
+            "customer message must be published as yourself",
+            customerMessages=[forged_message],
+        )
 
     # Policies are compiled and enforced asynchronously after they are created.
     wait_until(enforced, what="the admission policies to be enforced", timeout=60)

@@ -424,7 +424,9 @@ def test_updates_reminders_acknowledgement_and_resolution_are_announced_once() -
     assert final.notifications == resolved.notifications
 
 
-def test_customer_messages_go_only_to_customer_channels() -> None:
+def test_escalation_sends_nothing_to_customers() -> None:
+    """Declaration, internal updates and resolution stay internal: customer messages are
+    published by people (tests/unit/test_customer_messages.py)."""
     customers = {
         "name": "status-page",
         "type": "webhook",
@@ -434,10 +436,19 @@ def test_customer_messages_go_only_to_customer_channels() -> None:
     policy = EscalationPolicy.model_validate(
         {"metadata": {"name": "t", "namespace": "n"}, "spec": {"channels": [*CHANNELS, customers]}}
     )
-    plan = plan_escalation(_incident("P1"), policy, T0, STARTED)
-    to_customers = {r.key for r in plan.notifications if r.channel == "status-page"}
-    assert to_customers == {"customer-initial/status-page"}
-    assert plan.escalation.customer_notified
+    declared = plan_escalation(_incident("P1"), policy, T0, STARTED)
+    assert any(r.kind is NotificationKind.DECLARATION for r in declared.notifications)
+    update = {"message": "Rolled back.", "author": "bob", "time": (T0 + MINUTE).isoformat()}
+    updated = _then(_incident("P1"), declared, updates=[update])
+    after_update = plan_escalation(updated, policy, T0 + MINUTE, STARTED)
+    assert any(r.kind is NotificationKind.STATUS_UPDATE for r in after_update.notifications)
+    resolved = _then(updated, after_update)
+    resolved.status.phase = resolved.status.phase.__class__("Resolved")
+    resolved.status.resolved_at = T0 + 2 * MINUTE
+    final = plan_escalation(resolved, policy, T0 + 2 * MINUTE, STARTED)
+    assert any(r.kind is NotificationKind.RESOLUTION for r in final.notifications)
+    assert [r.key for r in final.notifications if r.channel == "status-page"] == []
+    assert not any(r.kind.for_customers for r in final.notifications)
 
 
 def test_without_channels_steps_are_recorded_and_nothing_is_sent() -> None:

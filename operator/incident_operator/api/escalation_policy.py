@@ -46,6 +46,11 @@ class SeverityOverride(ApiModel):
     response_time: Annotated[Duration, Within("1s", "168h")] | None = None
     resolution_target: Annotated[Duration, Within("1s", "2160h")] | None = None
     update_every: Annotated[Duration, Within("1s", "168h")] | None = None
+    customer_communication_within: Annotated[Duration, Within("1s", "168h")] | None = Field(
+        default=None,
+        description="How long after detection the first customer message is due. "
+        "Default: 15m for P0, 30m for P1 (the runbook); none for P2 to P4.",
+    )
     auto_resolve: bool | None = Field(
         default=None,
         description="Resolve automatically after the monitoring window. "
@@ -395,6 +400,10 @@ class Templates(ApiModel):
     customer_progress: Annotated[str, Field(max_length=16384)] | None = None
     customer_resolution: Annotated[str, Field(max_length=16384)] | None = None
     update_reminder: Annotated[str, Field(max_length=16384)] | None = None
+    customer_reminder: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="The internal reminder that a customer message is due and unpublished.",
+    )
 
 
 class Communication(ApiModel):

@@ -82,6 +82,8 @@ class EscalationStatus(ApiModel):
     triggers: Annotated[list[TriggerRecord], Field(max_length=64)] = []
     # What was announced, so each announcement is recorded once.
     declared: bool = False
+    # No longer written: customers hear only what people publish, counted in
+    # status.communication.messagesRecorded. Kept so older statuses still read.
     customer_notified: bool = False
     updates_announced: Annotated[int, Field(ge=0)] = 0
     # The nextUpdateDueAt a reminder was sent for.

@@ -19,6 +19,7 @@ from incident_operator.api.base import (
     cel,
     unique_by,
 )
+from incident_operator.api.communication_status import CommunicationStatus
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
     EscalationStatus,
@@ -26,6 +27,7 @@ from incident_operator.api.escalation_status import (
 )
 from incident_operator.domain.checklists import ChecklistName, TickedBy
 from incident_operator.domain.conditions import Condition
+from incident_operator.domain.customer_communication import CustomerMessageKind
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import Reason
@@ -92,6 +94,29 @@ class StatusUpdate(ApiModel):
     message: Annotated[str, Field(min_length=1, max_length=8192)]
     author: UserName
     time: Timestamp
+
+
+class CustomerMessage(ApiModel):
+    """A customer message the communications lead (or the commander) published.
+
+    The operator sends each one once to the policy's customer-audience channels. The
+    incident-operator-customer-messages admission policy lets only the communications
+    lead or the commander append one, as themselves, and nobody change or remove one.
+    """
+
+    kind: CustomerMessageKind = Field(
+        description="Which of the runbook's customer templates this is: Initial, Progress "
+        "or Resolution."
+    )
+    subject: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="The e-mail subject; the runbook's subject for the kind when unset.",
+    )
+    text: Annotated[str, Field(min_length=1, max_length=8192)] = Field(
+        description="The message as customers read it."
+    )
+    author: UserName = Field(description="Who published it: the requesting user.")
+    time: Timestamp = Field(description="When it was published.")
 
 
 class RollbackRequest(ApiModel):
@@ -237,6 +262,11 @@ class IncidentSpec(ApiModel):
     roles: Roles = Roles()
     triggers: Triggers = Triggers()
     updates: Annotated[list[StatusUpdate], Field(max_length=500)] = []
+    customer_messages: Annotated[list[CustomerMessage], Field(max_length=100)] = Field(
+        default=[],
+        description="Customer messages as published (kubectl incident publish), oldest first; "
+        "internal updates are never sent to customers.",
+    )
     rollback: RollbackRequest | None = None
     action_items: Annotated[
         list[ActionItem],
@@ -437,6 +467,10 @@ class IncidentStatus(ApiModel):
     response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
     next_update_due_at: datetime | None = None
+    communication: CommunicationStatus | None = Field(
+        default=None,
+        description="Customer communication: the next message's draft and when it is due.",
+    )
     escalation: EscalationStatus | None = None
     # Delivery records of notifications, written by escalation only.
     notifications: Annotated[list[NotificationRecord], Field(max_length=NOTIFICATION_LIMIT)] = []

@@ -30,6 +30,7 @@ from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli import render
 from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
+from incident_operator.cli.customer_commands import add_publish
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.render import label as _label
@@ -413,6 +414,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
     add_approve_rollback(commands).add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+    )
+    add_publish(commands).add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
     )
     return parser

@@ -137,6 +137,7 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
             "  " + clock("final by", post_mortem.get("completeDueAt"), now),
         ]
     lines += postmortem_section(spec.get("postMortem") or {})
+    lines += customer_section(status, now)
     lines += rollback_section(status)
     conditions = status.get("conditions") or []
     if conditions:
@@ -186,6 +187,29 @@ def _block(heading: str, text: str | None) -> list[str]:
         return []
     first, *rest = escape_block(text).splitlines() or [""]
     return [f"{heading:<17}{first}", *(f"{'':<17}{line}" for line in rest)]
+
+
+def customer_section(status: dict[str, Any], now: datetime) -> list[str]:
+    """The customer clock and the draft of the next customer message; nothing if none."""
+    communication = status.get("communication") or {}
+    if not communication:
+        return []
+    draft = communication.get("draft") or {}
+    lines = ["", "Customer communication:"]
+    lines.append("  " + clock("customer msg due", communication.get("customerDueAt"), now))
+    published = communication.get("messagesRecorded", 0)
+    lines.append(
+        f"  {published} published; first at {escape(communication.get('firstPublishedAt', '-'))}"
+    )
+    if draft:
+        incident = escape(status.get("id", "INCIDENT"))
+        lines.append(
+            f"  draft ({escape(draft.get('kind'))}): kubectl incident publish {incident} "
+            "[--edit | -m TEXT] (communications lead or commander)"
+        )
+        lines.append(f"    Subject: {escape(draft.get('subject', ''))}")
+        lines += [f"    {line}" for line in escape_block(draft.get("text", "")).splitlines()]
+    return lines
 
 
 def rollback_section(status: dict[str, Any]) -> list[str]:

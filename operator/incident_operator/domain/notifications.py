@@ -55,10 +55,13 @@ class NotificationKind(StrEnum):
     # A resolved incident was reopened: the declaration's template, headed "INCIDENT
     # REOPENED", and PagerDuty's trigger again to the channels paged before.
     REOPENED = "Reopened"
-    # The runbook's customer messages, to channels whose audience is customer.
+    # The runbook's customer messages, to channels whose audience is customer: only
+    # those people publish (spec.customerMessages), one record each.
     CUSTOMER_INITIAL = "CustomerInitial"
     CUSTOMER_PROGRESS = "CustomerProgress"
     CUSTOMER_RESOLUTION = "CustomerResolution"
+    # To the internal channels: a customer message is due and nobody has published it.
+    CUSTOMER_REMINDER = "CustomerCommunicationReminder"
 
     @property
     def for_customers(self) -> bool:

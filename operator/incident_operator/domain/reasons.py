@@ -23,6 +23,9 @@ class ConditionType(StrEnum):
     RESOLUTION_OVERDUE = "ResolutionOverdue"
     # Incident: True when a status update is due and none was posted.
     UPDATE_OVERDUE = "UpdateOverdue"
+    # Incident: True when a customer message is due (status.communication.customerDueAt)
+    # and the communications lead has not published one.
+    CUSTOMER_COMMUNICATION_OVERDUE = "CustomerCommunicationOverdue"
     # Incident: detection sees its metrics back under their thresholds.
     METRICS_RECOVERED = "MetricsRecovered"
     # Incident: True when the post-mortem is not scheduled or not final in time.
@@ -175,6 +178,8 @@ class EntryType(StrEnum):
     ROLE_ASSIGNED = "RoleAssigned"
     # A status update was posted in spec.updates.
     UPDATE_POSTED = "UpdatePosted"
+    # A customer message was published in spec.customerMessages (sent to customers).
+    CUSTOMER_MESSAGE_PUBLISHED = "CustomerMessagePublished"
     # The post-mortem's status word changed.
     POST_MORTEM_STATUS = "PostMortemStatus"
     # Someone acknowledged the incident.
@@ -187,6 +192,7 @@ class EntryType(StrEnum):
     RESPONSE_OVERDUE = "ResponseOverdue"
     RESOLUTION_OVERDUE = "ResolutionOverdue"
     UPDATE_OVERDUE = "UpdateOverdue"
+    CUSTOMER_COMMUNICATION_OVERDUE = "CustomerCommunicationOverdue"
     COMMANDER_OVERDUE = "CommanderOverdue"
     POST_MORTEM_OVERDUE = "PostMortemOverdue"
     # An escalation step was reached (on schedule or by a trigger).
@@ -233,6 +239,7 @@ _WARNINGS: Final = frozenset(
         EntryType.RESPONSE_OVERDUE,
         EntryType.RESOLUTION_OVERDUE,
         EntryType.UPDATE_OVERDUE,
+        EntryType.CUSTOMER_COMMUNICATION_OVERDUE,
         EntryType.COMMANDER_OVERDUE,
         EntryType.POST_MORTEM_OVERDUE,
         EntryType.NOTIFICATION_FAILED,

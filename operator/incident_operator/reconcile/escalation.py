@@ -14,9 +14,9 @@ detection time, and it reads what that reconciler wrote (phase, conditions, dead
       v
     reached step -> ReachedStep in status.escalation.steps
                  -> one NotificationRecord (Pending) per channel routing gives it
-    declaration, reopening, updates, reminders, acknowledgement, resolution,
-    customer messages
+    declaration, reopening, updates, reminders, acknowledgement, resolution
                  -> recorded once each, remembered in status.escalation
+    (customer messages are people's: reconcile/customer_messages.py, after this)
 
 Records are written to the Incident before anything is sent: in the same pass,
 ``claim_due`` marks the due ones Sending, so the one guarded write that records them
@@ -315,12 +315,6 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         if active:
             kind = NotificationKind.DECLARATION
             scratch.notify(kind, "declaration", scratch.route(kind), detected_at)
-            customer = scratch.route(NotificationKind.CUSTOMER_INITIAL)
-            if customer:
-                escalation.customer_notified = True
-                scratch.notify(
-                    NotificationKind.CUSTOMER_INITIAL, "customer-initial", customer, detected_at
-                )
     undone = escalation.resolved_for
     if (
         active
@@ -344,10 +338,6 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         # Update times are people's; the notification is due when it is seen.
         kind = NotificationKind.STATUS_UPDATE
         scratch.notify(kind, f"update-{number}", scratch.route(kind), now, str(number), False)
-        if escalation.customer_notified:
-            kind = NotificationKind.CUSTOMER_PROGRESS
-            channels = scratch.route(kind)
-            scratch.notify(kind, f"customer-update-{number}", channels, now, str(number), False)
     escalation.updates_announced = max(escalation.updates_announced, len(updates))
     due = status.next_update_due_at
     if active and due is not None and now >= due and escalation.reminded_for != due:
@@ -362,9 +352,6 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         scratch.notify(
             NotificationKind.RESOLUTION, event, scratch.route(NotificationKind.RESOLUTION), resolved
         )
-        if escalation.customer_notified:
-            kind = NotificationKind.CUSTOMER_RESOLUTION
-            scratch.notify(kind, f"customer-{event}", scratch.route(kind), resolved)
 
 
 def prune_records(records: list[NotificationRecord]) -> list[NotificationRecord]:

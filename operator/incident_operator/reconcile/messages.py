@@ -31,6 +31,7 @@ from incident_operator.domain.conditions import (
     find_condition,
     set_condition,
 )
+from incident_operator.domain.customer_communication import CustomerDue, CustomerMessageKind
 from incident_operator.domain.durations import format_duration, humanize
 from incident_operator.domain.links import RelatedLinks
 from incident_operator.domain.notifications import (
@@ -65,6 +66,7 @@ class TemplateName(StrEnum):
     CUSTOMER_PROGRESS = "customerProgress"
     CUSTOMER_RESOLUTION = "customerResolution"
     UPDATE_REMINDER = "updateReminder"
+    CUSTOMER_REMINDER = "customerReminder"
 
     @property
     def attribute(self) -> str:
@@ -81,6 +83,7 @@ BUILTIN: dict[TemplateName, str] = {
     TemplateName.CUSTOMER_PROGRESS: runbook_templates.CUSTOMER_PROGRESS,
     TemplateName.CUSTOMER_RESOLUTION: runbook_templates.CUSTOMER_RESOLUTION,
     TemplateName.UPDATE_REMINDER: runbook_templates.UPDATE_REMINDER,
+    TemplateName.CUSTOMER_REMINDER: runbook_templates.CUSTOMER_REMINDER,
 }
 
 # PagerDuty's acknowledge carries no text: it has no template; its summary is made here.
@@ -96,6 +99,7 @@ TEMPLATE_FOR_KIND: dict[NotificationKind, TemplateName | None] = {
     NotificationKind.CUSTOMER_INITIAL: TemplateName.CUSTOMER_INITIAL,
     NotificationKind.CUSTOMER_PROGRESS: TemplateName.CUSTOMER_PROGRESS,
     NotificationKind.CUSTOMER_RESOLUTION: TemplateName.CUSTOMER_RESOLUTION,
+    NotificationKind.CUSTOMER_REMINDER: TemplateName.CUSTOMER_REMINDER,
 }
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -348,6 +352,50 @@ def _update(incident: Incident, ref: str | None) -> dict[str, Any] | None:
     }
 
 
+def customer_reminder_context(incident: Incident, ref: str | None) -> dict[str, Any]:
+    """The ``reminder`` of a CustomerCommunicationReminder: to whom, what, due when."""
+    roles = incident.spec.roles
+    owner = roles.comms_lead or roles.commander
+    communication = incident.status.communication
+    due = communication.reminded_for if communication else None
+    draft = communication.draft if communication else None
+    return {
+        "to": f"@{owner}" if owner else "Communications lead",
+        "what": ref or CustomerDue.FIRST.value,
+        "due": f"{_clock(due) or '-'} UTC",
+        "kind": (draft.kind if draft else CustomerMessageKind.INITIAL).value,
+    }
+
+
+# The runbook's subject of each customer template, for a message published without one.
+CUSTOMER_SUBJECTS = {
+    CustomerMessageKind.INITIAL: "[Service Disruption] AgentOS Platform",
+    CustomerMessageKind.PROGRESS: "[Update] AgentOS Platform - Issue Under Investigation",
+    CustomerMessageKind.RESOLUTION: "[Resolved] AgentOS Platform Service Restored",
+}
+
+
+def published_message(incident: Incident, ref: str | None) -> Rendered | None:
+    """Subject and text of spec.customerMessages[ref - 1] as published; None if none is.
+
+    Sent word for word: a first line ``Subject: ...`` (as in a draft) is the subject
+    when the message has none of its own.
+    """
+    if (
+        ref is None
+        or not ref.isdigit()
+        or not 1 <= int(ref) <= len(incident.spec.customer_messages)
+    ):
+        return None
+    message = incident.spec.customer_messages[int(ref) - 1]
+    text, subject = message.text, message.subject
+    first, _, rest = text.partition("\n")
+    if first.startswith("Subject:"):
+        subject = subject or first.removeprefix("Subject:").strip()
+        text = rest.lstrip("\n")
+    return Rendered(subject=subject or CUSTOMER_SUBJECTS[message.kind], text=text)
+
+
 def message_context(
     incident: Incident,
     kind: NotificationKind,
@@ -393,6 +441,8 @@ def message_context(
             "to": f"@{owner}" if owner else "Incident commander",
             "due": f"{_clock(incident.status.next_update_due_at) or '-'} UTC",
         }
+    if kind is NotificationKind.CUSTOMER_REMINDER:
+        reminder = customer_reminder_context(incident, ref)
     current_actions = [
         f"{what} - @{who}"
         for what, who in (
@@ -534,6 +584,7 @@ def sample_contexts(kind: NotificationKind) -> list[dict[str, Any]]:
         NotificationKind.ESCALATION: "P1-0",
         NotificationKind.STATUS_UPDATE: "1",
         NotificationKind.CUSTOMER_PROGRESS: "1",
+        NotificationKind.CUSTOMER_REMINDER: CustomerDue.FIRST.value,
     }
     return [
         message_context(incident, kind, refs.get(kind), _SAMPLE_TIME, every)
@@ -557,7 +608,8 @@ def outgoing_message(
         incident, record.kind, record.ref, now, cadence, links=policy_links(policy)
     )
     templates = policy.spec.communication.templates if policy else None
-    rendered = render_message(record.kind, context, templates)
+    published = published_message(incident, record.ref) if record.kind.for_customers else None
+    rendered = published or render_message(record.kind, context, templates)
     step = _step(incident, record.ref) if record.kind is NotificationKind.ESCALATION else None
     message = OutgoingMessage(
         key=record.key,

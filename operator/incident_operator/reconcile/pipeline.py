@@ -18,6 +18,9 @@ notifications, posts the Events, stores the post-mortem draft)::
     escalation  (plan_escalation: matrix steps, triggers incl. a failed rollback,
           |      declaration, updates, reminders, resolution: NotificationRecords)
           v
+    customers   (plan_customer_communication: published customer messages, the draft,
+          |      the customer clock, its reminder and CustomerCommunicationOverdue)
+          v
     claim       (claim_due: due records marked Sending with a lease; sent after the write)
           |
           v
@@ -38,6 +41,7 @@ from incident_operator.domain.notifications import DeliveryState
 from incident_operator.domain.reasons import ConditionType, EntryType
 from incident_operator.domain.rollback_plan import Workload, WorkloadPatch
 from incident_operator.domain.timeline import Entry, bound
+from incident_operator.reconcile.customer_messages import plan_customer_communication
 from incident_operator.reconcile.escalation import (
     DeliveryOutcome,
     apply_outcomes,
@@ -179,7 +183,26 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
     status.escalation = plan.escalation
     status.timeline = [*status.timeline, *plan.entries]
     entries += plan.entries
-    status.notifications, claimed = claim_due(plan.notifications, now, inputs.lease)
+
+    customer = plan_customer_communication(
+        incident.model_copy(update={"status": status}),
+        inputs.governing.policy,
+        plan.notifications,
+        now,
+        inputs.started_at,
+    )
+    status.communication = customer.communication
+    status.timeline = [*status.timeline, *customer.entries]
+    entries += customer.entries
+    if customer.condition is not None:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.CUSTOMER_COMMUNICATION_OVERDUE,
+            *customer.condition,
+            now,
+            incident.metadata.generation or None,
+        )
+    status.notifications, claimed = claim_due(customer.notifications, now, inputs.lease)
 
     generation = incident.metadata.generation or None
     for type_, derive in (
@@ -203,6 +226,7 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
             rollback.wake_at,
             lifecycle.wake_at,
             plan.schedule_wake_at,
+            customer.wake_at,
             # After the claim: the claimed ones at their lease's end.
             records_due_at(status.notifications),
         ),

@@ -208,3 +208,13 @@ Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
 Post one with: kubectl incident update {{ incident.id }} "..." -n {{ incident.namespace }}
 ===================================================
 """
+
+CUSTOMER_REMINDER: Final = """\
+CUSTOMER COMMUNICATION DUE
+===================================================
+Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
+{{ reminder.to }}: the {{ reminder.what }} was due at {{ reminder.due }}.
+A draft ({{ reminder.kind }}) is ready: kubectl incident publish {{ incident.id }} --dry-run -n {{ incident.namespace }}
+Publish it (edited as needed) with: kubectl incident publish {{ incident.id }} --edit -n {{ incident.namespace }}
+===================================================
+"""
