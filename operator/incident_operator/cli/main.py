@@ -28,6 +28,7 @@ from incident_operator.cli import render
 from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
+from incident_operator.cli.oncall_command import add_oncall
 from incident_operator.cli.render import label as _label
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
@@ -308,6 +309,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
     add_approve_rollback(commands).add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+    )
+    add_oncall(commands).add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
     )
     return parser
