@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from incident_operator.api.escalation_policy import EscalationPolicySpec
 from incident_operator.api.rotations import Rotation as RotationModel
+from incident_operator.domain.conditions import ConditionStatus
+from incident_operator.domain.reasons import Reason
 from incident_operator.domain.rotations import (
     MAX_SHIFTS,
     Override,
@@ -19,6 +21,7 @@ from incident_operator.domain.rotations import (
     shifts,
 )
 from incident_operator.reconcile.invalid import describe_validation_error
+from incident_operator.reconcile.rotations import rotations_condition
 
 
 def utc(text: str) -> datetime:
@@ -248,11 +251,8 @@ def _spec(rotation: dict[str, Any]) -> dict[str, Any]:
             {"overrides": [{"user": "d", "start": NOON, "end": NOON}]},
             "spec.rotations.0.overrides.0: Value error, end must be after start",
         ),
-        (
-            {"timeZone": "Europe/Berln"},
-            "spec.rotations.0.timeZone: Value error, unknown time zone 'Europe/Berln'",
-        ),
-        ({"timeZone": "America"}, "spec.rotations.0.timeZone: Value error, unknown time zone"),
+        ({"timeZone": "Europe/Berlin "}, "spec.rotations.0.timeZone: String should match"),
+        ({"timeZone": "../etc/passwd"}, "spec.rotations.0.timeZone: String should match"),
         ({"length": "30m"}, "spec.rotations.0.length: Value error, must be between 1h and 2160h"),
         ({"length": "2161h"}, "spec.rotations.0.length: Value error, must be between 1h and 2160h"),
         ({"people": []}, "spec.rotations.0.people: List should have at least 1 item"),
@@ -283,3 +283,53 @@ def test_model_defaults_and_schedule() -> None:
     schedule = model.schedule()
     assert schedule.length == timedelta(hours=168)
     assert on_call(schedule, utc("2026-11-03T00:00Z")).person == "alice"
+
+
+def _rotations(*zones: str) -> list[RotationModel]:
+    return [
+        RotationModel.model_validate(
+            {"name": f"r{i}", "people": ["a"], "start": NOON, "timeZone": zone}
+        )
+        for i, zone in enumerate(zones)
+    ]
+
+
+NOW = utc("2026-11-26T12:00:00Z")
+
+
+def test_no_rotations_no_condition() -> None:
+    assert rotations_condition([], [], NOW, 1) is None
+
+
+def test_known_zones_are_true() -> None:
+    condition = rotations_condition([], _rotations("UTC", "Europe/Berlin"), NOW, 3)
+    assert condition is not None
+    assert (condition.status, condition.reason, condition.observed_generation) == (
+        ConditionStatus.TRUE,
+        Reason.TIME_ZONES_KNOWN,
+        3,
+    )
+    # Unchanged: nothing to write.
+    assert rotations_condition([condition], _rotations("UTC", "Europe/Berlin"), NOW, 3) is None
+
+
+def test_an_unknown_zone_is_false_naming_the_field() -> None:
+    condition = rotations_condition([], _rotations("UTC", "Europe/Berln", "America"), NOW, 2)
+    assert condition is not None
+    assert (condition.status, condition.reason) == (
+        ConditionStatus.FALSE,
+        Reason.UNKNOWN_TIME_ZONE,
+    )
+    assert condition.message == (
+        "spec.rotations[1].timeZone: unknown time zone 'Europe/Berln' (rotation r1); use an "
+        "IANA name such as Europe/Berlin; spec.rotations[2].timeZone: unknown time zone "
+        "'America' (rotation r2); use an IANA name such as Europe/Berlin"
+    )
+
+
+def test_removing_every_rotation_clears_a_false_condition() -> None:
+    false = rotations_condition([], _rotations("Nowhere/Land"), NOW, 1)
+    assert false is not None
+    cleared = rotations_condition([false], [], NOW, 2)
+    assert cleared is not None
+    assert cleared.status is ConditionStatus.TRUE

@@ -3,14 +3,15 @@
 The runbook's Emergency Contact List names the on-call SRE by rotation ("PagerDuty
 rotation", backup "Secondary rotation"); these are those rotations, with who is on call
 worked out by ``domain.rotations.on_call``. The model refuses what the API server
-refuses, with the same messages; the one test the API server cannot make (that the time
-zone exists) is the model's alone, and a policy that fails it is not Ready, naming it.
+refuses, with the same messages. That the time zone exists the API server cannot check,
+and the model does not either: a policy stored with a misspelt zone must stay readable,
+its escalation working. ``reconcile.rotations`` reports it instead, as the policy's
+``RotationsValid=False`` condition naming the field, and the plugin refuses to guess.
 """
 
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from incident_operator.api.base import (
     ApiModel,
@@ -82,19 +83,9 @@ class Rotation(ApiModel):
         "overlap the one that starts latest wins.",
     )
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as error:
-            raise ValueError(
-                f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
-            ) from error
-        return name
-
     def schedule(self) -> rotations.Rotation:
-        """The rotation for ``domain.rotations``."""
+        """The rotation for ``domain.rotations``; its time zone must be known
+        (``rotations.known_time_zone``)."""
         return rotations.Rotation(
             name=self.name,
             people=tuple(self.people),

@@ -5,9 +5,9 @@ works out each rotation in ``spec.rotations`` with ``domain.rotations``, at the 
 asked about (``--at``, default now): who is on call, since and until when, and the next
 ``--next`` hand-offs. ``-o json`` prints the same for scripts. Nothing is written.
 
-A rotation the model refuses (an unknown time zone, say: the one test the API server
-cannot make) is an error naming the policy and the field, as the operator's Ready
-condition on that policy does.
+A rotation that cannot be worked out (a time zone the zone database does not have: the
+one test the API server cannot make) is an error naming the policy and the field, in
+the words of the policy's RotationsValid condition; nothing is guessed.
 """
 
 import argparse
@@ -25,6 +25,7 @@ from incident_operator.cli.cluster import Cluster, PluginError, api_message, utc
 from incident_operator.cli.render import table
 from incident_operator.domain.rotations import Shift, next_handoffs
 from incident_operator.reconcile.invalid import describe_validation_error
+from incident_operator.reconcile.rotations import rotation_problems
 
 POLICIES = "escalationpolicies"
 DEFAULT_NEXT = 3
@@ -62,13 +63,17 @@ def _policies(cluster: Cluster, name: str | None) -> list[dict[str, Any]]:
 
 
 def _rotations(policy: dict[str, Any]) -> list[Rotation]:
+    name = policy["metadata"]["name"]
     raw = (policy.get("spec") or {}).get("rotations") or []
     try:
-        return _ROTATIONS.validate_python(raw)
+        parsed = _ROTATIONS.validate_python(raw)
     except ValidationError as error:
-        name = policy["metadata"]["name"]
         problem = describe_validation_error(error, "spec.rotations")
         raise PluginError(f"EscalationPolicy {name}: {problem}") from error
+    problems = rotation_problems(parsed)
+    if problems:
+        raise PluginError(f"EscalationPolicy {name}: {'; '.join(problems)}")
+    return parsed
 
 
 def views(policies: list[dict[str, Any]], at: datetime, count: int) -> list[RotationView]:

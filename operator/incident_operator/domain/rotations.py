@@ -35,7 +35,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Listings stop after this many shifts, whatever window is asked for: a bound on the work
 # a one-hour rotation asked about for a year would otherwise cost.
@@ -71,6 +71,15 @@ class Shift:
     start: datetime  # inclusive, in UTC
     end: datetime  # exclusive, in UTC
     override: bool  # whether an override (rather than the rotation's turn) put them there
+
+
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is a zone of the IANA database this process has."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, as America
+        return False
+    return True
 
 
 def _handoff(rotation: Rotation, zone: ZoneInfo, turn: int) -> datetime:
