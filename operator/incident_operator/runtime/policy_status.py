@@ -25,6 +25,7 @@ KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
 TEMPLATES_MANAGER = "incident-operator-notifications"
 ROTATIONS_MANAGER = "incident-operator-rotations"
 _CONDITION = TypeAdapter(Condition)
+_CONDITIONS = TypeAdapter(list[Condition])
 
 
 def parse_policy(body: dict[str, Any]) -> EscalationPolicy | ValidationError:
@@ -101,9 +102,24 @@ async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) 
 async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) -> None:
     """RotationsValid: every rotation's time zone is known; a Warning Event when not."""
     generation = policy.metadata.generation or None
-    condition = rotations_condition(
-        policy.status.conditions, policy.spec.rotations, clock.now(), generation
-    )
+    rotations = policy.spec.rotations
+    if rotations_condition(policy.status.conditions, rotations, clock.now(), generation) is None:
+        return
+    # The event's body may be older than this handler's own last write (each status write
+    # is a watch event of its own): decide again on what is stored, so the condition's
+    # lastTransitionTime and the Warning Event are written once per change.
+    metadata = policy.metadata
+    try:
+        stored = await asyncio.to_thread(k8s.read_status, PLURAL, metadata.namespace, metadata.name)
+    except Exception as error:
+        if k8s.is_not_found(error):
+            return
+        raise
+    try:
+        current = _CONDITIONS.validate_python(stored.get("conditions") or [])
+    except ValidationError:
+        current = []
+    condition = rotations_condition(current, rotations, clock.now(), generation)
     if condition is None:
         return
     wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
