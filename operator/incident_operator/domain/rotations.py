@@ -134,19 +134,7 @@ def _covers(overrides: Sequence[Override]) -> list[_Cover]:
 
 def on_call(rotation: Rotation, at: datetime) -> Shift:
     """Who is on call at ``at`` (aware), and the stretch they are on call for."""
-    at = at.astimezone(UTC)
-    covers = _covers(rotation.overrides)
-    for cover in covers:
-        if cover.start <= at < cover.end:
-            return Shift(cover.override.person, cover.start, cover.end, override=True)
-    zone = ZoneInfo(rotation.time_zone)
-    turn = _turn_at(rotation, zone, at)
-    start, end = _handoff(rotation, zone, turn), _handoff(rotation, zone, turn + 1)
-    # The turn, cut where an override ends before ``at`` or begins after it.
-    start = max([start, *(c.end for c in covers if start < c.end <= at)])
-    end = min([end, *(c.start for c in covers if at < c.start < end)])
-    person = rotation.people[turn % len(rotation.people)]
-    return Shift(person, start, end, override=False)
+    return _Schedule(rotation).shift_at(at)
 
 
 def shifts(rotation: Rotation, start: datetime, end: datetime) -> list[Shift]:
@@ -155,19 +143,43 @@ def shifts(rotation: Rotation, start: datetime, end: datetime) -> list[Shift]:
     The first may begin before ``start`` and the last end after ``end``: shifts are
     listed whole, and each begins where the one before it ends.
     """
+    schedule = _Schedule(rotation)
     listed: list[Shift] = []
     moment = start.astimezone(UTC)
     while moment < end and len(listed) < MAX_SHIFTS:
-        shift = on_call(rotation, moment)
+        shift = schedule.shift_at(moment)
         listed.append(shift)
         moment = shift.end
     return listed
 
 
 def next_handoffs(rotation: Rotation, at: datetime, count: int) -> list[Shift]:
-    """The shift at ``at`` and the ``count`` that follow it."""
-    current = on_call(rotation, at)
-    listed = [current]
+    """The shift at ``at`` and the ``count`` that follow it (at most ``MAX_SHIFTS``)."""
+    schedule = _Schedule(rotation)
+    listed = [schedule.shift_at(at)]
     while len(listed) <= min(count, MAX_SHIFTS):
-        listed.append(on_call(rotation, listed[-1].end))
+        listed.append(schedule.shift_at(listed[-1].end))
     return listed
+
+
+class _Schedule:
+    """A rotation with its zone and override stretches worked out once, for listings."""
+
+    def __init__(self, rotation: Rotation) -> None:
+        self.rotation = rotation
+        self.zone = ZoneInfo(rotation.time_zone)
+        self.covers = _covers(rotation.overrides)
+
+    def shift_at(self, at: datetime) -> Shift:
+        at = at.astimezone(UTC)
+        for cover in self.covers:
+            if cover.start <= at < cover.end:
+                return Shift(cover.override.person, cover.start, cover.end, override=True)
+        rotation, zone = self.rotation, self.zone
+        turn = _turn_at(rotation, zone, at)
+        start, end = _handoff(rotation, zone, turn), _handoff(rotation, zone, turn + 1)
+        # The turn, cut where an override ends before ``at`` or begins after it.
+        start = max([start, *(c.end for c in self.covers if start < c.end <= at)])
+        end = min([end, *(c.start for c in self.covers if at < c.start < end)])
+        person = rotation.people[turn % len(rotation.people)]
+        return Shift(person, start, end, override=False)
