@@ -21,7 +21,7 @@ from incident_operator.domain.rotations import (
     shifts,
 )
 from incident_operator.reconcile.invalid import describe_validation_error
-from incident_operator.reconcile.rotations import rotations_condition
+from incident_operator.reconcile.rotations import on_call_in, rotations_condition
 
 
 def utc(text: str) -> datetime:
@@ -333,3 +333,12 @@ def test_removing_every_rotation_clears_a_false_condition() -> None:
     cleared = rotations_condition([false], [], NOW, 2)
     assert cleared is not None
     assert cleared.status is ConditionStatus.TRUE
+
+
+def test_on_call_in_a_rotation_by_name() -> None:
+    rotations = _rotations("UTC", "Nowhere/Land")
+    assert on_call_in(rotations, "r0", NOW) == Shift(
+        "a", utc("2026-11-25T12:00:00Z"), utc("2026-12-02T12:00:00Z"), override=False
+    )
+    assert on_call_in(rotations, "r1", NOW) is None  # unknown zone: no guess
+    assert on_call_in(rotations, "missing", NOW) is None

@@ -75,7 +75,9 @@ class Rotation(ApiModel):
     )
     time_zone: TimeZoneName = Field(
         default="UTC",
-        description="The IANA time zone hand-offs keep their local time in, e.g. Europe/Berlin.",
+        description="The IANA time zone hand-offs keep their local time in, e.g. "
+        "Europe/Berlin. One the operator's zone database does not have is reported as the "
+        "policy's RotationsValid=False condition.",
     )
     overrides: Annotated[list[RotationOverride], Field(max_length=64)] = Field(
         default=[],

@@ -16,7 +16,7 @@ from incident_operator.domain.conditions import (
     set_condition,
 )
 from incident_operator.domain.reasons import ConditionType, Reason
-from incident_operator.domain.rotations import known_time_zone
+from incident_operator.domain.rotations import Shift, known_time_zone, on_call
 
 
 def rotation_problems(rotations: list[Rotation]) -> list[str]:
@@ -27,6 +27,15 @@ def rotation_problems(rotations: list[Rotation]) -> list[str]:
         for index, rotation in enumerate(rotations)
         if not known_time_zone(rotation.time_zone)
     ]
+
+
+def on_call_in(rotations: list[Rotation], name: str, at: datetime) -> Shift | None:
+    """Who is on call at ``at`` in the rotation called ``name`` (a contact's ``rotation``);
+    None when the policy has no such rotation or its time zone is unknown."""
+    for rotation in rotations:
+        if rotation.name == name and known_time_zone(rotation.time_zone):
+            return on_call(rotation.schedule(), at)
+    return None
 
 
 def rotations_condition(
