@@ -48,7 +48,12 @@ def _step(severity: str, after: str, channel: str | None = None) -> dict[str, An
     return step
 
 
+def _rotation(**fields: Any) -> dict[str, Any]:
+    return {"name": "primary", "people": ["alice"], "start": "2026-11-02T09:00:00Z", **fields}
+
+
 DEPLOYMENT_A = {"kind": "Deployment", "name": "a"}
+LATER = "2026-11-05T00:00:00Z"
 
 CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
@@ -229,6 +234,35 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.escalation.steps[0].targets", "at least 1 items"],
     ),
     (
+        "rotation override that ends before it starts",
+        _policy(
+            rotations=[
+                _rotation(overrides=[{"user": "d", "start": LATER, "end": "2026-11-04T00:00:00Z"}])
+            ]
+        ),
+        ["spec.rotations[0].overrides[0]", "end must be after start"],
+    ),
+    (
+        "rotation turns shorter than an hour",
+        _policy(rotations=[_rotation(length="30m")]),
+        ["spec.rotations[0].length", "must be between 1h and 2160h"],
+    ),
+    (
+        "rotation without people",
+        _policy(rotations=[_rotation(people=[])]),
+        ["spec.rotations[0].people", "at least 1 items"],
+    ),
+    (
+        "two rotations of one name",
+        _policy(rotations=[_rotation(), _rotation()]),
+        ["spec.rotations[1]", "Duplicate value"],
+    ),
+    (
+        "rotation time zone that is not a zone name",
+        _policy(rotations=[_rotation(timeZone="Europe/Berlin; rm")]),
+        ["spec.rotations[0].timeZone", "should match"],
+    ),
+    (
         "rollback revision beyond int32",
         _incident(affected=[DEPLOYMENT_A], rollback={"target": DEPLOYMENT_A, "toRevision": 2**31}),
         ["spec.rollback.toRevision", "less than or equal to 2147483647"],
@@ -325,6 +359,7 @@ DURATION_BOUNDS = {
     "rolloutTimeout": ("1s", "24h"),
     "scheduleWithin": ("1s", "2160h"),
     "completeWithin": ("1s", "2160h"),
+    "length": ("1h", "2160h"),
 }
 
 
@@ -346,6 +381,7 @@ def _at_bounds(end: int) -> dict[str, Any]:
         escalation={"steps": [_step("P3", d["after"])]},
         rollback={"proposalWindow": d["proposalWindow"], "rolloutTimeout": d["rolloutTimeout"]},
         postMortem={"P1": {key: d[key] for key in ("scheduleWithin", "completeWithin")}},
+        rotations=[_rotation(length=d["length"])],
     )
 
 

@@ -229,6 +229,7 @@ CAN_I = _can_i_table(
     # EscalationPolicies: read; only the status is written.
     yes list     escalationpolicies.sre.agentos.io              *
     yes patch    escalationpolicies.sre.agentos.io:status       {ns}
+    yes get      escalationpolicies.sre.agentos.io:status       {ns}
     no  create   escalationpolicies.sre.agentos.io              {ns}
     no  update   escalationpolicies.sre.agentos.io              {ns}
     no  patch    escalationpolicies.sre.agentos.io              {ns}

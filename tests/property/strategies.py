@@ -266,6 +266,14 @@ def _repair_channel(channel: dict[str, Any]) -> dict[str, Any]:
     return channel
 
 
+def _repair_rotation(rotation: dict[str, Any]) -> dict[str, Any]:
+    for override in rotation.get("overrides", []):
+        start, end = sorted(datetime.fromisoformat(override[k]) for k in ("start", "end"))
+        end = max(end, start + timedelta(seconds=1))
+        override["start"], override["end"] = start.isoformat(), end.isoformat()
+    return rotation
+
+
 def _nanoseconds_key(step: dict[str, Any]) -> int:
     return duration_nanoseconds(step["after"])
 
@@ -276,6 +284,8 @@ def repair_policy(spec: dict[str, Any]) -> dict[str, Any]:
         detection["rules"] = _by_name([_repair_rule(r) for r in detection["rules"]], "name")
     if "channels" in spec:
         spec["channels"] = _by_name([_repair_channel(c) for c in spec["channels"]], "name")
+    if "rotations" in spec:
+        spec["rotations"] = _by_name([_repair_rotation(r) for r in spec["rotations"]], "name")
     names = {c["name"] for c in spec.get("channels", [])}
     steps = spec.get("escalation", {}).get("steps")
     if steps:

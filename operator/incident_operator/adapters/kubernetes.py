@@ -73,6 +73,14 @@ def apply_status(
     )
 
 
+def read_status(plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """The object's status as stored now; a watch event's body may predate our last write."""
+    body: Any = custom_objects().get_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name
+    )
+    return dict(body.get("status") or {})
+
+
 def is_conflict(error: Exception) -> bool:
     return isinstance(error, client.ApiException) and error.status == 409
 

@@ -23,6 +23,7 @@ from incident_operator.api.base import (
     unique_by,
 )
 from incident_operator.api.incident import WorkloadReference
+from incident_operator.api.rotations import Rotation
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.detection_queries import CATALOG
 from incident_operator.domain.durations import parse_duration
@@ -541,6 +542,15 @@ class EscalationPolicySpec(ApiModel):
     severities: SeverityOverrides = SeverityOverrides()
     detection: Detection = Detection()
     escalation: Escalation = Escalation()
+    rotations: Annotated[
+        list[Rotation],
+        Field(
+            max_length=16,
+            description="On-call rotations (who is on call when); see `kubectl incident oncall`.",
+            json_schema_extra=_LIST_MAP_BY_NAME,
+        ),
+        unique_by("name"),
+    ] = []
     channels: Annotated[
         list[Channel], Field(max_length=32, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")
     ] = []

@@ -33,6 +33,7 @@ from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError,
 from incident_operator.cli.customer_commands import add_publish
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
+from incident_operator.cli.oncall_command import add_oncall
 from incident_operator.cli.render import label as _label
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
@@ -413,12 +414,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
-    add_approve_rollback(commands).add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
-    )
-    add_publish(commands).add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
-    )
+    # Commands defined in their own modules take --debug after the command too.
+    for register in (add_approve_rollback, add_publish, add_oncall):
+        register(commands).add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
     return parser
 
 

@@ -46,6 +46,8 @@ class ConditionType(StrEnum):
     TEMPLATES_VALID = "TemplatesValid"
     # EscalationPolicy: detection can measure what the policy's rules watch (detection's).
     METRICS_AVAILABLE = "MetricsAvailable"
+    # EscalationPolicy: every rotation's time zone is known; False names the rotation.
+    ROTATIONS_VALID = "RotationsValid"
     # Incident: a rollback of an affected workload (status.rollback): False while proposed
     # or when refused or failed, Unknown while it runs, True once detection sees recovery.
     ROLLED_BACK = "RolledBack"
@@ -112,6 +114,9 @@ class Reason(StrEnum):
     # TemplatesValid=True / False.
     TEMPLATES_RENDER = "TemplatesRender"
     TEMPLATE_ERROR = "TemplateError"
+    # RotationsValid=True / False (a timeZone the zone database does not have).
+    TIME_ZONES_KNOWN = "TimeZonesKnown"
+    UNKNOWN_TIME_ZONE = "UnknownTimeZone"
     # RolledBack=False: a rollback is proposed and waits for approval.
     ROLLBACK_PROPOSED = "RollbackProposed"
     # RolledBack=False: an approval was ignored (no proposal, or for another revision).

@@ -15,6 +15,7 @@ from incident_operator.runtime.policies import POLICIES
 from incident_operator.runtime.policy_status import (
     parse_policy,
     write_ready,
+    write_rotations_valid,
     write_templates_valid,
 )
 
@@ -36,3 +37,4 @@ async def on_policy(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
     await write_ready(raw, parsed)
     if isinstance(parsed, EscalationPolicy):
         await write_templates_valid(raw, parsed)
+        await write_rotations_valid(raw, parsed)

@@ -1,4 +1,4 @@
-"""An EscalationPolicy's own status: Ready (the spec parsed) and TemplatesValid.
+"""An EscalationPolicy's own status: Ready (the spec parsed), TemplatesValid, RotationsValid.
 
 Only status is written, by server-side apply, each condition by its own field manager,
 so detection's MetricsAvailable (and each other's) stay as they are. Nothing here writes
@@ -13,16 +13,19 @@ from pydantic import TypeAdapter, ValidationError
 from incident_operator.adapters import kubernetes as k8s
 from incident_operator.adapters.events import post_event
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.domain.conditions import Condition
+from incident_operator.domain.conditions import Condition, ConditionStatus
 from incident_operator.domain.reasons import ConditionType, EventType, Reason
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.messages import template_problems, templates_condition
 from incident_operator.reconcile.policy import reconcile_policy
+from incident_operator.reconcile.rotations import rotations_condition
 from incident_operator.runtime import clock
 
 KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
 TEMPLATES_MANAGER = "incident-operator-notifications"
+ROTATIONS_MANAGER = "incident-operator-rotations"
 _CONDITION = TypeAdapter(Condition)
+_CONDITIONS = TypeAdapter(list[Condition])
 
 
 def parse_policy(body: dict[str, Any]) -> EscalationPolicy | ValidationError:
@@ -93,4 +96,43 @@ async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) 
     if problems:
         await asyncio.to_thread(
             post_event, body, EventType.WARNING, Reason.TEMPLATE_ERROR, condition.message
+        )
+
+
+async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) -> None:
+    """RotationsValid: every rotation's time zone is known; a Warning Event when not."""
+    generation = policy.metadata.generation or None
+    rotations = policy.spec.rotations
+    if rotations_condition(policy.status.conditions, rotations, clock.now(), generation) is None:
+        return
+    # The event's body may be older than this handler's own last write (each status write
+    # is a watch event of its own): decide again on what is stored, so the condition's
+    # lastTransitionTime and the Warning Event are written once per change.
+    metadata = policy.metadata
+    try:
+        stored = await asyncio.to_thread(k8s.read_status, PLURAL, metadata.namespace, metadata.name)
+    except Exception as error:
+        if k8s.is_not_found(error):
+            return
+        raise
+    try:
+        current = _CONDITIONS.validate_python(stored.get("conditions") or [])
+    except ValidationError:
+        current = []
+    condition = rotations_condition(current, rotations, clock.now(), generation)
+    if condition is None:
+        return
+    wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
+    await asyncio.to_thread(
+        k8s.apply_status,
+        KIND,
+        PLURAL,
+        policy.metadata.namespace,
+        policy.metadata.name,
+        {"conditions": [wire]},
+        ROTATIONS_MANAGER,
+    )
+    if condition.status is ConditionStatus.FALSE:
+        await asyncio.to_thread(
+            post_event, body, EventType.WARNING, Reason.UNKNOWN_TIME_ZONE, condition.message
         )

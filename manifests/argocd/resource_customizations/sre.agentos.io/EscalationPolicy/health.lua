@@ -1,8 +1,9 @@
 -- Argo CD health of an incident-operator EscalationPolicy (sre.agentos.io/v1alpha1).
 -- Progressing: the operator has not read this generation yet.
 -- Degraded: Ready=False (invalid spec), TemplatesValid=False (a template override
--- fails; the built-in one is used meanwhile) or MetricsAvailable=False (detection
--- cannot measure what the policy watches).
+-- fails; the built-in one is used meanwhile), MetricsAvailable=False (detection
+-- cannot measure what the policy watches) or RotationsValid=False (a rotation's time
+-- zone is unknown, so who is on call cannot be worked out).
 -- Healthy: Ready=True and none of the above.
 -- Never errors: a partial object during a sync is Progressing.
 local hs = {}
@@ -26,7 +27,8 @@ for _, condition in ipairs(status.conditions) do
     ready = condition
   end
   local failing = (condition.type == "Ready" or condition.type == "TemplatesValid"
-    or condition.type == "MetricsAvailable") and condition.status == "False"
+    or condition.type == "MetricsAvailable" or condition.type == "RotationsValid")
+    and condition.status == "False"
   if failing then
     hs.status = "Degraded"
     hs.message = tostring(condition.type) .. ": " .. tostring(condition.message or condition.reason or "False")
