@@ -28,7 +28,7 @@ from incident_operator.domain.detection_queries import CATALOG
 from incident_operator.domain.durations import parse_duration
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import Audience, ChannelType
-from incident_operator.domain.severity import Severity
+from incident_operator.domain.severity import ALERT_SEVERITY, AlertLevel, Severity
 from incident_operator.domain.signals import Direction, Signal
 
 _LIST_MAP_BY_NAME = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
@@ -101,8 +101,16 @@ class SeverityOverrides(ApiModel):
 class SeverityByLevel(ApiModel):
     """The severity a rule opens at each threshold level."""
 
-    critical: Severity = Severity.P1
-    warning: Severity = Severity.P2
+    critical: Severity = Field(
+        default=ALERT_SEVERITY[AlertLevel.CRITICAL],
+        description="The severity a critical breach opens (the runbook's alert mapping: "
+        "Critical is P0). A rule for a signal that means less than an outage says P1.",
+    )
+    warning: Severity = Field(
+        default=ALERT_SEVERITY[AlertLevel.WARNING],
+        description="The severity a warning breach opens (the runbook's alert mapping: "
+        "Warning is P2).",
+    )
 
 
 # Each signal's metric roles, which a rule's ``metrics`` may override; as a CEL map.
@@ -395,6 +403,11 @@ class Templates(ApiModel):
     customer_progress: Annotated[str, Field(max_length=16384)] | None = None
     customer_resolution: Annotated[str, Field(max_length=16384)] | None = None
     update_reminder: Annotated[str, Field(max_length=16384)] | None = None
+    coordination: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="The message #sre-team gets when a role is assigned, handed off or "
+        "left vacant (variable coordination: line, title, previous, current, handoff, roles).",
+    )
 
 
 class Communication(ApiModel):

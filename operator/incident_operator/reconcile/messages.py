@@ -40,7 +40,9 @@ from incident_operator.domain.notifications import (
 )
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, Reason
+from incident_operator.domain.severity import EXAMPLES, level
 from incident_operator.reconcile import runbook_templates
+from incident_operator.reconcile.coordination import coordination_context
 from incident_operator.reconcile.governing_policy import effective_level
 
 # Annotations responders may set for the texts' optional lines.
@@ -63,6 +65,7 @@ class TemplateName(StrEnum):
     CUSTOMER_PROGRESS = "customerProgress"
     CUSTOMER_RESOLUTION = "customerResolution"
     UPDATE_REMINDER = "updateReminder"
+    COORDINATION = "coordination"
 
     @property
     def attribute(self) -> str:
@@ -79,6 +82,7 @@ BUILTIN: dict[TemplateName, str] = {
     TemplateName.CUSTOMER_PROGRESS: runbook_templates.CUSTOMER_PROGRESS,
     TemplateName.CUSTOMER_RESOLUTION: runbook_templates.CUSTOMER_RESOLUTION,
     TemplateName.UPDATE_REMINDER: runbook_templates.UPDATE_REMINDER,
+    TemplateName.COORDINATION: runbook_templates.COORDINATION,
 }
 
 # PagerDuty's acknowledge carries no text: it has no template; its summary is made here.
@@ -94,6 +98,7 @@ TEMPLATE_FOR_KIND: dict[NotificationKind, TemplateName | None] = {
     NotificationKind.CUSTOMER_INITIAL: TemplateName.CUSTOMER_INITIAL,
     NotificationKind.CUSTOMER_PROGRESS: TemplateName.CUSTOMER_PROGRESS,
     NotificationKind.CUSTOMER_RESOLUTION: TemplateName.CUSTOMER_RESOLUTION,
+    NotificationKind.COORDINATION: TemplateName.COORDINATION,
 }
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -273,6 +278,8 @@ def incident_context(
         "namespace": meta.namespace,
         "title": spec.title,
         "severity": spec.severity.value,
+        "severity_definition": level(spec.severity).definition,
+        "severity_examples": list(EXAMPLES[spec.severity]),
         "phase": phase.value,
         "state": spec.state.value,
         "customer_status": _CUSTOMER_STATUS[phase],
@@ -406,6 +413,9 @@ def message_context(
         "escalation": escalation,
         "update": update,
         "reminder": reminder,
+        "coordination": (
+            coordination_context(incident, ref) if kind is NotificationKind.COORDINATION else None
+        ),
         "current_actions": current_actions,
         "next_steps": next_steps,
     }
@@ -460,6 +470,15 @@ def _sample_incidents() -> list[Incident]:
                 "recorded": {"acknowledgedBy": "alice"},
                 "escalation": {
                     "level": 1,
+                    "roleChanges": [
+                        {
+                            "number": 1,
+                            "role": "commander",
+                            "previous": "erin",
+                            "current": "alice",
+                            "at": "2025-01-01T12:10:00Z",
+                        }
+                    ],
                     "steps": [
                         {
                             "key": "P1-0",
@@ -517,6 +536,7 @@ def sample_contexts(kind: NotificationKind) -> list[dict[str, Any]]:
         NotificationKind.ESCALATION: "P1-0",
         NotificationKind.STATUS_UPDATE: "1",
         NotificationKind.CUSTOMER_PROGRESS: "1",
+        NotificationKind.COORDINATION: "1",
     }
     return [
         message_context(incident, kind, refs.get(kind), _SAMPLE_TIME, every)
