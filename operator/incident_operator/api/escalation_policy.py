@@ -197,7 +197,8 @@ class DetectionRule(ApiModel):
     )
     offset: Annotated[Duration, Within("1s", "720h")] | None = Field(
         default=None,
-        description="requestRateDrop: how far back the rate it is compared with lies (default 1d).",
+        description="requestRateDrop: how far back the rate it is compared with lies "
+        "(default 1d); apiLatencyRelative: how far back the normal p99 lies (default 168h).",
     )
     metrics: Annotated[dict[str, MetricName], Field(max_length=8)] | None = Field(
         default=None,

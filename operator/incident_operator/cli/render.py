@@ -10,6 +10,7 @@ from typing import Any
 
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.domain.durations import format_duration
+from incident_operator.domain.severity import Severity, describe
 
 
 def label(incident: dict[str, Any]) -> str:
@@ -108,6 +109,7 @@ def show(item: dict[str, Any], now: datetime) -> str:
         f"Phase: {escape(status.get('phase', '-'))}    "
         f"State: {escape(spec.get('state', '-'))}    "
         f"Source: {escape(spec.get('source', 'manual'))}",
+        *_severity_meaning(spec.get("severity")),
         "Roles:           "
         + ", ".join(
             f"{role} {escape(roles.get(key, '-'))}"
@@ -152,6 +154,13 @@ def show(item: dict[str, Any], now: datetime) -> str:
         ]
     lines += ["", "Timeline (last 10):", timeline(status, last=10)]
     return "\n".join(lines)
+
+
+def _severity_meaning(severity: str | None) -> list[str]:
+    """The runbook's definition of the severity and its examples, under the Severity line."""
+    if severity not in set(Severity):
+        return []
+    return [f"{'':<17}{describe(Severity(severity))}"]
 
 
 def _block(heading: str, text: str | None) -> list[str]:
