@@ -15,7 +15,7 @@ detection time, and it reads what that reconciler wrote (phase, conditions, dead
     reached step -> ReachedStep in status.escalation.steps
                  -> one NotificationRecord (Pending) per channel routing gives it
     declaration, reopening, updates, reminders, acknowledgement, resolution,
-    customer messages
+    customer messages, role changes (Coordination, to #sre-team)
                  -> recorded once each, remembered in status.escalation
 
 Records are written to the Incident before anything is sent: in the same pass,

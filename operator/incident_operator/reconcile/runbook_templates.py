@@ -200,7 +200,7 @@ Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
 Channel: {{ incident.channel }}
 {{ coordination.line if coordination else 'Incident roles changed.' }}
 
-Roles:
+Roles now:
 {% for role in (coordination.roles if coordination else []) -%}
 - {{ role.title }}: {{ ('@' ~ role.holder) if role.holder else '(unassigned)' }}
 {% endfor -%}
