@@ -175,3 +175,15 @@ def test_the_sample_policy_is_accepted_by_the_api_server(env: EscalationEnv) -> 
     assert rules["api-latency-vs-normal"]["signal"] == "apiLatencyRelative"
     assert rules["agent-success-rate"]["severity"] == {"critical": "P1", "warning": "P2"}
     assert rules["agent-outage"]["severity"]["critical"] == "P0"
+
+
+def test_kubectl_explain_lists_the_severities_with_definitions_and_examples(
+    env: EscalationEnv,
+) -> None:
+    explained = env.kubectl("explain", "incident.spec.severity").stdout
+    # kubectl wraps long lines: compare the words.
+    words = " ".join(explained.split())
+    assert "P0 - Complete system outage or data loss affecting all users" in words
+    assert "All agents failing to execute" in words
+    assert "Agent execution success rate < 50%; API latency > 10x normal" in words
+    assert "P4 - No immediate impact, improvement opportunity." in words
