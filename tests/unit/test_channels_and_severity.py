@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from incident_operator.api.escalation_policy import DetectionRule, SeverityByLevel
+from incident_operator.api.escalation_policy import DetectionRule, SeverityByLevel, Templates
 from incident_operator.api.incident import SEVERITY_DESCRIPTION, Incident
 from incident_operator.cli.render import show
 from incident_operator.domain.detection import format_value
@@ -33,7 +33,7 @@ from incident_operator.domain.severity import (
 )
 from incident_operator.domain.signals import TIMES_NORMAL
 from incident_operator.reconcile.coordination import changed_roles
-from incident_operator.reconcile.messages import outgoing_message
+from incident_operator.reconcile.messages import outgoing_message, template_problems
 from tests.unit.test_pipeline import T0, _decide, _new, _policy, _written
 
 K = NotificationKind
@@ -261,3 +261,11 @@ def test_the_declaration_states_the_severitys_definition_and_examples() -> None:
 def test_relative_values_read_as_times_normal() -> None:
     assert format_value(12.04, TIMES_NORMAL) == "12x normal"
     assert format_value(2.5, TIMES_NORMAL) == "2.5x normal"
+
+
+def test_a_coordination_override_is_checked_against_both_sample_incidents() -> None:
+    good = Templates(coordination="{{ coordination.line }} ({{ coordination.title }})")
+    assert template_problems(good) == []
+    bad = Templates(coordination="{{ coordination.nobody }}")
+    [problem] = template_problems(bad)
+    assert problem.describe().startswith("spec.communication.templates.coordination")

@@ -511,6 +511,9 @@ def _sample_incidents() -> list[Incident]:
                 "id": "INC-0043",
                 "phase": "Detected",
                 "escalation": {
+                    "roleChanges": [
+                        {"number": 1, "role": "scribe", "previous": "eve", "at": _SAMPLE_TIME}
+                    ],
                     "steps": [
                         {
                             "key": "P1-0",
