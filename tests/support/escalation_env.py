@@ -41,10 +41,23 @@ SECRETS = {
 }
 
 
+# Slack channels with a webhook of their own (path /slack/<key>/...), by chatChannel.
+SLACK_WEBHOOK_CHANNELS = {
+    "monitoring": "#monitoring",
+    "all": "#incident-all",
+    "sre-team": "#sre-team",
+}
+
+
 def create_secret(api: k8s.ApiClient, namespace: str, recorder: HttpRecorder, **extra: str) -> None:
     """The channels' Secret; ``extra`` adds keys (an SMTP CA bundle, say)."""
     data = {
         "slack-url": f"{recorder.url}/slack/{SECRETS['slack-path']}",
+        # One incoming webhook per runbook channel, as Slack apps need: /slack/<channel>/.
+        **{
+            f"slack-{channel}-url": f"{recorder.url}/slack/{channel}/{SECRETS['slack-path']}"
+            for channel in SLACK_WEBHOOK_CHANNELS
+        },
         "routing-key": SECRETS["routing-key"],
         "token": SECRETS["token"],
         "smtp-password": SECRETS["smtp-password"],
@@ -60,9 +73,18 @@ def create_secret(api: k8s.ApiClient, namespace: str, recorder: HttpRecorder, **
 
 
 def channels(recorder: HttpRecorder, *names: str) -> list[dict[str, Any]]:
-    """The channels named (slack-critical, slack-high, slack-warning, pagerduty, webhook)."""
+    """The channels named (slack-critical, slack-high, slack-warning, pagerduty, webhook,
+    and slack-monitoring, slack-all, slack-sre-team, each with a webhook URL of its own)."""
     ref = lambda key: {"name": SECRET_NAME, "key": key}  # noqa: E731
     known: dict[str, dict[str, Any]] = {
+        **{
+            f"slack-{channel}": {
+                "type": "slack",
+                "chatChannel": chat,
+                "secretRef": ref(f"slack-{channel}-url"),
+            }
+            for channel, chat in SLACK_WEBHOOK_CHANNELS.items()
+        },
         "slack-critical": {
             "type": "slack",
             "chatChannel": "#incident-critical",

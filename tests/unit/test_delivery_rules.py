@@ -74,11 +74,12 @@ RUNBOOK_CHANNELS = [
         (K.ESCALATION, Severity.P3, (CHAT,), ["mon", "all", "hook"]),
         (K.ESCALATION, Severity.P3, (PAGER,), ["mon", "all", "hook"]),
         (K.ESCALATION, Severity.P4, (EMAIL,), ["mon", "all", "mail", "hook"]),
-        # Info: everything else stays on the dashboard.
-        (K.DECLARATION, Severity.P4, (), []),
-        (K.DECLARATION, Severity.P3, (), []),
-        (K.STATUS_UPDATE, Severity.P3, (), []),
-        (K.UPDATE_REMINDER, Severity.P4, (), []),
+        # Info: declarations, updates and reminders go to #monitoring too (issue 14: the
+        # runbook maps Info to #monitoring and promises P3 daily updates).
+        (K.DECLARATION, Severity.P4, (), ["mon", "all", "hook"]),
+        (K.DECLARATION, Severity.P3, (), ["mon", "all", "hook"]),
+        (K.STATUS_UPDATE, Severity.P3, (), ["mon", "all", "hook"]),
+        (K.UPDATE_REMINDER, Severity.P4, (), ["mon", "all", "hook"]),
         # E-mail targets reach the e-mail channels.
         (K.ESCALATION, Severity.P1, (EMAIL,), ["high", "all", "mail", "hook"]),
         (K.DECLARATION, Severity.P0, (), ["crit", "all", "hook"]),
@@ -101,7 +102,9 @@ def test_acknowledge_and_resolve_go_to_the_paged_channels() -> None:
     assert route(K.ACKNOWLEDGEMENT, Severity.P0, channels, paged=["pd"]) == ["pd"]
     assert route(K.ACKNOWLEDGEMENT, Severity.P0, channels) == []
     assert route(K.RESOLUTION, Severity.P1, channels, paged=["pd"]) == ["pd", "high", "all", "hook"]
-    assert route(K.RESOLUTION, Severity.P3, channels, paged=["pd"]) == ["pd"]
+    # Info: a PagerDuty channel paged before the severity was lowered is resolved, and
+    # the resolution is told in #monitoring like the declaration was.
+    assert route(K.RESOLUTION, Severity.P3, channels, paged=["pd"]) == ["pd", "mon", "all", "hook"]
 
 
 @pytest.mark.parametrize(
@@ -113,8 +116,8 @@ def test_acknowledge_and_resolve_go_to_the_paged_channels() -> None:
         (Severity.P1, [], ["high", "all", "hook"]),
         # Warning and info never page, even a channel paged before a severity was lowered.
         (Severity.P2, ["pd"], ["warn", "all", "hook"]),
-        (Severity.P3, ["pd"], []),
-        (Severity.P4, [], []),
+        (Severity.P3, ["pd"], ["mon", "all", "hook"]),
+        (Severity.P4, [], ["mon", "all", "hook"]),
     ],
 )
 def test_a_reopening_is_announced_and_triggers_the_paged_channels(
@@ -124,7 +127,11 @@ def test_a_reopening_is_announced_and_triggers_the_paged_channels(
 
 
 def test_a_step_naming_its_channel_overrides_routing() -> None:
-    assert route(K.ESCALATION, Severity.P3, RUNBOOK_CHANNELS, (PHONE,), explicit="mail") == ["mail"]
+    # #incident-all still hears of it: it receives every notification.
+    assert route(K.ESCALATION, Severity.P3, RUNBOOK_CHANNELS, (PHONE,), explicit="mail") == [
+        "all",
+        "mail",
+    ]
     assert route(K.ESCALATION, Severity.P0, RUNBOOK_CHANNELS, (PHONE,), explicit="gone") == []
 
 

@@ -149,7 +149,8 @@ def test_a_breach_opens_one_incident_with_value_threshold_and_labels() -> None:
     }
     spec = new.manifest()["spec"]
     assert spec["source"] == "prometheus"
-    assert spec["severity"] == "P1"  # critical opens P1 unless the rule says P0
+    # Critical opens P0 (the runbook's alert mapping) unless the rule says otherwise.
+    assert spec["severity"] == "P0"
     assert spec["affected"] == [{"kind": "Deployment", "name": "api"}]
     assert spec["policyRef"] == {"name": "runbook"}
     assert "93.4%" in spec["title"]
@@ -237,7 +238,8 @@ def test_warning_turning_critical_raises_the_severity_once() -> None:
 
 
 def test_severity_is_never_lowered() -> None:
-    cycles = Cycles(_policy(CPU))
+    # A rule whose critical level opens P1, so people can raise it further.
+    cycles = Cycles(_policy({**CPU, "severity": {"critical": "P1"}}))
     cycles.run({"api": 0.95}, T0)
     assert cycles.incident().spec.severity is Severity.P1
     plan = cycles.run({"api": 0.8}, _at(15))

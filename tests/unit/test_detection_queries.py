@@ -62,6 +62,19 @@ def test_request_rate_drop_compares_with_the_offset() -> None:
     assert "offset 86400s" in signal_query(Signal.REQUEST_RATE_DROP, "shop")
 
 
+def test_relative_latency_divides_the_p99_by_the_p99_a_week_before() -> None:
+    query = signal_query(Signal.API_LATENCY_RELATIVE, "shop", window=timedelta(minutes=1))
+    now, before = query.split(" / ")
+    assert now.startswith("histogram_quantile(0.99, ")
+    assert "offset" not in now
+    assert before.startswith("histogram_quantile(0.99, ")
+    assert "http_request_duration_seconds_bucket" in before
+    assert "[60s] offset 604800s)" in before
+    assert now.replace("[60s]", "[60s] offset 604800s") == before
+    shifted = signal_query(Signal.API_LATENCY_RELATIVE, "shop", offset=timedelta(minutes=1))
+    assert "offset 60s" in shifted
+
+
 def test_latency_is_a_p99_over_buckets_kept_by_le() -> None:
     query = signal_query(Signal.API_LATENCY_P99, "shop")
     assert query.startswith("histogram_quantile(0.99, ")

@@ -483,9 +483,10 @@ _CHAT_ONLY = {
         # Never paged: no PagerDuty.
         ("P1", _CHAT_ONLY, {"high"}),
         ("P2", {}, {"warn"}),
-        # Info: never paged, nothing leaves the dashboard.
-        ("P3", {}, set()),
-        ("P4", {}, set()),
+        # Info: never paged; announced like the declaration (issue 14), and as this policy
+        # has no #monitoring channel, in every Slack channel rather than nowhere.
+        ("P3", {}, {"crit", "high", "warn"}),
+        ("P4", {}, {"crit", "high", "warn"}),
     ],
 )
 def test_a_reopened_incident_is_announced_once_per_reopening(

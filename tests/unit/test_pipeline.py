@@ -120,8 +120,8 @@ def _difference(incident: Incident, decision: IncidentDecision) -> dict[str, Any
         ("P0", {"declaration/high", "escalation-P0-0/pd", "escalation-P0-0/high"}),
         ("P1", {"declaration/high", "escalation-P1-0/pd", "escalation-P1-0/high"}),
         ("P2", {"declaration/high", "escalation-P2-0/high"}),
-        # P3 and P4 stay on the dashboard: nothing to send.
-        ("P3", set()),
+        # P3: declared too (issue 14), in the only Slack channel there is; no step at 0s.
+        ("P3", {"declaration/high"}),
     ],
 )
 def test_a_new_incident_is_initialised_announced_and_claimed_in_one_pass(

@@ -67,6 +67,8 @@ def test_escalation_matrix(
         (Signal.API_ERROR_RATE, 0.01, 0.05, Direction.ABOVE),
         (Signal.REQUEST_RATE_DROP, 0.20, 0.50, Direction.ABOVE),
         (Signal.CONNECTION_ERRORS, 10, 100, Direction.ABOVE),
+        # The severity examples: "2-5x latency" (P2), "API latency > 10x normal" (P1).
+        (Signal.API_LATENCY_RELATIVE, 2, 10, Direction.ABOVE),
         # Infrastructure
         (Signal.CPU_USAGE, 0.70, 0.90, Direction.ABOVE),
         (Signal.MEMORY_USAGE, 0.80, 0.95, Direction.ABOVE),

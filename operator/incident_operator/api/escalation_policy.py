@@ -29,7 +29,7 @@ from incident_operator.domain.detection_queries import CATALOG
 from incident_operator.domain.durations import parse_duration
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import Audience, ChannelType
-from incident_operator.domain.severity import Severity
+from incident_operator.domain.severity import ALERT_SEVERITY, AlertLevel, Severity
 from incident_operator.domain.signals import Direction, Signal
 
 _LIST_MAP_BY_NAME = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
@@ -107,8 +107,16 @@ class SeverityOverrides(ApiModel):
 class SeverityByLevel(ApiModel):
     """The severity a rule opens at each threshold level."""
 
-    critical: Severity = Severity.P1
-    warning: Severity = Severity.P2
+    critical: Severity = Field(
+        default=ALERT_SEVERITY[AlertLevel.CRITICAL],
+        description="The severity a critical breach opens (the runbook's alert mapping: "
+        "Critical is P0). A rule for a signal that means less than an outage says P1.",
+    )
+    warning: Severity = Field(
+        default=ALERT_SEVERITY[AlertLevel.WARNING],
+        description="The severity a warning breach opens (the runbook's alert mapping: "
+        "Warning is P2).",
+    )
 
 
 # Each signal's metric roles, which a rule's ``metrics`` may override; as a CEL map.
@@ -195,7 +203,8 @@ class DetectionRule(ApiModel):
     )
     offset: Annotated[Duration, Within("1s", "720h")] | None = Field(
         default=None,
-        description="requestRateDrop: how far back the rate it is compared with lies (default 1d).",
+        description="requestRateDrop: how far back the rate it is compared with lies "
+        "(default 1d); apiLatencyRelative: how far back the normal p99 lies (default 168h).",
     )
     metrics: Annotated[dict[str, MetricName], Field(max_length=8)] | None = Field(
         default=None,
@@ -404,6 +413,11 @@ class Templates(ApiModel):
     customer_reminder: Annotated[str, Field(max_length=16384)] | None = Field(
         default=None,
         description="The internal reminder that a customer message is due and unpublished.",
+    )
+    coordination: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="The message #sre-team gets when a role is assigned, handed off or "
+        "left vacant (variable coordination: line, title, previous, current, handoff, roles).",
     )
 
 

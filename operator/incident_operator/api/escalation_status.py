@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from incident_operator.api.base import ApiModel, DNSName, Duration
+from incident_operator.api.base import ApiModel, DNSName, Duration, UserName
 from incident_operator.domain.notifications import DeliveryState, NotificationKind
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.triggers import TriggerName
@@ -64,6 +64,31 @@ class TriggerRecord(ApiModel):
     step: Annotated[str, Field(max_length=8)] | None = None
 
 
+class IncidentRole(StrEnum):
+    """The runbook's incident roles, by their field in spec.roles."""
+
+    COMMANDER = "commander"
+    TECH_LEAD = "techLead"
+    COMMS_LEAD = "commsLead"
+    SCRIBE = "scribe"
+
+
+# Role changes kept for the coordination messages that tell them; older ones were sent.
+ROLE_CHANGE_LIMIT = 32
+
+
+class RoleChange(ApiModel):
+    """A role assigned, handed off or unassigned, as #sre-team is told of it."""
+
+    # 1, 2, ...: the change's place among the incident's role changes; in its key.
+    number: Annotated[int, Field(ge=1)]
+    role: IncidentRole
+    # Who held the role before (unset: nobody) and who holds it now (unset: nobody).
+    previous: UserName | None = None
+    current: UserName | None = None
+    at: datetime
+
+
 class EscalationStatus(ApiModel):
     """How far the incident has been escalated, and what was announced."""
 
@@ -94,6 +119,10 @@ class EscalationStatus(ApiModel):
     reopened_for: datetime | None = None
     # PagerDuty channels told of the acknowledgement.
     acknowledged_on: Annotated[list[DNSName], Field(max_length=32)] = []
+    # Role changes told to #sre-team (Coordination), the latest ROLE_CHANGE_LIMIT, and
+    # how many there were in all (the next one's number follows it).
+    role_changes: Annotated[list[RoleChange], Field(max_length=ROLE_CHANGE_LIMIT)] = []
+    role_changes_announced: Annotated[int, Field(ge=0)] = 0
 
 
 class NotificationRecord(ApiModel):

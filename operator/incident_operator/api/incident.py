@@ -31,7 +31,7 @@ from incident_operator.domain.customer_communication import CustomerMessageKind
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import Reason
-from incident_operator.domain.severity import ActionItemPriority, Severity
+from incident_operator.domain.severity import ActionItemPriority, Severity, describe
 from incident_operator.domain.signals import Level
 from incident_operator.domain.timeline import Entry as TimelineEntry
 
@@ -216,6 +216,12 @@ class ResponderChecklist(ApiModel):
 _ROLLBACK_TARGET = "rollback.target must be one of the affected workloads"
 
 
+# ``kubectl explain incident.spec.severity``: the runbook's definitions and examples.
+SEVERITY_DESCRIPTION = "The runbook's severity levels:\n" + "\n".join(
+    describe(severity) for severity in Severity
+)
+
+
 class IncidentSpec(ApiModel):
     """What responders (or the operator, when detection opens one) say about the incident."""
 
@@ -233,7 +239,7 @@ class IncidentSpec(ApiModel):
     )
 
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    severity: Severity
+    severity: Severity = Field(description=SEVERITY_DESCRIPTION)
     summary: LongText = ""
     impact: LongText = ""
     state: IncidentState = IncidentState.INVESTIGATING

@@ -12,6 +12,7 @@ from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.domain.durations import format_duration
 from incident_operator.domain.links import RelatedLinks, link_lines
+from incident_operator.domain.severity import Severity, describe
 
 
 def label(incident: dict[str, Any]) -> str:
@@ -111,6 +112,7 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
         f"Phase: {escape(status.get('phase', '-'))}    "
         f"State: {escape(spec.get('state', '-'))}    "
         f"Source: {escape(spec.get('source', 'manual'))}",
+        *_severity_meaning(spec.get("severity")),
         "Roles:           "
         + ", ".join(
             f"{role} {escape(roles.get(key, '-'))}"
@@ -179,6 +181,13 @@ def postmortem_section(post_mortem: dict[str, Any]) -> list[str]:
     if post_mortem.get("documentUrl"):
         lines.append(f"  document {escape(post_mortem['documentUrl'])}")
     return lines
+
+
+def _severity_meaning(severity: str | None) -> list[str]:
+    """The runbook's definition of the severity and its examples, under the Severity line."""
+    if severity not in set(Severity):
+        return []
+    return [f"{'':<17}{describe(Severity(severity))}"]
 
 
 def _block(heading: str, text: str | None) -> list[str]:

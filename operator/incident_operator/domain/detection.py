@@ -49,7 +49,13 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 from incident_operator.domain.reasons import Reason
-from incident_operator.domain.signals import RUNBOOK_THRESHOLDS, Direction, Level, Signal
+from incident_operator.domain.signals import (
+    RUNBOOK_THRESHOLDS,
+    TIMES_NORMAL,
+    Direction,
+    Level,
+    Signal,
+)
 
 # Labels a rule's result names its workload by.
 WORKLOAD_LABEL: Final = "workload"
@@ -530,6 +536,7 @@ class Unit(StrEnum):
 
     RATIO = "ratio"
     SECONDS = "seconds"
+    TIMES = "times"
     PLAIN = "plain"
 
 
@@ -538,11 +545,13 @@ def _unit_kind(unit: str) -> Unit:
         return Unit.RATIO
     if unit == "seconds":
         return Unit.SECONDS
+    if unit == TIMES_NORMAL:
+        return Unit.TIMES
     return Unit.PLAIN
 
 
 def format_value(value: float | None, unit: str) -> str:
-    """``93.4%``, ``2.31s``, ``12``, for titles and summaries."""
+    """``93.4%``, ``2.31s``, ``12x normal``, ``12``, for titles and summaries."""
     if value is None or not math.isfinite(value):
         return "unknown"
     kind = _unit_kind(unit)
@@ -550,6 +559,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value * 100:.3g}%"
     if kind is Unit.SECONDS:
         return f"{value:.3g}s"
+    if kind is Unit.TIMES:
+        return f"{value:.3g}x normal"
     return f"{value:.4g}"
 
 

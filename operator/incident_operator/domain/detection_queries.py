@@ -63,7 +63,7 @@ class SignalQuery:
     metrics: Mapping[str, str]
     build: Callable[[QueryInputs], str]
     default_window: timedelta = timedelta(minutes=5)
-    # Only requestRateDrop compares with the past.
+    # Only requestRateDrop and apiLatencyRelative compare with the past.
     default_offset: timedelta = field(default=timedelta(days=1))
 
 
@@ -156,6 +156,21 @@ def _p99(role: str) -> Callable[[QueryInputs], str]:
     return build
 
 
+def _p99_relative(role: str) -> Callable[[QueryInputs], str]:
+    """The p99 now over the p99 ``offset`` before, per workload: 10 is "10x normal"."""
+
+    def build(q: QueryInputs) -> str:
+        window, offset = promql_duration(q.window), promql_duration(q.offset)
+        buckets = _selector(f"{q.metrics[role]}_bucket", q.namespace)
+        now = _per_workload("sum", f"rate({buckets}[{window}])", q.namespace, "le")
+        before = _per_workload(
+            "sum", f"rate({buckets}[{window}] offset {offset})", q.namespace, "le"
+        )
+        return f"histogram_quantile(0.99, {now}) / histogram_quantile(0.99, {before})"
+
+    return build
+
+
 def _ratio(role: str, part: str) -> Callable[[QueryInputs], str]:
     """sum(rate(part)) / sum(rate(all)) per workload; a part with no series yet reads 0."""
 
@@ -223,6 +238,12 @@ CATALOG: Final[Mapping[Signal, SignalQuery]] = {
     ),
     Signal.API_LATENCY_P99: SignalQuery(
         {"histogram": "http_request_duration_seconds"}, _p99("histogram")
+    ),
+    Signal.API_LATENCY_RELATIVE: SignalQuery(
+        {"histogram": "http_request_duration_seconds"},
+        _p99_relative("histogram"),
+        # "Normal" is the same hour of the same weekday a week before.
+        default_offset=timedelta(weeks=1),
     ),
     Signal.API_ERROR_RATE: SignalQuery(
         {"requests": "http_requests_total"}, _ratio("requests", _FAILED_REQUEST)

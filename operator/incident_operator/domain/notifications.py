@@ -6,13 +6,23 @@ Routing follows the runbook's Alert Severity Mapping unless a step names its cha
     critical      P0         page immediately   #incident-critical
     high          P1         page primary       #incident-high
     warning       P2         (none)             #incident-warning
-    info          P3, P4     (none)             escalations only, to #monitoring; the
-                                                rest stays on the dashboard (the status)
+    info          P3, P4     (none)             #monitoring
 
-At the info level only an escalation, a person to reach (the P3 Team Lead step), goes
-out: to the chat channels, webhooks and, for e-mail targets, e-mail, as at the warning
-level, and never to PagerDuty. Declarations, status updates and customer messages of P3
-and P4 incidents go nowhere; a resolution only to a PagerDuty channel paged before.
+and the runbook's Incident Channels::
+
+    #incident-all   every internal notification of every severity (not PagerDuty's
+                    acknowledgements, not customer messages)
+    #sre-team       coordination only: role changes and hand-offs (Coordination)
+
+At the info level everything internal goes out as at the warning level: declarations,
+status updates, reminders, escalations (the P3 Team Lead step) and resolutions reach
+#monitoring, #incident-all and the webhooks (e-mail for escalations to e-mail targets),
+never PagerDuty; the runbook promises P3 daily updates. Customer messages of P3 and P4
+incidents go nowhere. A resolution also goes to a PagerDuty channel paged before (a
+severity lowered after paging).
+
+Each chat channel needs its own Slack incoming webhook: an app's webhook posts to the
+channel it was created for and ignores the ``channel`` field of the message.
 
 A reopened incident is announced like a declaration, and re-triggers the PagerDuty
 channels paged before (as a resolution resolves them) when its severity pages.
@@ -62,6 +72,9 @@ class NotificationKind(StrEnum):
     CUSTOMER_RESOLUTION = "CustomerResolution"
     # To the internal channels: a customer message is due and nobody has published it.
     CUSTOMER_REMINDER = "CustomerCommunicationReminder"
+    # A role assigned, changed or unassigned (a hand-off when it moves from one person
+    # to another), once per change: to #sre-team (and #incident-all) only.
+    COORDINATION = "Coordination"
 
     @property
     def for_customers(self) -> bool:
@@ -120,8 +133,10 @@ class ChannelInfo:
     chat_channel: str | None = None
 
 
-# The runbook's "Incident Channels": a chat channel that receives every notification.
+# The runbook's "Incident Channels": a chat channel that receives every notification,
 ALL_INCIDENTS_CHANNEL = "#incident-all"
+# and one for SRE team coordination (role changes, hand-offs), which receives only that.
+COORDINATION_CHANNEL = "#sre-team"
 
 # Incident severity to the runbook's alert level (the inverse of ALERT_SEVERITY; P4 is
 # the runbook's "P3-P4" row).
@@ -162,16 +177,27 @@ def pages(severity: Severity) -> bool:
 
 def _chat_channels(severity: Severity, channels: list[ChannelInfo]) -> list[str]:
     """The Slack channels for ``severity``: the runbook's channel for its alert level
-    (#incident-critical, #incident-high, #incident-warning) and #incident-all; failing
-    those, Slack channels without a chatChannel; failing those, every Slack channel, so a
-    message is never dropped for want of an exact name."""
-    slack = [c for c in channels if c.type is ChannelType.SLACK]
+    (#incident-critical, #incident-high, #incident-warning, #monitoring) and
+    #incident-all; failing those, Slack channels without a chatChannel; failing those,
+    every Slack channel but #sre-team's, so a message is never dropped for want of an
+    exact name (#sre-team is for coordination, not a catch-all)."""
+    slack = [
+        c
+        for c in channels
+        if c.type is ChannelType.SLACK and c.chat_channel != COORDINATION_CHANNEL
+    ]
     wanted = level(severity).chat_channel
     exact = [c.name for c in slack if c.chat_channel in (wanted, ALL_INCIDENTS_CHANNEL)]
     if any(c.chat_channel == wanted for c in slack):
         return exact
     generic = [c.name for c in slack if not c.chat_channel]
     return list(dict.fromkeys([*(generic or [c.name for c in slack]), *exact]))
+
+
+def _coordination_channels(channels: list[ChannelInfo]) -> list[str]:
+    """#sre-team and #incident-all: coordination is the SRE team's, never a page."""
+    wanted = (COORDINATION_CHANNEL, ALL_INCIDENTS_CHANNEL)
+    return [c.name for c in channels if c.type is ChannelType.SLACK and c.chat_channel in wanted]
 
 
 def route(
@@ -198,10 +224,18 @@ def route(
     paged_channels = [name for name in dict.fromkeys(paged) if name in names]
     if kind is NotificationKind.ACKNOWLEDGEMENT:
         return paged_channels
+    if kind is NotificationKind.COORDINATION:
+        return _coordination_channels(internal)
+    order = {c.name: i for i, c in enumerate(channels)}
+    all_incidents = [
+        c.name
+        for c in internal
+        if c.type is ChannelType.SLACK and c.chat_channel == ALL_INCIDENTS_CHANNEL
+    ]
     if kind is NotificationKind.ESCALATION and explicit is not None:
-        return [explicit] if explicit in names else []
-    if alert_level(severity) is AlertLevel.INFO and kind is not NotificationKind.ESCALATION:
-        return paged_channels if kind is NotificationKind.RESOLUTION else []
+        # The step's channel, and #incident-all, which hears of every notification.
+        chosen = [explicit, *all_incidents] if explicit in names else []
+        return sorted(dict.fromkeys(chosen), key=order.__getitem__)
     webhooks = [c.name for c in internal if c.type is ChannelType.WEBHOOK]
     chosen = [*_chat_channels(severity, internal), *webhooks]
     if kind is NotificationKind.ESCALATION:
@@ -215,7 +249,6 @@ def route(
         kind is NotificationKind.REOPENED and pages(severity)
     ):
         chosen += paged_channels
-    order = {c.name: i for i, c in enumerate(channels)}
     return sorted(dict.fromkeys(chosen), key=order.__getitem__)
 
 

@@ -155,6 +155,49 @@ def level(severity: Severity) -> SeverityLevel:
     return CATALOG[severity]
 
 
+# The runbook's examples of each severity, word for word (P3 and P4 lists as given; the
+# runbook has none for P4). Shown with the definitions in ``kubectl explain``,
+# ``kubectl incident show`` and the declaration, so whoever picks a severity sees them.
+EXAMPLES: dict[Severity, tuple[str, ...]] = {
+    Severity.P0: (
+        "Complete AgentOS platform unavailable",
+        "Data corruption or loss affecting production",
+        "Security breach with active exploitation",
+        "Payment processing completely failed",
+        "All agents failing to execute",
+    ),
+    Severity.P1: (
+        "Agent execution success rate < 50%",
+        "API latency > 10x normal",
+        "Authentication service degraded",
+        "Single region complete outage",
+        "Critical integrations failing",
+    ),
+    Severity.P2: (
+        "Specific agent type failing",
+        "Performance degradation (2-5x latency)",
+        "Non-critical feature unavailable",
+        "Logging/monitoring gaps",
+        "Single integration failing",
+    ),
+    Severity.P3: (
+        "UI cosmetic issues",
+        "Documentation errors",
+        "Non-critical alert noise",
+        "Minor performance issues",
+    ),
+    Severity.P4: (),
+}
+
+
+def describe(severity: Severity) -> str:
+    """``P1 - Major functionality impaired ... (e.g. Agent execution success rate < 50%;
+    API latency > 10x normal; ...)``: the definition and the runbook's examples."""
+    examples = EXAMPLES[severity]
+    tail = f" (e.g. {'; '.join(examples)})" if examples else ""
+    return f"{severity.value} - {level(severity).definition.removesuffix('.')}{tail}."
+
+
 class AlertLevel(StrEnum):
     """Alert levels of the runbook's Alert Severity Mapping."""
 

@@ -3,6 +3,10 @@
 Each signal has a warning and a critical threshold and a direction: most breach above
 their threshold, success rate breaches below it. Ratios are fractions (0.95 is 95%),
 times are seconds, rates are per the unit named.
+
+One signal is not in the thresholds table but in the severity examples: API latency
+relative to normal ("API latency > 10x normal" is P1, "2-5x latency" P2), the p99 now
+over the p99 a week earlier; its thresholds are "times normal", 2 and 10.
 """
 
 from dataclasses import dataclass
@@ -17,6 +21,8 @@ class Signal(StrEnum):
     MEMORY_USAGE = "memoryUsage"
     DISK_USAGE = "diskUsage"
     API_LATENCY_P99 = "apiLatencyP99"
+    # The p99 now divided by the p99 at ``offset`` (default a week) before: "10x normal".
+    API_LATENCY_RELATIVE = "apiLatencyRelative"
     API_ERROR_RATE = "apiErrorRate"
     REQUEST_RATE_DROP = "requestRateDrop"
     CONNECTION_ERRORS = "connectionErrors"
@@ -51,6 +57,8 @@ class Thresholds:
 
 
 _UP, _DOWN = Direction.ABOVE, Direction.BELOW
+# The unit of a value relative to the same value at an offset before (shown as 12x).
+TIMES_NORMAL = "times normal"
 
 RUNBOOK_THRESHOLDS: dict[Signal, Thresholds] = {
     Signal.POD_RESTARTS: Thresholds(3, 10, _UP, "restarts/hour"),
@@ -58,6 +66,8 @@ RUNBOOK_THRESHOLDS: dict[Signal, Thresholds] = {
     Signal.MEMORY_USAGE: Thresholds(0.80, 0.95, _UP, "ratio of limit"),
     Signal.DISK_USAGE: Thresholds(0.75, 0.90, _UP, "ratio of capacity"),
     Signal.API_LATENCY_P99: Thresholds(0.5, 2.0, _UP, "seconds"),
+    # The severity examples: "2-5x latency" is P2, "> 10x normal" P1.
+    Signal.API_LATENCY_RELATIVE: Thresholds(2.0, 10.0, _UP, TIMES_NORMAL),
     Signal.API_ERROR_RATE: Thresholds(0.01, 0.05, _UP, "ratio of requests"),
     Signal.REQUEST_RATE_DROP: Thresholds(0.20, 0.50, _UP, "ratio of earlier rate"),
     Signal.CONNECTION_ERRORS: Thresholds(10, 100, _UP, "errors/minute"),

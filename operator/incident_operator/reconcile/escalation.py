@@ -14,7 +14,8 @@ detection time, and it reads what that reconciler wrote (phase, conditions, dead
       v
     reached step -> ReachedStep in status.escalation.steps
                  -> one NotificationRecord (Pending) per channel routing gives it
-    declaration, reopening, updates, reminders, acknowledgement, resolution
+    declaration, reopening, updates, reminders, acknowledgement, resolution,
+    role changes (Coordination, to #sre-team)
                  -> recorded once each, remembered in status.escalation
     (customer messages are people's: reconcile/customer_messages.py, after this)
 
@@ -31,15 +32,18 @@ superseded without notifying anyone: nobody is paged because an incident became 
 severe.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
+    ROLE_CHANGE_LIMIT,
     EscalationStatus,
     NotificationRecord,
     ReachedStep,
+    RoleChange,
     StepCause,
     TriggerRecord,
 )
@@ -62,6 +66,7 @@ from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.timeline import Entry
 from incident_operator.domain.triggers import TriggerInputs, fired_triggers
+from incident_operator.reconcile.coordination import RoleMove
 from incident_operator.reconcile.rollback import rollback_failed
 
 OPERATOR_ACTOR = "incident-operator"
@@ -354,6 +359,30 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         )
 
 
+def _coordinate(scratch: _Scratch, moves: Sequence[RoleMove], active: bool) -> None:
+    """One Coordination notification per role change (to #sre-team and #incident-all),
+    numbered in status; a change while the incident is not active is not told."""
+    escalation = scratch.escalation
+    if not active:
+        return
+    for move in moves:
+        number = escalation.role_changes_announced + 1
+        escalation.role_changes_announced = number
+        escalation.role_changes = [
+            *escalation.role_changes,
+            RoleChange(
+                number=number,
+                role=move.role,
+                previous=move.previous,
+                current=move.current,
+                at=scratch.now,
+            ),
+        ][-ROLE_CHANGE_LIMIT:]
+        kind = NotificationKind.COORDINATION
+        event = f"coordination-{number}-{move.role.value}"
+        scratch.notify(kind, event, scratch.route(kind), scratch.now, str(number), False)
+
+
 def prune_records(records: list[NotificationRecord]) -> list[NotificationRecord]:
     """At most NOTIFICATION_LIMIT records: the oldest final ones go first."""
     excess = len(records) - NOTIFICATION_LIMIT
@@ -367,12 +396,17 @@ def prune_records(records: list[NotificationRecord]) -> list[NotificationRecord]
 
 
 def plan_escalation(
-    incident: Incident, policy: EscalationPolicy | None, now: datetime, started_at: datetime
+    incident: Incident,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    started_at: datetime,
+    role_moves: Sequence[RoleMove] = (),
 ) -> EscalationPlan:
     """The escalation status and delivery records ``incident`` should have at ``now``.
 
     ``started_at`` is when this operator process started: a step due before it was due
-    while no operator ran, and goes out marked late.
+    while no operator ran, and goes out marked late. ``role_moves`` are the role changes
+    the lifecycle recorded in this pass (reconcile/coordination.py).
     """
     status = incident.status
     escalation = (status.escalation or EscalationStatus()).model_copy(deep=True)
@@ -387,6 +421,7 @@ def plan_escalation(
     active = status.phase.is_active
     _track_severity(scratch, steps, detected_at)
     _announce(scratch, active)
+    _coordinate(scratch, role_moves, active)
     if active:
         _escalate(scratch, steps, detected_at, policy)
     level = _level(steps, escalation)

@@ -42,7 +42,9 @@ from incident_operator.domain.notifications import (
 )
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, Reason
+from incident_operator.domain.severity import EXAMPLES, level
 from incident_operator.reconcile import runbook_templates
+from incident_operator.reconcile.coordination import coordination_context
 from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.related_links import policy_links
 
@@ -67,6 +69,7 @@ class TemplateName(StrEnum):
     CUSTOMER_RESOLUTION = "customerResolution"
     UPDATE_REMINDER = "updateReminder"
     CUSTOMER_REMINDER = "customerReminder"
+    COORDINATION = "coordination"
 
     @property
     def attribute(self) -> str:
@@ -84,6 +87,7 @@ BUILTIN: dict[TemplateName, str] = {
     TemplateName.CUSTOMER_RESOLUTION: runbook_templates.CUSTOMER_RESOLUTION,
     TemplateName.UPDATE_REMINDER: runbook_templates.UPDATE_REMINDER,
     TemplateName.CUSTOMER_REMINDER: runbook_templates.CUSTOMER_REMINDER,
+    TemplateName.COORDINATION: runbook_templates.COORDINATION,
 }
 
 # PagerDuty's acknowledge carries no text: it has no template; its summary is made here.
@@ -100,6 +104,7 @@ TEMPLATE_FOR_KIND: dict[NotificationKind, TemplateName | None] = {
     NotificationKind.CUSTOMER_PROGRESS: TemplateName.CUSTOMER_PROGRESS,
     NotificationKind.CUSTOMER_RESOLUTION: TemplateName.CUSTOMER_RESOLUTION,
     NotificationKind.CUSTOMER_REMINDER: TemplateName.CUSTOMER_REMINDER,
+    NotificationKind.COORDINATION: TemplateName.COORDINATION,
 }
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -279,6 +284,8 @@ def incident_context(
         "namespace": meta.namespace,
         "title": spec.title,
         "severity": spec.severity.value,
+        "severity_definition": level(spec.severity).definition,
+        "severity_examples": list(EXAMPLES[spec.severity]),
         "phase": phase.value,
         "state": spec.state.value,
         "customer_status": _CUSTOMER_STATUS[phase],
@@ -463,6 +470,9 @@ def message_context(
         "escalation": escalation,
         "update": update,
         "reminder": reminder,
+        "coordination": (
+            coordination_context(incident, ref) if kind is NotificationKind.COORDINATION else None
+        ),
         "current_actions": current_actions,
         "next_steps": next_steps,
         "links": _links_context(links or policy_links(None)),
@@ -527,6 +537,15 @@ def _sample_incidents() -> list[Incident]:
                 "recorded": {"acknowledgedBy": "alice"},
                 "escalation": {
                     "level": 1,
+                    "roleChanges": [
+                        {
+                            "number": 1,
+                            "role": "commander",
+                            "previous": "erin",
+                            "current": "alice",
+                            "at": "2025-01-01T12:10:00Z",
+                        }
+                    ],
                     "steps": [
                         {
                             "key": "P1-0",
@@ -559,6 +578,9 @@ def _sample_incidents() -> list[Incident]:
                 "id": "INC-0043",
                 "phase": "Detected",
                 "escalation": {
+                    "roleChanges": [
+                        {"number": 1, "role": "scribe", "previous": "eve", "at": _SAMPLE_TIME}
+                    ],
                     "steps": [
                         {
                             "key": "P1-0",
@@ -585,6 +607,7 @@ def sample_contexts(kind: NotificationKind) -> list[dict[str, Any]]:
         NotificationKind.STATUS_UPDATE: "1",
         NotificationKind.CUSTOMER_PROGRESS: "1",
         NotificationKind.CUSTOMER_REMINDER: CustomerDue.FIRST.value,
+        NotificationKind.COORDINATION: "1",
     }
     return [
         message_context(incident, kind, refs.get(kind), _SAMPLE_TIME, every)

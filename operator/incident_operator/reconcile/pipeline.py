@@ -16,7 +16,8 @@ notifications, posts the Events, stores the post-mortem draft)::
           |      a phase change is on the status escalation reads
           v
     escalation  (plan_escalation: matrix steps, triggers incl. a failed rollback,
-          |      declaration, updates, reminders, resolution: NotificationRecords)
+          |      declaration, updates, reminders, resolution, and the role changes
+          |      the lifecycle recorded (reconcile/coordination.py): NotificationRecords)
           v
     customers   (plan_customer_communication: published customer messages, the draft,
           |      the customer clock, its reminder and CustomerCommunicationOverdue)
@@ -41,6 +42,7 @@ from incident_operator.domain.notifications import DeliveryState
 from incident_operator.domain.reasons import ConditionType, EntryType
 from incident_operator.domain.rollback_plan import Workload, WorkloadPatch
 from incident_operator.domain.timeline import Entry, bound
+from incident_operator.reconcile.coordination import changed_roles
 from incident_operator.reconcile.customer_messages import plan_customer_communication
 from incident_operator.reconcile.escalation import (
     DeliveryOutcome,
@@ -168,6 +170,7 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
     status.timeline = [*status.timeline, *rollback.entries]
     entries += rollback.entries
 
+    roles_before = status.recorded.roles
     lifecycle = reconcile_incident(
         incident.model_copy(update={"status": status}), inputs.governing, now, inputs.incident_id
     )
@@ -179,6 +182,8 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
         inputs.governing.policy,
         now,
         inputs.started_at,
+        # The role changes the lifecycle just recorded, told to #sre-team.
+        changed_roles(roles_before, status.recorded.roles),
     )
     status.escalation = plan.escalation
     status.timeline = [*status.timeline, *plan.entries]

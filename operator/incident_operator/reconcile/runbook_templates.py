@@ -5,7 +5,8 @@ Each bracketed placeholder of the runbook (``[INC-XXXX]``, ``[X hours Y minutes]
 became a variable; docs/escalation.md lists them. A policy overrides any template in
 ``spec.communication.templates``; these are what an override that fails falls back to.
 The update reminder is ours: the runbook asks for updates on a cadence but has no
-template for reminding whoever owes one. A reopened incident is announced with the
+template for reminding whoever owes one, nor for the coordination message #sre-team
+gets when a role is assigned or handed off. A reopened incident is announced with the
 declaration's template, ``reopened`` true: its header says INCIDENT REOPENED.
 The declaration and the escalation notice end with the related dashboards and
 runbooks (the runbook's appendix), a block of ours the runbook's templates lack.
@@ -17,7 +18,10 @@ DECLARATION: Final = """\
 {{ 'INCIDENT REOPENED' if reopened else 'INCIDENT DECLARED' }}
 ===================================================
 Incident ID: {{ incident.id }}
-Severity: {{ incident.severity }}
+Severity: {{ incident.severity }} - {{ incident.severity_definition }}
+{% if incident.severity_examples -%}
+Examples of {{ incident.severity }}: {{ incident.severity_examples | join('; ') }}
+{% endif -%}
 Incident Commander: {{ ('@' ~ incident.commander) if incident.commander else '(not yet assigned)' }}
 Channel: {{ incident.channel }}
 
@@ -211,10 +215,23 @@ Post one with: kubectl incident update {{ incident.id }} "..." -n {{ incident.na
 
 CUSTOMER_REMINDER: Final = """\
 CUSTOMER COMMUNICATION DUE
-===================================================
-Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
+============================================Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
 {{ reminder.to }}: the {{ reminder.what }} was due at {{ reminder.due }}.
 A draft ({{ reminder.kind }}) is ready: kubectl incident publish {{ incident.id }} --dry-run -n {{ incident.namespace }}
 Publish it (edited as needed) with: kubectl incident publish {{ incident.id }} --edit -n {{ incident.namespace }}
+===================================================
+"""
+
+COORDINATION: Final = """\
+INCIDENT COORDINATION
+===================================================
+Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
+Channel: {{ incident.channel }}
+{{ coordination.line if coordination else 'Incident roles changed.' }}
+
+Roles now:
+{% for role in (coordination.roles if coordination else []) -%}
+- {{ role.title }}: {{ ('@' ~ role.holder) if role.holder else '(unassigned)' }}
+{% endfor -%}
 ===================================================
 """
