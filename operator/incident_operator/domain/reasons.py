@@ -195,6 +195,10 @@ class EntryType(StrEnum):
     ESCALATION_TRIGGERED = "EscalationTriggered"
     # A step passed while the severity was lowered; nobody was notified.
     ESCALATION_SUPERSEDED = "EscalationSuperseded"
+    # A role's contact was told outside the matrix (the Security Lead on a breach).
+    CONTACT_NOTIFIED = "ContactNotified"
+    # Nobody acknowledged within a step's window: the role's backup was told.
+    BACKUP_NOTIFIED = "BackupNotified"
     # A notification was delivered.
     NOTIFICATION_SENT = "NotificationSent"
     # A notification was given up after its attempts. Warning.
