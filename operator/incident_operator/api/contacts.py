@@ -22,9 +22,10 @@ from incident_operator.api.base import (
     cel,
 )
 
-# A role key: a DNS label such as on-call-primary or security-lead.
+# A role key: a DNS label such as on-call-primary or security-lead; short enough that
+# the notification keys and refs naming it stay within their bounds.
 RoleKey = Annotated[
-    str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ]
 _ONE_METHOD = "a contact needs at least one of pagerduty, slack or email"
 _SLACK_TARGET = "slack needs a mention or a channel"

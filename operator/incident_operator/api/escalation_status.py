@@ -76,7 +76,7 @@ class ContactReach(ApiModel):
     """A role of spec.contacts that was told (its primary), and whether its backup was."""
 
     # Names it in notification refs: the step and the role (P0-1.vp-engineering), or the
-    # trigger and the role (security-<time>.security-lead).
+    # security breach's time (security-20261125T101500Z).
     key: ReachKey
     role: Annotated[str, Field(max_length=63)]
     # The step it was told for, when a step told it.

@@ -273,6 +273,12 @@ class _Scratch:
     def slack_channels(self) -> set[str]:
         return {c.name for c in self.channels if c.type is ChannelType.SLACK}
 
+    def announcing_slack(self) -> list[str]:
+        """The Slack channels the incident is announced in: where a mention goes that
+        no step routes (the Security Lead's, a backup's) when the contact names none."""
+        slack = self.slack_channels()
+        return [c for c in self.route(NotificationKind.DECLARATION) if c in slack]
+
     def tell_role(
         self,
         row: ContactRole,
@@ -463,10 +469,7 @@ def _tell_security_lead(scratch: _Scratch, why: str) -> None:
         )
         return
     row = rows[0]
-    key = f"security-{stamp(scratch.now)}.{row.role}"
-    slack = [
-        c for c in scratch.route(NotificationKind.DECLARATION) if c in scratch.slack_channels()
-    ]
+    key = f"security-{stamp(scratch.now)}"
     methods = tuple(own_methods(row.primary))
     reason = f"security breach suspected: {why}"
     scratch.tell_role(
@@ -478,7 +481,7 @@ def _tell_security_lead(scratch: _Scratch, why: str) -> None:
         False,
         step=None,
         backup_due_at=scratch.now + parse_duration(row.acknowledge_within),
-        slack=slack,
+        slack=scratch.announcing_slack(),
     )
     told = scratch.escalation.contacts[-1].target
     scratch.record(EntryType.CONTACT_NOTIFIED, f"{told}: {reason}")
@@ -496,10 +499,8 @@ def _tell_backups(scratch: _Scratch) -> None:
         reach.backup_reached_at = scratch.now
         if row is None or row.backup is None:
             continue
-        slack = [
-            c for c in scratch.route(NotificationKind.DECLARATION) if c in scratch.slack_channels()
-        ]
         methods = tuple(reach.methods)
+        slack = scratch.announcing_slack()
         told = scratch.tell_contact(row, BACKUP, reach.key, methods, due, None, slack)
         scratch.record(
             EntryType.BACKUP_NOTIFIED,
@@ -653,8 +654,9 @@ def plan_escalation(
         return EscalationPlan(escalation, records, [], None)
     detected_at = status.detected_at
     steps = planned_steps(policy, incident.spec.severity)
+    infos = channel_infos(policy)
     scratch = _Scratch(
-        incident, escalation, records, channel_infos(policy), now, started_at, [], policy, steps
+        incident, escalation, records, infos, now, started_at, policy=policy, steps=steps
     )
     escalation.policy = policy.metadata.name if policy else None
     active = status.phase.is_active
