@@ -315,3 +315,35 @@ def test_a_record_to_a_contact_round_trips() -> None:
     dumped = record.model_dump(by_alias=True, mode="json", exclude_none=True)
     assert dumped["contact"] == "vp-engineering/primary"
     assert dumped["method"] == "phone"
+
+
+def _restarted(incident: Incident) -> Incident:
+    """The incident as a restarted operator reads it back from the API server."""
+    return Incident.model_validate(incident.model_dump(by_alias=True, mode="json"))
+
+
+def test_a_restart_neither_forgets_nor_repeats_the_backup() -> None:
+    policy = _policy()
+    incident, _ = _run(_incident("P0"), policy, timedelta(minutes=15))
+    # Down from 16 to 40 minutes: the backup, due at 30, goes out when it is back, once.
+    incident = _restarted(incident)
+    plan = plan_escalation(incident, policy, T0 + 40 * MINUTE, T0 + 40 * MINUTE)
+    backup = [r for r in plan.notifications if r.contact == "vp-engineering/backup"]
+    assert [r.key for r in backup] == ["escalation-P0-1.vp-engineering.backup.phone/pd"]
+    incident = _restarted(_then(incident, plan))
+    again = plan_escalation(incident, policy, T0 + 41 * MINUTE, T0 + 41 * MINUTE)
+    assert [r.key for r in again.notifications if r.contact == "vp-engineering/backup"] == [
+        r.key for r in backup
+    ]
+    assert not [e for e in again.entries if e.type is EntryType.BACKUP_NOTIFIED]
+    message, _ = outgoing_message(incident, policy, backup[0], T0 + 40 * MINUTE)
+    assert "not acknowledged within the window" in message.text
+    assert message.dedup_key == "incident-operator/n/api/u-1/vp-engineering/backup"
+
+
+def test_the_timeline_says_whom_a_step_reached() -> None:
+    incident, _ = _run(_incident("P0"), _policy(), timedelta(minutes=10))
+    plan = plan_escalation(incident, _policy(), T0 + 15 * MINUTE, STARTED)
+    (entry,) = [e for e in plan.entries if e.type is EntryType.ESCALATED]
+    assert entry.message.startswith("P0-1 to VP Engineering (phone): ")
+    assert entry.message.endswith("via crit, VP Engineering: Vera (phone)")

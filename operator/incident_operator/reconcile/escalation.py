@@ -232,10 +232,13 @@ class _Scratch:
             )
             return
         self.escalation.last_escalated_at = self.now
-        via = f" via {', '.join(channels)}" if channels else " (no channel routes it)"
+        told = self._tell_step_contacts(step, reason, due_at, late, channels)
+        via = f" via {', '.join([*channels, *told])}" if channels or told else ""
         lateness = f" [late: due {due_at.isoformat()}]" if late else ""
         self.record(
-            EntryType.ESCALATED, f"{step.key} to {', '.join(targets)}: {reason}{via}{lateness}"
+            EntryType.ESCALATED,
+            f"{step.key} to {', '.join(targets)}: {reason}{via or ' (no channel routes it)'}"
+            f"{lateness}",
         )
         self.notify(
             NotificationKind.ESCALATION,
@@ -246,10 +249,23 @@ class _Scratch:
             late=late,
             method=ContactMethod.PHONE if ContactMethod.PHONE in step.methods else None,
         )
+
+    def _tell_step_contacts(
+        self, step: PlannedStep, reason: str, due_at: datetime, late: bool, channels: list[str]
+    ) -> list[str]:
+        """Tells the contacts of the roles ``step`` reaches; who was told, for humans."""
         window_ends = due_at + contact_window(self.steps, step, timedelta(0))
         slack = [c for c in channels if c in self.slack_channels()]
+        told = []
         for reached in step_reaches(self.policy, step):
-            self.tell_role(
+            if reached.stands_in:
+                # Told for information only: its backup is not chased.
+                backup_due_at = None
+            elif window_ends > due_at:
+                backup_due_at = window_ends
+            else:
+                backup_due_at = due_at + parse_duration(reached.row.acknowledge_within)
+            reach = self.tell_role(
                 reached.row,
                 f"{step.key}.{reached.row.role}",
                 reached.methods,
@@ -257,15 +273,11 @@ class _Scratch:
                 due_at,
                 late,
                 step=step.key,
-                backup_due_at=(
-                    None
-                    if reached.stands_in
-                    else window_ends
-                    if window_ends > due_at
-                    else due_at + parse_duration(reached.row.acknowledge_within)
-                ),
+                backup_due_at=backup_due_at,
                 slack=slack,
             )
+            told.append(reach.target)
+        return told
 
     def _pagerduty_channels(self) -> set[str]:
         return {c.name for c in self.channels if c.type is ChannelType.PAGERDUTY}
@@ -290,22 +302,21 @@ class _Scratch:
         step: str | None,
         backup_due_at: datetime | None,
         slack: list[str],
-    ) -> None:
+    ) -> ContactReach:
         """Tells ``row``'s primary by ``methods`` and remembers when its backup is due."""
         told = self.tell_contact(row, PRIMARY, key, methods, due_at, late, slack)
-        self.escalation.contacts.append(
-            ContactReach(
-                key=key,
-                role=row.role,
-                step=step,
-                methods=list(methods),
-                target=f"{row.shown}: {told}"[:300],
-                reason=reason[:_ERROR_LIMIT],
-                reached_at=self.now,
-                backup_due_at=backup_due_at if row.backup is not None else None,
-            )
+        reach = ContactReach(
+            key=key,
+            role=row.role,
+            step=step,
+            methods=list(methods),
+            target=f"{row.shown}: {told}"[:300],
+            reason=reason[:_ERROR_LIMIT],
+            reached_at=self.now,
+            backup_due_at=backup_due_at if row.backup is not None else None,
         )
-        self.escalation.contacts = self.escalation.contacts[-_CONTACT_LIMIT:]
+        self.escalation.contacts = [*self.escalation.contacts, reach][-_CONTACT_LIMIT:]
+        return reach
 
     def tell_contact(
         self,
@@ -472,7 +483,7 @@ def _tell_security_lead(scratch: _Scratch, why: str) -> None:
     key = f"security-{stamp(scratch.now)}"
     methods = tuple(own_methods(row.primary))
     reason = f"security breach suspected: {why}"
-    scratch.tell_role(
+    reach = scratch.tell_role(
         row,
         key,
         methods,
@@ -483,8 +494,7 @@ def _tell_security_lead(scratch: _Scratch, why: str) -> None:
         backup_due_at=scratch.now + parse_duration(row.acknowledge_within),
         slack=scratch.announcing_slack(),
     )
-    told = scratch.escalation.contacts[-1].target
-    scratch.record(EntryType.CONTACT_NOTIFIED, f"{told}: {reason}")
+    scratch.record(EntryType.CONTACT_NOTIFIED, f"{reach.target}: {reason}")
 
 
 def _tell_backups(scratch: _Scratch) -> None:

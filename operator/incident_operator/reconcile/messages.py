@@ -553,6 +553,12 @@ def outgoing_message(
     meta, status = incident.metadata, incident.status
     cadence = effective_level(incident.spec.severity, policy).update_every
     context = message_context(incident, record.kind, record.ref, now, cadence)
+    if record.contact is not None and record.contact.endswith("/backup") and context["escalation"]:
+        # The backup hears why it, not the primary, is told.
+        context["escalation"]["reason"] = (
+            f"not acknowledged within the window after the primary was told; "
+            f"{context['escalation']['reason']}"
+        )
     templates = policy.spec.communication.templates if policy else None
     rendered = render_message(record.kind, context, templates)
     contact = find_contact(policy, record.contact) if record.contact else None
