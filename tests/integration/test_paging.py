@@ -146,6 +146,20 @@ def test_p0_pages_each_on_call_rotation_on_its_own_service_and_tells_executives_
             "Executive leadership (chat)",
             "Executive leadership (email)",
         ]
+        # The matrix's roles without a row are named on the policy (they page the channels').
+        policy = env.wait_for(
+            "team",
+            lambda b: any(
+                c["type"] == "ContactsResolved" and c["status"] == "False"
+                for c in (b.get("status") or {}).get("conditions", [])
+            ),
+            "the policy's ContactsResolved=False",
+            operator,
+            kind="escalationpolicy",
+        )
+        (resolved,) = [c for c in policy["status"]["conditions"] if c["type"] == "ContactsResolved"]
+        assert resolved["reason"] == "UnknownRole"
+        assert "not in spec.contacts: ceo, engineering-manager, team-lead" in resolved["message"]
     env.assert_no_secret("outage", also=KEYS)
 
 

@@ -11,9 +11,11 @@ from incident_operator.adapters.notifiers.slack import slack_body
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import Incident
+from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import NotificationKind
-from incident_operator.domain.reasons import EntryType
+from incident_operator.domain.reasons import EntryType, Reason
+from incident_operator.reconcile.contacts import contact_problems, contacts_condition
 from incident_operator.reconcile.escalation import EscalationPlan, plan_escalation
 from incident_operator.reconcile.messages import outgoing_message
 
@@ -347,3 +349,45 @@ def test_the_timeline_says_whom_a_step_reached() -> None:
     (entry,) = [e for e in plan.entries if e.type is EntryType.ESCALATED]
     assert entry.message.startswith("P0-1 to VP Engineering (phone): ")
     assert entry.message.endswith("via crit, VP Engineering: Vera (phone)")
+
+
+@pytest.mark.parametrize(
+    ("contacts", "steps", "expected"),
+    [
+        # No contacts: the channels' routing keys, as before; nothing to resolve.
+        ([], [], []),
+        (
+            CONTACTS,
+            [],
+            [
+                "the runbook's matrix names roles not in spec.contacts: "
+                "engineering-manager, team-lead"
+            ],
+        ),
+        (
+            CONTACTS,
+            [
+                {
+                    "severities": ["P1"],
+                    "after": "0s",
+                    "targets": [
+                        {"name": "Primary", "method": "pager", "role": "on-call-primary"},
+                        {"name": "Director", "method": "phone", "role": "director"},
+                    ],
+                }
+            ],
+            ["spec.escalation.steps[0].targets[1].role: no 'director' in spec.contacts"],
+        ),
+    ],
+)
+def test_roles_without_a_contact_are_named(
+    contacts: list[Any], steps: list[Any], expected: list[str]
+) -> None:
+    policy = _policy(contacts, escalation={"steps": steps})
+    assert contact_problems(policy) == expected
+    condition = contacts_condition([], expected, T0, 3)
+    assert condition is not None
+    assert condition.status is (ConditionStatus.FALSE if expected else ConditionStatus.TRUE)
+    assert condition.reason == (Reason.UNKNOWN_ROLE if expected else Reason.CONTACTS_FOUND)
+    # Unchanged: nothing to write.
+    assert contacts_condition([condition], expected, T0 + MINUTE, 3) is None

@@ -41,6 +41,9 @@ class ConditionType(StrEnum):
     NOTIFICATIONS_FAILING = "NotificationsFailing"
     # EscalationPolicy: every template override renders; False names template and line.
     TEMPLATES_VALID = "TemplatesValid"
+    # EscalationPolicy: every role an escalation target names has a row in spec.contacts;
+    # False names the target (it pages the channels' routing key instead).
+    CONTACTS_RESOLVED = "ContactsResolved"
     # EscalationPolicy: detection can measure what the policy's rules watch (detection's).
     METRICS_AVAILABLE = "MetricsAvailable"
     # Incident: a rollback of an affected workload (status.rollback): False while proposed
@@ -109,6 +112,9 @@ class Reason(StrEnum):
     # TemplatesValid=True / False.
     TEMPLATES_RENDER = "TemplatesRender"
     TEMPLATE_ERROR = "TemplateError"
+    # ContactsResolved=True / False.
+    CONTACTS_FOUND = "ContactsFound"
+    UNKNOWN_ROLE = "UnknownRole"
     # RolledBack=False: a rollback is proposed and waits for approval.
     ROLLBACK_PROPOSED = "RollbackProposed"
     # RolledBack=False: an approval was ignored (no proposal, or for another revision).

@@ -6,10 +6,23 @@ rows), and a role with none at all is left to the step's channels, as before con
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from incident_operator.api.contacts import Contact, ContactRole
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.domain.escalation import ROLE_FALLBACKS, ContactMethod, PlannedStep
+from incident_operator.domain.conditions import (
+    Condition,
+    ConditionStatus,
+    find_condition,
+    set_condition,
+)
+from incident_operator.domain.escalation import (
+    ROLE_FALLBACKS,
+    RUNBOOK_MATRIX,
+    ContactMethod,
+    PlannedStep,
+)
+from incident_operator.domain.reasons import ConditionType, Reason
 
 PAGING_METHODS = frozenset({ContactMethod.PAGER, ContactMethod.PHONE})
 PRIMARY, BACKUP = "primary", "backup"
@@ -103,3 +116,54 @@ def pages_every_target_itself(policy: EscalationPolicy | None, step: PlannedStep
         if not rows or any(row.primary.pagerduty is None for row in rows):
             return False
     return True
+
+
+def contact_problems(policy: EscalationPolicy) -> list[str]:
+    """Roles escalation targets name that reach no row of spec.contacts, by field.
+
+    A policy without contacts has none: it pages the channels' routing keys, as before
+    contacts existed. With the runbook's matrix (no steps), its roles are checked.
+    """
+    spec = policy.spec
+    if not spec.contacts:
+        return []
+    problems = []
+    for i, step in enumerate(spec.escalation.steps):
+        for j, target in enumerate(step.targets):
+            if target.role is not None and not contact_roles(policy, target.role):
+                problems.append(
+                    f"spec.escalation.steps[{i}].targets[{j}].role: no {target.role!r} in "
+                    "spec.contacts"
+                )
+    if not spec.escalation.steps:
+        roles = dict.fromkeys(role for row in RUNBOOK_MATRIX for role in row.target.roles)
+        missing = [role for role in roles if not contact_roles(policy, role)]
+        if missing:
+            problems.append(
+                f"the runbook's matrix names roles not in spec.contacts: {', '.join(missing)}"
+            )
+    return problems
+
+
+def contacts_condition(
+    conditions: list[Condition], problems: list[str], now: datetime, generation: int | None
+) -> Condition | None:
+    """The policy's ContactsResolved condition, or None when it would not change."""
+    if problems:
+        status, reason = ConditionStatus.FALSE, Reason.UNKNOWN_ROLE
+        message = "; ".join(problems)[:900] + "; those targets page the channels' routing keys"
+    else:
+        status, reason = ConditionStatus.TRUE, Reason.CONTACTS_FOUND
+        message = "every role escalation names has a contact"
+    existing = find_condition(conditions, ConditionType.CONTACTS_RESOLVED)
+    if existing is not None and (
+        existing.status is status
+        and existing.reason == reason
+        and existing.message == message
+        and existing.observed_generation == generation
+    ):
+        return None
+    updated = set_condition(
+        conditions, ConditionType.CONTACTS_RESOLVED, status, reason, message, now, generation
+    )
+    return find_condition(updated, ConditionType.CONTACTS_RESOLVED)

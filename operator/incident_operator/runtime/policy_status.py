@@ -1,4 +1,5 @@
-"""An EscalationPolicy's own status: Ready (the spec parsed) and TemplatesValid.
+"""An EscalationPolicy's own status: Ready (the spec parsed), TemplatesValid and
+ContactsResolved.
 
 Only status is written, by server-side apply, each condition by its own field manager,
 so detection's MetricsAvailable (and each other's) stay as they are. Nothing here writes
@@ -15,6 +16,7 @@ from incident_operator.adapters.events import post_event
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.reasons import ConditionType, EventType, Reason
+from incident_operator.reconcile.contacts import contact_problems, contacts_condition
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.messages import template_problems, templates_condition
 from incident_operator.reconcile.policy import reconcile_policy
@@ -22,6 +24,7 @@ from incident_operator.runtime import clock
 
 KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
 TEMPLATES_MANAGER = "incident-operator-notifications"
+CONTACTS_MANAGER = "incident-operator-contacts"
 _CONDITION = TypeAdapter(Condition)
 
 
@@ -93,4 +96,27 @@ async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) 
     if problems:
         await asyncio.to_thread(
             post_event, body, EventType.WARNING, Reason.TEMPLATE_ERROR, condition.message
+        )
+
+
+async def write_contacts_resolved(body: dict[str, Any], policy: EscalationPolicy) -> None:
+    """ContactsResolved: every role escalation targets name has a row in spec.contacts."""
+    problems = contact_problems(policy)
+    generation = policy.metadata.generation or None
+    condition = contacts_condition(policy.status.conditions, problems, clock.now(), generation)
+    if condition is None:
+        return
+    wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
+    await asyncio.to_thread(
+        k8s.apply_status,
+        KIND,
+        PLURAL,
+        policy.metadata.namespace,
+        policy.metadata.name,
+        {"conditions": [wire]},
+        CONTACTS_MANAGER,
+    )
+    if problems:
+        await asyncio.to_thread(
+            post_event, body, EventType.WARNING, Reason.UNKNOWN_ROLE, condition.message
         )
