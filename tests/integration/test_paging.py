@@ -7,9 +7,11 @@ each trigger, acknowledge and resolve carried.
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.harness.wait import wait_until
 from tests.support.escalation_env import (
     SECRET_NAME,
     EscalationEnv,
@@ -19,6 +21,7 @@ from tests.support.escalation_env import (
     escalation_env,  # noqa: F401 (the fixture env)
     incident,
     records,
+    time_of,
 )
 from tests.support.receivers import HOST, SmtpRecorder
 
@@ -285,3 +288,58 @@ def test_a_security_breach_pages_the_security_lead_at_once(
         assert escalation(body)["triggers"][0]["name"] == "securityBreach"
         assert any(e["type"] == "ContactNotified" for e in body["status"]["timeline"])
     env.assert_no_secret("breach", also=KEYS)
+
+
+def test_a_backup_due_while_the_operator_is_down_is_paged_once_when_it_is_back(
+    env: EscalationEnv, smtp: SmtpRecorder
+) -> None:
+    # One step: its window is the role's acknowledgeWithin, short for the test.
+    steps = [
+        {
+            "severities": ["P1"],
+            "after": "0s",
+            "targets": [{"name": "VP Engineering", "method": "phone", "role": "vp-engineering"}],
+        }
+    ]
+    vp = next(c for c in _contacts() if c["role"] == "vp-engineering")
+    vp["acknowledgeWithin"] = "15s"
+    del vp["primary"]["email"]
+    env.create_secret(**KEYS)
+    env.apply_policy(
+        channels=channels(env.http, "pagerduty", "slack-high"),
+        contacts=[vp],
+        escalation={"steps": steps},
+    )
+    with env.operator("first.log") as operator:
+        env.apply(incident("quiet", "P1"))
+        body = env.wait_for(
+            "quiet",
+            lambda b: escalation(b).get("contacts") and all_sent(b),
+            "the VP paged",
+            operator,
+        )
+    (reach,) = escalation(body)["contacts"]
+    assert "backupReachedAt" not in reach
+    due = time_of(reach["backupDueAt"])
+    # The operator is down when the backup falls due.
+    wait_until(
+        lambda: datetime.now(UTC) > due + timedelta(seconds=1),
+        what="the backup's time to pass",
+        timeout=30,
+    )
+    with env.operator("second.log") as operator:
+        body = env.wait_for(
+            "quiet",
+            lambda b: (
+                any(r.get("contact") == "vp-engineering/backup" for r in records(b)) and all_sent(b)
+            ),
+            "the backup paged after the restart",
+            operator,
+        )
+        uid = body["metadata"]["uid"]
+        (backup,) = [r for r in records(body) if r.get("contact") == "vp-engineering/backup"]
+        # Due while no operator ran: marked late.
+        assert backup["late"] is True
+    pages = [p for p in _pages(env) if p[2] == f"{uid}/vp-engineering/backup"]
+    assert pages == [("trigger", "vp-backup", f"{uid}/vp-engineering/backup", "critical")]
+    env.assert_no_secret("quiet", also=KEYS)
