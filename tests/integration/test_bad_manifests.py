@@ -169,6 +169,39 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         _policy(escalation={"steps": [_step("P1", "0s", channel="nowhere")]}),
         ["spec.escalation.steps", "must name a channel in spec.channels"],
     ),
+    (
+        "contact paged through a channel that is not a pagerduty channel",
+        _policy(
+            channels=[{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h"}],
+            contacts=[
+                {
+                    "role": "cto",
+                    "primary": {
+                        "name": "Cleo",
+                        "pagerduty": {"channel": "hook", "secretRef": {"name": "s", "key": "k"}},
+                    },
+                }
+            ],
+        ),
+        ["spec.contacts", "must name a channel in spec.channels of that type"],
+    ),
+    (
+        "contact without a way to reach it",
+        _policy(contacts=[{"role": "cto", "primary": {"name": "Cleo"}}]),
+        ["spec.contacts[0].primary", "at least one of pagerduty, slack or email"],
+    ),
+    (
+        "slack contact with neither mention nor channel",
+        _policy(contacts=[{"role": "cto", "primary": {"name": "Cleo", "slack": {}}}]),
+        ["spec.contacts[0].primary.slack", "slack needs a mention or a channel"],
+    ),
+    (
+        "contact role that is not a DNS label",
+        _policy(
+            contacts=[{"role": "VP_Eng", "primary": {"name": "V", "slack": {"mention": "U1"}}}]
+        ),
+        ["spec.contacts[0].role", "should match"],
+    ),
     # Bounds (docs/api-bounds.md): the error names the field and the bound.
     (
         "overflowing detection interval",

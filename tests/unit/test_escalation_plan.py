@@ -104,7 +104,12 @@ def _run_until(
         (
             "P0",
             [
-                (0, "All on-call (pager)"),
+                # The P0 actions' "Notify executive leadership" goes with the first page.
+                (
+                    0,
+                    "All on-call (pager), Executive leadership (chat), "
+                    "Executive leadership (email)",
+                ),
                 (15, "VP Engineering (phone)"),
                 (30, "CTO (phone)"),
                 (60, "CEO (phone)"),

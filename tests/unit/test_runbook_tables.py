@@ -9,6 +9,7 @@ from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import RUNBOOK_THRESHOLDS, Direction, Signal
 
 PAGER, PHONE, CHAT = ContactMethod.PAGER, ContactMethod.PHONE, ContactMethod.CHAT
+EMAIL = ContactMethod.EMAIL
 
 
 @pytest.mark.parametrize(
@@ -18,6 +19,8 @@ PAGER, PHONE, CHAT = ContactMethod.PAGER, ContactMethod.PHONE, ContactMethod.CHA
             Severity.P0,
             [
                 (0, "All on-call", (PAGER,)),
+                # The P0 actions' "Notify executive leadership", at declaration.
+                (0, "Executive leadership", (CHAT, EMAIL)),
                 (15, "VP Engineering", (PHONE,)),
                 (30, "CTO", (PHONE,)),
                 (60, "CEO", (PHONE,)),

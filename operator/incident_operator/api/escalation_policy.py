@@ -22,6 +22,7 @@ from incident_operator.api.base import (
     duration_well_formed_cel,
     unique_by,
 )
+from incident_operator.api.contacts import Contact, ContactRole, RoleKey
 from incident_operator.api.incident import WorkloadReference
 from incident_operator.api.rotations import Rotation
 from incident_operator.domain.conditions import Condition
@@ -252,6 +253,12 @@ class Detection(ApiModel):
 class EscalationTargetSpec(ApiModel):
     name: Annotated[str, Field(min_length=1, max_length=128)]
     method: ContactMethod
+    role: RoleKey | None = Field(
+        default=None,
+        description="The role in spec.contacts this target reaches: pager and phone page "
+        "its contact's own PagerDuty service, chat mentions them, email writes to them. "
+        "Unset (or a role without a contact): the step's channels only.",
+    )
 
 
 class EscalationStepSpec(ApiModel):
@@ -527,6 +534,32 @@ class Links(ApiModel):
 
 
 _STEP_CHANNELS = "every escalation step's channel must name a channel in spec.channels"
+_CONTACT_CHANNELS = (
+    "every contact's pagerduty, slack and email channel must name a channel in spec.channels "
+    "of that type"
+)
+
+
+def _contact_channels_cel(contact: str) -> str:
+    """CEL: the channels ``contact`` (an expression) names exist with the right type."""
+
+    def named(field: str, kind: str) -> str:
+        return (
+            f"(!has({contact}.{field}) || !has({contact}.{field}.channel) || "
+            f"(has(self.channels) && self.channels.exists(ch, "
+            f"ch.name == {contact}.{field}.channel && ch.type == '{kind}')))"
+        )
+
+    return " && ".join(named(f, f) for f in ("pagerduty", "slack", "email"))
+
+
+def _contact_channels_hold(contact: Contact, channels: dict[str, ChannelType]) -> bool:
+    named = [
+        (contact.pagerduty.channel if contact.pagerduty else None, ChannelType.PAGERDUTY),
+        (contact.slack.channel if contact.slack else None, ChannelType.SLACK),
+        (contact.email.channel if contact.email else None, ChannelType.EMAIL),
+    ]
+    return all(name is None or channels.get(name) is kind for name, kind in named)
 
 
 class EscalationPolicySpec(ApiModel):
@@ -541,6 +574,13 @@ class EscalationPolicySpec(ApiModel):
                     "(has(self.channels) && self.channels.exists(c, c.name == s.channel)))",
                     _STEP_CHANNELS,
                     ".escalation.steps",
+                ),
+                cel(
+                    "!has(self.contacts) || self.contacts.all(r, "
+                    f"{_contact_channels_cel('r.primary')} && (!has(r.backup) || "
+                    f"{_contact_channels_cel('r.backup')}))",
+                    _CONTACT_CHANNELS,
+                    ".contacts",
                 ),
             ]
         }
@@ -568,6 +608,19 @@ class EscalationPolicySpec(ApiModel):
     channels: Annotated[
         list[Channel], Field(max_length=32, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")
     ] = []
+    contacts: Annotated[
+        list[ContactRole],
+        Field(
+            max_length=32,
+            description="The runbook's Emergency Contact List: each role's primary and backup "
+            "and how to reach them. Escalation targets name a role.",
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["role"],
+            },
+        ),
+        unique_by("role"),
+    ] = []
     communication: Communication = Communication()
     rollback: RollbackSettings = RollbackSettings()
     post_mortem: PostMortemSettings = PostMortemSettings()
@@ -578,7 +631,14 @@ class EscalationPolicySpec(ApiModel):
         names = {channel.name for channel in self.channels}
         if any(s.channel is not None and s.channel not in names for s in self.escalation.steps):
             raise ValueError(_STEP_CHANNELS)
+        types = {channel.name: channel.type for channel in self.channels}
+        people = [c for r in self.contacts for c in (r.primary, r.backup) if c is not None]
+        if not all(_contact_channels_hold(c, types) for c in people):
+            raise ValueError(_CONTACT_CHANNELS)
         return self
+
+    def contact_role(self, role: str) -> ContactRole | None:
+        return next((r for r in self.contacts if r.role == role), None)
 
 
 class BreachRecord(ApiModel):

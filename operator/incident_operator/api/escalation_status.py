@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from incident_operator.api.base import ApiModel, DNSName, Duration, UserName
+from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import DeliveryState, NotificationKind
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.triggers import TriggerName
@@ -89,6 +90,43 @@ class RoleChange(ApiModel):
     at: datetime
 
 
+# A contact of spec.contacts: its role and which of the two, e.g. vp-engineering/backup.
+ContactKey = Annotated[
+    str, Field(max_length=80, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/(primary|backup)$")
+]
+ReachKey = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ContactReach(ApiModel):
+    """A role of spec.contacts that was told (its primary), and whether its backup was."""
+
+    # Names it in notification refs: the step and the role (P0-1.vp-engineering), or the
+    # security breach's time (security-20261125T101500Z).
+    key: ReachKey
+    role: Annotated[str, Field(max_length=63)]
+    # The step it was told for, when a step told it.
+    step: Annotated[str, Field(max_length=8)] | None = None
+    methods: Annotated[list[ContactMethod], Field(max_length=5)] = []
+    # Who was told, e.g. "VP Engineering: Dana Smith"; and why.
+    target: Annotated[str, Field(max_length=300)]
+    reason: Annotated[str, Field(max_length=512)]
+    reached_at: datetime
+    # When the backup is told if nobody acknowledged; unset: the role has no backup.
+    backup_due_at: datetime | None = None
+    backup_reached_at: datetime | None = None
+
+
+class PagedContact(ApiModel):
+    """A contact's own PagerDuty alert (routing key and dedup key of its own)."""
+
+    channel: DNSName
+    contact: ContactKey
+    # Told of the acknowledgement; the resolvedAt it was resolved for, and reopened for.
+    acknowledged: bool = False
+    resolved_for: datetime | None = None
+    reopened_for: datetime | None = None
+
+
 class EscalationStatus(ApiModel):
     """How far the incident has been escalated, and what was announced."""
 
@@ -123,6 +161,9 @@ class EscalationStatus(ApiModel):
     # how many there were in all (the next one's number follows it).
     role_changes: Annotated[list[RoleChange], Field(max_length=ROLE_CHANGE_LIMIT)] = []
     role_changes_announced: Annotated[int, Field(ge=0)] = 0
+    # Roles of spec.contacts told, and the contacts' own PagerDuty alerts.
+    contacts: Annotated[list[ContactReach], Field(max_length=64)] = []
+    paged_contacts: Annotated[list[PagedContact], Field(max_length=64)] = []
 
 
 class NotificationRecord(ApiModel):
@@ -144,3 +185,6 @@ class NotificationRecord(ApiModel):
     late: bool = False
     # The last failure, without secrets.
     error: ErrorText | None = None
+    # To a contact of spec.contacts (its own routing key, address or mention), and how.
+    contact: ContactKey | None = None
+    method: ContactMethod | None = None

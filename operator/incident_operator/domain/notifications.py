@@ -148,6 +148,10 @@ _ALERT_LEVEL = {
     Severity.P4: AlertLevel.INFO,
 }
 
+# A phone target's payload.severity, whatever the incident's: the contact's service turns
+# it into a high-urgency page (a phone call) when its urgency follows alert severity.
+PHONE_SEVERITY = "critical"
+
 # PagerDuty Events API v2 payload.severity.
 PAGERDUTY_SEVERITY = {
     Severity.P0: "critical",
@@ -332,9 +336,18 @@ def idempotency_key(incident_uid: str, key: str) -> str:
     return f"{incident_uid}/{key}"
 
 
-def pagerduty_dedup_key(namespace: str, name: str, incident_uid: str) -> str:
-    """One PagerDuty alert per incident: trigger, acknowledge and resolve share it."""
-    return f"incident-operator/{namespace}/{name}/{incident_uid}"[:255]
+def pagerduty_dedup_key(
+    namespace: str, name: str, incident_uid: str, contact: str | None = None
+) -> str:
+    """One PagerDuty alert per incident, and one more per contact paged on its own service
+    (``contact`` is role/primary or role/backup): trigger, acknowledge and resolve share it.
+
+    A primary's key ends in its role; a backup's in role/backup.
+    """
+    key = f"incident-operator/{namespace}/{name}/{incident_uid}"
+    if contact is not None:
+        key += "/" + contact.removesuffix("/primary")
+    return key[:255]
 
 
 _REDACTED = "[redacted]"
@@ -371,3 +384,9 @@ class OutgoingMessage:
     # Escalation: who it is for, "VP Engineering (phone)".
     targets: tuple[str, ...]
     timestamp: datetime
+    # PagerDuty payload.severity when not the incident severity's (a phone target).
+    pagerduty_severity: str | None = None
+    # Slack: whom the post mentions (<@U0123ABCD> or @handle).
+    mention: str | None = None
+    # E-mail: the contact's address instead of the channel's recipients.
+    recipients: tuple[str, ...] = ()

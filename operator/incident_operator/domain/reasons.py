@@ -44,6 +44,9 @@ class ConditionType(StrEnum):
     NOTIFICATIONS_FAILING = "NotificationsFailing"
     # EscalationPolicy: every template override renders; False names template and line.
     TEMPLATES_VALID = "TemplatesValid"
+    # EscalationPolicy: every role an escalation target names has a row in spec.contacts;
+    # False names the target (it pages the channels' routing key instead).
+    CONTACTS_RESOLVED = "ContactsResolved"
     # EscalationPolicy: detection can measure what the policy's rules watch (detection's).
     METRICS_AVAILABLE = "MetricsAvailable"
     # EscalationPolicy: every rotation's time zone is known; False names the rotation.
@@ -117,6 +120,9 @@ class Reason(StrEnum):
     # RotationsValid=True / False (a timeZone the zone database does not have).
     TIME_ZONES_KNOWN = "TimeZonesKnown"
     UNKNOWN_TIME_ZONE = "UnknownTimeZone"
+    # ContactsResolved=True / False.
+    CONTACTS_FOUND = "ContactsFound"
+    UNKNOWN_ROLE = "UnknownRole"
     # RolledBack=False: a rollback is proposed and waits for approval.
     ROLLBACK_PROPOSED = "RollbackProposed"
     # RolledBack=False: an approval was ignored (no proposal, or for another revision).
@@ -206,6 +212,10 @@ class EntryType(StrEnum):
     ESCALATION_TRIGGERED = "EscalationTriggered"
     # A step passed while the severity was lowered; nobody was notified.
     ESCALATION_SUPERSEDED = "EscalationSuperseded"
+    # A role's contact was told outside the matrix (the Security Lead on a breach).
+    CONTACT_NOTIFIED = "ContactNotified"
+    # Nobody acknowledged within a step's window: the role's backup was told.
+    BACKUP_NOTIFIED = "BackupNotified"
     # A notification was delivered.
     NOTIFICATION_SENT = "NotificationSent"
     # A notification was given up after its attempts. Warning.

@@ -14,6 +14,7 @@ from incident_operator.runtime.incidents import IncidentPipeline
 from incident_operator.runtime.policies import POLICIES
 from incident_operator.runtime.policy_status import (
     parse_policy,
+    write_contacts_resolved,
     write_ready,
     write_rotations_valid,
     write_templates_valid,
@@ -38,3 +39,4 @@ async def on_policy(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
     if isinstance(parsed, EscalationPolicy):
         await write_templates_valid(raw, parsed)
         await write_rotations_valid(raw, parsed)
+        await write_contacts_resolved(raw, parsed)

@@ -36,12 +36,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from incident_operator.api.contacts import Contact, ContactRole
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
     ROLE_CHANGE_LIMIT,
+    ContactReach,
     EscalationStatus,
     NotificationRecord,
+    PagedContact,
     ReachedStep,
     RoleChange,
     StepCause,
@@ -50,7 +53,14 @@ from incident_operator.api.escalation_status import (
 from incident_operator.api.incident import Incident, IncidentStatus
 from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.durations import format_duration, parse_duration
-from incident_operator.domain.escalation import PlannedStep, due_steps, runbook_steps
+from incident_operator.domain.escalation import (
+    ContactMethod,
+    PlannedStep,
+    Role,
+    contact_window,
+    due_steps,
+    runbook_steps,
+)
 from incident_operator.domain.notifications import (
     ChannelInfo,
     ChannelType,
@@ -59,17 +69,31 @@ from incident_operator.domain.notifications import (
     after_failure,
     is_late,
     notification_key,
+    pages,
     route,
     stamp,
 )
 from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.timeline import Entry
-from incident_operator.domain.triggers import TriggerInputs, fired_triggers
+from incident_operator.domain.triggers import TriggerInputs, TriggerName, fired_triggers
+from incident_operator.reconcile.contacts import (
+    BACKUP,
+    PAGING_METHODS,
+    PRIMARY,
+    contact_key,
+    contact_roles,
+    describe_contact,
+    own_methods,
+    pages_every_target_itself,
+    reaches_by_method,
+    step_reaches,
+)
 from incident_operator.reconcile.coordination import RoleMove
 from incident_operator.reconcile.rollback import rollback_failed
 
 OPERATOR_ACTOR = "incident-operator"
+_CONTACT_LIMIT = 64
 _STEP_LIMIT = 80
 _TRIGGER_LIMIT = 64
 _ERROR_LIMIT = 512
@@ -100,6 +124,7 @@ def planned_steps(policy: EscalationPolicy | None, severity: Severity) -> list[P
             after=parse_duration(spec.after),
             targets=tuple((target.name, target.method) for target in spec.targets),
             channel=spec.channel,
+            roles=tuple((t.name, t.role) for t in spec.targets if t.role is not None),
         )
         for ordinal, spec in enumerate(ordered)
     ]
@@ -122,6 +147,9 @@ class _Scratch:
     now: datetime
     started_at: datetime
     entries: list[Entry] = field(default_factory=list)
+    policy: EscalationPolicy | None = None
+    # The current severity's steps (contact windows end at the next one).
+    steps: list[PlannedStep] = field(default_factory=list)
 
     @property
     def severity(self) -> Severity:
@@ -153,6 +181,8 @@ class _Scratch:
         due_at: datetime,
         ref: str | None = None,
         late: bool | None = None,
+        contact: str | None = None,
+        method: ContactMethod | None = None,
     ) -> None:
         known = {r.key for r in self.records}
         if late is None:
@@ -170,12 +200,20 @@ class _Scratch:
                     due_at=due_at,
                     created_at=self.now,
                     late=late,
+                    contact=contact,
+                    method=method if self._is_pagerduty(channel) or contact else None,
                 )
             )
+
+    def _is_pagerduty(self, channel: str) -> bool:
+        return channel in self._pagerduty_channels()
 
     def reach(self, step: PlannedStep, cause: StepCause, reason: str, due_at: datetime) -> None:
         superseded = cause is StepCause.SUPERSEDED
         channels = [] if superseded else self.route(NotificationKind.ESCALATION, step)
+        if not superseded and pages_every_target_itself(self.policy, step):
+            # Each paged target has a service of its own: no shared alert besides.
+            channels = [c for c in channels if c not in self._pagerduty_channels()]
         late = cause is StepCause.SCHEDULE and is_late(due_at, self.now, self.started_at)
         targets = step.describe_targets()
         self.escalation.steps.append(
@@ -200,10 +238,13 @@ class _Scratch:
             )
             return
         self.escalation.last_escalated_at = self.now
-        via = f" via {', '.join(channels)}" if channels else " (no channel routes it)"
+        told = self._tell_step_contacts(step, reason, due_at, late, channels)
+        via = f" via {', '.join([*channels, *told])}" if channels or told else ""
         lateness = f" [late: due {due_at.isoformat()}]" if late else ""
         self.record(
-            EntryType.ESCALATED, f"{step.key} to {', '.join(targets)}: {reason}{via}{lateness}"
+            EntryType.ESCALATED,
+            f"{step.key} to {', '.join(targets)}: {reason}{via or ' (no channel routes it)'}"
+            f"{lateness}",
         )
         self.notify(
             NotificationKind.ESCALATION,
@@ -212,7 +253,116 @@ class _Scratch:
             due_at,
             ref=step.key,
             late=late,
+            method=ContactMethod.PHONE if ContactMethod.PHONE in step.methods else None,
         )
+
+    def _tell_step_contacts(
+        self, step: PlannedStep, reason: str, due_at: datetime, late: bool, channels: list[str]
+    ) -> list[str]:
+        """Tells the contacts of the roles ``step`` reaches; who was told, for humans."""
+        window_ends = due_at + contact_window(self.steps, step, timedelta(0))
+        slack = [c for c in channels if c in self.slack_channels()]
+        told = []
+        for reached in step_reaches(self.policy, step):
+            if reached.stands_in:
+                # Told for information only: its backup is not chased.
+                backup_due_at = None
+            elif window_ends > due_at:
+                backup_due_at = window_ends
+            else:
+                backup_due_at = due_at + parse_duration(reached.row.acknowledge_within)
+            reach = self.tell_role(
+                reached.row,
+                f"{step.key}.{reached.row.role}",
+                reached.methods,
+                f"{step.key}: {reason}",
+                due_at,
+                late,
+                step=step.key,
+                backup_due_at=backup_due_at,
+                slack=slack,
+            )
+            told.append(reach.target)
+        return told
+
+    def _pagerduty_channels(self) -> set[str]:
+        return {c.name for c in self.channels if c.type is ChannelType.PAGERDUTY}
+
+    def slack_channels(self) -> set[str]:
+        return {c.name for c in self.channels if c.type is ChannelType.SLACK}
+
+    def announcing_slack(self) -> list[str]:
+        """The Slack channels the incident is announced in: where a mention goes that
+        no step routes (the Security Lead's, a backup's) when the contact names none."""
+        slack = self.slack_channels()
+        return [c for c in self.route(NotificationKind.DECLARATION) if c in slack]
+
+    def tell_role(
+        self,
+        row: ContactRole,
+        key: str,
+        methods: tuple[ContactMethod, ...],
+        reason: str,
+        due_at: datetime,
+        late: bool,
+        step: str | None,
+        backup_due_at: datetime | None,
+        slack: list[str],
+    ) -> ContactReach:
+        """Tells ``row``'s primary by ``methods`` and remembers when its backup is due."""
+        told = self.tell_contact(row, PRIMARY, key, methods, due_at, late, slack)
+        reach = ContactReach(
+            key=key,
+            role=row.role,
+            step=step,
+            methods=list(methods),
+            target=f"{row.shown}: {told}"[:300],
+            reason=reason[:_ERROR_LIMIT],
+            reached_at=self.now,
+            backup_due_at=backup_due_at if row.backup is not None else None,
+        )
+        self.escalation.contacts = [*self.escalation.contacts, reach][-_CONTACT_LIMIT:]
+        return reach
+
+    def tell_contact(
+        self,
+        row: ContactRole,
+        which: str,
+        key: str,
+        methods: tuple[ContactMethod, ...],
+        due_at: datetime,
+        late: bool | None,
+        slack: list[str],
+    ) -> str:
+        """Records a notification to ``row``'s primary or backup for each method it can
+        be reached by; a page goes to its own service. Returns who and how, for humans."""
+        contact: Contact | None = row.primary if which == PRIMARY else row.backup
+        if contact is None:
+            return "no contact"
+        reached = []
+        for method in methods:
+            channel = _contact_channel(contact, method, slack)
+            if channel is None:
+                continue
+            reached.append(method.value)
+            who = contact_key(row.role, which)
+            self.notify(
+                NotificationKind.ESCALATION,
+                f"escalation-{key}.{which}.{method.value}",
+                [channel],
+                due_at,
+                ref=key,
+                late=late,
+                contact=who,
+                method=method,
+            )
+            if method in PAGING_METHODS and not any(
+                p.channel == channel and p.contact == who for p in self.escalation.paged_contacts
+            ):
+                self.escalation.paged_contacts.append(PagedContact(channel=channel, contact=who))
+                self.escalation.paged_contacts = self.escalation.paged_contacts[-_CONTACT_LIMIT:]
+        how = f" ({', '.join(reached)})" if reached else " (no method of theirs routes it)"
+        return f"{describe_contact(contact, self.policy, self.now)}{how}"
 
 
 def _level(steps: list[PlannedStep], escalation: EscalationStatus) -> int:
@@ -288,6 +438,8 @@ def _escalate(
     if not new:
         return
     why = "; ".join(f.message for f in new)
+    for breach in (f for f in new if f.name is TriggerName.SECURITY_BREACH):
+        _tell_security_lead(scratch, breach.message)
     level = _level(steps, escalation)
     target = steps[level] if level < len(steps) else None
     if target is not None:
@@ -308,6 +460,124 @@ def _escalate(
             )
         )
     escalation.triggers = escalation.triggers[-_TRIGGER_LIMIT:]
+
+
+def _contact_channel(contact: Contact, method: ContactMethod, slack: list[str]) -> str | None:
+    """The policy channel that carries ``method`` to ``contact``; None when none does."""
+    if not reaches_by_method(contact, method):
+        return None
+    if method in PAGING_METHODS and contact.pagerduty is not None:
+        return contact.pagerduty.channel
+    if method is ContactMethod.CHAT and contact.slack is not None:
+        return contact.slack.channel or (slack[0] if slack else None)
+    if method is ContactMethod.EMAIL and contact.email is not None:
+        return contact.email.channel
+    return None
+
+
+def _tell_security_lead(scratch: _Scratch, why: str) -> None:
+    """The runbook's "Security breach suspected": the Security Lead is told at once, by
+    every way they can be reached, besides the move to the next step."""
+    rows = contact_roles(scratch.policy, Role.SECURITY_LEAD)
+    if not rows:
+        scratch.record(
+            EntryType.CONTACT_NOTIFIED,
+            f"Security Lead not notified: no {Role.SECURITY_LEAD} in spec.contacts ({why})",
+        )
+        return
+    row = rows[0]
+    key = f"security-{stamp(scratch.now)}"
+    methods = tuple(own_methods(row.primary))
+    reason = f"security breach suspected: {why}"
+    reach = scratch.tell_role(
+        row,
+        key,
+        methods,
+        reason,
+        scratch.now,
+        False,
+        step=None,
+        backup_due_at=scratch.now + parse_duration(row.acknowledge_within),
+        slack=scratch.announcing_slack(),
+    )
+    scratch.record(EntryType.CONTACT_NOTIFIED, f"{reach.target}: {reason}")
+
+
+def _tell_backups(scratch: _Scratch) -> None:
+    """Backups of roles whose window ran out with nobody acknowledging, each once."""
+    if scratch.incident.status.acknowledged_at is not None:
+        return
+    for reach in scratch.escalation.contacts:
+        due = reach.backup_due_at
+        if due is None or reach.backup_reached_at is not None or due > scratch.now:
+            continue
+        row = scratch.policy.spec.contact_role(reach.role) if scratch.policy else None
+        reach.backup_reached_at = scratch.now
+        if row is None or row.backup is None:
+            continue
+        methods = tuple(reach.methods)
+        slack = scratch.announcing_slack()
+        told = scratch.tell_contact(row, BACKUP, reach.key, methods, due, None, slack)
+        scratch.record(
+            EntryType.BACKUP_NOTIFIED,
+            f"{row.shown} backup {told}: nobody acknowledged within "
+            f"{format_duration(max(due - reach.reached_at, timedelta(0)))} of {reach.key}",
+        )
+
+
+def _follow_up_pages(scratch: _Scratch) -> None:
+    """Acknowledge, resolve and re-trigger every contact's own alert, as the channels'."""
+    escalation, status = scratch.escalation, scratch.incident.status
+    for page in escalation.paged_contacts:
+        who = page.contact.replace("/", ".")
+        if status.acknowledged_at is not None and not page.acknowledged:
+            page.acknowledged = True
+            scratch.notify(
+                NotificationKind.ACKNOWLEDGEMENT,
+                f"acknowledgement.{who}",
+                [page.channel],
+                status.acknowledged_at,
+                late=False,
+                contact=page.contact,
+            )
+        resolved = escalation.resolved_for
+        if (
+            resolved is not None
+            and status.resolved_at == resolved
+            and page.resolved_for != resolved
+        ):
+            page.resolved_for = resolved
+            scratch.notify(
+                NotificationKind.RESOLUTION,
+                f"resolution-{stamp(resolved, exact=True)}.{who}",
+                [page.channel],
+                resolved,
+                contact=page.contact,
+            )
+        undone = escalation.reopened_for
+        if (
+            undone is not None
+            and status.resolved_at is None
+            and page.reopened_for != undone
+            and pages(scratch.severity)
+        ):
+            page.reopened_for = undone
+            scratch.notify(
+                NotificationKind.REOPENED,
+                f"reopened-{stamp(undone, exact=True)}.{who}",
+                [page.channel],
+                scratch.now,
+                late=False,
+                contact=page.contact,
+            )
+
+
+def _backups_due_at(scratch: _Scratch) -> datetime | None:
+    if scratch.incident.status.acknowledged_at is not None:
+        return None
+    return _earliest(
+        [r.backup_due_at for r in scratch.escalation.contacts if r.backup_reached_at is None]
+    )
 
 
 def _announce(scratch: _Scratch, active: bool) -> None:
@@ -415,15 +685,20 @@ def plan_escalation(
         # The lifecycle has not initialised the incident yet.
         return EscalationPlan(escalation, records, [], None)
     detected_at = status.detected_at
-    scratch = _Scratch(incident, escalation, records, channel_infos(policy), now, started_at)
-    escalation.policy = policy.metadata.name if policy else None
     steps = planned_steps(policy, incident.spec.severity)
+    infos = channel_infos(policy)
+    scratch = _Scratch(
+        incident, escalation, records, infos, now, started_at, policy=policy, steps=steps
+    )
+    escalation.policy = policy.metadata.name if policy else None
     active = status.phase.is_active
     _track_severity(scratch, steps, detected_at)
     _announce(scratch, active)
     _coordinate(scratch, role_moves, active)
+    _follow_up_pages(scratch)
     if active:
         _escalate(scratch, steps, detected_at, policy)
+        _tell_backups(scratch)
     level = _level(steps, escalation)
     escalation.level = level
     escalation.steps_total = len(steps)
@@ -436,6 +711,8 @@ def plan_escalation(
     due = status.next_update_due_at
     if active and due is not None and escalation.reminded_for != due:
         wake.append(due)
+    if active:
+        wake.append(_backups_due_at(scratch))
     schedule_wake_at = _earliest(wake)
     return EscalationPlan(
         escalation,

@@ -23,7 +23,7 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from incident_operator.api.escalation_policy import EscalationPolicy, Templates
-from incident_operator.api.escalation_status import NotificationRecord, ReachedStep
+from incident_operator.api.escalation_status import ContactReach, NotificationRecord, ReachedStep
 from incident_operator.api.incident import Incident
 from incident_operator.domain.conditions import (
     Condition,
@@ -33,8 +33,10 @@ from incident_operator.domain.conditions import (
 )
 from incident_operator.domain.customer_communication import CustomerDue, CustomerMessageKind
 from incident_operator.domain.durations import format_duration, humanize
+from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.links import RelatedLinks
 from incident_operator.domain.notifications import (
+    PHONE_SEVERITY,
     NotificationKind,
     OutgoingMessage,
     idempotency_key,
@@ -44,6 +46,7 @@ from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.severity import EXAMPLES, level
 from incident_operator.reconcile import runbook_templates
+from incident_operator.reconcile.contacts import find_contact
 from incident_operator.reconcile.coordination import coordination_context
 from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.related_links import policy_links
@@ -344,6 +347,13 @@ def _step(incident: Incident, ref: str | None) -> ReachedStep | None:
     return next((step for step in escalation.steps if step.key == ref), None)
 
 
+def _contact_reach(incident: Incident, ref: str | None) -> ContactReach | None:
+    escalation = incident.status.escalation
+    if escalation is None or ref is None:
+        return None
+    return next((reach for reach in escalation.contacts if reach.key == ref), None)
+
+
 def _update(incident: Incident, ref: str | None) -> dict[str, Any] | None:
     if ref is None or not ref.isdigit():
         return None
@@ -419,17 +429,23 @@ def message_context(
     context = incident_context(incident, now, update_every)
     roles = incident.spec.roles
     step = _step(incident, ref) if kind is NotificationKind.ESCALATION else None
+    # A contact told for a step, a backup, or the Security Lead on a breach.
+    reach = _contact_reach(incident, ref) if kind is NotificationKind.ESCALATION else None
+    if reach is not None:
+        step = _step(incident, reach.step)
     escalation = None
-    if step is not None:
-        names = list(dict.fromkeys(target.rsplit(" (", 1)[0] for target in step.targets))
+    if step is not None or reach is not None:
+        targets = [reach.target] if reach is not None else step.targets if step else []
+        names = list(dict.fromkeys(target.rsplit(" (", 1)[0] for target in targets))
+        reason = reach.reason if reach is not None else step.reason if step else ""
         escalation = {
-            "step": step.key,
-            "level": step.ordinal + 1,
-            "after": step.after,
-            "targets": step.targets,
+            "step": step.key if step else None,
+            "level": step.ordinal + 1 if step else None,
+            "after": step.after if step else None,
+            "targets": targets,
             "target_names": names,
-            "reason": step.reason,
-            "late": step.late,
+            "reason": reason,
+            "late": step.late if step else False,
             "requested_action": (
                 f"{', '.join(names)}: join {context['incident']['channel']} and support the "
                 f"incident commander ({'@' + roles.commander if roles.commander else 'unassigned'})"
@@ -630,10 +646,16 @@ def outgoing_message(
     context = message_context(
         incident, record.kind, record.ref, now, cadence, links=policy_links(policy)
     )
+    if record.contact is not None and record.contact.endswith("/backup") and context["escalation"]:
+        # The backup hears why it, not the primary, is told.
+        context["escalation"]["reason"] = (
+            f"not acknowledged within the window after the primary was told; "
+            f"{context['escalation']['reason']}"
+        )
     templates = policy.spec.communication.templates if policy else None
     published = published_message(incident, record.ref) if record.kind.for_customers else None
     rendered = published or render_message(record.kind, context, templates)
-    step = _step(incident, record.ref) if record.kind is NotificationKind.ESCALATION else None
+    contact = find_contact(policy, record.contact) if record.contact else None
     message = OutgoingMessage(
         key=record.key,
         idempotency_key=idempotency_key(meta.uid, record.key),
@@ -646,12 +668,22 @@ def outgoing_message(
         phase=(status.phase or Phase.DETECTED).value,
         subject=rendered.subject,
         text=rendered.text,
-        dedup_key=pagerduty_dedup_key(meta.namespace, meta.name, meta.uid),
+        dedup_key=pagerduty_dedup_key(meta.namespace, meta.name, meta.uid, record.contact),
         late=record.late,
-        targets=tuple(step.targets) if step else (),
+        targets=tuple(context["escalation"]["targets"]) if context["escalation"] else (),
         timestamp=now,
+        pagerduty_severity=PHONE_SEVERITY if record.method is ContactMethod.PHONE else None,
+        mention=_mention(contact.slack.mention) if contact and contact.slack else None,
+        recipients=(contact.email.address,) if contact and contact.email else (),
     )
     return message, rendered.problem
+
+
+def _mention(mention: str | None) -> str | None:
+    """A Slack member ID as Slack's mention markup; an @handle as it is."""
+    if mention is None:
+        return None
+    return mention if mention.startswith("@") else f"<@{mention}>"
 
 
 def templates_condition(

@@ -20,7 +20,8 @@ from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import Channel, EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import Incident
-from incident_operator.domain.notifications import redact
+from incident_operator.domain.notifications import ChannelType, redact
+from incident_operator.reconcile.contacts import find_contact
 from incident_operator.reconcile.escalation import DeliveryOutcome
 from incident_operator.reconcile.messages import outgoing_message
 from incident_operator.runtime import clock
@@ -106,6 +107,22 @@ def _channel(policy: EscalationPolicy | None, name: str) -> Channel:
     return channel
 
 
+def _secret_ref(
+    policy: EscalationPolicy | None, channel: Channel, record: NotificationRecord
+) -> SecretKeyReference | None:
+    """The channel's secret; for a page to a contact, its own service's routing key."""
+    if record.contact is None or channel.type is not ChannelType.PAGERDUTY:
+        return channel.secret_ref
+    contact = find_contact(policy, record.contact)
+    if contact is None or contact.pagerduty is None:
+        raise DeliveryError(
+            f"contact {record.contact} has no pagerduty in policy "
+            f"{policy.metadata.name if policy else '-'} spec.contacts",
+            False,
+        )
+    return contact.pagerduty.secret_ref
+
+
 async def _send(
     session: aiohttp.ClientSession,
     incident: Incident,
@@ -119,8 +136,9 @@ async def _send(
     try:
         channel = _channel(policy, record.channel)
         secret = ca = None
-        if channel.secret_ref is not None:
-            secret = await secret_value(incident, channel.secret_ref)
+        secret_ref = _secret_ref(policy, channel, record)
+        if secret_ref is not None:
+            secret = await secret_value(incident, secret_ref)
             secrets.append(secret)
         if channel.email is not None and channel.email.ca_secret_ref is not None:
             ca = await secret_value(incident, channel.email.ca_secret_ref)

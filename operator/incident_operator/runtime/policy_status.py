@@ -1,4 +1,5 @@
-"""An EscalationPolicy's own status: Ready (the spec parsed), TemplatesValid, RotationsValid.
+"""An EscalationPolicy's own status: Ready (the spec parsed), TemplatesValid, RotationsValid
+and ContactsResolved.
 
 Only status is written, by server-side apply, each condition by its own field manager,
 so detection's MetricsAvailable (and each other's) stay as they are. Nothing here writes
@@ -6,6 +7,7 @@ a policy's spec or metadata: GitOps tools own those.
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -15,6 +17,7 @@ from incident_operator.adapters.events import post_event
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.conditions import Condition, ConditionStatus
 from incident_operator.domain.reasons import ConditionType, EventType, Reason
+from incident_operator.reconcile.contacts import contact_problems, contacts_condition
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.messages import template_problems, templates_condition
 from incident_operator.reconcile.policy import reconcile_policy
@@ -24,6 +27,7 @@ from incident_operator.runtime import clock
 KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
 TEMPLATES_MANAGER = "incident-operator-notifications"
 ROTATIONS_MANAGER = "incident-operator-rotations"
+CONTACTS_MANAGER = "incident-operator-contacts"
 _CONDITION = TypeAdapter(Condition)
 _CONDITIONS = TypeAdapter(list[Condition])
 
@@ -103,7 +107,38 @@ async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) 
     """RotationsValid: every rotation's time zone is known; a Warning Event when not."""
     generation = policy.metadata.generation or None
     rotations = policy.spec.rotations
-    if rotations_condition(policy.status.conditions, rotations, clock.now(), generation) is None:
+    await _write_derived_condition(
+        body,
+        policy,
+        lambda conditions: rotations_condition(conditions, rotations, clock.now(), generation),
+        ROTATIONS_MANAGER,
+        Reason.UNKNOWN_TIME_ZONE,
+    )
+
+
+async def write_contacts_resolved(body: dict[str, Any], policy: EscalationPolicy) -> None:
+    """ContactsResolved: every role escalation targets name has a row in spec.contacts."""
+    problems = contact_problems(policy)
+    generation = policy.metadata.generation or None
+    await _write_derived_condition(
+        body,
+        policy,
+        lambda conditions: contacts_condition(conditions, problems, clock.now(), generation),
+        CONTACTS_MANAGER,
+        Reason.UNKNOWN_ROLE,
+    )
+
+
+async def _write_derived_condition(
+    body: dict[str, Any],
+    policy: EscalationPolicy,
+    decide: Callable[[list[Condition]], Condition | None],
+    manager: str,
+    warning_reason: Reason,
+) -> None:
+    """Writes the condition ``decide`` gives under its own field manager, with a Warning
+    Event when it is False; nothing when it would not change."""
+    if decide(policy.status.conditions) is None:
         return
     # The event's body may be older than this handler's own last write (each status write
     # is a watch event of its own): decide again on what is stored, so the condition's
@@ -119,7 +154,7 @@ async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) 
         current = _CONDITIONS.validate_python(stored.get("conditions") or [])
     except ValidationError:
         current = []
-    condition = rotations_condition(current, rotations, clock.now(), generation)
+    condition = decide(current)
     if condition is None:
         return
     wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
@@ -127,12 +162,12 @@ async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) 
         k8s.apply_status,
         KIND,
         PLURAL,
-        policy.metadata.namespace,
-        policy.metadata.name,
+        metadata.namespace,
+        metadata.name,
         {"conditions": [wire]},
-        ROTATIONS_MANAGER,
+        manager,
     )
     if condition.status is ConditionStatus.FALSE:
         await asyncio.to_thread(
-            post_event, body, EventType.WARNING, Reason.UNKNOWN_TIME_ZONE, condition.message
+            post_event, body, EventType.WARNING, warning_reason, condition.message
         )

@@ -31,7 +31,7 @@ def email_message(message: OutgoingMessage, settings: EmailSettings) -> EmailMes
     late = " (late)" if message.late else ""
     mail["Subject"] = f"{message.subject}{late}"
     mail["From"] = settings.from_
-    mail["To"] = ", ".join(settings.to)
+    mail["To"] = ", ".join(message.recipients or settings.to)
     digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
     mail["Message-ID"] = f"<{digest}@incident-operator>"
     mail[f"X-{IDEMPOTENCY_HEADER}"] = message.idempotency_key

@@ -1,8 +1,10 @@
-"""PagerDuty Events API v2: trigger, acknowledge and resolve, one dedup key per incident.
+"""PagerDuty Events API v2: trigger, acknowledge and resolve, one dedup key per alert.
 
-Every message of an incident carries the same dedup key, so a resend after a crash, or
-the next escalation step on the same routing key, updates the one alert instead of
-opening another; acknowledge and resolve close the loop.
+Messages to a channel's own routing key carry the incident's dedup key, so a resend
+after a crash, or the next escalation step on the same routing key, updates the one
+alert instead of opening another. A contact of spec.contacts is paged on its own
+service (its own routing key, read by the sender) with a dedup key of its own, so each
+step opens a new alert for new people. Acknowledge and resolve close each loop.
 """
 
 from typing import Any
@@ -39,7 +41,7 @@ def pagerduty_body(message: OutgoingMessage, routing_key: str) -> dict[str, Any]
         body["payload"] = {
             "summary": f"{message.subject}{late}"[:_SUMMARY_LIMIT],
             "source": f"{message.namespace}/{message.name}",
-            "severity": PAGERDUTY_SEVERITY[message.severity],
+            "severity": message.pagerduty_severity or PAGERDUTY_SEVERITY[message.severity],
             "timestamp": message.timestamp.isoformat(),
             "component": message.name,
             "group": message.namespace,

@@ -16,8 +16,10 @@ _SECTION_LIMIT = 2900
 def slack_body(message: OutgoingMessage, chat_channel: str | None) -> dict[str, Any]:
     """The webhook payload; ``text`` is the fallback notifications show."""
     late = " (late)" if message.late else ""
+    # A contact's mention leads the fallback text, which is what notifies them.
+    mention = f"{message.mention} " if message.mention else ""
     body: dict[str, Any] = {
-        "text": f"{message.subject}{late}",
+        "text": f"{mention}{message.subject}{late}",
         "blocks": [
             {
                 "type": "header",
@@ -25,7 +27,10 @@ def slack_body(message: OutgoingMessage, chat_channel: str | None) -> dict[str, 
             },
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"```{message.text[:_SECTION_LIMIT]}```"},
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"{mention}```{message.text[:_SECTION_LIMIT]}```",
+                },
             },
             {
                 "type": "context",
