@@ -15,7 +15,11 @@ from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import NotificationKind
 from incident_operator.domain.reasons import EntryType, Reason
-from incident_operator.reconcile.contacts import contact_problems, contacts_condition
+from incident_operator.reconcile.contacts import (
+    contact_problems,
+    contacts_condition,
+    describe_contact,
+)
 from incident_operator.reconcile.escalation import EscalationPlan, plan_escalation
 from incident_operator.reconcile.messages import outgoing_message
 
@@ -391,3 +395,23 @@ def test_roles_without_a_contact_are_named(
     assert condition.reason == (Reason.UNKNOWN_ROLE if expected else Reason.CONTACTS_FOUND)
     # Unchanged: nothing to write.
     assert contacts_condition([condition], expected, T0 + MINUTE, 3) is None
+
+
+def test_a_rotations_contact_is_named_with_whoever_is_on_call_in_it() -> None:
+    rotation = {
+        "name": "primary",
+        "people": ["alice", "bob"],
+        "start": "2026-11-23T09:00:00Z",
+        "length": "168h",
+    }
+    rotating = _person("SRE primary rotation", "pd-primary") | {"rotation": "primary"}
+    policy = _policy([{"role": "on-call-primary", "primary": rotating}], rotations=[rotation])
+    contact = policy.spec.contacts[0].primary
+    assert describe_contact(contact, policy, T0) == (
+        "SRE primary rotation (rotation primary: alice on call)"
+    )
+    # A week later the turn has passed to bob.
+    assert "bob on call" in describe_contact(contact, policy, T0 + timedelta(days=7))
+    # No such rotation (or no policy): the name and the rotation, no person.
+    unknown = _policy([{"role": "on-call-primary", "primary": rotating}])
+    assert describe_contact(contact, unknown, T0) == "SRE primary rotation (rotation primary)"
