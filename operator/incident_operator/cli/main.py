@@ -29,6 +29,7 @@ from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError,
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.render import label as _label
+from incident_operator.cli.response_commands import add_response_commands, cmd_resolve
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 
@@ -38,7 +39,7 @@ ROLES = {
     "comms-lead": "commsLead",
     "scribe": "scribe",
 }
-STATES = ["Investigating", "Identified", "Monitoring", "Resolved"]
+STATES = ["Investigating", "Identified", "Mitigating", "Monitoring", "Resolved"]
 SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
 POSTMORTEM_KEY = "postmortem.md"
 
@@ -151,6 +152,9 @@ def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def cmd_state(cluster: Cluster, args: argparse.Namespace) -> int:
+    if args.state == "Resolved":
+        # Resolved goes through the pre-resolution gate; resolve reports what holds it.
+        return cmd_resolve(cluster, args)
     return _set_spec(cluster, args.incident, {"state": args.state}, f"state {args.state}")
 
 
@@ -310,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
     add_approve_rollback(commands).add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
     )
+    for sub in add_response_commands(commands):
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
