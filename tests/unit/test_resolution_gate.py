@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import (
     DetectionStatus,
@@ -357,3 +358,22 @@ def test_mitigating_is_a_state_word_recorded_with_what_was_done() -> None:
     entries = [(e.type, e.message) for e in mitigated.new_entries]
     assert (EntryType.MITIGATION_RECORDED, "mitigation: feature flag checkout-v2 off") in entries
     assert (EntryType.PHASE_CHANGED, "Monitoring -> Mitigating: state set to Mitigating") in entries
+
+
+@pytest.mark.parametrize(
+    ("severity", "within", "due"),
+    [
+        ("P1", "2m", timedelta(minutes=2)),
+        ("P3", "1h", timedelta(hours=1)),
+        ("P0", None, timedelta(minutes=15)),
+        ("P2", None, None),
+    ],
+)
+def test_a_policy_may_set_the_triage_deadline(
+    severity: str, within: str | None, due: timedelta | None
+) -> None:
+    severities = {severity: {"triageWithin": within}} if within else {}
+    policy = EscalationPolicy.model_validate(
+        {"metadata": {"name": "p", "namespace": "n"}, "spec": {"severities": severities}}
+    )
+    assert triage_due(Severity(severity), T0, policy) == (T0 + due if due else None)

@@ -46,6 +46,11 @@ class SeverityOverride(ApiModel):
     response_time: Annotated[Duration, Within("1s", "168h")] | None = None
     resolution_target: Annotated[Duration, Within("1s", "2160h")] | None = None
     update_every: Annotated[Duration, Within("1s", "168h")] | None = None
+    triage_within: Annotated[Duration, Within("1s", "168h")] | None = Field(
+        default=None,
+        description="When the five triage questions (spec.triage of an Incident) are due "
+        "after detection. Default: 15m for P0 and P1, none for P2 to P4.",
+    )
     auto_resolve: bool | None = Field(
         default=None,
         description="Resolve automatically after the monitoring window. "

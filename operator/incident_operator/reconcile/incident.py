@@ -514,7 +514,7 @@ def reconcile_incident(
     answered = triage_answered(spec.triage)
     if answered and status.triaged_at is None:
         status.triaged_at = now
-    status.triage_due_at = triage_due(spec.severity, status.detected_at)
+    status.triage_due_at = triage_due(spec.severity, status.detected_at, policy)
     unanswered = spec.triage.unanswered() if spec.triage else ["all five questions"]
     _deadline_condition(
         scratch,

@@ -4,7 +4,8 @@ The runbook's Phase 2 asks five questions (production? users/agents impacted? da
 risk? security component? business impact?); people answer them in ``spec.triage``
 (``kubectl incident triage``). P1's action 2 is "Assess scope and impact within 15
 minutes"; P0 gets the same 15 minutes (a P0 is never given longer than a P1, and its
-5-minute clock is the commander's). P2-P4 have no triage deadline in the runbook.
+5-minute clock is the commander's). P2-P4 have no triage deadline in the runbook. A
+policy may set its own (``spec.severities.<P>.triageWithin``).
 
 The answers feed the escalation triggers (reconcile/escalation.py: security component
 is "security breach suspected", data at risk is the dataAtRisk trigger) and the Impact
@@ -13,15 +14,25 @@ lines of the messages (``triage_summary``).
 
 from datetime import datetime, timedelta
 
+from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Triage
+from incident_operator.domain.durations import parse_duration
 from incident_operator.domain.severity import Severity
 
 # The runbook's P1 action 2, "Assess scope and impact within 15 minutes"; P0 the same.
 TRIAGE_DEADLINE = {Severity.P0: timedelta(minutes=15), Severity.P1: timedelta(minutes=15)}
 
 
-def triage_due(severity: Severity, detected_at: datetime) -> datetime | None:
-    """When the triage questions are due; None when the runbook sets no deadline."""
+def triage_due(
+    severity: Severity, detected_at: datetime, policy: EscalationPolicy | None = None
+) -> datetime | None:
+    """When the triage questions are due; None when neither runbook nor policy sets one.
+
+    The governing policy's ``severities.<P>.triageWithin`` overrides the runbook's.
+    """
+    override = getattr(policy.spec.severities, severity.value) if policy else None
+    if override is not None and override.triage_within is not None:
+        return detected_at + parse_duration(override.triage_within)
     within = TRIAGE_DEADLINE.get(severity)
     return detected_at + within if within is not None else None
 
