@@ -169,6 +169,26 @@ def test_an_override_by_someone_not_the_commander_is_refused_by_the_api_server(
     assert "you are bob" in as_alice.stderr
     assert "resolution" not in get_incident(kubectl, namespace, "db")["spec"]
     assert override("alice", "alice").returncode == 0
+    # Declaring an incident with an override is held to the same rule.
+    declared = {
+        "apiVersion": "sre.agentos.io/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "late"},
+        "spec": {
+            "title": "Declared after the fact",
+            "severity": "P3",
+            "state": "Resolved",
+            "roles": {"commander": "alice"},
+            "resolution": {"override": {"by": "bob", "reason": "it is over"}},
+        },
+    }
+    created = kubectl(
+        "create", "-n", namespace, "-f", "-", input=json.dumps(declared), as_user="bob", check=False
+    )
+    assert created.returncode != 0
+    assert "only the incident commander (alice) may override" in created.stderr
+    declared["spec"]["roles"] = {"commander": "bob"}  # type: ignore[index]
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(declared), as_user="bob")
     # Unchanged, the override stays while someone else edits the incident.
     kubectl("label", "incident", "db", "-n", namespace, "team=storage", as_user="bob")
     patch = json.dumps({"spec": {"impact": "reads slow"}})

@@ -13,6 +13,7 @@ from incident_operator.api.incident import (
     Incident,
     IncidentSpec,
     IncidentStatus,
+    MetricReading,
     RollbackPhase,
     RollbackStatus,
     WorkloadReference,
@@ -377,3 +378,36 @@ def test_a_policy_may_set_the_triage_deadline(
         {"metadata": {"name": "p", "namespace": "n"}, "spec": {"severities": severities}}
     )
     assert triage_due(Severity(severity), T0, policy) == (T0 + due if due else None)
+
+
+def test_unknown_readings_confirm_nothing() -> None:
+    reading = MetricReading(
+        rule="errors",
+        workload=WorkloadReference(kind="Deployment", name="api"),
+        level=Level.UNKNOWN,
+        at=T0,
+    )
+    done, _ = _done(phase=Phase.MONITORING, metrics=[reading])
+    assert not done["normalMetrics"]
+    assert not done["metricsNormal"]
+    ok = reading.model_copy(update={"level": Level.OK})
+    done, _ = _done(phase=Phase.MONITORING, metrics=[ok])
+    assert done["normalMetrics"]
+    assert done["metricsNormal"]
+
+
+def test_taking_a_held_resolved_back_clears_the_hold() -> None:
+    held = _resolve(_monitoring(), 10)
+    assert held.status.resolution is not None
+    back = _then(
+        held,
+        T0 + timedelta(minutes=11),
+        annotations=ACK,
+        severity="P1",
+        roles=ROLES,
+        updates=[UPDATE],
+        state="Identified",
+    )
+    assert back.status.phase is Phase.IDENTIFIED
+    assert back.status.resolution is None
+    assert _condition(back, ConditionType.TRANSITION_REFUSED) == ("False", Reason.NONE_REFUSED)

@@ -218,7 +218,11 @@ def _checklist_done(incident: Incident, status: IncidentStatus) -> dict[str, boo
     # Ticked by the operator only on evidence that a message was delivered.
     sent = [n.kind for n in status.notifications if n.state is DeliveryState.SENT]
     paged = NotificationKind.DECLARATION in sent or NotificationKind.ESCALATION in sent
-    metrics_normal = watched and not breaching
+    # Unknown readings (no data, Prometheus away) confirm nothing.
+    unknown = any(r.level.value == "unknown" for r in status.metrics) or bool(
+        status.detection and status.detection.level.value == "unknown"
+    )
+    metrics_normal = watched and not breaching and not unknown
     rolled_back = bool(status.rollback and status.rollback.phase is RollbackPhase.SUCCEEDED)
     return {
         "alertAcknowledged": status.acknowledged_at is not None,
@@ -380,6 +384,9 @@ def _lifecycle(
     else:
         # A held Resolved stays unheard in recorded.state, so it is heard once items are done.
         recorded.state = spec.state
+        if status.resolution is not None and status.resolution.overridden_by is None:
+            # People took the Resolved back (or detection resolved it): nothing is held.
+            status.resolution = None
     recorded.breaching = breaching
 
 
