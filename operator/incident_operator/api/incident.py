@@ -271,8 +271,14 @@ class IncidentSpec(ApiModel):
         description="What was done to mitigate (the workaround in place); required with "
         "state Mitigating, recorded in the timeline.",
     )
-    triage: Triage | None = None
-    resolution: ResolutionSpec | None = None
+    triage: Triage | None = Field(
+        default=None,
+        description="The runbook's five triage questions (kubectl incident triage).",
+    )
+    resolution: ResolutionSpec | None = Field(
+        default=None,
+        description="The commander's override of the pre-resolution verification.",
+    )
     source: Annotated[
         IncidentSource,
         Field(
@@ -457,9 +463,14 @@ class ChecklistItemStatus(ApiModel):
 class ResolutionStatus(ApiModel):
     """The pre-resolution gate: what holds a Resolved state word back, or who overrode it."""
 
-    # The pre-resolution items open when people asked for Resolved (spec.checklist keys).
-    open_items: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = []
-    overridden_by: ShortText | None = None
+    open_items: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = Field(
+        default=[],
+        description="The pre-resolution items (spec.checklist keys) open when people set "
+        "Resolved: while held, or as overridden.",
+    )
+    overridden_by: ShortText | None = Field(
+        default=None, description="The commander who resolved with the items open."
+    )
     override_reason: Annotated[str, Field(max_length=1024)] | None = None
     overridden_at: datetime | None = None
 
@@ -518,7 +529,10 @@ class IncidentStatus(ApiModel):
     triaged_at: datetime | None = Field(
         default=None, description="When every triage question was first answered."
     )
-    resolution: ResolutionStatus | None = None
+    resolution: ResolutionStatus | None = Field(
+        default=None,
+        description="The pre-resolution gate: what holds a Resolved back, or its override.",
+    )
     escalation: EscalationStatus | None = None
     # Delivery records of notifications, written by escalation only.
     notifications: Annotated[list[NotificationRecord], Field(max_length=NOTIFICATION_LIMIT)] = []
