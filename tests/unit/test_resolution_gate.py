@@ -109,8 +109,29 @@ def test_an_incident_declared_resolved_with_items_open_starts_held() -> None:
     outcome = _run(_incident(severity="P3", state="Resolved"), T0)
     assert outcome.status.phase is Phase.DETECTED
     assert "spec.checklist.manualVerification" in _refused(outcome)
+    # Evidence moves it on while the Resolved stays held, with no second entry.
+    triaged = _then(
+        outcome,
+        T0 + timedelta(minutes=1),
+        annotations=ACK,
+        severity="P3",
+        roles=ROLES,
+        state="Resolved",
+    )
+    assert triaged.status.phase is Phase.INVESTIGATING
+    assert EntryType.TRANSITION_REFUSED not in [e.type for e in triaged.new_entries]
+    assert _condition(triaged, ConditionType.TRANSITION_REFUSED) == (
+        "True",
+        Reason.PRE_RESOLUTION_OPEN,
+    )
     resolved = _then(
-        outcome, T0 + timedelta(minutes=1), severity="P3", state="Resolved", checklist=VERIFIED
+        triaged,
+        T0 + timedelta(minutes=2),
+        annotations=ACK,
+        severity="P3",
+        roles=ROLES,
+        state="Resolved",
+        checklist=VERIFIED,
     )
     assert resolved.status.phase is Phase.POST_INCIDENT
 

@@ -45,6 +45,7 @@ from incident_operator.domain.postmortem import (
 )
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, SeverityLevel
+from incident_operator.domain.signals import Level
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
 from incident_operator.domain.timeline import Entry, bound
 from incident_operator.reconcile.governing_policy import (
@@ -219,8 +220,8 @@ def _checklist_done(incident: Incident, status: IncidentStatus) -> dict[str, boo
     sent = [n.kind for n in status.notifications if n.state is DeliveryState.SENT]
     paged = NotificationKind.DECLARATION in sent or NotificationKind.ESCALATION in sent
     # Unknown readings (no data, Prometheus away) confirm nothing.
-    unknown = any(r.level.value == "unknown" for r in status.metrics) or bool(
-        status.detection and status.detection.level.value == "unknown"
+    unknown = any(r.level is Level.UNKNOWN for r in status.metrics) or bool(
+        status.detection and status.detection.level is Level.UNKNOWN
     )
     metrics_normal = watched and not breaching and not unknown
     rolled_back = bool(status.rollback and status.rollback.phase is RollbackPhase.SUCCEEDED)
@@ -361,7 +362,8 @@ def _lifecycle(
         )
         steps = []
     else:
-        if inputs.state_changed or steps:
+        # While a Resolved is held, its condition stands (set below) whatever else moved.
+        if (inputs.state_changed or steps) and not held:
             scratch.condition(
                 ConditionType.TRANSITION_REFUSED,
                 ConditionStatus.FALSE,
