@@ -29,6 +29,7 @@ from incident_operator.domain.triggers import TriggerName, fired_triggers
 from incident_operator.reconcile.escalation import _trigger_inputs
 from incident_operator.reconcile.incident import Outcome, _checklist_done
 from incident_operator.reconcile.messages import message_context, render_message
+from incident_operator.reconcile.resolution_gate import held_message, resolution_gate
 from incident_operator.reconcile.triage import triage_due, triage_summary
 from tests.unit.test_reconcile import T0, VERIFIED, _condition, _incident, _run, _then
 
@@ -432,3 +433,23 @@ def test_taking_a_held_resolved_back_clears_the_hold() -> None:
     assert back.status.phase is Phase.IDENTIFIED
     assert back.status.resolution is None
     assert _condition(back, ConditionType.TRANSITION_REFUSED) == ("False", Reason.NONE_REFUSED)
+
+
+def test_a_held_message_names_what_ticks_each_item() -> None:
+    detection = DetectionStatus(
+        fingerprint="f",
+        policy="p",
+        rule="errors",
+        level=Level.CRITICAL,
+        breaching=True,
+        last_evaluated_at=T0,
+    )
+    incident = _incident(severity="P1")
+    watched = IncidentStatus(phase=Phase.MONITORING, detection=detection)
+    message = held_message(resolution_gate(incident, _checklist_done(incident, watched), True))
+    assert "noNewAlerts (No new related alerts triggered; the operator ticks it once" in message
+    assert "spec.checklist.noNewAlerts" not in message
+    assert "spec.checklist.manualVerification (Manual verification completed)" in message
+    unwatched = IncidentStatus(phase=Phase.MONITORING)
+    message = held_message(resolution_gate(incident, _checklist_done(incident, unwatched), False))
+    assert "spec.checklist.noNewAlerts (No new related alerts triggered)" in message

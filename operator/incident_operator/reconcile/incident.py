@@ -318,7 +318,7 @@ def _lifecycle(
         or (recorded.breaching is not None and breaching != recorded.breaching)
     )
     state_changed = recorded.state is not None and recorded.state is not spec.state
-    gate = resolution_gate(incident, _checklist_done(incident, status))
+    gate = resolution_gate(incident, _checklist_done(incident, status), monitored(status))
     # People's Resolved waits for the pre-resolution verification (reconcile/resolution_gate).
     held = (
         state_changed

@@ -25,7 +25,7 @@ gated: it already rests on recovered metrics, which is what the metric items che
 from dataclasses import dataclass
 
 from incident_operator.api.incident import Incident, ResolutionOverride
-from incident_operator.domain.checklists import ChecklistItem, open_pre_resolution
+from incident_operator.domain.checklists import ChecklistItem, TickedBy, open_pre_resolution
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Gate:
     override: ResolutionOverride | None
     # Why an override in the spec does not count (None when there is none or it counts).
     override_ignored: str | None
+    # Detection watches the incident: its metric items are the operator's to tick.
+    monitored: bool = False
 
     @property
     def holds(self) -> bool:
@@ -43,30 +45,34 @@ class Gate:
         return bool(self.open_items) and self.override is None
 
 
-def resolution_gate(incident: Incident, done: dict[str, bool]) -> Gate:
+def resolution_gate(incident: Incident, done: dict[str, bool], monitored: bool = False) -> Gate:
     """The gate as it stands for ``incident`` with the checklist ticks ``done``."""
     open_items = tuple(open_pre_resolution(done))
     requested = incident.spec.resolution.override if incident.spec.resolution else None
     commander = incident.spec.roles.commander
     if requested is None:
-        return Gate(open_items, None, None)
+        return Gate(open_items, None, None, monitored)
     if requested.by != commander:
         why = (
             f"resolution.override.by ({requested.by}) is not the incident commander "
             f"({commander or 'none named'})"
         )
-        return Gate(open_items, None, why)
-    return Gate(open_items, requested, None)
+        return Gate(open_items, None, why, monitored)
+    return Gate(open_items, requested, None, monitored)
 
 
-def _names(items: tuple[ChecklistItem, ...]) -> str:
-    return ", ".join(f"spec.checklist.{item.key} ({item.text})" for item in items)
+def _name(item: ChecklistItem, monitored: bool) -> str:
+    """An open item by what ticks it: a spec.checklist field, or the operator's evidence."""
+    if item.who_ticks(monitored) is TickedBy.OPERATOR:
+        return f"{item.key} ({item.text}; the operator ticks it once no watched rule breaches)"
+    return f"spec.checklist.{item.key} ({item.text})"
 
 
 def held_message(gate: Gate) -> str:
     """The TransitionRefused message: each open item, and the ways forward."""
+    names = ", ".join(_name(item, gate.monitored) for item in gate.open_items)
     message = (
-        f"state Resolved is held: pre-resolution verification open: {_names(gate.open_items)}; "
+        f"state Resolved is held: pre-resolution verification open: {names}; "
         "tick them (kubectl incident check) or the commander overrides "
         '(kubectl incident resolve INCIDENT --override "reason")'
     )
