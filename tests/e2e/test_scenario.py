@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from tests.harness.cluster import ClusterInfo
 from tests.harness.incidents import (
+    PRE_RESOLUTION_BY_PEOPLE,
     REQUIRED_BY_PEOPLE,
     conditions,
     patch_incident,
@@ -75,6 +76,7 @@ def test_an_incident_from_declaration_to_close(
     plugin("state", incident_id, "Identified")
     plugin("state", incident_id, "Monitoring")
     wait_for_phase(kubectl, namespace, "checkout-down", "Monitoring", detail, timeout=60)
+    plugin("check", incident_id, *PRE_RESOLUTION_BY_PEOPLE)
     plugin("state", incident_id, "Resolved")
     wait_for_phase(kubectl, namespace, "checkout-down", "PostIncident", detail, timeout=60)
     draft = wait_until(

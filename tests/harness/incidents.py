@@ -10,8 +10,28 @@ from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
 Body = dict[str, Any]
-# The runbook's required checklist items that only people tick: an incident needs them to close.
-REQUIRED_BY_PEOPLE = ("rootCauseIdentified", "fixVerified", "systemsRecovered", "lessonsLearned")
+# The runbook's required checklist items that people tick when the operator cannot (nothing
+# monitors the incident, no customer message was sent): an incident needs them to close.
+REQUIRED_BY_PEOPLE = (
+    "rootCauseIdentified",
+    "fixVerified",
+    "systemsRecovered",
+    "metricsNormal",
+    "customerCommunicationSent",
+    "lessonsLearned",
+)
+# The runbook's pre-resolution verification as people tick it for an incident nothing
+# monitors: a Resolved set by people waits for it (docs/resolution.md).
+PRE_RESOLUTION_BY_PEOPLE = (
+    "rootCauseDocumented",
+    "fixInProduction",
+    "normalMetrics",
+    "errorRatesAtBaseline",
+    "noNewAlerts",
+    "manualVerification",
+    "customerImpactResolved",
+)
+PRE_RESOLUTION_TICKED = {key: True for key in PRE_RESOLUTION_BY_PEOPLE}
 
 
 def incident_manifest(name: str, **spec: Any) -> str:

@@ -94,6 +94,26 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         _incident(updates=[{"message": "m", "time": "2026-01-01T00:00:00Z"}]),
         ["spec.updates[0].author", "Required value"],
     ),
+    (
+        "Mitigating without what was done",
+        _incident(state="Mitigating"),
+        ["spec.mitigation", "mitigation is required when state is Mitigating (what was done)"],
+    ),
+    (
+        "resolution override without a reason",
+        _incident(resolution={"override": {"by": "alice"}}),
+        ["spec.resolution.override.reason", "Required value"],
+    ),
+    (
+        "triage answer that is not yes or no",
+        _incident(triage={"dataAtRisk": "maybe"}),
+        ["spec.triage.dataAtRisk", "must be of type boolean"],
+    ),
+    (
+        "triage deadline of zero",
+        _policy(severities={"P1": {"triageWithin": "0s"}}),
+        ["spec.severities[P1].triageWithin", "must be between 1s and 168h"],
+    ),
     ("title too long", _incident(title="x" * 201), ["spec.title", "Too long"]),
     (
         "bad duration",

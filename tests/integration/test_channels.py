@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.harness.incidents import PRE_RESOLUTION_TICKED
 from tests.support.escalation_env import (
     SECRETS,
     EscalationEnv,
@@ -72,7 +73,7 @@ def test_p3_and_p4_are_told_in_monitoring_and_incident_all_hears_everything(
         update = {"message": "Workaround: reload", "author": "bob", "time": now}
         _patch(env, "ui-glitch", {"updates": [update]})
         env.wait_for("ui-glitch", lambda b: all_sent(b, 4), "the P3 status update sent", operator)
-        _patch(env, "ui-glitch", {"state": "Resolved"})
+        _patch(env, "ui-glitch", {"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED})
         glitch = env.wait_for(
             "ui-glitch", lambda b: all_sent(b, 6), "the P3 resolution sent", operator
         )

@@ -44,6 +44,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import PRE_RESOLUTION_TICKED
 from tests.harness.operator import OperatorProcess
 from tests.harness.wait import wait_until
 from tests.integration.rollback_support import (
@@ -280,7 +281,7 @@ class People:
         return True
 
     def resolve(self, name: str) -> bool:
-        self._patch(name, {"state": "Resolved"})
+        self._patch(name, {"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED})
         self.resolved.add(name)
         return True
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.harness.incidents import PRE_RESOLUTION_TICKED
 from tests.support.escalation_env import (
     SECRETS,
     EscalationEnv,
@@ -105,7 +106,7 @@ def test_short_matrix_end_to_end(env: EscalationEnv) -> None:
         )
         env.kubectl(
             "patch", "incident", "checkout", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"state": "Resolved"}}),
+            "-p", json.dumps({"spec": {"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED}}),
         )  # fmt: skip
         body = env.wait_for(
             "checkout",
@@ -148,7 +149,7 @@ def test_a_reopened_incident_pages_again_on_the_same_dedup_key(env: EscalationEn
             operator,
         )
         # Resolved: a P1 needs a post-mortem, so it goes on to PostIncident at once.
-        patch({"state": "Resolved"})
+        patch({"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED})
         env.wait_for(
             "regress",
             lambda b: (
@@ -189,7 +190,7 @@ def test_a_reopened_incident_pages_again_on_the_same_dedup_key(env: EscalationEn
         texts = [c.body["blocks"][1]["text"]["text"] for c in env.http.received("/slack")]
         assert sum("INCIDENT REOPENED" in t for t in texts) == 1
         # Resolved again: a new resolution, a new resolve.
-        patch({"state": "Resolved"})
+        patch({"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED})
         env.wait_for(
             "regress",
             lambda b: (

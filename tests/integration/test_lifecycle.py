@@ -8,6 +8,8 @@ from typing import Any
 
 from tests.harness.cluster import ClusterInfo
 from tests.harness.incidents import (
+    PRE_RESOLUTION_BY_PEOPLE,
+    PRE_RESOLUTION_TICKED,
     REQUIRED_BY_PEOPLE,
     conditions,
     create_incident,
@@ -71,6 +73,7 @@ def test_a_p0_through_its_whole_life_with_the_plugin(
     wait_for_phase(kubectl, namespace, "checkout", "Identified", operator.log_tail)
     plugin(cluster, namespace, "state", incident_id, "Monitoring")
     wait_for_phase(kubectl, namespace, "checkout", "Monitoring", operator.log_tail)
+    plugin(cluster, namespace, "check", incident_id, *PRE_RESOLUTION_BY_PEOPLE)
     plugin(cluster, namespace, "state", incident_id, "Resolved")
     body = wait_for_phase(kubectl, namespace, "checkout", "PostIncident", operator.log_tail)
     ready = conditions(body)["ReadyToClose"]
@@ -279,6 +282,7 @@ def test_the_postmortem_configmap(
         title="Cache stampede",
         severity="P2",
         state="Resolved",
+        checklist=PRE_RESOLUTION_TICKED,
         impact="10% of searches slow",
         triggers={"dataLoss": False},
     )

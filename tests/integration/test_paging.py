@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.harness.incidents import PRE_RESOLUTION_TICKED
 from tests.harness.wait import wait_until
 from tests.support.escalation_env import (
     SECRET_NAME,
@@ -243,7 +244,7 @@ def test_each_step_pages_new_people_a_phone_is_critical_and_the_backup_follows(
         )  # fmt: skip
         env.kubectl(
             "patch", "incident", "slow", "-n", env.namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"state": "Resolved"}}),
+            "-p", json.dumps({"spec": {"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED}}),
         )  # fmt: skip
         env.wait_for(
             "slow",

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.harness.cluster import ClusterInfo
 from tests.harness.incidents import (
+    PRE_RESOLUTION_TICKED,
     REQUIRED_BY_PEOPLE,
     conditions,
     create_incident,
@@ -58,6 +59,7 @@ def test_the_policy_deadlines_the_draft_fields_and_the_links(
         title="Carts emptied",
         severity="P2",
         state="Resolved",
+        checklist=PRE_RESOLUTION_TICKED,
         policyRef={"name": "team"},
         triggers={"dataLoss": True},
     )
@@ -159,7 +161,7 @@ def test_closing_waits_for_a_post_mortem_owner(
         title="Search slow",
         severity="P3",
         state="Resolved",
-        checklist=dict.fromkeys(REQUIRED_BY_PEOPLE, True),
+        checklist={**dict.fromkeys(REQUIRED_BY_PEOPLE, True), **PRE_RESOLUTION_TICKED},
     )
     body = wait_for_phase(kubectl, namespace, "search", "PostIncident", operator.log_tail)
     incident_id = body["status"]["id"]

@@ -304,6 +304,11 @@ def repair_incident(spec: dict[str, Any]) -> dict[str, Any]:
         target = spec["rollback"]["target"]
         if target not in spec["affected"]:
             spec["affected"] = [target, *spec["affected"]][:50]
+    if spec.get("state") == "Mitigating" and not spec.get("mitigation"):
+        spec["mitigation"] = "a workaround"
+    # Who may override is the admission policy's judgement, not the schema's
+    # (tests/integration/test_resolution_gate.py tests it).
+    spec.pop("resolution", None)
     return spec
 
 

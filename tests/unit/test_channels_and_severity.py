@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from incident_operator.api.escalation_policy import DetectionRule, SeverityByLevel, Templates
-from incident_operator.api.incident import SEVERITY_DESCRIPTION, Incident
+from incident_operator.api.incident import SEVERITY_DESCRIPTION, Incident, ResponderChecklist
 from incident_operator.cli.render import show
+from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.detection import format_value
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import (
@@ -193,6 +194,10 @@ def test_a_resolved_incident_tells_no_role_change() -> None:
     incident = _new("P1", affected=False)
     incident = _written(incident, _decide(incident, T0, (SRE_POLICY,), incident_id="INC-0001"))
     incident.spec.state = incident.spec.state.__class__("Resolved")
+    # The pre-resolution verification done, so the Resolved is not held.
+    incident.spec.checklist = ResponderChecklist.model_validate(
+        {item.key: True for item in PRE_RESOLUTION_ITEMS}
+    )
     incident = _written(incident, _decide(incident, T0 + timedelta(minutes=1), (SRE_POLICY,)))
     assert incident.status.phase is not None
     assert not incident.status.phase.is_active

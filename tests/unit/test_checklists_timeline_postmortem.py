@@ -31,12 +31,31 @@ def test_checklists_follow_the_runbook() -> None:
         "On-call notified (if applicable)",
     ]
     assert len(by_list[ChecklistName.RESOLUTION]) == 6
+    assert by_list[ChecklistName.PRE_RESOLUTION] == [
+        "Root cause identified and documented",
+        "Fix implemented in production",
+        "Affected systems show normal metrics",
+        "Error rates returned to baseline",
+        "No new related alerts triggered",
+        "Manual verification completed",
+        "Customer-facing impact confirmed resolved",
+    ]
     assert len(by_list[ChecklistName.POST_INCIDENT]) == 5
+    # People may tick what the operator cannot see: also the metric items of an incident
+    # nothing monitors, and what the operator ticks only on evidence (a message it sent).
     assert set(RESPONDER_ITEMS) == {
         "rootCauseIdentified",
         "fixVerified",
         "systemsRecovered",
+        "metricsNormal",
         "customerCommunicationSent",
+        "rootCauseDocumented",
+        "fixInProduction",
+        "normalMetrics",
+        "errorRatesAtBaseline",
+        "noNewAlerts",
+        "manualVerification",
+        "customerImpactResolved",
         "lessonsLearned",
         "runbooksUpdated",
     }

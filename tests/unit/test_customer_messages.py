@@ -11,6 +11,7 @@ import pytest
 
 from incident_operator.api.escalation_policy import EscalationPolicy, Templates
 from incident_operator.api.incident import Incident
+from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.conditions import ConditionStatus, find_condition
 from incident_operator.domain.customer_communication import (
     CustomerDue,
@@ -93,7 +94,10 @@ def _decide(
 
 
 def _written(incident: Incident, decision: IncidentDecision, **spec: Any) -> Incident:
-    """The incident once ``decision`` was written, and people changed ``spec`` (wire names)."""
+    """The incident once ``decision`` was written, and people changed ``spec`` (wire names);
+    a Resolved comes with the pre-resolution verification ticked, as the gate asks."""
+    if spec.get("state") == "Resolved":
+        spec = {"checklist": {item.key: True for item in PRE_RESOLUTION_ITEMS}, **spec}
     changed = Incident.model_validate({"spec": {**incident.spec.to_wire(), **spec}}).spec
     return incident.model_copy(update={"status": decision.status, "spec": changed})
 

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.api.incident import Incident, IncidentState, RollbackPhase
+from incident_operator.api.incident import (
+    Incident,
+    IncidentState,
+    ResponderChecklist,
+    RollbackPhase,
+)
+from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.conditions import ConditionStatus, find_condition
 from incident_operator.domain.notifications import DeliveryState
 from incident_operator.domain.phases import Phase
@@ -281,7 +287,9 @@ def test_a_rollback_that_did_not_help_escalates_in_the_same_pass() -> None:
 def test_a_phase_change_and_its_announcement_share_one_pass() -> None:
     incident = _new("P1", affected=False)
     incident = _written(incident, _decide(incident, T0, incident_id="INC-0001"))
-    spec = incident.spec.model_copy(update={"state": IncidentState.RESOLVED})
+    # The pre-resolution verification is done (by people: nothing monitors it).
+    verified = ResponderChecklist.model_validate({item.key: True for item in PRE_RESOLUTION_ITEMS})
+    spec = incident.spec.model_copy(update={"state": IncidentState.RESOLVED, "checklist": verified})
     decision = _decide(incident.model_copy(update={"spec": spec}), T0 + MIN)
     assert decision.status.resolved_at == T0 + MIN
     resolution = [r for r in decision.status.notifications if r.key.startswith("resolution-")]

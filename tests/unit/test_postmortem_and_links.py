@@ -11,6 +11,7 @@ import yaml
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, PostMortemStatusWord
+from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.conditions import find_condition
 from incident_operator.domain.links import (
     RUNBOOK_DASHBOARDS,
@@ -48,12 +49,22 @@ def _governing(policy: EscalationPolicy) -> GoverningPolicy:
     return GoverningPolicy(policy, Reason.BY_REFERENCE, "policy team (policyRef)")
 
 
+# The pre-resolution verification people tick before a Resolved takes effect.
+VERIFIED = {item.key: True for item in PRE_RESOLUTION_ITEMS}
+
+
 def _resolved(severity: str = "P1", **spec: Any) -> Incident:
-    """An incident people declared already Resolved at RESOLVED_AT."""
+    """An incident people declared already Resolved (and verified) at RESOLVED_AT."""
     return Incident.model_validate(
         {
             "metadata": {"name": "checkout", "namespace": "n", "generation": 1},
-            "spec": {"title": "Checkout down", "severity": severity, "state": "Resolved", **spec},
+            "spec": {
+                "title": "Checkout down",
+                "severity": severity,
+                "state": "Resolved",
+                "checklist": VERIFIED,
+                **spec,
+            },
         }
     )
 
@@ -121,6 +132,10 @@ _ALL_DONE: dict[str, Any] = {
         "fixVerified": True,
         "systemsRecovered": True,
         "lessonsLearned": True,
+        # Nothing monitors it and no customer message went out: people tick these.
+        "metricsNormal": True,
+        "customerCommunicationSent": True,
+        **VERIFIED,
     },
 }
 

@@ -23,6 +23,20 @@ from incident_operator.reconcile.status_patch import status_difference
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 NO_POLICY = GoverningPolicy(None, Reason.NO_POLICY, "none")
+# The runbook's pre-resolution verification, ticked by people (nothing monitors these
+# incidents): without it a Resolved state word is held (test_resolution_gate.py).
+VERIFIED = {
+    key: True
+    for key in (
+        "rootCauseDocumented",
+        "fixInProduction",
+        "normalMetrics",
+        "errorRatesAtBaseline",
+        "noNewAlerts",
+        "manualVerification",
+        "customerImpactResolved",
+    )
+}
 
 
 def _incident(
@@ -98,7 +112,7 @@ def test_a_new_incident_is_detected_with_deadlines_and_a_timeline() -> None:
     ],
 )
 def test_initial_phase_follows_a_declared_state(state: str, phase: Phase) -> None:
-    assert _run(_incident(state=state), T0).status.phase is phase
+    assert _run(_incident(state=state, checklist=VERIFIED), T0).status.phase is phase
 
 
 def test_reconciling_again_changes_nothing() -> None:
@@ -146,7 +160,13 @@ def test_the_p0_story_from_detection_to_close() -> None:
     assert outcome.status.mitigated_at == T0 + timedelta(minutes=20)
     resolved_at = T0 + timedelta(minutes=50)
     outcome = _then(
-        outcome, resolved_at, annotations=ack, roles=roles, updates=[update], state="Resolved"
+        outcome,
+        resolved_at,
+        annotations=ack,
+        roles=roles,
+        updates=[update],
+        state="Resolved",
+        checklist=VERIFIED,
     )
     assert outcome.status.phase is Phase.POST_INCIDENT
     assert outcome.status.resolved_at == resolved_at
@@ -164,9 +184,12 @@ def test_the_p0_story_from_detection_to_close() -> None:
     assert "rootCauseIdentified" in ready.message
     # Everything done: Closed.
     done = {
+        **VERIFIED,
         "rootCauseIdentified": True,
         "fixVerified": True,
         "systemsRecovered": True,
+        "metricsNormal": True,
+        "customerCommunicationSent": True,
         "lessonsLearned": True,
     }
     final = {
@@ -193,11 +216,13 @@ def test_the_p0_story_from_detection_to_close() -> None:
 
 
 def test_closed_refuses_to_reopen_with_a_condition() -> None:
-    outcome = _run(_incident(severity="P4", state="Resolved"), T0)
+    outcome = _run(_incident(severity="P4", state="Resolved", checklist=VERIFIED), T0)
     ready = find_condition(outcome.status.conditions, ConditionType.READY_TO_CLOSE)
     assert ready is not None
+    # Nothing monitors the incident and no customer message was sent: people tick both.
     assert ready.message == (
-        "cannot close yet: alertAcknowledged; rootCauseIdentified; fixVerified; systemsRecovered"
+        "cannot close yet: alertAcknowledged; rootCauseIdentified; fixVerified; systemsRecovered; "
+        "metricsNormal; customerCommunicationSent"
     )
     outcome = _then(
         outcome,
@@ -205,7 +230,14 @@ def test_closed_refuses_to_reopen_with_a_condition() -> None:
         annotations={"sre.agentos.io/acknowledged-by": "alice"},
         severity="P4",
         state="Resolved",
-        checklist={"rootCauseIdentified": True, "fixVerified": True, "systemsRecovered": True},
+        checklist={
+            **VERIFIED,
+            "rootCauseIdentified": True,
+            "fixVerified": True,
+            "systemsRecovered": True,
+            "metricsNormal": True,
+            "customerCommunicationSent": True,
+        },
     )
     assert outcome.status.phase is Phase.CLOSED
     outcome = _then(outcome, T0 + timedelta(hours=1), severity="P4", state="Investigating")

@@ -53,6 +53,11 @@ class SeverityOverride(ApiModel):
         description="How long after detection the first customer message is due. "
         "Default: 15m for P0, 30m for P1 (the runbook); none for P2 to P4.",
     )
+    triage_within: Annotated[Duration, Within("1s", "168h")] | None = Field(
+        default=None,
+        description="When the five triage questions (spec.triage of an Incident) are due "
+        "after detection. Default: 15m for P0 and P1, none for P2 to P4.",
+    )
     auto_resolve: bool | None = Field(
         default=None,
         description="Resolve automatically after the monitoring window. "

@@ -44,6 +44,8 @@ class IncidentState(StrEnum):
 
     INVESTIGATING = "Investigating"
     IDENTIFIED = "Identified"
+    # A workaround or fix is being applied; spec.mitigation says what was done.
+    MITIGATING = "Mitigating"
     MONITORING = "Monitoring"
     RESOLVED = "Resolved"
 
@@ -86,6 +88,71 @@ class Triggers(ApiModel):
     sla_at_risk: bool = False
     multiple_systems: bool = False
     external_dependency: bool = False
+
+
+class Triage(ApiModel):
+    """The runbook's five triage questions; unanswered until set (P0/P1: within 15 minutes)."""
+
+    affects_production: bool | None = Field(
+        default=None, description="Triage question 1: is this affecting production?"
+    )
+    users_impacted: ShortText | None = Field(
+        default=None,
+        description="Triage question 2: how many users are impacted (a count or words).",
+    )
+    agents_impacted: ShortText | None = Field(
+        default=None,
+        description="Triage question 2: how many agents are impacted (a count or words).",
+    )
+    data_at_risk: bool | None = Field(
+        default=None,
+        description="Triage question 3: is data at risk? Yes fires the dataAtRisk escalation "
+        "trigger.",
+    )
+    security_component: bool | None = Field(
+        default=None,
+        description="Triage question 4: is there a security component? Yes fires the "
+        "securityBreach escalation trigger (security breach suspected).",
+    )
+    business_impact: ShortText | None = Field(
+        default=None, description="Triage question 5: what is the business impact?"
+    )
+
+    def unanswered(self) -> list[str]:
+        """The questions not answered yet, by field name (users or agents answers question 2)."""
+        impacted = self.users_impacted if self.users_impacted is not None else self.agents_impacted
+        return [
+            name
+            for name, value in (
+                ("affectsProduction", self.affects_production),
+                ("usersImpacted", impacted),
+                ("dataAtRisk", self.data_at_risk),
+                ("securityComponent", self.security_component),
+                ("businessImpact", self.business_impact),
+            )
+            if value is None
+        ]
+
+
+class ResolutionOverride(ApiModel):
+    """The commander resolving although pre-resolution items are open, and why."""
+
+    by: UserName = Field(
+        description="The incident commander; the admission policy requires it to be the "
+        "requesting user and spec.roles.commander."
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+        description="Why the open items do not block the resolution; goes into the timeline."
+    )
+
+
+class ResolutionSpec(ApiModel):
+    """What people say about resolving the incident."""
+
+    override: ResolutionOverride | None = Field(
+        default=None,
+        description="Resolve with open pre-resolution items (the commander only).",
+    )
 
 
 class StatusUpdate(ApiModel):
@@ -208,12 +275,34 @@ class ResponderChecklist(ApiModel):
     root_cause_identified: bool = False
     fix_verified: bool = False
     systems_recovered: bool = False
-    customer_communication_sent: bool = False
+    metrics_normal: bool = Field(
+        default=False, description="Counts only when detection does not watch the incident."
+    )
+    customer_communication_sent: bool = Field(
+        default=False, description="For a customer message sent outside the operator."
+    )
+    # The runbook's Pre-Resolution Verification: needed before state Resolved takes effect.
+    root_cause_documented: bool = False
+    fix_in_production: bool = Field(
+        default=False, description="Also ticked by the operator when a rollback Succeeded."
+    )
+    normal_metrics: bool = Field(
+        default=False, description="Counts only when detection does not watch the incident."
+    )
+    error_rates_at_baseline: bool = Field(
+        default=False, description="Counts only when detection does not watch the incident."
+    )
+    no_new_alerts: bool = Field(
+        default=False, description="Counts only when detection does not watch the incident."
+    )
+    manual_verification: bool = False
+    customer_impact_resolved: bool = False
     lessons_learned: bool = False
     runbooks_updated: bool = False
 
 
 _ROLLBACK_TARGET = "rollback.target must be one of the affected workloads"
+_MITIGATION_REQUIRED = "mitigation is required when state is Mitigating (what was done)"
 
 
 # ``kubectl explain incident.spec.severity``: the runbook's definitions and examples.
@@ -234,6 +323,12 @@ class IncidentSpec(ApiModel):
                     _ROLLBACK_TARGET,
                     ".rollback.target",
                 ),
+                cel(
+                    "self.state != 'Mitigating' || (has(self.mitigation) && "
+                    "size(self.mitigation) > 0)",
+                    _MITIGATION_REQUIRED,
+                    ".mitigation",
+                ),
             ]
         }
     )
@@ -242,7 +337,24 @@ class IncidentSpec(ApiModel):
     severity: Severity = Field(description=SEVERITY_DESCRIPTION)
     summary: LongText = ""
     impact: LongText = ""
-    state: IncidentState = IncidentState.INVESTIGATING
+    state: IncidentState = Field(
+        default=IncidentState.INVESTIGATING,
+        description="The runbook's status word. Resolved takes effect once the pre-resolution "
+        "verification is done (or the commander overrides it in resolution.override).",
+    )
+    mitigation: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None,
+        description="What was done to mitigate (the workaround in place); required with "
+        "state Mitigating, recorded in the timeline.",
+    )
+    triage: Triage | None = Field(
+        default=None,
+        description="The runbook's five triage questions (kubectl incident triage).",
+    )
+    resolution: ResolutionSpec | None = Field(
+        default=None,
+        description="The commander's override of the pre-resolution verification.",
+    )
     source: Annotated[
         IncidentSource,
         Field(
@@ -292,6 +404,8 @@ class IncidentSpec(ApiModel):
     def _check(self) -> Self:
         if self.rollback is not None and self.rollback.target not in self.affected:
             raise ValueError(_ROLLBACK_TARGET)
+        if self.state is IncidentState.MITIGATING and not self.mitigation:
+            raise ValueError(_MITIGATION_REQUIRED)
         return self
 
 
@@ -427,6 +541,21 @@ class ChecklistItemStatus(ApiModel):
     required: bool
 
 
+class ResolutionStatus(ApiModel):
+    """The pre-resolution gate: what holds a Resolved state word back, or who overrode it."""
+
+    open_items: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = Field(
+        default=[],
+        description="The pre-resolution items (spec.checklist keys) open when people set "
+        "Resolved: while held, or as overridden.",
+    )
+    overridden_by: ShortText | None = Field(
+        default=None, description="The commander who resolved with the items open."
+    )
+    override_reason: Annotated[str, Field(max_length=1024)] | None = None
+    overridden_at: datetime | None = None
+
+
 class ActionItemStatus(ApiModel):
     id: Annotated[str, Field(max_length=32)]
     # Set when the item is first seen, from its priority's SLA (None: the backlog).
@@ -445,6 +574,8 @@ class Recorded(ApiModel):
     acknowledged_by: Annotated[str, Field(max_length=256)] | None = None
     breaching: bool | None = None
     post_mortem_status: PostMortemStatusWord | None = None
+    triage: Triage | None = None
+    mitigation: Annotated[str, Field(max_length=1024)] | None = None
 
 
 class IncidentStatus(ApiModel):
@@ -476,6 +607,16 @@ class IncidentStatus(ApiModel):
     communication: CommunicationStatus | None = Field(
         default=None,
         description="Customer communication: the next message's draft and when it is due.",
+    )
+    triage_due_at: datetime | None = Field(
+        default=None, description="When the triage questions are due (P0/P1: 15 minutes)."
+    )
+    triaged_at: datetime | None = Field(
+        default=None, description="When every triage question was first answered."
+    )
+    resolution: ResolutionStatus | None = Field(
+        default=None,
+        description="The pre-resolution gate: what holds a Resolved back, or its override.",
     )
     escalation: EscalationStatus | None = None
     # Delivery records of notifications, written by escalation only.

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 
@@ -27,6 +27,7 @@ class _Conflict(Exception):
 
 
 _ATTEMPTS = 5
+T = TypeVar("T")
 
 
 @dataclass
@@ -184,6 +185,21 @@ class Cluster:
             incident_id = (body.get("status") or {}).get("id")
             if incident_id:
                 return str(incident_id)
+            time.sleep(0.2)
+        return None
+
+    def wait_for(
+        self, name: str, decided: Callable[[dict[str, Any]], T | None], timeout: float
+    ) -> T | None:
+        """What ``decided`` makes of the incident once it says something; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: Any = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
+            )
+            found = decided(body)
+            if found is not None:
+                return found
             time.sleep(0.2)
         return None
 

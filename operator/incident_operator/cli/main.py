@@ -35,6 +35,7 @@ from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.oncall_command import add_oncall
 from incident_operator.cli.render import label as _label
+from incident_operator.cli.response_commands import add_response_commands, cmd_resolve
 from incident_operator.cli.rollback_commands import add_approve_rollback
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 from incident_operator.domain.links import RelatedLinks
@@ -46,7 +47,7 @@ ROLES = {
     "comms-lead": "commsLead",
     "scribe": "scribe",
 }
-STATES = ["Investigating", "Identified", "Monitoring", "Resolved"]
+STATES = ["Investigating", "Identified", "Mitigating", "Monitoring", "Resolved"]
 SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
 POSTMORTEM_KEY = "postmortem.md"
 _STATUS_SPELLED = {word.value: word.spelled for word in PostMortemStatusWord}
@@ -175,6 +176,9 @@ def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def cmd_state(cluster: Cluster, args: argparse.Namespace) -> int:
+    if args.state == "Resolved":
+        # Resolved goes through the pre-resolution gate; resolve reports what holds it.
+        return cmd_resolve(cluster, args)
     return _set_spec(cluster, args.incident, {"state": args.state}, f"state {args.state}")
 
 
@@ -415,10 +419,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
     # Commands defined in their own modules take --debug after the command too.
-    for register in (add_approve_rollback, add_publish, add_oncall):
-        register(commands).add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
-        )
+    registered = [
+        register(commands) for register in (add_approve_rollback, add_publish, add_oncall)
+    ]
+    for sub in [*registered, *add_response_commands(commands)]:
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 

@@ -97,7 +97,27 @@ def timeline(status: dict[str, Any], last: int | None = None) -> str:
 def _who_ticks(ticked_by: str) -> str:
     if ticked_by == "responder":
         return "you tick it: kubectl incident check"
+    if ticked_by == "operatorOrResponder":
+        return "the operator ticks it when it sees it done, or you: kubectl incident check"
     return "the operator ticks it"
+
+
+def _yes_no(value: Any) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def triage_lines(spec: dict[str, Any]) -> list[str]:
+    """The runbook's five triage questions and their answers (spec.triage)."""
+    triage = spec.get("triage") or {}
+    return [
+        "Triage:",
+        f"  production: {_yes_no(triage.get('affectsProduction'))}    "
+        f"data at risk: {_yes_no(triage.get('dataAtRisk'))}    "
+        f"security component: {_yes_no(triage.get('securityComponent'))}",
+        f"  users impacted: {escape(triage.get('usersImpacted', '-'))}    "
+        f"agents impacted: {escape(triage.get('agentsImpacted', '-'))}",
+        f"  business impact: {escape(triage.get('businessImpact', '-'))}",
+    ]
 
 
 def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None) -> str:
@@ -126,12 +146,30 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
         f"Acknowledged:    {escape(status.get('acknowledgedAt', 'no'))}",
         *_block("Summary:", spec.get("summary")),
         *_block("Impact:", spec.get("impact")),
+        *_block("Mitigation:", spec.get("mitigation")),
+        *triage_lines(spec),
         "",
         "SLA clocks:",
         "  " + clock("response due", status.get("responseDueAt"), now),
         "  " + clock("resolution due", status.get("resolutionDueAt"), now),
         "  " + clock("next update due", status.get("nextUpdateDueAt"), now),
     ]
+    if status.get("triageDueAt") and not status.get("triagedAt"):
+        lines.append("  " + clock("triage due", status["triageDueAt"], now))
+    resolution = status.get("resolution") or {}
+    if resolution.get("overriddenBy"):
+        lines += [
+            "",
+            f"Resolution:      open items {escape(', '.join(resolution.get('openItems') or []))} "
+            f"overridden by {escape(resolution['overriddenBy'])}: "
+            f"{escape(resolution.get('overrideReason', ''))}",
+        ]
+    elif resolution.get("openItems"):
+        lines += [
+            "",
+            "Resolution:      Resolved is held; pre-resolution verification open: "
+            + escape(", ".join(resolution["openItems"])),
+        ]
     post_mortem = status.get("postMortem") or {}
     if post_mortem:
         lines += [

@@ -26,6 +26,9 @@ class ConditionType(StrEnum):
     # Incident: True when a customer message is due (status.communication.customerDueAt)
     # and the communications lead has not published one.
     CUSTOMER_COMMUNICATION_OVERDUE = "CustomerCommunicationOverdue"
+    # Incident: True when the triage questions (spec.triage) are unanswered past their
+    # deadline (P0/P1: 15 minutes after detection).
+    TRIAGE_OVERDUE = "TriageOverdue"
     # Incident: detection sees its metrics back under their thresholds.
     METRICS_RECOVERED = "MetricsRecovered"
     # Incident: True when the post-mortem is not scheduled or not final in time.
@@ -92,6 +95,9 @@ class Reason(StrEnum):
     ITEMS_OPEN = "ItemsOpen"
     # TransitionRefused=True: the message says which change and why.
     ILLEGAL_TRANSITION = "IllegalTransition"
+    # TransitionRefused=True: state Resolved is held until the pre-resolution verification
+    # is done (the message names each open item) or the commander overrides it.
+    PRE_RESOLUTION_OPEN = "PreResolutionOpen"
     # TransitionRefused=False.
     NONE_REFUSED = "NoneRefused"
     # PolicyResolved=True: by spec.policyRef, by selector, or the namespace default.
@@ -206,6 +212,13 @@ class EntryType(StrEnum):
     CUSTOMER_COMMUNICATION_OVERDUE = "CustomerCommunicationOverdue"
     COMMANDER_OVERDUE = "CommanderOverdue"
     POST_MORTEM_OVERDUE = "PostMortemOverdue"
+    TRIAGE_OVERDUE = "TriageOverdue"
+    # Triage answers in spec.triage were given or changed; the message lists them.
+    TRIAGE_ANSWERED = "TriageAnswered"
+    # spec.mitigation was set or changed: what was done to mitigate.
+    MITIGATION_RECORDED = "MitigationRecorded"
+    # The commander resolved with pre-resolution items open; the message has the reason.
+    RESOLUTION_OVERRIDDEN = "ResolutionOverridden"
     # An escalation step was reached (on schedule or by a trigger).
     ESCALATED = "Escalated"
     # A trigger fired with no further step in the matrix.
@@ -257,6 +270,8 @@ _WARNINGS: Final = frozenset(
         EntryType.CUSTOMER_COMMUNICATION_OVERDUE,
         EntryType.COMMANDER_OVERDUE,
         EntryType.POST_MORTEM_OVERDUE,
+        EntryType.TRIAGE_OVERDUE,
+        EntryType.RESOLUTION_OVERRIDDEN,
         EntryType.NOTIFICATION_FAILED,
         EntryType.NOTIFICATION_RETRYING,
         EntryType.ROLLBACK_REFUSED,

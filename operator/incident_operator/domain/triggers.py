@@ -28,6 +28,9 @@ class TriggerName(StrEnum):
 
     # "Data loss confirmed".
     DATA_LOSS = "dataLoss"
+    # Triage question 3 answered yes ("Is data at risk?"): not yet a confirmed loss, so a
+    # trigger of its own, but one that escalates as early as the loss would.
+    DATA_AT_RISK = "dataAtRisk"
     # "Security breach suspected".
     SECURITY_BREACH = "securityBreach"
     # "Customer SLA at risk".
@@ -60,6 +63,8 @@ class TriggerInputs:
     # Why the incident's rollback did not help, with the attempt it belongs to; None
     # when no applied rollback failed.
     rollback_failed: tuple[str, str] | None = None
+    # Triage answered "data at risk" (spec.triage.dataAtRisk).
+    data_at_risk: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ def _flag(name: TriggerName, message: str) -> Check:
 
 _ATTR = {
     TriggerName.DATA_LOSS: "data_loss",
+    TriggerName.DATA_AT_RISK: "data_at_risk",
     TriggerName.SECURITY_BREACH: "security_breach",
     TriggerName.SLA_AT_RISK: "sla_at_risk",
     TriggerName.EXTERNAL_DEPENDENCY: "external_dependency",
@@ -151,6 +157,8 @@ def _rollback_failed(inputs: TriggerInputs) -> FiredTrigger | None:
 CHECKS: tuple[Check, ...] = (
     # Data loss confirmed.
     _flag(TriggerName.DATA_LOSS, "data loss confirmed"),
+    # Data at risk (triage); escalates before a loss is confirmed.
+    _flag(TriggerName.DATA_AT_RISK, "data at risk (triage)"),
     # Security breach suspected.
     _flag(TriggerName.SECURITY_BREACH, "security breach suspected"),
     # Customer SLA at risk.

@@ -404,7 +404,10 @@ def _trigger_inputs(incident: Incident, policy: EscalationPolicy | None) -> Trig
             (rollback.attempt or "-", failed) if failed and rollback is not None else None
         ),
         data_loss=spec.triggers.data_loss,
-        security_breach=spec.triggers.security_breach,
+        # Triage answers feed the runbook's triggers (docs/resolution.md).
+        data_at_risk=bool(spec.triage and spec.triage.data_at_risk),
+        security_breach=spec.triggers.security_breach
+        or bool(spec.triage and spec.triage.security_component),
         sla_at_risk=spec.triggers.sla_at_risk,
         multiple_systems=spec.triggers.multiple_systems,
         external_dependency=spec.triggers.external_dependency,

@@ -24,7 +24,10 @@ from incident_operator.api.incident import (
     PostMortemSpec,
     PostMortemStatus,
     PostMortemStatusWord,
+    ResolutionStatus,
     Roles,
+    RollbackPhase,
+    Triage,
 )
 from incident_operator.domain.checklists import RUNBOOK_CHECKLISTS, open_required
 from incident_operator.domain.conditions import (
@@ -33,6 +36,7 @@ from incident_operator.domain.conditions import (
     set_condition,
 )
 from incident_operator.domain.lifecycle import LifecycleInputs, RefusedTransition, plan_transitions
+from incident_operator.domain.notifications import DeliveryState, NotificationKind
 from incident_operator.domain.phases import Phase, TransitionError, check_transition
 from incident_operator.domain.postmortem import (
     ActionItemLine,
@@ -43,6 +47,7 @@ from incident_operator.domain.postmortem import (
 from incident_operator.domain.postmortem import postmortem_required as requires_postmortem
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, SeverityLevel
+from incident_operator.domain.signals import Level
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
 from incident_operator.domain.timeline import Entry, bound
 from incident_operator.reconcile.governing_policy import (
@@ -52,11 +57,18 @@ from incident_operator.reconcile.governing_policy import (
     monitoring_window,
 )
 from incident_operator.reconcile.related_links import policy_links
+from incident_operator.reconcile.resolution_gate import (
+    Gate,
+    held_message,
+    override_message,
+    resolution_gate,
+)
 from incident_operator.reconcile.rollback import (
     rollback_active,
     rollback_recovered,
     rolled_back_condition,
 )
+from incident_operator.reconcile.triage import triage_answered, triage_due, triage_summary
 
 OPERATOR_ACTOR = "incident-operator"
 # The runbook: "Establish incident commander within 5 minutes" (P0).
@@ -65,6 +77,7 @@ COMMANDER_DEADLINE = {Severity.P0: timedelta(minutes=5)}
 _STATE_PHASE = {
     IncidentState.INVESTIGATING: Phase.INVESTIGATING,
     IncidentState.IDENTIFIED: Phase.IDENTIFIED,
+    IncidentState.MITIGATING: Phase.MITIGATING,
     IncidentState.MONITORING: Phase.MONITORING,
     IncidentState.RESOLVED: Phase.RESOLVED,
 }
@@ -157,6 +170,12 @@ def _record_spec_changes(incident: Incident, scratch: _Scratch) -> None:
     if post_mortem is not None and post_mortem is not recorded.post_mortem_status:
         scratch.record(EntryType.POST_MORTEM_STATUS, actor, f"post-mortem is {post_mortem.spelled}")
     recorded.post_mortem_status = post_mortem
+    if spec.triage is not None and spec.triage != recorded.triage:
+        scratch.record(EntryType.TRIAGE_ANSWERED, actor, f"triage: {triage_summary(spec.triage)}")
+    recorded.triage = Triage.model_validate(spec.triage.model_dump()) if spec.triage else None
+    if spec.mitigation and spec.mitigation != recorded.mitigation:
+        scratch.record(EntryType.MITIGATION_RECORDED, actor, f"mitigation: {spec.mitigation}")
+    recorded.mitigation = spec.mitigation
 
 
 def _record_acknowledgement(incident: Incident, scratch: _Scratch) -> bool:
@@ -199,16 +218,35 @@ def _checklist_done(incident: Incident, status: IncidentStatus) -> dict[str, boo
         Phase.CLOSED,
     )
     people = spec.checklist
+    watched = monitored(status)
+    # Ticked by the operator only on evidence that a message was delivered.
+    sent = [n.kind for n in status.notifications if n.state is DeliveryState.SENT]
+    paged = NotificationKind.DECLARATION in sent or NotificationKind.ESCALATION in sent
+    # Unknown readings (no data, Prometheus away) confirm nothing.
+    unknown = any(r.level is Level.UNKNOWN for r in status.metrics) or bool(
+        status.detection and status.detection.level is Level.UNKNOWN
+    )
+    metrics_normal = watched and not breaching and not unknown
+    rolled_back = bool(status.rollback and status.rollback.phase is RollbackPhase.SUCCEEDED)
     return {
         "alertAcknowledged": status.acknowledged_at is not None,
         "severityAssessed": True,
         "ticketCreated": status.id is not None,
-        "onCallNotified": bool(status.escalation and status.escalation.level >= 1),
+        "onCallNotified": paged,
         "rootCauseIdentified": people.root_cause_identified,
         "fixVerified": people.fix_verified,
         "systemsRecovered": people.systems_recovered,
-        "metricsNormal": after_mitigation and not breaching,
-        "customerCommunicationSent": people.customer_communication_sent,
+        "metricsNormal": after_mitigation and metrics_normal if watched else people.metrics_normal,
+        "customerCommunicationSent": people.customer_communication_sent
+        or any(kind.for_customers for kind in sent),
+        "rootCauseDocumented": people.root_cause_documented
+        or bool(spec.post_mortem and spec.post_mortem.root_cause),
+        "fixInProduction": people.fix_in_production or rolled_back,
+        "normalMetrics": metrics_normal if watched else people.normal_metrics,
+        "errorRatesAtBaseline": metrics_normal if watched else people.error_rates_at_baseline,
+        "noNewAlerts": metrics_normal if watched else people.no_new_alerts,
+        "manualVerification": people.manual_verification,
+        "customerImpactResolved": people.customer_impact_resolved,
         "ticketUpdated": resolved,
         "timelineDocumented": resolved and bool(status.timeline),
         "postMortemScheduled": bool(spec.post_mortem and spec.post_mortem.scheduled_at),
@@ -216,6 +254,11 @@ def _checklist_done(incident: Incident, status: IncidentStatus) -> dict[str, boo
         "lessonsLearned": people.lessons_learned,
         "runbooksUpdated": people.runbooks_updated,
     }
+
+
+def monitored(status: IncidentStatus) -> bool:
+    """True when detection watches the incident: it opened it, or reads its metrics."""
+    return status.detection is not None or bool(status.metrics)
 
 
 def _update_action_items(incident: Incident, scratch: _Scratch) -> None:
@@ -252,7 +295,12 @@ def _closable(incident: Incident, status: IncidentStatus, postmortem_required: b
         if not (incident.spec.post_mortem and incident.spec.post_mortem.owner):
             blockers.append("no post-mortem owner (spec.postMortem.owner)")
     done = _checklist_done(incident, status)
-    blockers += [item.key for item in open_required(done, postmortem_required)]
+    # An override by the commander stands for the pre-resolution items at closing too.
+    overridden = bool(status.resolution and status.resolution.overridden_by)
+    blockers += [
+        item.key
+        for item in open_required(done, postmortem_required, include_pre_resolution=not overridden)
+    ]
     p1_open = [i.id for i in incident.spec.action_items if i.priority.value == "P1" and not i.done]
     if p1_open:
         blockers.append(f"P1 action items open: {', '.join(p1_open)}")
@@ -275,10 +323,19 @@ def _lifecycle(
         (recorded.breaching is None and breaching is False)
         or (recorded.breaching is not None and breaching != recorded.breaching)
     )
+    state_changed = recorded.state is not None and recorded.state is not spec.state
+    gate = resolution_gate(incident, _checklist_done(incident, status), monitored(status))
+    # People's Resolved waits for the pre-resolution verification (reconcile/resolution_gate).
+    held = (
+        state_changed
+        and spec.state is IncidentState.RESOLVED
+        and status.phase.is_active
+        and gate.holds
+    )
     inputs = LifecycleInputs(
         current=status.phase,
         stated=_STATE_PHASE[spec.state],
-        state_changed=recorded.state is not None and recorded.state is not spec.state,
+        state_changed=state_changed and not held,
         acknowledged=acknowledged,
         commander_named=spec.roles.commander is not None,
         investigation_started=spec.roles.tech_lead is not None or bool(spec.updates),
@@ -311,7 +368,8 @@ def _lifecycle(
         )
         steps = []
     else:
-        if inputs.state_changed or steps:
+        # While a Resolved is held, its condition stands (set below) whatever else moved.
+        if (inputs.state_changed or steps) and not held:
             scratch.condition(
                 ConditionType.TRANSITION_REFUSED,
                 ConditionStatus.FALSE,
@@ -322,12 +380,51 @@ def _lifecycle(
         previous = status.phase
         status.phase = step.phase
         _stamp(status, step.phase, scratch.now)
-        actor = _actor(incident) if step.cause.startswith("state set") else OPERATOR_ACTOR
+        by_people = step.cause.startswith("state set")
+        actor = _actor(incident) if by_people else OPERATOR_ACTOR
+        if by_people and step.phase is Phase.RESOLVED:
+            _record_resolution(scratch, gate)
         scratch.record(
             EntryType.PHASE_CHANGED, actor, f"{previous.value} -> {step.phase.value}: {step.cause}"
         )
-    recorded.state = spec.state
+    if held:
+        _hold_resolution(incident, scratch, gate)
+    else:
+        # A held Resolved stays unheard in recorded.state, so it is heard once items are done.
+        recorded.state = spec.state
+        if status.resolution is not None and status.resolution.overridden_by is None:
+            # People took the Resolved back (or detection resolved it): nothing is held.
+            status.resolution = None
     recorded.breaching = breaching
+
+
+def _hold_resolution(incident: Incident, scratch: _Scratch, gate: Gate) -> None:
+    """The condition, the status and (once) the timeline entry of a held Resolved."""
+    message = held_message(gate)
+    existing = find_condition(scratch.status.conditions, ConditionType.TRANSITION_REFUSED)
+    if existing is None or existing.reason != Reason.PRE_RESOLUTION_OPEN:
+        scratch.record(EntryType.TRANSITION_REFUSED, _actor(incident), message)
+    scratch.condition(
+        ConditionType.TRANSITION_REFUSED,
+        ConditionStatus.TRUE,
+        Reason.PRE_RESOLUTION_OPEN,
+        message,
+    )
+    scratch.status.resolution = ResolutionStatus(open_items=[i.key for i in gate.open_items])
+
+
+def _record_resolution(scratch: _Scratch, gate: Gate) -> None:
+    """A Resolved by people: with the override's entry when it let open items through."""
+    if not gate.open_items or gate.override is None:
+        scratch.status.resolution = None
+        return
+    scratch.record(EntryType.RESOLUTION_OVERRIDDEN, gate.override.by, override_message(gate))
+    scratch.status.resolution = ResolutionStatus(
+        open_items=[i.key for i in gate.open_items],
+        overridden_by=gate.override.by,
+        override_reason=gate.override.reason,
+        overridden_at=scratch.now,
+    )
 
 
 def _stamp(status: IncidentStatus, phase: Phase, now: datetime) -> None:
@@ -339,6 +436,7 @@ def _stamp(status: IncidentStatus, phase: Phase, now: datetime) -> None:
         # Reopened: the resolution and its post-mortem clock no longer stand.
         status.resolved_at = None
         status.post_mortem = None
+        status.resolution = None
     if phase is Phase.CLOSED:
         status.closed_at = now
 
@@ -384,8 +482,15 @@ def reconcile_incident(
         status.detected_at = now
     if status.phase is None:
         status.phase = _initial_phase(spec.state)
-        _stamp(status, status.phase, now)
         status.recorded.state = spec.state
+        if (
+            status.phase is Phase.RESOLVED
+            and resolution_gate(incident, _checklist_done(incident, status)).holds
+        ):
+            # Declared resolved with the verification open: held like a later Resolved.
+            status.phase = Phase.DETECTED
+            status.recorded.state = IncidentState.INVESTIGATING
+        _stamp(status, status.phase, now)
         status.recorded.severity = spec.severity
         scratch.record(
             EntryType.DECLARED,
@@ -420,6 +525,20 @@ def reconcile_incident(
     _deadline_condition(
         scratch, ConditionType.UPDATE_OVERDUE, status.next_update_due_at, active, "status update"
     )
+    # Triage: the runbook's five questions, due 15 minutes after detection for P0/P1.
+    answered = triage_answered(spec.triage)
+    if answered and status.triaged_at is None:
+        status.triaged_at = now
+    status.triage_due_at = triage_due(spec.severity, status.detected_at, policy)
+    unanswered = spec.triage.unanswered() if spec.triage else ["all five questions"]
+    _deadline_condition(
+        scratch,
+        ConditionType.TRIAGE_OVERDUE,
+        status.triage_due_at,
+        active and not answered,
+        f"triage (spec.triage: {', '.join(unanswered)})",
+    )
+    wake += [status.triage_due_at if active and not answered else None]
     wake += [deadlines.response_due if active and not acknowledged else None]
     wake += [deadlines.resolution_due, status.next_update_due_at] if active else []
 
@@ -544,7 +663,7 @@ def reconcile_incident(
             key=item.key,
             text=item.text,
             done=done[item.key],
-            ticked_by=item.ticked_by,
+            ticked_by=item.who_ticks(monitored(status)),
             required=item.required,
         )
         for item in RUNBOOK_CHECKLISTS

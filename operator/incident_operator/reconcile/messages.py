@@ -50,6 +50,7 @@ from incident_operator.reconcile.contacts import find_contact
 from incident_operator.reconcile.coordination import coordination_context
 from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.related_links import policy_links
+from incident_operator.reconcile.triage import triage_summary
 
 # Annotations responders may set for the texts' optional lines.
 BRIDGE_ANNOTATION = "sre.agentos.io/bridge"
@@ -322,7 +323,10 @@ def incident_context(
         ],
         "post_mortem_scheduled": scheduled,
         "bridge": meta.annotations.get(BRIDGE_ANNOTATION),
-        "workaround": meta.annotations.get(WORKAROUND_ANNOTATION),
+        "workaround": meta.annotations.get(WORKAROUND_ANNOTATION) or spec.mitigation,
+        # The triage answers in one line ("" before any): Impact lines (reconcile/triage.py).
+        "triage": triage_summary(spec.triage),
+        "mitigation": spec.mitigation,
         "expected_resolution": meta.annotations.get(EXPECTED_RESOLUTION_ANNOTATION),
     }
     due = status.next_update_due_at

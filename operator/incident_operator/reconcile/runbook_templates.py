@@ -29,7 +29,7 @@ Summary:
 {{ incident.title }}
 
 Impact:
-{{ incident.impact or 'Being assessed.' }}
+{{ incident.impact or 'Being assessed.' }}{{ ('\nTriage: ' ~ incident.triage) if incident.triage else '' }}
 
 Current Status:
 {{ incident.summary or ('Phase ' ~ incident.phase ~ ': ' ~ incident.state ~ '.') }}
@@ -55,7 +55,7 @@ Status: {{ incident.state }}
 Duration: {{ incident.duration }}
 
 Update:
-{{ update.message if update else 'No update posted yet.' }}
+{{ update.message if update else 'No update posted yet.' }}{{ ('\nImpact (triage): ' ~ incident.triage) if incident.triage else '' }}
 
 Current Actions:
 {% for action in current_actions -%}
@@ -110,7 +110,7 @@ Summary:
 {{ incident.title }}
 
 Impact:
-{{ incident.impact or 'Being assessed.' }}
+{{ incident.impact or 'Being assessed.' }}{{ ('\nTriage: ' ~ incident.triage) if incident.triage else '' }}
 
 Current Status:
 {{ incident.last_update or ('Phase ' ~ incident.phase ~ ': ' ~ incident.state ~ '.') }}
