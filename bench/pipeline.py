@@ -53,6 +53,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.harness.cluster import ClusterInfo, LocalCluster, run_kubectl
+from tests.harness.incidents import PRE_RESOLUTION_TICKED
 from tests.harness.operator import OperatorProcess, _free_port
 from tests.harness.wait import wait_until
 from tests.support.receivers import HttpRecorder
@@ -615,7 +616,9 @@ class Run:
             at, count, count, timeout, in_phase("Investigating"), "update-1"
         )
         at = time.monotonic()
-        each(lambda _: {"spec": {"state": "Resolved"}})
+        # With the runbook's pre-resolution verification ticked, which the gate asks for
+        # (a tree before the gate prunes the keys it does not know).
+        each(lambda _: {"spec": {"state": "Resolved", "checklist": PRE_RESOLUTION_TICKED}})
         stages["PostIncident"], stages["resolution sent"] = self.watch_until(
             at, count, count, timeout, in_phase("PostIncident"), "resolution-"
         )

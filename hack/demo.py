@@ -251,9 +251,27 @@ class Demo:
             condition = conditions(body).get(type_, {})
             print(f"    {type_}={condition.get('status')}: {condition.get('message')}")
 
-        say("P1 incidents are resolved by a person (the runbook): kubectl incident state Resolved")
+        say(
+            "P1 incidents are resolved by a person, after the runbook's pre-resolution "
+            "verification: the operator ticked what it saw (fix in production: the rollback "
+            "succeeded; normal metrics, error rates, no new alerts: detection watches it)"
+        )
         show(self.plugin("update", incident_id, "Rolled back to 1.0; error rate back to 0"))
-        show(self.plugin("state", incident_id, "Resolved"))
+        held = run_plugin(
+            self.info.kubeconfig, NAMESPACE, "resolve", incident_id, "--wait", "30", check=False
+        )
+        show(held.stderr or held.stdout)
+        say("People tick what only they know, then resolve")
+        show(
+            self.plugin(
+                "check",
+                incident_id,
+                "rootCauseDocumented",
+                "manualVerification",
+                "customerImpactResolved",
+            )
+        )
+        show(self.plugin("resolve", incident_id, "--wait", "30"))
         self.wait(
             lambda: ((self.incident() or {}).get("status") or {}).get("phase") == "PostIncident",
             "PostIncident",
