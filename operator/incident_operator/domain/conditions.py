@@ -78,6 +78,29 @@ def set_condition(
     return [updated if c.type == type_ else c for c in conditions]
 
 
+def changed_condition(
+    conditions: Sequence[Condition],
+    type_: ConditionType,
+    status: ConditionStatus,
+    reason: Reason,
+    message: str,
+    now: datetime,
+    observed_generation: int | None = None,
+) -> Condition | None:
+    """The condition ``type_`` set as given, or None when it already says exactly that
+    (for a writer that writes one condition only when it changes)."""
+    existing = find_condition(conditions, type_)
+    if existing is not None and (
+        existing.status is status
+        and existing.reason == reason
+        and existing.message == message
+        and existing.observed_generation == observed_generation
+    ):
+        return None
+    updated = set_condition(conditions, type_, status, reason, message, now, observed_generation)
+    return find_condition(updated, type_)
+
+
 def is_true(conditions: Iterable[Condition], type_: str) -> bool:
     found = find_condition(conditions, type_)
     return found is not None and found.status is ConditionStatus.TRUE

@@ -13,8 +13,7 @@ from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.conditions import (
     Condition,
     ConditionStatus,
-    find_condition,
-    set_condition,
+    changed_condition,
 )
 from incident_operator.domain.escalation import (
     ROLE_FALLBACKS,
@@ -156,18 +155,9 @@ def contacts_condition(
     else:
         status, reason = ConditionStatus.TRUE, Reason.CONTACTS_FOUND
         message = "every role escalation names has a contact"
-    existing = find_condition(conditions, ConditionType.CONTACTS_RESOLVED)
-    if existing is not None and (
-        existing.status is status
-        and existing.reason == reason
-        and existing.message == message
-        and existing.observed_generation == generation
-    ):
-        return None
-    updated = set_condition(
+    return changed_condition(
         conditions, ConditionType.CONTACTS_RESOLVED, status, reason, message, now, generation
     )
-    return find_condition(updated, ConditionType.CONTACTS_RESOLVED)
 
 
 def describe_contact(contact: Contact, policy: EscalationPolicy | None, at: datetime) -> str:

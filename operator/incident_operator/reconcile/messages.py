@@ -28,8 +28,7 @@ from incident_operator.api.incident import Incident
 from incident_operator.domain.conditions import (
     Condition,
     ConditionStatus,
-    find_condition,
-    set_condition,
+    changed_condition,
 )
 from incident_operator.domain.customer_communication import CustomerDue, CustomerMessageKind
 from incident_operator.domain.durations import format_duration, humanize
@@ -709,15 +708,6 @@ def templates_condition(
             Reason.TEMPLATES_RENDER,
             "every template override renders",
         )
-    existing = find_condition(conditions, ConditionType.TEMPLATES_VALID)
-    if existing is not None and (
-        existing.status is status
-        and existing.reason == reason
-        and existing.message == message
-        and existing.observed_generation == generation
-    ):
-        return None
-    updated = set_condition(
+    return changed_condition(
         conditions, ConditionType.TEMPLATES_VALID, status, reason, message, now, generation
     )
-    return find_condition(updated, ConditionType.TEMPLATES_VALID)

@@ -12,8 +12,8 @@ from incident_operator.api.rotations import Rotation
 from incident_operator.domain.conditions import (
     Condition,
     ConditionStatus,
+    changed_condition,
     find_condition,
-    set_condition,
 )
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.rotations import Shift, known_time_zone, on_call
@@ -61,14 +61,6 @@ def rotations_condition(
     else:
         status, reason = ConditionStatus.TRUE, Reason.TIME_ZONES_KNOWN
         message = f"{len(rotations)} rotations, every time zone known"
-    if existing is not None and (
-        existing.status is status
-        and existing.reason == reason
-        and existing.message == message
-        and existing.observed_generation == generation
-    ):
-        return None
-    updated = set_condition(
+    return changed_condition(
         conditions, ConditionType.ROTATIONS_VALID, status, reason, message, now, generation
     )
-    return find_condition(updated, ConditionType.ROTATIONS_VALID)

@@ -84,23 +84,13 @@ async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) 
     """TemplatesValid: the policy's overrides rendered against sample incidents."""
     problems = template_problems(policy.spec.communication.templates)
     generation = policy.metadata.generation or None
-    condition = templates_condition(policy.status.conditions, problems, clock.now(), generation)
-    if condition is None:
-        return
-    wire = _CONDITION.dump_python(condition, mode="json", by_alias=True, exclude_none=True)
-    await asyncio.to_thread(
-        k8s.apply_status,
-        KIND,
-        PLURAL,
-        policy.metadata.namespace,
-        policy.metadata.name,
-        {"conditions": [wire]},
+    await _write_derived_condition(
+        body,
+        policy,
+        lambda conditions: templates_condition(conditions, problems, clock.now(), generation),
         TEMPLATES_MANAGER,
+        Reason.TEMPLATE_ERROR,
     )
-    if problems:
-        await asyncio.to_thread(
-            post_event, body, EventType.WARNING, Reason.TEMPLATE_ERROR, condition.message
-        )
 
 
 async def write_rotations_valid(body: dict[str, Any], policy: EscalationPolicy) -> None:
