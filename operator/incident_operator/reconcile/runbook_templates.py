@@ -14,7 +14,21 @@ runbooks (the runbook's appendix), a block of ours the runbook's templates lack.
 
 from typing import Final
 
-DECLARATION: Final = """\
+# The policy's related dashboards and runbooks (the runbook's appendix by default), closing
+# the declaration and the escalation notice.
+_RELATED_LINKS: Final = """\
+Dashboards:
+{% for link in links.dashboards -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
+Runbooks:
+{% for link in links.runbooks -%}
+- {{ link.name }}: {{ link.url }}
+{% endfor -%}
+"""
+
+DECLARATION: Final = (
+    """\
 {{ 'INCIDENT REOPENED' if reopened else 'INCIDENT DECLARED' }}
 ===================================================
 Incident ID: {{ incident.id }}
@@ -36,16 +50,11 @@ Current Status:
 
 Next Update: {{ next_update.line }}
 
-Dashboards:
-{% for link in links.dashboards -%}
-- {{ link.name }}: {{ link.url }}
-{% endfor -%}
-Runbooks:
-{% for link in links.runbooks -%}
-- {{ link.name }}: {{ link.url }}
-{% endfor -%}
-===================================================
 """
+    + _RELATED_LINKS
+    + """===================================================
+"""
+)
 
 STATUS_UPDATE: Final = """\
 INCIDENT UPDATE
@@ -99,7 +108,8 @@ Thanks to responders: {{ incident.responder_mentions or '-' }}
 ===================================================
 """
 
-ESCALATION: Final = """\
+ESCALATION: Final = (
+    """\
 ESCALATION NOTICE
 -----------------------------------------
 Incident ID: {{ incident.id }}
@@ -124,16 +134,11 @@ Requested Action:
 Incident Channel: {{ incident.channel }}
 Bridge: {{ incident.bridge or 'n/a' }}
 
-Dashboards:
-{% for link in links.dashboards -%}
-- {{ link.name }}: {{ link.url }}
-{% endfor -%}
-Runbooks:
-{% for link in links.runbooks -%}
-- {{ link.name }}: {{ link.url }}
-{% endfor -%}
------------------------------------------
 """
+    + _RELATED_LINKS
+    + """-----------------------------------------
+"""
+)
 
 CUSTOMER_INITIAL: Final = """\
 Subject: [Service Disruption] AgentOS Platform
