@@ -43,9 +43,10 @@ def test_metrics_count_incidents_and_time_to_acknowledge(
     wait_until(
         counted, timeout=30, what="two detected P1 incidents in /metrics", detail=operator.log_tail
     )
-    kubectl("annotate", "incident", "a", "-n", namespace, "sre.agentos.io/acknowledged-by=admin")
     key = ("incident_operator_time_to_acknowledge_seconds_count", (("severity", "P1"),))
+    # Read before acknowledging: read after, it may already count this acknowledgement.
     before = _samples(operator).get(key, 0)
+    kubectl("annotate", "incident", "a", "-n", namespace, "sre.agentos.io/acknowledged-by=admin")
     wait_until(
         lambda: _samples(operator).get(key, 0) >= before + 1,
         timeout=30,
