@@ -272,6 +272,14 @@ def test_fix_in_production_and_root_cause_documented_from_the_cluster() -> None:
     done, _ = _done(rollback=rollback)
     assert done["fixInProduction"]
     assert not done["rootCauseDocumented"]
+    # Rolled back and recovered, still inside its monitoring window: RolledBack is True
+    # already, and so is the fix in production (found by `make demo`); rolled out without
+    # a recovery yet, or only proposed, it is not.
+    target = WorkloadReference(kind="Deployment", name="api")
+    recovered = RollbackStatus(phase=RollbackPhase.VERIFYING, target=target, recovered_at=T0)
+    assert _done(rollback=recovered)[0]["fixInProduction"]
+    for phase in (RollbackPhase.VERIFYING, RollbackPhase.PROPOSED, RollbackPhase.FAILED):
+        assert not _done(rollback=RollbackStatus(phase=phase, target=target))[0]["fixInProduction"]
     incident = _incident(severity="P1", postMortem={"rootCause": "a bad flag"})
     assert _checklist_done(incident, IncidentStatus())["rootCauseDocumented"]
 

@@ -8,7 +8,7 @@ Some items the operator ticks only when it has the evidence, and people tick oth
 "Monitoring confirms normal operation" and the metric items of the pre-resolution
 verification need detection to watch the incident (nothing monitored, nothing
 confirmed); "Customer communication sent" and "Fix implemented in production" are
-ticked by the operator when it sent a customer message or a rollback succeeded, and by
+ticked by the operator when it sent a customer message or a rollback helped, and by
 people when it happened out of band.
 
 The Pre-Resolution Verification is the gate in front of Resolved: a person's state word
@@ -77,7 +77,7 @@ RUNBOOK_CHECKLISTS: tuple[ChecklistItem, ...] = (
     ChecklistItem(_R, "ticketUpdated", "Incident ticket updated", _OP, True),
     # Also ticked when the post-mortem's root cause is written (spec.postMortem.rootCause).
     ChecklistItem(_V, "rootCauseDocumented", "Root cause identified and documented", _EITHER, True),
-    # Also ticked when a rollback Succeeded.
+    # Also ticked once a rollback helped (RolledBack=True: rolled back and recovered).
     ChecklistItem(_V, "fixInProduction", "Fix implemented in production", _EITHER, True),
     _watched(_V, "normalMetrics", "Affected systems show normal metrics"),
     _watched(_V, "errorRatesAtBaseline", "Error rates returned to baseline"),

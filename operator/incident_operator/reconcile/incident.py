@@ -26,7 +26,6 @@ from incident_operator.api.incident import (
     PostMortemStatusWord,
     ResolutionStatus,
     Roles,
-    RollbackPhase,
     Triage,
 )
 from incident_operator.domain.checklists import RUNBOOK_CHECKLISTS, open_required
@@ -227,7 +226,10 @@ def _checklist_done(incident: Incident, status: IncidentStatus) -> dict[str, boo
         status.detection and status.detection.level is Level.UNKNOWN
     )
     metrics_normal = watched and not breaching and not unknown
-    rolled_back = bool(status.rollback and status.rollback.phase is RollbackPhase.SUCCEEDED)
+    # Ticked as the RolledBack condition turns True: rolled back and recovered (Succeeded,
+    # or still inside its monitoring window with the rules back under their thresholds).
+    rolled_back_now = rolled_back_condition(status)
+    rolled_back = rolled_back_now is not None and rolled_back_now[0] is ConditionStatus.TRUE
     return {
         "alertAcknowledged": status.acknowledged_at is not None,
         "severityAssessed": True,
