@@ -116,7 +116,8 @@ class Bench:
         listed = self.apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={name}")
         return len(listed.items)
 
-    def propose(self, trial: int, target: str) -> str:
+    def propose(self, trial: int, target: str) -> tuple[str, str]:
+        """The incident's name and its proposal's identifier, once proposed."""
         name = f"outage-{trial}"
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
@@ -131,16 +132,17 @@ class Bench:
         }
         self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "incidents", body)
 
-        def proposed() -> bool:
+        def proposed() -> str | None:
             found: Any = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, NAMESPACE, "incidents", name
             )
-            return bool((found.get("status") or {}).get("rollback", {}).get("phase") == "Proposed")
+            rollback = (found.get("status") or {}).get("rollback", {})
+            return str(rollback["proposal"]) if rollback.get("phase") == "Proposed" else None
 
-        wait_until(proposed, what=f"the proposal of {name}", timeout=60)
-        return name
+        proposal: str = wait_until(proposed, what=f"the proposal of {name}", timeout=60)
+        return name, proposal
 
-    def approve_and_time(self, incident: str, target: str) -> float:
+    def approve_and_time(self, incident: str, proposal: str, target: str) -> float:
         """Seconds from sending the approval to a watch event with the old image back."""
         current = self.apps.read_namespaced_deployment(target, NAMESPACE)
         stream = watch.Watch()
@@ -155,7 +157,7 @@ class Bench:
             "metadata": {
                 "annotations": {
                     "sre.agentos.io/approve-rollback": APPROVER,
-                    "sre.agentos.io/approve-rollback-revision": "1",
+                    "sre.agentos.io/approve-rollback-proposal": proposal,
                 }
             }
         }
@@ -221,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 ours, theirs = f"web-{trial}", f"twin-{trial}"
                 bench.two_revisions(ours)
                 bench.two_revisions(theirs)
-                incident = bench.propose(trial, ours)
-                operator_times.append(bench.approve_and_time(incident, ours))
+                incident, proposal = bench.propose(trial, ours)
+                operator_times.append(bench.approve_and_time(incident, proposal, ours))
                 kubectl_times.append(
                     bench.run_kubectl("rollout", "undo", f"deployment/{theirs}", "-n", NAMESPACE)
                 )

@@ -26,7 +26,9 @@ from tests.harness.wait import wait_until
 
 HASH_LABEL = "pod-template-hash"
 APPROVE = "sre.agentos.io/approve-rollback"
-APPROVE_REVISION = "sre.agentos.io/approve-rollback-revision"
+APPROVE_PROPOSAL = "sre.agentos.io/approve-rollback-proposal"
+# approve()'s default: name the proposal the incident's status shows now, as the plugin does.
+CURRENT_PROPOSAL = "<current>"
 APPROVERS = "incident-approvers"
 PLUGIN = Path(sys.executable).parent / "kubectl-incident"
 TIMEOUT = 90.0
@@ -202,12 +204,16 @@ def approve(
     user: str = "alice",
     as_user: str | None = None,
     groups: Sequence[str] = (APPROVERS,),
-    revision: int | None = None,
+    proposal: str | None = CURRENT_PROPOSAL,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
+    """Approves with ``kubectl annotate``, naming ``proposal`` (None: naming none; with
+    no proposal in the status, the default names "none")."""
     annotations = [f"{APPROVE}={user}"]
-    if revision is not None:
-        annotations.append(f"{APPROVE_REVISION}={revision}")
+    if proposal == CURRENT_PROPOSAL:
+        proposal = str(rollback_of(kubectl, namespace, name).get("proposal", "none"))
+    if proposal is not None:
+        annotations.append(f"{APPROVE_PROPOSAL}={proposal}")
     return kubectl(
         "annotate",
         "incident",

@@ -93,7 +93,7 @@ def test_the_same_result_as_kubectl_rollout_undo(
     expected_target = to_revision or 2
     assert (proposal["currentRevision"], proposal["targetRevision"]) == (3, expected_target)
     assert 'container app: env FLAG "on" -> "off"' in proposal["diff"]
-    approve(kubectl, by_operator, "outage", revision=expected_target)
+    approve(kubectl, by_operator, "outage", proposal=proposal["proposal"])
     done = wait_rollback(kubectl, by_operator, "outage", "Succeeded", operator.log_tail)
     assert done["approvedBy"] == "alice"
 

@@ -27,7 +27,7 @@ from incident_operator.domain.triggers import TriggerName
 from incident_operator.reconcile.escalation import DeliveryOutcome
 from incident_operator.reconcile.governing_policy import governing_policy
 from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
-from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION
+from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL
 from incident_operator.reconcile.status_patch import status_difference
 from tests.unit.test_rollback_reconcile import DONE, KEY, MIN, RECENT, ROLLED_BACK, T0, _detected
 
@@ -108,7 +108,7 @@ def _written(incident: Incident, decision: IncidentDecision, **annotations: str)
     kept = dict(incident.metadata.annotations)
     if decision.remove_approval is not None:
         kept.pop(APPROVE_ROLLBACK, None)
-        kept.pop(APPROVE_ROLLBACK_REVISION, None)
+        kept.pop(APPROVE_ROLLBACK_PROPOSAL, None)
     metadata = incident.metadata.model_copy(update={"annotations": kept | annotations})
     return incident.model_copy(update={"metadata": metadata, "status": decision.status})
 
@@ -239,7 +239,11 @@ def _rolled_out() -> tuple[Incident, datetime]:
     now = T0 + MIN
     incident = _detected_incident()
     proposal = _decide(incident, now, workloads={KEY: RECENT})
-    incident = _written(incident, proposal, **{APPROVE_ROLLBACK: "alice"})
+    proposed = proposal.status.rollback
+    assert proposed is not None
+    assert proposed.proposal is not None
+    approval = {APPROVE_ROLLBACK: "alice", APPROVE_ROLLBACK_PROPOSAL: proposed.proposal}
+    incident = _written(incident, proposal, **approval)
     now += MIN
     started = _decide(incident, now, workloads={KEY: RECENT}, attempt_id="a1")
     assert started.patch is not None

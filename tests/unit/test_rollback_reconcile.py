@@ -26,7 +26,7 @@ from incident_operator.domain.rollback_state import TAKEOVER_AFTER
 from incident_operator.domain.signals import Level
 from incident_operator.reconcile.rollback import (
     APPROVE_ROLLBACK,
-    APPROVE_ROLLBACK_REVISION,
+    APPROVE_ROLLBACK_PROPOSAL,
     RECHECK_OPEN,
     RollbackDecision,
     RollbackInputs,
@@ -173,7 +173,7 @@ def _after(incident: Incident, decision: RollbackDecision) -> Incident:
     annotations = dict(incident.metadata.annotations)
     if decision.remove_approval is not None:
         annotations.pop(APPROVE_ROLLBACK, None)
-        annotations.pop(APPROVE_ROLLBACK_REVISION, None)
+        annotations.pop(APPROVE_ROLLBACK_PROPOSAL, None)
     metadata = incident.metadata.model_copy(update={"annotations": annotations})
     return incident.model_copy(update={"status": status, "metadata": metadata})
 
@@ -351,10 +351,21 @@ def test_observing_what_the_decision_needs() -> None:
 # ------------------------------------------------------------------ approvals
 
 
-def _approve(user: str = "alice", revision: str | None = None) -> dict[str, str]:
+def _proposal_id() -> str:
+    """The identifier of ``_proposed()``'s proposal (rolling web back from 2 to 1)."""
+    rollback = _proposed().status.rollback
+    assert rollback is not None
+    assert rollback.proposal is not None
+    return rollback.proposal
+
+
+def _approve(user: str = "alice", proposal: str | None = "<proposed>") -> dict[str, str]:
+    """An approval by ``user`` naming ``proposal`` (by default ``_proposed()``'s; None: none)."""
     annotations = {APPROVE_ROLLBACK: user}
-    if revision is not None:
-        annotations[APPROVE_ROLLBACK_REVISION] = revision
+    if proposal == "<proposed>":
+        proposal = _proposal_id()
+    if proposal is not None:
+        annotations[APPROVE_ROLLBACK_PROPOSAL] = proposal
     return annotations
 
 
@@ -363,9 +374,8 @@ def _with_annotations(incident: Incident, annotations: dict[str, str]) -> Incide
     return incident.model_copy(update={"metadata": metadata})
 
 
-@pytest.mark.parametrize("revision", [None, "1"])
-def test_an_approval_of_the_proposal(revision: str | None) -> None:
-    incident = _with_annotations(_proposed(), _approve("alice", revision))
+def test_an_approval_of_the_proposal() -> None:
+    incident = _with_annotations(_proposed(), _approve("alice"))
     decision = _decide(incident, now=T0 + 2 * MIN)
     rollback = decision.rollback
     assert rollback is not None
@@ -396,8 +406,10 @@ def test_an_approval_of_the_proposal(revision: str | None) -> None:
             "no rollback is proposed for this incident",
         ),
         (
-            _with_annotations(_proposed(), _approve("alice", "2")),
-            "it approves revision 2, but the proposal is to roll back to revision 1",
+            _with_annotations(_proposed(), _approve("alice", None)),
+            "it names no proposal (sre.agentos.io/approve-rollback-proposal is missing); "
+            "approve with `kubectl incident approve-rollback`, or set it to "
+            "status.rollback.proposal (",
         ),
         (
             _with_annotations(
@@ -407,7 +419,7 @@ def test_an_approval_of_the_proposal(revision: str | None) -> None:
             "",
         ),
     ],
-    ids=["no-proposal", "other-revision", "requested"],
+    ids=["no-proposal", "names-no-proposal", "requested"],
 )
 def test_approvals_that_do_nothing_say_why(incident: Incident, words: str) -> None:
     decision = _decide(incident, now=T0 + 2 * MIN)
@@ -427,6 +439,52 @@ def test_approvals_that_do_nothing_say_why(incident: Incident, words: str) -> No
         condition = rolled_back_condition(_after(incident, decision).status)
         assert condition is not None
         assert condition[:2] == (ConditionStatus.FALSE, Reason.APPROVAL_IGNORED)
+
+
+def test_an_approval_of_a_proposal_that_moved_does_nothing_and_names_both() -> None:
+    request = {"target": {"kind": "Deployment", "name": "web"}}
+    shown = _proposed(request=request)
+    assert shown.status.rollback is not None
+    seen = shown.status.rollback.proposal
+    assert seen == _proposal_id(), "requested or automatic, the same plan is the same proposal"
+    # A hotfix rolled out after alice looked: the proposal now starts from revision 3.
+    hotfixed = _workload([("web:1", T0 - 60 * MIN), ("web:2", T0 - 10 * MIN), ("web:3", T0)])
+    decision = _decide(_with_annotations(shown, _approve("alice", seen)), {KEY: hotfixed})
+    rollback = decision.rollback
+    assert rollback is not None
+    assert rollback.phase is RollbackPhase.PROPOSED
+    assert (rollback.current_revision, rollback.target_revision) == (3, 2)
+    assert rollback.proposal not in (None, seen)
+    assert decision.patch is None
+    assert decision.remove_approval is not None, "the stale approval is removed"
+    assert [e.type for e in decision.entries] == ["RollbackProposed", "ApprovalIgnored"]
+    expected = (
+        f"approval by alice ignored: it approves proposal {seen}, but the current proposal "
+        f"is {rollback.proposal} (roll back Deployment/web from revision 3 to revision 2); "
+        "look at it again and approve the current proposal"
+    )
+    assert decision.entries[1].message == expected
+    assert decision.entries[1].actor == "alice"
+    assert (rollback.reason, rollback.message) == (Reason.APPROVAL_MISMATCH, expected)
+    condition = rolled_back_condition(_after(shown, decision).status)
+    assert condition == (ConditionStatus.FALSE, Reason.APPROVAL_MISMATCH, expected)
+    # Approving what is proposed now works.
+    moved = _after(shown, decision)
+    again = _decide(_with_annotations(moved, _approve("alice", rollback.proposal)), {KEY: hotfixed})
+    assert again.rollback is not None
+    assert again.rollback.phase is RollbackPhase.IN_PROGRESS
+
+
+def test_a_proposal_stored_without_an_identifier_gets_one() -> None:
+    proposed = _proposed()
+    assert proposed.status.rollback is not None
+    older = proposed.status.rollback.model_copy(update={"proposal": None})
+    stored = proposed.model_copy(
+        update={"status": proposed.status.model_copy(update={"rollback": older})}
+    )
+    decision = _decide(stored)
+    assert decision.rollback is not None
+    assert decision.rollback.proposal == _proposal_id()
 
 
 def test_an_approval_of_a_refused_rollback_is_ignored() -> None:

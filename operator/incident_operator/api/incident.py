@@ -469,6 +469,12 @@ class RollbackStatus(ApiModel):
     current_digest: _Digest | None = None
     target_revision: int | None = None
     target_digest: _Digest | None = None
+    proposal: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description="The proposal's identifier: a digest of the target, the current and "
+        "target revisions and their templates. An approval names it in the annotation "
+        "sre.agentos.io/approve-rollback-proposal and applies only while it is current.",
+    )
     diff: Annotated[str, Field(max_length=16384)] | None = None
     proposed_at: datetime | None = None
     approved_by: ShortText | None = None

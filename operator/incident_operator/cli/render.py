@@ -272,6 +272,8 @@ def rollback_section(status: dict[str, Any]) -> list[str]:
         f"Rollback:        {rollback.get('phase')}  {target.get('kind')}/{target.get('name')}  "
         f"{moves}  ({rollback.get('source', '-')})",
     ]
+    if rollback.get("proposal"):
+        lines.append(f"  proposal {rollback['proposal']}")
     if rollback.get("currentRevisionAt"):
         lines.append(f"  current revision rolled out {rollback['currentRevisionAt']}")
     lines += [f"  {line}" for line in diff_lines(rollback.get("diff"))]

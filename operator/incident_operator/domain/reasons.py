@@ -131,8 +131,11 @@ class Reason(StrEnum):
     UNKNOWN_ROLE = "UnknownRole"
     # RolledBack=False: a rollback is proposed and waits for approval.
     ROLLBACK_PROPOSED = "RollbackProposed"
-    # RolledBack=False: an approval was ignored (no proposal, or for another revision).
+    # RolledBack=False: an approval was ignored (no proposal, or it named no proposal).
     APPROVAL_IGNORED = "ApprovalIgnored"
+    # RolledBack=False: an approval named another proposal than the current one (the
+    # proposal moved after the approver looked at it); it was ignored.
+    APPROVAL_MISMATCH = "ApprovalMismatch"
     # RolledBack=Unknown: approved, being applied.
     ROLLBACK_IN_PROGRESS = "RollbackInProgress"
     # RolledBack=Unknown: patched; the workload is rolling out.

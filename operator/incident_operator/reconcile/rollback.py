@@ -19,10 +19,11 @@ Until a person approves, the plan is recomputed from the workload every time, so
 proposal always describes the workload as it is; an approval then freezes it. An
 approval is the annotation ``sre.agentos.io/approve-rollback: <user>`` (the admission
 policy makes sure it is the requester's own name and that they are in the approver
-group published in ``status.rollback.approverGroup``); the optional
-``sre.agentos.io/approve-rollback-revision`` binds it to the target revision the person
-saw. The operator removes both once it has recorded what it made of them, so an
-approval never carries over to a later proposal.
+group published in ``status.rollback.approverGroup``), together with
+``sre.agentos.io/approve-rollback-proposal: <status.rollback.proposal>``, which binds it
+to the proposal the person saw: an approval naming another proposal, or none, does
+nothing and says why. The operator removes both once it has recorded what it made of
+them, so an approval never carries over to a later proposal.
 """
 
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ from incident_operator.domain.rollback_plan import (
     rollback_patch,
     template_digest,
 )
+from incident_operator.domain.rollback_proposal import proposal_id
 from incident_operator.domain.rollback_state import (
     TAKEOVER_AFTER,
     DetectionView,
@@ -68,7 +70,7 @@ from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
 
 APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
-APPROVE_ROLLBACK_REVISION = "sre.agentos.io/approve-rollback-revision"
+APPROVE_ROLLBACK_PROPOSAL = "sre.agentos.io/approve-rollback-proposal"
 OPERATOR = "incident-operator"
 # How often an open proposal is checked against its workload, which sends no events.
 RECHECK_OPEN = timedelta(seconds=10)
@@ -91,8 +93,8 @@ def _ref(reference: WorkloadReference) -> str:
 @dataclass(frozen=True)
 class Approval:
     user: str
-    # The approve-rollback-revision annotation as written, or None.
-    revision: str | None
+    # The approve-rollback-proposal annotation as written (the proposal approved), or None.
+    proposal: str | None
 
 
 def approval_of(incident: Incident) -> Approval | None:
@@ -100,7 +102,7 @@ def approval_of(incident: Incident) -> Approval | None:
     user = annotations.get(APPROVE_ROLLBACK)
     if not user:
         return None
-    return Approval(user, annotations.get(APPROVE_ROLLBACK_REVISION))
+    return Approval(user, annotations.get(APPROVE_ROLLBACK_PROPOSAL))
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,14 @@ def _planned(
         "target_revision": plan.target.number,
         "target_digest": template_digest(plan.target.template),
         "diff": plan.diff,
+        "proposal": proposal_id(
+            workload.kind,
+            workload.name,
+            plan.current.number if plan.current else None,
+            plan.current_digest,
+            plan.target.number,
+            template_digest(plan.target.template),
+        ),
     }
     blocked = _blocked(workload, settings)
     if blocked is not None:
@@ -364,6 +374,9 @@ _PLAN_FIELDS = (
     "current_digest",
     "target_revision",
     "target_digest",
+    # Derived from the fields above; listed so a proposal stored before identifiers
+    # existed gets one on its next re-plan.
+    "proposal",
 )
 
 
@@ -414,16 +427,25 @@ def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
 
 def _judge_approval(draft: _Draft, approval: Approval) -> None:
     rollback = draft.rollback
+    reason = Reason.APPROVAL_IGNORED
     if rollback is None:
         why = "no rollback is proposed for this incident"
     elif rollback.phase is RollbackPhase.REFUSED:
         why = f"the rollback is refused ({rollback.reason}): {rollback.message}"
     elif rollback.phase is not RollbackPhase.PROPOSED:
         why = f"the rollback is already {rollback.phase.value}; there is nothing to approve"
-    elif approval.revision is not None and approval.revision != str(rollback.target_revision):
+    elif approval.proposal is None:
         why = (
-            f"it approves revision {approval.revision}, but the proposal is to roll back to "
-            f"revision {rollback.target_revision}; approve the current proposal again"
+            f"it names no proposal ({APPROVE_ROLLBACK_PROPOSAL} is missing); approve with "
+            "`kubectl incident approve-rollback`, or set it to status.rollback.proposal "
+            f"({rollback.proposal})"
+        )
+    elif approval.proposal != rollback.proposal:
+        reason = Reason.APPROVAL_MISMATCH
+        why = (
+            f"it approves proposal {approval.proposal}, but the current proposal is "
+            f"{rollback.proposal} (roll back {_summary(rollback)}); look at it again and "
+            "approve the current proposal"
         )
     else:
         rollback.phase = RollbackPhase.APPROVED
@@ -440,7 +462,7 @@ def _judge_approval(draft: _Draft, approval: Approval) -> None:
     draft.remove_approval = approval
     message = f"approval by {approval.user} ignored: {why}"
     if rollback is not None and rollback.phase is RollbackPhase.PROPOSED:
-        rollback.reason, rollback.message = Reason.APPROVAL_IGNORED, message[:1024]
+        rollback.reason, rollback.message = reason, message[:1024]
     draft.record(EntryType.APPROVAL_IGNORED, approval.user, message)
 
 

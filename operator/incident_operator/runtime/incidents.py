@@ -74,7 +74,7 @@ from incident_operator.reconcile.invalid import describe_validation_error, not_r
 from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
 from incident_operator.reconcile.rollback import (
     APPROVE_ROLLBACK,
-    APPROVE_ROLLBACK_REVISION,
+    APPROVE_ROLLBACK_PROPOSAL,
     WorkloadKey,
     key_of,
     workloads_to_observe,
@@ -94,7 +94,7 @@ DECIDED_KEPT = 8
 # Passes in one go at the most: an approval takes three (approve, mark and patch; record
 # the patch; nothing left), and each write that loses a race one more.
 MAX_ROUNDS = 12
-APPROVAL_KEYS = (APPROVE_ROLLBACK, APPROVE_ROLLBACK_REVISION)
+APPROVAL_KEYS = (APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL)
 # How long the affected workloads' labels, read to choose the governing policy, are
 # reused; a policy change re-reads them at once.
 LABELS_REUSED_FOR = timedelta(seconds=30)
