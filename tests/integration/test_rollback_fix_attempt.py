@@ -148,6 +148,15 @@ def test_a_fix_that_does_not_resolve_is_proposed_approved_and_rolled_back(
     # The timeline entry (and its Event) names the criterion and the evidence.
     assert _told(kubectl, namespace, name, "(fix attempt, NotResolved: errors still breaches")
 
+    # A restarted operator judges the same fix against the same record: nothing repeated.
+    operator.stop()
+    operator.start()
+    _after_cycles(operator, namespace, 5)
+    assert rollback_of(kubectl, namespace, name)["proposedAt"] == proposal["proposedAt"]
+    assert get_incident(kubectl, namespace, name)["status"]["fixAttempt"] == record
+    timeline = get_incident(kubectl, namespace, name)["status"]["timeline"]
+    assert [e["type"] for e in timeline].count("RollbackProposed") == 1
+
     let_approve(kubectl, namespace, "alice")
     approve(kubectl, namespace, name, user="alice")
     wait_until(

@@ -87,6 +87,8 @@ TWO = [*ONE, "latency Deployment/api"]
         # Without detection only the deadline counts.
         (None, [], [], FIX + MIN, FIX + 2 * MIN, [FixCriterion.TIME_EXCEEDED]),
         (None, [], [], FIX + MIN, FIX, []),
+        # A fix rolled out after the deadline had passed gets its chance.
+        (None, [], [], FIX - MIN, FIX + 2 * MIN, []),
         # Several hold: all named, in the runbook's order.
         (
             _detection(True, evaluated=FIX + WINDOW),

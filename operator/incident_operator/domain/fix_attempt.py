@@ -15,8 +15,8 @@ fix does not resolve original problem              NotResolved: the breach that 
                                                    before the fix is still there a
                                                    monitoring window after it
 time to fix exceeds acceptable threshold           TimeExceeded: the resolution deadline
-                                                   passed with the fix in and the incident
-                                                   not resolved
+                                                   passed while the fix was in and the
+                                                   incident not resolved
 =================================================  =======================================
 
 Every rule reads only what is recorded (status.detection, status.metrics, the fix
@@ -110,7 +110,8 @@ def fix_findings(
                 f"({format_duration(monitoring_window)}) after the fix rolled out at {stamp}",
             )
         )
-    if resolution_due_at is not None and now >= resolution_due_at:
+    # The deadline must pass while the fix is in: a fix rolled out after it gets its chance.
+    if resolution_due_at is not None and fix_at < resolution_due_at <= now:
         findings.append(
             Finding(
                 FixCriterion.TIME_EXCEEDED,

@@ -224,8 +224,9 @@ def workloads_to_observe(incident: Incident, automatic: bool = True) -> list[Obs
     """The workloads ``decide_rollback`` needs read for this incident.
 
     ``automatic=False`` skips the automatic proposal's candidates when the caller knows
-    they had nothing to propose at this generation (the revisions that count all
-    predate detection, so the answer does not change).
+    they had nothing to propose at this generation (none of them existed; a workload
+    that exists is read on every pass, as a fix attempt may be rolled out to it at any
+    time after detection).
     """
     rollback = incident.status.rollback
     if rollback is not None and rollback.phase.executing:

@@ -134,8 +134,8 @@ class _Memory:
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     # Passes that raised in a row, for the backoff.
     failures: int = 0
-    # (uid, generation) at which automatic rollback planning found nothing: the
-    # revisions that count predate detection, so the answer holds until the spec changes.
+    # (uid, generation) at which automatic rollback planning found nothing: no candidate
+    # workload existed, so the answer holds until the spec changes.
     nothing_to_propose: tuple[str, int] | None = None
     # (uid, ID) allocated and not yet seen written: asked again after losing a race, the
     # incident keeps its number instead of leaving a gap.
