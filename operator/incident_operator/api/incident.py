@@ -510,8 +510,9 @@ class FixAttemptStatus(ApiModel):
     digest: Annotated[str, Field(max_length=64)] = Field(
         description="Digest of the fix attempt's pod template (without pod-template-hash)."
     )
+    # "rule Kind/name": a rule and a workload name of up to 253 characters each.
     breaching_before: Annotated[
-        list[Annotated[str, Field(max_length=512)]], Field(max_length=200)
+        list[Annotated[str, Field(max_length=600)]], Field(max_length=200)
     ] = Field(
         default=[],
         description="The breaching rule/workload pairs (status.metrics) when the fix was "

@@ -146,8 +146,8 @@ class RollbackDecision:
     wake_at: datetime | None
     # Automatic planning ran on every candidate and found nothing to propose.
     nothing_to_propose: bool
-    # status.fixAttempt: the latest fix attempt seen (kept as it was when nothing new).
-    fix_attempt: FixAttemptStatus | None = None
+    # status.fixAttempt: the latest fix attempt seen (as it was when nothing new).
+    fix_attempt: FixAttemptStatus | None
 
 
 @dataclass
