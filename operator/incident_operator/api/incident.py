@@ -30,7 +30,7 @@ from incident_operator.domain.conditions import Condition
 from incident_operator.domain.customer_communication import CustomerMessageKind
 from incident_operator.domain.ids import ID_PATTERN
 from incident_operator.domain.phases import Phase
-from incident_operator.domain.reasons import Reason
+from incident_operator.domain.reasons import FixCriterion, Reason
 from incident_operator.domain.severity import ActionItemPriority, Severity, describe
 from incident_operator.domain.signals import Level
 from incident_operator.domain.timeline import Entry as TimelineEntry
@@ -443,6 +443,9 @@ class RollbackSource(StrEnum):
     RECENT_REVISION = "RecentRevision"
     # A person asked in spec.rollback.
     REQUESTED = "Requested"
+    # A revision rolled out after detection (a fix attempt) met one of the runbook's
+    # "When to Rollback" criteria (status.rollback.criterion); back to the revision before it.
+    FIX_ATTEMPT = "FixAttempt"
 
 
 _Digest = Annotated[str, Field(max_length=64)]
@@ -456,6 +459,15 @@ class RollbackStatus(ApiModel):
     reason: Reason | None = None
     message: Annotated[str, Field(max_length=1024)] | None = None
     source: RollbackSource = RollbackSource.REQUESTED
+    criterion: FixCriterion | None = Field(
+        default=None,
+        description="FixAttempt proposals: the runbook criterion that fired (NewIssues, "
+        "WiderImpact, NotResolved, TimeExceeded).",
+    )
+    evidence: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None,
+        description="FixAttempt proposals: what showed the criterion (rule, values, times).",
+    )
     target: WorkloadReference
     # spec.rollback as it was when planned, so a changed request is told from a handled one.
     requested: RollbackRequest | None = None
@@ -493,6 +505,25 @@ class RollbackStatus(ApiModel):
     )
     recovered_at: datetime | None = None
     completed_at: datetime | None = None
+
+
+class FixAttemptStatus(ApiModel):
+    """A revision of an affected workload rolled out after detection, as first seen."""
+
+    target: WorkloadReference
+    revision: int = Field(description="The revision the fix attempt rolled out.")
+    rolled_out_at: datetime = Field(description="When the fix attempt's revision rolled out.")
+    digest: Annotated[str, Field(max_length=64)] = Field(
+        description="Digest of the fix attempt's pod template (without pod-template-hash)."
+    )
+    # "rule Kind/name": a rule and a workload name of up to 253 characters each.
+    breaching_before: Annotated[
+        list[Annotated[str, Field(max_length=600)]], Field(max_length=200)
+    ] = Field(
+        default=[],
+        description="The breaching rule/workload pairs (status.metrics) when the fix was "
+        "first seen: the baseline of the WiderImpact criterion.",
+    )
 
 
 class PostMortemStatus(ApiModel):
@@ -629,6 +660,11 @@ class IncidentStatus(ApiModel):
     notifications: Annotated[list[NotificationRecord], Field(max_length=NOTIFICATION_LIMIT)] = []
     timeline: Annotated[list[TimelineEntry], Field(max_length=TIMELINE_LIMIT)] = []
     rollback: RollbackStatus | None = None
+    fix_attempt: FixAttemptStatus | None = Field(
+        default=None,
+        description="The latest fix attempt (a revision rolled out after detection) the "
+        "rollback proposal watches.",
+    )
     post_mortem: PostMortemStatus | None = None
     detection: DetectionStatus | None = None
     metrics: Annotated[list[MetricReading], Field(max_length=200)] = []

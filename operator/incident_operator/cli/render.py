@@ -267,15 +267,19 @@ def rollback_section(status: dict[str, Any]) -> list[str]:
     target = rollback.get("target") or {}
     current, revision = rollback.get("currentRevision"), rollback.get("targetRevision")
     moves = f"revision {current if current is not None else '?'} -> {revision or '?'}"
+    # A fix attempt's proposal names the runbook criterion that fired.
+    origin = ", ".join(str(rollback[key]) for key in ("source", "criterion") if key in rollback)
     lines = [
         "",
         f"Rollback:        {rollback.get('phase')}  {target.get('kind')}/{target.get('name')}  "
-        f"{moves}  ({rollback.get('source', '-')})",
+        f"{moves}  ({origin or '-'})",
     ]
     if rollback.get("proposal"):
         lines.append(f"  proposal {rollback['proposal']}")
     if rollback.get("currentRevisionAt"):
         lines.append(f"  current revision rolled out {rollback['currentRevisionAt']}")
+    if rollback.get("evidence"):
+        lines.append(f"  because {rollback['evidence']}")
     lines += [f"  {line}" for line in diff_lines(rollback.get("diff"))]
     if rollback.get("approvedBy"):
         lines.append(f"  approved by {rollback['approvedBy']} at {rollback.get('approvedAt', '?')}")

@@ -187,6 +187,20 @@ class Reason(StrEnum):
     WINDOW_OVERLAPS_GAP = "WindowOverlapsGap"
 
 
+class FixCriterion(StrEnum):
+    """Which of the runbook's "When to Rollback" criteria a fix attempt met
+    (status.rollback.criterion of a FixAttempt proposal)."""
+
+    # "Fix causes new issues": a rule of the incident breaches again after recovering.
+    NEW_ISSUES = "NewIssues"
+    # "Fix causes wider impact than original issue": more rules or workloads breach.
+    WIDER_IMPACT = "WiderImpact"
+    # "Fix does not resolve original problem": still breaching a monitoring window later.
+    NOT_RESOLVED = "NotResolved"
+    # "Time to fix exceeds acceptable threshold": the resolution deadline passed.
+    TIME_EXCEEDED = "TimeExceeded"
+
+
 class EntryType(StrEnum):
     """What a timeline entry (and the Event posted with it) tells."""
 

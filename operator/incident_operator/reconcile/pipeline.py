@@ -167,6 +167,7 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
         )
     )
     status.rollback = rollback.rollback
+    status.fix_attempt = rollback.fix_attempt
     status.timeline = [*status.timeline, *rollback.entries]
     entries += rollback.entries
 

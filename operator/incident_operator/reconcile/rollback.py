@@ -33,6 +33,7 @@ from typing import Any
 
 from incident_operator.api.escalation_policy import EscalationPolicy, RollbackSettings
 from incident_operator.api.incident import (
+    FixAttemptStatus,
     Incident,
     IncidentStatus,
     RollbackPhase,
@@ -67,6 +68,11 @@ from incident_operator.domain.rollback_state import (
     verification_step,
 )
 from incident_operator.domain.timeline import Entry
+from incident_operator.reconcile.fix_rollback import (
+    FixAttempt,
+    judge_fix_attempt,
+    latest_fix_attempt,
+)
 from incident_operator.reconcile.governing_policy import monitoring_window
 
 APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
@@ -142,6 +148,8 @@ class RollbackDecision:
     wake_at: datetime | None
     # Automatic planning ran on every candidate and found nothing to propose.
     nothing_to_propose: bool
+    # status.fixAttempt: the latest fix attempt seen (as it was when nothing new).
+    fix_attempt: FixAttemptStatus | None
 
 
 @dataclass
@@ -153,6 +161,7 @@ class _Draft:
     patch: WorkloadPatch | None = None
     wake_at: datetime | None = None
     nothing_to_propose: bool = False
+    fix_attempt: FixAttemptStatus | None = None
 
     def record(self, kind: EntryType, actor: str, message: str) -> None:
         self.entries.append(Entry(self.now, kind, actor, message))
@@ -217,8 +226,9 @@ def workloads_to_observe(incident: Incident, automatic: bool = True) -> list[Obs
     """The workloads ``decide_rollback`` needs read for this incident.
 
     ``automatic=False`` skips the automatic proposal's candidates when the caller knows
-    they had nothing to propose at this generation (the revisions that count all
-    predate detection, so the answer does not change).
+    they had nothing to propose at this generation (none of them existed; a workload
+    that exists is read on every pass, as a fix attempt may be rolled out to it at any
+    time after detection).
     """
     rollback = incident.status.rollback
     if rollback is not None and rollback.phase.executing:
@@ -317,8 +327,32 @@ def _planned(
 _UNOBSERVED = object()
 
 
-def _plan(inputs: RollbackInputs, settings: RollbackSettings) -> RollbackStatus | object | None:
-    """The desired open rollback; ``_UNOBSERVED`` when a needed workload was not read."""
+def _fix_proposal(
+    inputs: RollbackInputs, settings: RollbackSettings, attempt: FixAttempt
+) -> RollbackStatus | None:
+    """Rolling a fix attempt back, when one of the runbook's criteria holds for it."""
+    findings, _ = judge_fix_attempt(inputs.incident, inputs.policy, attempt, inputs.now)
+    if not findings:
+        return None
+    # The criterion already proposed for this fix stays named while it holds, so a second
+    # criterion coming true does not turn the same proposal into a new one.
+    old = inputs.incident.status.rollback
+    same_fix = old is not None and old.current_digest == attempt.record.digest
+    kept = old.criterion if old is not None and same_fix else None
+    finding = next((f for f in findings if f.criterion == kept), findings[0])
+    source, incident = RollbackSource.FIX_ATTEMPT, inputs.incident
+    proposal = _planned(attempt.workload, attempt.before.number, source, incident, settings)
+    proposal.criterion, proposal.evidence = finding.criterion, finding.evidence[:1024]
+    return proposal
+
+
+def _plan(
+    inputs: RollbackInputs, settings: RollbackSettings, attempt: FixAttempt | None = None
+) -> RollbackStatus | object | None:
+    """The desired open rollback; ``_UNOBSERVED`` when a needed workload was not read.
+
+    Automatic: a revision rolled out shortly before detection, else ``attempt`` (a fix
+    rolled out after detection) when a rollback criterion holds for it."""
     incident = inputs.incident
     request = incident.spec.rollback
     if request is not None:
@@ -359,7 +393,7 @@ def _plan(inputs: RollbackInputs, settings: RollbackSettings) -> RollbackStatus 
         if best is None or (best[0].rolled_out_at or detected_at) < current.rolled_out_at:
             best = (current, workload, plan)
     if best is None:
-        return None
+        return _fix_proposal(inputs, settings, attempt) if attempt is not None else None
     _, workload, plan = best
     return _planned(workload, None, RollbackSource.RECENT_REVISION, incident, settings, plan)
 
@@ -370,6 +404,7 @@ _PLAN_FIELDS = (
     "requested",
     "approver_group",
     "source",
+    "criterion",
     "current_revision",
     "current_digest",
     "target_revision",
@@ -390,15 +425,37 @@ def _same_plan(old: RollbackStatus | None, new: RollbackStatus | None) -> bool:
     return new.phase is not RollbackPhase.REFUSED or old.reason == new.reason
 
 
+def _watch_fix(draft: _Draft, inputs: RollbackInputs) -> FixAttempt | None:
+    """The latest fix attempt, recorded in draft.fix_attempt; wakes for its time criteria."""
+    incident = inputs.incident
+    candidates = _candidates(incident)
+    if incident.spec.rollback is not None or any(
+        key_of(reference) not in inputs.workloads for reference in candidates
+    ):
+        return None
+    attempt = latest_fix_attempt(incident, inputs.workloads, candidates)
+    if attempt is None:
+        return None
+    draft.fix_attempt = attempt.record
+    _, wake = judge_fix_attempt(incident, inputs.policy, attempt, draft.now)
+    if wake is not None:
+        draft.wake(wake)
+    return attempt
+
+
 def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -> None:
-    planned = _plan(inputs, settings)
+    attempt = _watch_fix(draft, inputs)
+    planned = _plan(inputs, settings, attempt)
     if planned is _UNOBSERVED:
         return
     new = planned if isinstance(planned, RollbackStatus) else None
     if new is None and inputs.incident.spec.rollback is None:
-        # Settled only when every candidate's current revision is known: a template the
-        # controller has not recorded yet may still turn out to be a recent revision.
-        draft.nothing_to_propose = all(
+        # Nothing to propose now: every candidate's current revision is known (a template
+        # the controller has not recorded yet may still turn out to be a recent revision)
+        # and no fix attempt is being judged. A fix rolled out later is found when the
+        # caller reads the workloads again (runtime/incidents.py re-reads them every
+        # WORKLOADS_RECHECKED_EVERY even then).
+        draft.nothing_to_propose = attempt is None and all(
             workload is None or current_revision(workload) is not None
             for workload in inputs.workloads.values()
         )
@@ -408,18 +465,25 @@ def _replan(draft: _Draft, inputs: RollbackInputs, settings: RollbackSettings) -
     draft.rollback = new
     if new is None:
         assert old is not None
+        why = (
+            f"no rollback criterion holds for its fix attempt any more (was {old.criterion})"
+            if old.source is RollbackSource.FIX_ATTEMPT
+            else "its current revision is no longer one rolled out shortly before detection"
+        )
         draft.record(
             EntryType.PROPOSAL_WITHDRAWN,
             OPERATOR,
-            f"rollback of {_ref(old.target)} no longer proposed: its current revision is no "
-            "longer one rolled out shortly before detection (ask with spec.rollback)",
+            f"rollback of {_ref(old.target)} no longer proposed: {why} (ask with spec.rollback)",
         )
     elif new.phase is RollbackPhase.PROPOSED:
         new.proposed_at = draft.now
+        because = (
+            f" (fix attempt, {new.criterion}: {new.evidence})" if new.criterion is not None else ""
+        )
         draft.record(
             EntryType.ROLLBACK_PROPOSED,
             OPERATOR,
-            f"proposed rolling back {_summary(new)}: {_diff_headline(new.diff)}",
+            f"proposed rolling back {_summary(new)}{because}: {_diff_headline(new.diff)}",
         )
     else:
         draft.record(EntryType.ROLLBACK_REFUSED, OPERATOR, new.message or "rollback refused")
@@ -804,6 +868,7 @@ def decide_rollback(inputs: RollbackInputs) -> RollbackDecision:
     """The next status.rollback and action; ``inputs`` are not modified."""
     current = inputs.incident.status.rollback
     draft = _Draft(current.model_copy(deep=True) if current else None, inputs.now)
+    draft.fix_attempt = inputs.incident.status.fix_attempt
     settings = settings_of(inputs.policy)
     if current is not None and current.phase.executing:
         _executing(draft, inputs, settings)
@@ -816,6 +881,7 @@ def decide_rollback(inputs: RollbackInputs) -> RollbackDecision:
         patch=draft.patch,
         wake_at=draft.wake_at,
         nothing_to_propose=draft.nothing_to_propose,
+        fix_attempt=draft.fix_attempt,
     )
 
 

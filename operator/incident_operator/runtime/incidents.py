@@ -98,6 +98,9 @@ APPROVAL_KEYS = (APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL)
 # How long the affected workloads' labels, read to choose the governing policy, are
 # reused; a policy change re-reads them at once.
 LABELS_REUSED_FOR = timedelta(seconds=30)
+# How long "nothing to propose" spares an incident's passes the reads of its workloads:
+# a fix rolled out after detection is noticed within this long.
+WORKLOADS_RECHECKED_EVERY = timedelta(seconds=30)
 # How long a new incident opened by detection or Alertmanager waits for detection's
 # first status write (status.detection, written right after the create), so the first
 # decision sees it instead of racing it into a write conflict.
@@ -134,9 +137,10 @@ class _Memory:
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     # Passes that raised in a row, for the backoff.
     failures: int = 0
-    # (uid, generation) at which automatic rollback planning found nothing: the
-    # revisions that count predate detection, so the answer holds until the spec changes.
-    nothing_to_propose: tuple[str, int] | None = None
+    # (uid, generation, when) at which automatic rollback planning found nothing to propose;
+    # the workloads are not read again for it until the spec changes or
+    # WORKLOADS_RECHECKED_EVERY passes (a fix may be rolled out after detection at any time).
+    nothing_to_propose: tuple[str, int, datetime] | None = None
     # (uid, ID) allocated and not yet seen written: asked again after losing a race, the
     # incident keeps its number instead of leaving a gap.
     allocated: tuple[str, str] | None = None
@@ -280,7 +284,14 @@ class IncidentPipeline:
             inputs = await self._gather(incident, memory, incident_id, outcomes, carried)
             decision = decide_incident(inputs)
             if decision.nothing_to_propose:
-                memory.nothing_to_propose = (incident.metadata.uid, incident.metadata.generation)
+                if not self._settled(incident, memory):
+                    memory.nothing_to_propose = (
+                        incident.metadata.uid,
+                        incident.metadata.generation,
+                        clock.now(),
+                    )
+            else:
+                memory.nothing_to_propose = None
             written = await self._write(body, incident, decision, incident_id)
             if written is None:
                 # Lost a race (people, detection): decide again from what is there now.
@@ -384,11 +395,22 @@ class IncidentPipeline:
                 memory.workload_labels = (generation, now, labels)
         return governing_policy(incident, policies, labels)
 
+    @staticmethod
+    def _settled(incident: Incident, memory: _Memory) -> bool:
+        """Rollback planning found nothing to propose for this spec, recently enough that
+        the candidate workloads need not be read again."""
+        settled = memory.nothing_to_propose
+        return (
+            settled is not None
+            and settled[:2] == (incident.metadata.uid, incident.metadata.generation)
+            and clock.now() - settled[2] < WORKLOADS_RECHECKED_EVERY
+        )
+
     async def _workloads(
         self, incident: Incident, memory: _Memory
     ) -> dict[WorkloadKey, Workload | None]:
         metadata = incident.metadata
-        automatic = memory.nothing_to_propose != (metadata.uid, metadata.generation)
+        automatic = not self._settled(incident, memory)
         observed: dict[WorkloadKey, Workload | None] = {}
         for need in workloads_to_observe(incident, automatic=automatic):
             reference = need.reference
