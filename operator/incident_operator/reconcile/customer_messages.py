@@ -47,7 +47,12 @@ from incident_operator.domain.notifications import (
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
 from incident_operator.domain.timeline import Entry
-from incident_operator.reconcile.escalation import OPERATOR_ACTOR, channel_infos, prune_records
+from incident_operator.reconcile.escalation import (
+    OPERATOR_ACTOR,
+    add_record,
+    channel_infos,
+    prune_records,
+)
 from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.messages import message_context, render_message
 
@@ -149,7 +154,6 @@ def plan_customer_communication(
         return CustomerPlan(status.communication, records)
     communication = (status.communication or CommunicationStatus()).model_copy(deep=True)
     records = list(records)
-    known = {record.key for record in records}
     entries: list[Entry] = []
     channels = channel_infos(policy)
 
@@ -158,19 +162,18 @@ def plan_customer_communication(
     ) -> list[str]:
         routed = route(kind, spec.severity, channels)
         for channel in routed:
-            key = notification_key(event, channel)
-            if key not in known:
-                records.append(
-                    NotificationRecord(
-                        key=key,
-                        kind=kind,
-                        channel=channel,
-                        ref=ref,
-                        due_at=due_at,
-                        created_at=now,
-                        late=late,
-                    )
-                )
+            add_record(
+                records,
+                NotificationRecord(
+                    key=notification_key(event, channel),
+                    kind=kind,
+                    channel=channel,
+                    ref=ref,
+                    due_at=due_at,
+                    created_at=now,
+                    late=late,
+                ),
+            )
         return routed
 
     messages = spec.customer_messages

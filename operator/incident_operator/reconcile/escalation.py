@@ -184,16 +184,13 @@ class _Scratch:
         contact: str | None = None,
         method: ContactMethod | None = None,
     ) -> None:
-        known = {r.key for r in self.records}
         if late is None:
             late = is_late(due_at, self.now, self.started_at)
         for channel in channels:
-            key = notification_key(event, channel)
-            if key in known:
-                continue
-            self.records.append(
+            add_record(
+                self.records,
                 NotificationRecord(
-                    key=key,
+                    key=notification_key(event, channel),
                     kind=kind,
                     channel=channel,
                     ref=ref,
@@ -202,7 +199,7 @@ class _Scratch:
                     late=late,
                     contact=contact,
                     method=method if self._is_pagerduty(channel) or contact else None,
-                )
+                ),
             )
 
     def _is_pagerduty(self, channel: str) -> bool:
@@ -654,6 +651,13 @@ def _coordinate(scratch: _Scratch, moves: Sequence[RoleMove], active: bool) -> N
         kind = NotificationKind.COORDINATION
         event = f"coordination-{number}-{move.role.value}"
         scratch.notify(kind, event, scratch.route(kind), scratch.now, str(number), False)
+
+
+def add_record(records: list[NotificationRecord], record: NotificationRecord) -> None:
+    """Appends ``record`` unless one with its key is there: a notification is recorded
+    once, whichever pass or part of the decision asks for it again."""
+    if all(existing.key != record.key for existing in records):
+        records.append(record)
 
 
 def prune_records(records: list[NotificationRecord]) -> list[NotificationRecord]:
