@@ -11,6 +11,7 @@ from incident_operator.adapters.notifiers.slack import slack_body
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import Incident
+from incident_operator.cli.render import contacts_section
 from incident_operator.domain.conditions import ConditionStatus
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import NotificationKind
@@ -415,3 +416,38 @@ def test_a_rotations_contact_is_named_with_whoever_is_on_call_in_it() -> None:
     # No such rotation (or no policy): the name and the rotation, no person.
     unknown = _policy([{"role": "on-call-primary", "primary": rotating}])
     assert describe_contact(contact, unknown, T0) == "SRE primary rotation (rotation primary)"
+
+
+def test_show_lists_the_contacts_told_and_their_backups() -> None:
+    status = {
+        "escalation": {
+            "contacts": [
+                {
+                    "key": "P0-1.vp-engineering",
+                    "role": "vp-engineering",
+                    "target": "VP Engineering: Vera",
+                    "reason": "P0 matrix step 2",
+                    "reachedAt": "2026-11-25T10:15:00Z",
+                    "backupDueAt": "2026-11-25T10:30:00Z",
+                },
+                {
+                    "key": "P0-2.cto",
+                    "role": "cto",
+                    "target": "CTO: Chris",
+                    "reason": "P0 matrix step 3",
+                    "reachedAt": "2026-11-25T10:30:00Z",
+                    "backupDueAt": "2026-11-25T11:00:00Z",
+                    "backupReachedAt": "2026-11-25T11:00:01Z",
+                },
+            ]
+        }
+    }
+    lines = contacts_section(status, T0 + 20 * MINUTE)
+    assert lines[1] == "Contacts told:"
+    assert lines[2].startswith("  VP Engineering: Vera at 2026-11-25T10:15:00Z (P0 matrix step 2)")
+    assert "backup told if unacknowledged" in lines[2]
+    assert "in 10m" in lines[2]
+    assert lines[3].endswith("; backup told at 2026-11-25T11:00:01Z")
+    acknowledged = {**status, "acknowledgedAt": "2026-11-25T10:16:00Z"}
+    assert contacts_section(acknowledged, T0)[2].endswith("acknowledged, backup not needed")
+    assert contacts_section({}, T0) == []

@@ -120,6 +120,27 @@ def triage_lines(spec: dict[str, Any]) -> list[str]:
     ]
 
 
+def contacts_section(status: dict[str, Any], now: datetime) -> list[str]:
+    """Who of the policy's contacts was told, and whether their backup is due or was told."""
+    reached = (status.get("escalation") or {}).get("contacts") or []
+    if not reached:
+        return []
+    lines = ["", "Contacts told:"]
+    for reach in reached:
+        line = (
+            f"  {reach.get('target', reach.get('role', '?'))} at {reach.get('reachedAt', '?')}"
+            f" ({reach.get('reason', '')})"
+        )
+        if reach.get("backupReachedAt"):
+            line += f"; backup told at {reach['backupReachedAt']}"
+        elif reach.get("backupDueAt") and status.get("acknowledgedAt"):
+            line += "; acknowledged, backup not needed"
+        elif reach.get("backupDueAt"):
+            line += "; " + clock("backup told if unacknowledged", reach["backupDueAt"], now)
+        lines.append(escape(line))
+    return lines
+
+
 def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None) -> str:
     """``kubectl incident show``; ``links`` are the governing policy's runbooks and dashboards."""
     spec, status = item.get("spec") or {}, item.get("status") or {}
@@ -177,6 +198,7 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
             "  " + clock("final by", post_mortem.get("completeDueAt"), now),
         ]
     lines += postmortem_section(spec.get("postMortem") or {})
+    lines += contacts_section(status, now)
     lines += customer_section(status, now)
     lines += rollback_section(status)
     conditions = status.get("conditions") or []
