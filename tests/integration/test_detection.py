@@ -39,30 +39,9 @@ from tests.integration.exporters import WorkloadExporter
 from incident_operator.domain.detection_queries import signal_query
 from incident_operator.domain.signals import Signal
 
-EXPORTER_JOB = "detection-tests"
 TIMEOUT = 90.0
 POLICY = "runbook"
 FINGERPRINT = "sre.agentos.io/fingerprint"
-
-
-@pytest.fixture(scope="module")
-def running_exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExporter]:
-    if not cluster.controllable:
-        pytest.skip("the cluster was not started by the harness: no scrape targets")
-    running = WorkloadExporter().start()
-    cluster.add_scrape_target(EXPORTER_JOB, running.host_port)
-    try:
-        yield running
-    finally:
-        cluster.remove_scrape_target(EXPORTER_JOB)
-        running.stop()
-
-
-@pytest.fixture
-def exporter(running_exporter: WorkloadExporter, namespace: str) -> Iterator[WorkloadExporter]:
-    """The exporter, forgetting the test's namespace when the test ends."""
-    yield running_exporter
-    running_exporter.forget_namespace(namespace)
 
 
 @pytest.fixture(scope="module")

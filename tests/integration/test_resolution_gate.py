@@ -23,6 +23,7 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
+from tests.integration.rollback_support import let_approve
 
 ME = "admin"  # the test kubeconfig's user: the plugin acts as them
 
@@ -122,16 +123,8 @@ def test_the_commander_overrides_with_a_reason_in_the_timeline(
 def test_an_override_by_someone_not_the_commander_is_refused_by_the_api_server(
     kubectl: Kubectl, namespace: str, admission_policies: None
 ) -> None:
-    kubectl(
-        "create",
-        "rolebinding",
-        "responders",
-        "-n",
-        namespace,
-        "--clusterrole=incident-responder",
-        "--user=alice",
-        "--user=bob",
-    )
+    # The incident-responder role for both (rollback_support's helper).
+    let_approve(kubectl, namespace, "alice", "bob")
     create_incident(
         kubectl, namespace, "db", title="DB slow", severity="P2", roles={"commander": "alice"}
     )

@@ -21,7 +21,6 @@ from tests.harness.wait import wait_until
 from tests.integration.exporters import WorkloadExporter
 from tests.integration.rollback_support import approve, get, let_approve, rollback_of
 from tests.integration.test_detection import (
-    EXPORTER_JOB,
     TIMEOUT,
     _after_cycles,
     _detected,
@@ -32,26 +31,6 @@ from tests.integration.test_detection import (
 )
 
 ERROR_RATIO = 0.03
-
-
-# Its own exporter and operator (with Prometheus), as test_detection has.
-@pytest.fixture(scope="module")
-def running_exporter(cluster: ClusterInfo, prometheus_url: str) -> Iterator[WorkloadExporter]:
-    if not cluster.controllable:
-        pytest.skip("the cluster was not started by the harness: no scrape targets")
-    running = WorkloadExporter().start()
-    cluster.add_scrape_target(EXPORTER_JOB, running.host_port)
-    try:
-        yield running
-    finally:
-        cluster.remove_scrape_target(EXPORTER_JOB)
-        running.stop()
-
-
-@pytest.fixture
-def exporter(running_exporter: WorkloadExporter, namespace: str) -> Iterator[WorkloadExporter]:
-    yield running_exporter
-    running_exporter.forget_namespace(namespace)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import pytest
 from incident_operator.api.escalation_policy import DetectionRule, SeverityByLevel, Templates
 from incident_operator.api.incident import SEVERITY_DESCRIPTION, Incident, ResponderChecklist
 from incident_operator.cli.render import show
-from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.detection import format_value
 from incident_operator.domain.escalation import ContactMethod
 from incident_operator.domain.notifications import (
@@ -36,6 +35,7 @@ from incident_operator.domain.signals import TIMES_NORMAL
 from incident_operator.reconcile.coordination import changed_roles
 from incident_operator.reconcile.messages import outgoing_message, template_problems
 from tests.unit.test_pipeline import T0, _decide, _new, _policy, _written
+from tests.unit.test_reconcile import VERIFIED
 
 K = NotificationKind
 P0, P1, P2, P3, P4 = Severity
@@ -195,9 +195,7 @@ def test_a_resolved_incident_tells_no_role_change() -> None:
     incident = _written(incident, _decide(incident, T0, (SRE_POLICY,), incident_id="INC-0001"))
     incident.spec.state = incident.spec.state.__class__("Resolved")
     # The pre-resolution verification done, so the Resolved is not held.
-    incident.spec.checklist = ResponderChecklist.model_validate(
-        {item.key: True for item in PRE_RESOLUTION_ITEMS}
-    )
+    incident.spec.checklist = ResponderChecklist.model_validate(VERIFIED)
     incident = _written(incident, _decide(incident, T0 + timedelta(minutes=1), (SRE_POLICY,)))
     assert incident.status.phase is not None
     assert not incident.status.phase.is_active

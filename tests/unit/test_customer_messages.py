@@ -11,7 +11,6 @@ import pytest
 
 from incident_operator.api.escalation_policy import EscalationPolicy, Templates
 from incident_operator.api.incident import Incident
-from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.conditions import ConditionStatus, find_condition
 from incident_operator.domain.customer_communication import (
     CustomerDue,
@@ -28,6 +27,7 @@ from incident_operator.reconcile.messages import (
     template_problems,
 )
 from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
+from tests.unit.test_reconcile import VERIFIED
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -97,7 +97,7 @@ def _written(incident: Incident, decision: IncidentDecision, **spec: Any) -> Inc
     """The incident once ``decision`` was written, and people changed ``spec`` (wire names);
     a Resolved comes with the pre-resolution verification ticked, as the gate asks."""
     if spec.get("state") == "Resolved":
-        spec = {"checklist": {item.key: True for item in PRE_RESOLUTION_ITEMS}, **spec}
+        spec = {"checklist": VERIFIED, **spec}
     changed = Incident.model_validate({"spec": {**incident.spec.to_wire(), **spec}}).spec
     return incident.model_copy(update={"status": decision.status, "spec": changed})
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.incident import Incident
 from incident_operator.config import Settings
 from incident_operator.reconcile import pipeline as decisions
 from incident_operator.runtime import events as runtime_events
@@ -276,3 +277,27 @@ def test_an_incident_opened_by_detection_waits_for_detections_first_write(
     assert store.writes == [], "raced detection's write of status.detection"
     # Decided at the latest when the grace ends, should detection's write never come.
     assert pipeline.wakeups.due_at(("shop", "breach")) == created + runtime.DETECTION_WRITE_GRACE
+
+
+def test_nothing_to_propose_spares_workload_reads_for_30_seconds_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # docs/rollback.md: a fix rolled out after detection is seen within about 30 s.
+    incident = Incident.model_validate(
+        {
+            "metadata": {"name": "web", "namespace": "n", "uid": "u-1", "generation": 3},
+            "spec": {"title": "Web down", "severity": "P1"},
+        }
+    )
+    settled_at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    memory = runtime._Memory()
+    memory.nothing_to_propose = ("u-1", 3, settled_at)
+    now = settled_at + timedelta(seconds=29)
+    monkeypatch.setattr(runtime.clock, "now", lambda: now)
+    assert runtime.IncidentPipeline._settled(incident, memory)
+    now = settled_at + runtime.WORKLOADS_RECHECKED_EVERY
+    assert not runtime.IncidentPipeline._settled(incident, memory)
+    # A changed spec (another generation) is never settled by an older answer.
+    now = settled_at
+    memory.nothing_to_propose = ("u-1", 2, settled_at)
+    assert not runtime.IncidentPipeline._settled(incident, memory)

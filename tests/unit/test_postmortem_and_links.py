@@ -11,7 +11,6 @@ import yaml
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, PostMortemStatusWord
-from incident_operator.domain.checklists import PRE_RESOLUTION_ITEMS
 from incident_operator.domain.conditions import find_condition
 from incident_operator.domain.links import (
     RUNBOOK_DASHBOARDS,
@@ -34,6 +33,7 @@ from incident_operator.reconcile.governing_policy import GoverningPolicy, effect
 from incident_operator.reconcile.incident import Outcome, reconcile_incident
 from incident_operator.reconcile.messages import message_context, render_message
 from incident_operator.reconcile.related_links import policy_links
+from tests.unit.test_reconcile import VERIFIED
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 RESOLVED_AT = T0 + timedelta(minutes=30)
@@ -47,10 +47,6 @@ def _policy(**spec: Any) -> EscalationPolicy:
 
 def _governing(policy: EscalationPolicy) -> GoverningPolicy:
     return GoverningPolicy(policy, Reason.BY_REFERENCE, "policy team (policyRef)")
-
-
-# The pre-resolution verification people tick before a Resolved takes effect.
-VERIFIED = {item.key: True for item in PRE_RESOLUTION_ITEMS}
 
 
 def _resolved(severity: str = "P1", **spec: Any) -> Incident:
