@@ -24,6 +24,7 @@ from incident_operator.api.base import (
 )
 from incident_operator.api.contacts import Contact, ContactRole, RoleKey
 from incident_operator.api.incident import WorkloadReference
+from incident_operator.api.remediations import CATALOG_LIMIT, Remediation
 from incident_operator.api.rotations import Rotation
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.detection_queries import CATALOG
@@ -628,6 +629,16 @@ class EscalationPolicySpec(ApiModel):
     ] = []
     communication: Communication = Communication()
     rollback: RollbackSettings = RollbackSettings()
+    remediations: Annotated[
+        list[Remediation],
+        Field(
+            max_length=CATALOG_LIMIT,
+            description="The remediation catalog: what `kubectl incident remediate` may "
+            "request for this policy's incidents (docs/remediation.md).",
+            json_schema_extra=_LIST_MAP_BY_NAME,
+        ),
+        unique_by("name"),
+    ] = []
     post_mortem: PostMortemSettings = PostMortemSettings()
     links: Links = Links()
 

@@ -25,6 +25,7 @@ from incident_operator.api.escalation_status import (
     EscalationStatus,
     NotificationRecord,
 )
+from incident_operator.api.remediation_status import RECORD_LIMIT, RemediationRecord
 from incident_operator.domain.checklists import ChecklistName, TickedBy
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.customer_communication import CustomerMessageKind
@@ -665,6 +666,17 @@ class IncidentStatus(ApiModel):
         description="The latest fix attempt (a revision rolled out after detection) the "
         "rollback proposal watches.",
     )
+    remediations: Annotated[
+        list[RemediationRecord],
+        Field(
+            max_length=RECORD_LIMIT,
+            description="Requested remediations (`kubectl incident remediate`), oldest first.",
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["id"],
+            },
+        ),
+    ] = []
     post_mortem: PostMortemStatus | None = None
     detection: DetectionStatus | None = None
     metrics: Annotated[list[MetricReading], Field(max_length=200)] = []
