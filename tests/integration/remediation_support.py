@@ -143,18 +143,23 @@ def annotate_request(
     namespace: str,
     incident: str,
     body: str,
-    user: str,
+    user: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """A request written with plain `kubectl annotate` as ``user`` (no plugin checks)."""
+    """A request written with plain `kubectl annotate` (no plugin checks), as ``user``
+    (impersonated) or, by default, as the test's own admin user."""
+    by = user or kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout
     return kubectl(
         "annotate",
+        "--overwrite",
         "incident",
         incident,
         "-n",
         namespace,
         f"{REMEDIATE}={body}",
-        f"{REMEDIATE_BY}={user}",
+        f"{REMEDIATE_BY}={by}",
         as_user=user,
+        check=check,
     )
 
 
