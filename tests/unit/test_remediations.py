@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from incident_operator.adapters import metrics
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.api.remediation_status import (
@@ -16,6 +17,7 @@ from incident_operator.api.remediation_status import (
     RemediationRecord,
 )
 from incident_operator.api.remediations import Remediation
+from incident_operator.cli.render import remediations_section
 from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.reconcile.remediation_kind import (
     Action,
@@ -35,6 +37,7 @@ from incident_operator.reconcile.remediations import (
     remediation_failed,
     remediation_targets,
 )
+from incident_operator.runtime.incidents import _count_remediations
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 THING = Target("v1", "Thing", "t")
@@ -513,3 +516,34 @@ def test_scale_plans(observations: Observations, expected: str) -> None:
 def test_scale_progress(observations: Observations, state: ProgressState) -> None:
     record = _proposed(previous={"replicas": 3})
     assert ScalePlanner().progress(SCALE, {}, record, observations).state is state
+
+
+def test_only_records_before_or_while_acting_are_read() -> None:
+    records = [
+        _proposed(),
+        _started(id="r2"),
+        _started(id="r3", phase=RemediationPhase.VERIFYING),
+        _proposed(id="r4", phase=RemediationPhase.SUCCEEDED),
+    ]
+    wanted = remediation_targets(_incident(records=records), _policy(), PLANNERS)
+    assert sorted(wanted) == ["r1", "r2"]
+
+
+def test_show_lists_the_records_and_how_to_approve() -> None:
+    status = _incident(records=[_proposed(), _started(id="r2")]).status
+    lines = remediations_section({"id": "INC-0042", **status.to_wire()})
+    text = "\n".join(lines)
+    assert "r1  Proposed   set-value  set value from a to b  (requested by bob)" in text
+    assert "approve: kubectl incident approve INC-0042 r1 (members of sre-leads)" in text
+    assert 'previous: {"value": "a"}' in text
+    assert remediations_section({}) == []
+
+
+def test_outcomes_are_counted_once_per_record() -> None:
+    counter = metrics.REMEDIATIONS.labels(kind="scale", outcome="failed")
+    before = counter._value.get()
+    started = _started()
+    failed = started.model_copy(update={"phase": RemediationPhase.FAILED})
+    _count_remediations([started], [failed])
+    _count_remediations([failed], [failed])
+    assert counter._value.get() == before + 1

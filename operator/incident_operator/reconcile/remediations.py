@@ -345,11 +345,12 @@ def remediation_targets(
     planners: Mapping[RemediationKind, KindPlanner] | None = None,
 ) -> dict[str, list[tuple[RemediationKind, Target]]]:
     """The objects to read this pass, by record id (a pending request under its new id):
-    every record that is not final and, for a new request, the objects its plan needs."""
+    every record before or while acting (Verifying ones watch detection only) and, for a
+    new request, the objects its plan needs."""
     planners = PLANNERS if planners is None else planners
     wanted: dict[str, list[tuple[RemediationKind, Target]]] = {}
     for record in incident.status.remediations:
-        if record.phase in FINAL_PHASES:
+        if record.phase in FINAL_PHASES or record.phase is RemediationPhase.VERIFYING:
             continue
         found = _entry_and_planner(record, policy, planners)
         if found is None:
