@@ -193,6 +193,7 @@ def admission_policies(kubectl: Kubectl) -> None:
     probes = {
         "sre.agentos.io/acknowledged-by": ("not-" + me, "acknowledged-by must be your own"),
         "sre.agentos.io/approve-rollback": (me, "only members of group"),
+        "sre.agentos.io/remediate-by": ("not-" + me, "set to your own user name"),
     }
 
     def refused(annotation: str, value: str, message: str, **spec: Any) -> bool:

@@ -35,6 +35,12 @@ ROLLBACKS = Counter(
     "Rollbacks by outcome (succeeded, failed, refused).",
     ["outcome"],
 )
+REMEDIATIONS = Counter(
+    "incident_operator_remediations_total",
+    "Remediations (status.remediations) by kind and outcome (succeeded, failed, refused, "
+    "withdrawn).",
+    ["kind", "outcome"],
+)
 PROMETHEUS_QUERIES = Counter(
     "incident_operator_prometheus_queries_total",
     "PromQL queries by outcome (ok, error, empty).",

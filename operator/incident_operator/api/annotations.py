@@ -18,3 +18,13 @@ OPERATOR_PREFIX: Final = "incident-operator.sre.agentos.io"
 # "true" on the operator's Pod while it holds the leader Lease (or runs alone): the
 # Service in front of the Alertmanager receiver selects it, so webhooks reach the leader.
 LEADER_LABEL: Final = f"{OPERATOR_PREFIX}/leader"
+
+# A remediation request (`kubectl incident remediate`): JSON
+# {"remediation": NAME, "parameters": {...}}, and who asked (the admission policy makes it
+# the requesting user). The operator records it in status.remediations and removes both.
+REMEDIATE: Final = "sre.agentos.io/remediate"
+REMEDIATE_BY: Final = "sre.agentos.io/remediate-by"
+# A remediation approval (`kubectl incident approve`): who approves (the caller, a member
+# of the record's approverGroup) and what: "rN:<status.remediations[].proposal>".
+APPROVE_REMEDIATION: Final = "sre.agentos.io/approve-remediation"
+APPROVE_REMEDIATION_REQUEST: Final = "sre.agentos.io/approve-remediation-request"

@@ -71,7 +71,11 @@ class RemediationRecord(ApiModel):
         description="r1, r2, ...: named by `kubectl incident approve INCIDENT ID`."
     )
     remediation: DNSName
-    kind: RemediationKind
+    kind: RemediationKind | None = Field(
+        default=None,
+        description="The catalog entry's kind; unset when the request named no entry "
+        "(refused, remediation `unknown`).",
+    )
     parameters: Annotated[dict[str, ParameterValue], Field(max_length=16)] = {}
     requested_by: ShortText
     requested_at: datetime
@@ -108,6 +112,14 @@ class RemediationRecord(ApiModel):
     acted_at: datetime | None = Field(default=None, description="When the action was found taken.")
     completed_at: datetime | None = None
     verify_until: datetime | None = None
+    recovered_at: datetime | None = Field(
+        default=None, description="When detection first saw the rules recovered after acting."
+    )
+    request: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description="A digest of the request annotation this record came from, until the "
+        "operator removed the annotation (so a request is recorded once).",
+    )
     output: Annotated[str, Field(max_length=4096)] | None = Field(
         default=None, description="Job remediations: the tail of the Job's log."
     )

@@ -34,6 +34,7 @@ from incident_operator.cli.customer_commands import add_publish
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.oncall_command import add_oncall
+from incident_operator.cli.remediation_commands import add_remediation_commands
 from incident_operator.cli.render import label as _label
 from incident_operator.cli.response_commands import add_response_commands, cmd_resolve
 from incident_operator.cli.rollback_commands import add_approve_rollback
@@ -422,7 +423,7 @@ def _parser() -> argparse.ArgumentParser:
     registered = [
         register(commands) for register in (add_approve_rollback, add_publish, add_oncall)
     ]
-    for sub in [*registered, *add_response_commands(commands)]:
+    for sub in [*registered, *add_response_commands(commands), *add_remediation_commands(commands)]:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 

@@ -4,6 +4,7 @@ Every value taken from the cluster goes through ``escape`` (or ``escape_block`` 
 multi-line field printed as a block): it may hold terminal control characters.
 """
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -201,6 +202,7 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
     lines += contacts_section(status, now)
     lines += customer_section(status, now)
     lines += rollback_section(status)
+    lines += remediations_section(status)
     conditions = status.get("conditions") or []
     if conditions:
         lines += ["", "Conditions:"]
@@ -312,6 +314,33 @@ def rollback_section(status: dict[str, Any]) -> list[str]:
             f"  approve: kubectl incident approve-rollback {status.get('id', 'INCIDENT')} "
             f"(members of {rollback.get('approverGroup', 'incident-approvers')})"
         )
+    # Every value here is the cluster's; each line is escaped whole (tabs included).
+    return [escape(line) for line in lines]
+
+
+def remediations_section(status: dict[str, Any]) -> list[str]:
+    """Every remediation record: id, phase, what it does, and what to do next."""
+    records = status.get("remediations") or []
+    if not records:
+        return []
+    lines = ["", "Remediations:"]
+    for record in records:
+        what = record.get("summary") or ""
+        lines.append(
+            f"  {record.get('id')}  {record.get('phase'):<10} {record.get('remediation')}"
+            f"  {what}  (requested by {record.get('requestedBy')})"
+        )
+        if record.get("approvedBy"):
+            lines.append(f"      approved by {record['approvedBy']}")
+        if record.get("previous"):
+            lines.append(f"      previous: {json.dumps(record['previous'], sort_keys=True)}")
+        if record.get("message"):
+            lines.append(f"      {record.get('reason', '')}: {record['message']}")
+        if record.get("phase") == "Proposed":
+            lines.append(
+                f"      approve: kubectl incident approve {status.get('id', 'INCIDENT')} "
+                f"{record.get('id')} (members of {record.get('approverGroup', '?')})"
+            )
     # Every value here is the cluster's; each line is escaped whole (tabs included).
     return [escape(line) for line in lines]
 

@@ -164,6 +164,34 @@ class Reason(StrEnum):
     ROLLOUT_FAILED = "RolloutFailed"
     # RolledBack=False (failed): detection saw no recovery, or a regression, in the window.
     VERIFICATION_FAILED = "VerificationFailed"
+    # status.remediations[].reason (docs/remediation.md), one per step:
+    # Proposed: waiting for an approval of the proposal in the message.
+    REMEDIATION_PROPOSED = "RemediationProposed"
+    # Approved: by the person (or the catalog needs none); the action is next.
+    REMEDIATION_APPROVED = "RemediationApproved"
+    # InProgress: the attempt is recorded and the action taken or being taken.
+    REMEDIATION_STARTED = "RemediationStarted"
+    # InProgress: another record acts on the same object; this one waits for it.
+    TARGET_BUSY = "TargetBusy"
+    # Verifying: the action completed; the incident's rules must recover.
+    REMEDIATION_COMPLETED = "RemediationCompleted"
+    # Succeeded: the action completed and the rules recovered (or none watch).
+    REMEDIATION_SUCCEEDED = "RemediationSucceeded"
+    # Failed: the action failed (the API server refused it, the object changed under it).
+    REMEDIATION_FAILED = "RemediationFailed"
+    # Refused: the request names no entry of the governing policy's catalog (or is not
+    # the JSON the plugin writes).
+    UNKNOWN_REMEDIATION = "UnknownRemediation"
+    # Refused: a parameter is unknown, missing or not allowed; the message names it.
+    INVALID_PARAMETER = "InvalidParameter"
+    # Refused: the incident's severity is not in the entry's severities.
+    SEVERITY_NOT_ALLOWED = "SeverityNotAllowed"
+    # Refused: the incident already has status.remediations' limit of records.
+    TOO_MANY_REMEDIATIONS = "TooManyRemediations"
+    # Refused: the kind's planner found nothing to do, or cannot act (the message says).
+    NOTHING_TO_DO = "NothingToDo"
+    # Refused: the catalog entry's kind is not installed in this operator.
+    KIND_NOT_SUPPORTED = "KindNotSupported"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.
@@ -266,6 +294,21 @@ class EntryType(StrEnum):
     ROLLBACK_REFUSED = "RollbackRefused"
     APPROVAL_IGNORED = "ApprovalIgnored"
     ROLLBACK_FAILED = "RollbackFailed"
+    # Remediations (status.remediations): requested, proposed (or the proposal changed),
+    # approved, started, completed (the action is done), recovered, succeeded.
+    REMEDIATION_REQUESTED = "RemediationRequested"
+    REMEDIATION_PROPOSED = "RemediationProposed"
+    REMEDIATION_APPROVED = "RemediationApproved"
+    REMEDIATION_STARTED = "RemediationStarted"
+    REMEDIATION_COMPLETED = "RemediationCompleted"
+    REMEDIATION_RECOVERED = "RemediationRecovered"
+    REMEDIATION_SUCCEEDED = "RemediationSucceeded"
+    # Remediations: refused or withdrawn (nothing was changed), an approval that names
+    # another proposal or record, or failed (an escalation trigger). Warnings.
+    REMEDIATION_REFUSED = "RemediationRefused"
+    REMEDIATION_WITHDRAWN = "RemediationWithdrawn"
+    REMEDIATION_APPROVAL_IGNORED = "RemediationApprovalIgnored"
+    REMEDIATION_FAILED = "RemediationFailed"
     # Older entries folded into a count when the timeline is full.
     SUMMARIZED = "Summarized"
 
@@ -294,6 +337,10 @@ _WARNINGS: Final = frozenset(
         EntryType.ROLLBACK_REFUSED,
         EntryType.APPROVAL_IGNORED,
         EntryType.ROLLBACK_FAILED,
+        EntryType.REMEDIATION_REFUSED,
+        EntryType.REMEDIATION_WITHDRAWN,
+        EntryType.REMEDIATION_APPROVAL_IGNORED,
+        EntryType.REMEDIATION_FAILED,
     }
 )
 

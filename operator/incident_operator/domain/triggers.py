@@ -8,7 +8,8 @@ A trigger fires once per *instance*, so it is not fired again on every reconcile
 
 - a flag people set in ``spec.triggers`` (or the count of affected workloads) is one
   instance for the incident's whole life;
-- a rollback that was applied and did not help is one instance per rollback attempt;
+- a rollback that was applied and did not help is one instance per rollback attempt, a
+  remediation one per record;
 - a lifecycle condition (``ResolutionOverdue``, ``CommanderAssigned`` with reason
   ``CommanderOverdue``, ``UpdateOverdue``) is one instance each time it turns True, named
   by its ``lastTransitionTime``: an update overdue, then posted, then overdue again is
@@ -44,6 +45,9 @@ class TriggerName(StrEnum):
     # The runbook's rollback criteria, "fix does not resolve the original problem": an
     # approved rollback rolled out and detection saw no recovery (or its rollout failed).
     ROLLBACK_FAILED = "rollbackFailed"
+    # The same criterion for any other approved remediation (status.remediations): it was
+    # applied and did not help (the action failed, or detection saw no recovery).
+    REMEDIATION_FAILED = "remediationFailed"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class TriggerInputs:
     # Why the incident's rollback did not help, with the attempt it belongs to; None
     # when no applied rollback failed.
     rollback_failed: tuple[str, str] | None = None
+    # The latest remediation that failed, as (record id, why); None when none did.
+    remediation_failed: tuple[str, str] | None = None
     # Triage answered "data at risk" (spec.triage.dataAtRisk).
     data_at_risk: bool = False
 
@@ -153,6 +159,14 @@ def _rollback_failed(inputs: TriggerInputs) -> FiredTrigger | None:
     return FiredTrigger(name, f"{name.value}/{attempt}", why)
 
 
+def _remediation_failed(inputs: TriggerInputs) -> FiredTrigger | None:
+    if inputs.remediation_failed is None:
+        return None
+    record, why = inputs.remediation_failed
+    name = TriggerName.REMEDIATION_FAILED
+    return FiredTrigger(name, f"{name.value}/{record}", why)
+
+
 # In the runbook's order; each entry is one line of its "Escalate Immediately When".
 CHECKS: tuple[Check, ...] = (
     # Data loss confirmed.
@@ -167,6 +181,8 @@ CHECKS: tuple[Check, ...] = (
     _multiple_systems,
     # A rollback did not resolve the problem (the runbook's "When to Rollback" criteria).
     _rollback_failed,
+    # A remediation did not resolve the problem (the same criteria, any kind).
+    _remediation_failed,
     # No progress: open past the resolution target.
     _resolution_overdue,
     # No progress: no commander in time (P0: 5 minutes).

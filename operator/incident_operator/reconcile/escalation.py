@@ -90,6 +90,7 @@ from incident_operator.reconcile.contacts import (
     step_reaches,
 )
 from incident_operator.reconcile.coordination import RoleMove
+from incident_operator.reconcile.remediations import remediation_failed
 from incident_operator.reconcile.rollback import rollback_failed
 
 OPERATOR_ACTOR = "incident-operator"
@@ -400,6 +401,7 @@ def _trigger_inputs(incident: Incident, policy: EscalationPolicy | None) -> Trig
         rollback_failed=(
             (rollback.attempt or "-", failed) if failed and rollback is not None else None
         ),
+        remediation_failed=remediation_failed(incident.status),
         data_loss=spec.triggers.data_loss,
         # Triage answers feed the runbook's triggers (docs/resolution.md).
         data_at_risk=bool(spec.triage and spec.triage.data_at_risk),

@@ -12,6 +12,9 @@ notifications, posts the Events, stores the post-mortem draft)::
     rollback    (decide_rollback: propose, judge approvals, execute, verify)
           |      a rollback that did not help is on the status the next steps read
           v
+    remediations (decide_remediations: requests, approvals, InProgress marks, progress,
+          |      verification of status.remediations; a failed one is a trigger)
+          v
     lifecycle   (reconcile_incident: timeline, phase, SLA clocks, checklists, conditions)
           |      a phase change is on the status escalation reads
           v
@@ -55,6 +58,13 @@ from incident_operator.reconcile.escalation import (
 )
 from incident_operator.reconcile.governing_policy import GoverningPolicy
 from incident_operator.reconcile.incident import reconcile_incident
+from incident_operator.reconcile.remediation_kind import Observations
+from incident_operator.reconcile.remediations import (
+    ActOutcome,
+    PendingAction,
+    RemediationInputs,
+    decide_remediations,
+)
 from incident_operator.reconcile.rollback import (
     Approval,
     RollbackInputs,
@@ -90,6 +100,10 @@ class IncidentInputs:
     patched_now: bool = False
     # Sends that finished since the last pass; stale ones (another attempt) are ignored.
     outcomes: Sequence[DeliveryOutcome] = ()
+    # What was read for the remediations (reconcile.remediations.remediation_targets), by
+    # record id, and what became of the actions this process applied before this pass.
+    remediation_observations: Mapping[str, Observations] = field(default_factory=dict)
+    remediation_acted: Mapping[str, ActOutcome] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,10 @@ class IncidentDecision:
     wake_at: datetime | None
     # The automatic rollback proposal looked at every candidate and found nothing.
     nothing_to_propose: bool
+    # Remediation request/approval annotations to remove (recorded already, or judged).
+    remove_annotations: tuple[str, ...] = ()
+    # Remediation actions whose InProgress mark this status carries: applied after it.
+    remediation_actions: tuple[PendingAction, ...] = ()
 
 
 def _retrying(
@@ -170,6 +188,21 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
     status.fix_attempt = rollback.fix_attempt
     status.timeline = [*status.timeline, *rollback.entries]
     entries += rollback.entries
+
+    remediations = decide_remediations(
+        RemediationInputs(
+            incident=incident.model_copy(update={"status": status}),
+            policy=inputs.governing.policy,
+            now=now,
+            observations=inputs.remediation_observations,
+            attempt_id=inputs.attempt_id,
+            own_attempts=inputs.own_attempts,
+            acted=inputs.remediation_acted,
+        )
+    )
+    status.remediations = remediations.records
+    status.timeline = [*status.timeline, *remediations.entries]
+    entries += remediations.entries
 
     roles_before = status.recorded.roles
     lifecycle = reconcile_incident(
@@ -230,6 +263,7 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
         postmortem_draft=lifecycle.postmortem_draft,
         wake_at=_earliest(
             rollback.wake_at,
+            remediations.wake_at,
             lifecycle.wake_at,
             plan.schedule_wake_at,
             customer.wake_at,
@@ -237,4 +271,6 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
             records_due_at(status.notifications),
         ),
         nothing_to_propose=rollback.nothing_to_propose,
+        remove_annotations=remediations.remove_annotations,
+        remediation_actions=tuple(remediations.actions),
     )

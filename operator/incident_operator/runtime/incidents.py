@@ -11,7 +11,8 @@ One pipeline serves every Incident, whether a watch event or a deadline wakes it
       -> write:  approval annotations already judged are removed, then one merge patch of
                  the status difference, guarded by the resourceVersion decided from
                  (lost the race? read again and decide again)
-      -> act:    Events, workload patch, sends of the records just claimed
+      -> act:    Events, workload patch, remediation actions, sends of the records just
+                 claimed
       -> again from the written object until a pass has nothing to write or do
       -> the next deadline of any of its clocks goes to the one timer
 
@@ -46,6 +47,7 @@ from incident_operator.adapters.incident_ids import IdAllocationError, IncidentI
 from incident_operator.adapters.incident_store import read_incident, write_status
 from incident_operator.adapters.kubernetes import core
 from incident_operator.adapters.postmortem_store import store_draft
+from incident_operator.adapters.remediation_adapters import ADAPTERS
 from incident_operator.adapters.workloads import workload_labels
 from incident_operator.adapters.workloads_rollback import (
     PatchConflict,
@@ -64,14 +66,26 @@ from incident_operator.api.incident import (
     RollbackPhase,
     RollbackStatus,
 )
+from incident_operator.api.remediation_status import RemediationPhase, RemediationRecord
 from incident_operator.config import Settings
 from incident_operator.domain.backoff import RECONCILE_RETRY
 from incident_operator.domain.reasons import Reason
+from incident_operator.domain.remediation_action import (
+    ActionConflict,
+    ActionRejected,
+    Observation,
+)
 from incident_operator.domain.rollback_plan import Workload
 from incident_operator.reconcile.escalation import DeliveryOutcome
 from incident_operator.reconcile.governing_policy import GoverningPolicy, governing_policy
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
+from incident_operator.reconcile.remediation_kind import Observations
+from incident_operator.reconcile.remediations import (
+    ActOutcome,
+    PendingAction,
+    remediation_targets,
+)
 from incident_operator.reconcile.rollback import (
     APPROVE_ROLLBACK,
     APPROVE_ROLLBACK_PROPOSAL,
@@ -117,6 +131,12 @@ _ROLLBACK_OUTCOMES = {
     RollbackPhase.FAILED: "failed",
     RollbackPhase.REFUSED: "refused",
 }
+_REMEDIATION_OUTCOMES = {
+    RemediationPhase.SUCCEEDED: "succeeded",
+    RemediationPhase.FAILED: "failed",
+    RemediationPhase.REFUSED: "refused",
+    RemediationPhase.WITHDRAWN: "withdrawn",
+}
 
 
 async def _blocking(function: Callable[..., T], *args: Any) -> T:
@@ -154,6 +174,8 @@ class _Round:
 
     patched_now: bool = False
     patch_error: str | None = None
+    # What became of the remediation actions applied after the last write, by record id.
+    acted: dict[str, ActOutcome] = field(default_factory=dict)
 
 
 class IncidentPipeline:
@@ -303,7 +325,8 @@ class IncidentPipeline:
             del memory.outcomes[: len(outcomes)]
             self._after_write(written, incident.status, inputs, decision)
             carried = await self._patch(incident, decision)
-            if written is body and decision.patch is None:
+            carried.acted = await self._remediate(incident, decision.remediation_actions)
+            if written is body and decision.patch is None and not decision.remediation_actions:
                 break
             body = written
         if decision is not None:
@@ -347,9 +370,10 @@ class IncidentPipeline:
         outcomes: list[DeliveryOutcome],
         carried: _Round,
     ) -> IncidentInputs:
+        governing = await self._governing(incident, memory)
         return IncidentInputs(
             incident=incident,
-            governing=await self._governing(incident, memory),
+            governing=governing,
             now=clock.now(),
             started_at=self.started_at,
             lease=self._lease,
@@ -360,7 +384,31 @@ class IncidentPipeline:
             patch_error=carried.patch_error,
             patched_now=carried.patched_now,
             outcomes=outcomes,
+            remediation_observations=await self._remediation_objects(incident, governing),
+            remediation_acted=carried.acted,
         )
+
+    async def _remediation_objects(
+        self, incident: Incident, governing: GoverningPolicy
+    ) -> dict[str, Observations]:
+        """The objects each open remediation record (and a new request) needs, each read
+        once per pass through its kind's adapter."""
+        wanted = remediation_targets(incident, governing.policy)
+        namespace = incident.metadata.namespace
+        read: dict[tuple[str, str, str], Observation] = {}
+        observed: dict[str, Observations] = {}
+        for record_id, targets in wanted.items():
+            seen: dict[tuple[str, str], Observation] = {}
+            for kind, target in targets:
+                adapter = ADAPTERS.get(kind)
+                if adapter is None:
+                    continue
+                once = (kind.value, *target.key)
+                if once not in read:
+                    read[once] = await _blocking(adapter.read, namespace, target)
+                seen[target.key] = read[once]
+            observed[record_id] = seen
+        return observed
 
     async def _allocate_id(self, incident: Incident, memory: _Memory) -> str:
         namespace, uid = incident.metadata.namespace, incident.metadata.uid
@@ -437,9 +485,12 @@ class IncidentPipeline:
         metadata = incident.metadata
         namespace, name = metadata.namespace, metadata.name
         resource_version = metadata.resource_version
-        if decision.remove_approval is not None:
+        removing = (APPROVAL_KEYS if decision.remove_approval is not None else ()) + (
+            decision.remove_annotations
+        )
+        if removing:
             removed = await _blocking(
-                remove_incident_annotations, namespace, name, resource_version, APPROVAL_KEYS
+                remove_incident_annotations, namespace, name, resource_version, removing
             )
             if removed is None:
                 return None
@@ -450,7 +501,7 @@ class IncidentPipeline:
             if written is None and incident_id is not None:
                 logger.info("%s/%s: ID %s left unused (lost a race)", namespace, name, incident_id)
             return written
-        if decision.remove_approval is not None:
+        if removing:
             return await _blocking(read_incident, namespace, name)
         return body
 
@@ -473,7 +524,12 @@ class IncidentPipeline:
         # Ours: the attempt this pass marked, or one it is patching (taken over).
         if attempt is not None and (attempt == inputs.attempt_id or decision.patch is not None):
             self._own_attempts.add(attempt)
+        for action in decision.remediation_actions:
+            record = next(r for r in after.remediations if r.id == action.record_id)
+            if record.attempt is not None:
+                self._own_attempts.add(record.attempt)
         _count_rollback(before.rollback, after.rollback)
+        _count_remediations(before.remediations, after.remediations)
         severity = str((written.get("spec") or {}).get("severity"))
         _observe_response_times(before, after, severity)
         if decision.postmortem_draft is not None and after.post_mortem is not None:
@@ -506,6 +562,36 @@ class IncidentPipeline:
         except PatchRejected as error:
             return _Round(patch_error=str(error))
         return _Round(patched_now=True)
+
+    async def _remediate(
+        self, incident: Incident, actions: tuple[PendingAction, ...]
+    ) -> dict[str, ActOutcome]:
+        """The remediation actions whose InProgress marks are written, each through its
+        kind's adapter; what became of them goes to the next pass."""
+        acted: dict[str, ActOutcome] = {}
+        metadata = incident.metadata
+        for pending in actions:
+            try:
+                await _blocking(
+                    ADAPTERS[pending.kind].apply,
+                    metadata.namespace,
+                    metadata.name,
+                    pending.record_id,
+                    pending.action,
+                )
+            except ActionConflict:
+                logger.info(
+                    "remediation %s of %s/%s: the object changed; deciding again",
+                    pending.record_id,
+                    metadata.namespace,
+                    metadata.name,
+                )
+                acted[pending.record_id] = ActOutcome(conflict=True)
+            except ActionRejected as error:
+                acted[pending.record_id] = ActOutcome(rejected=str(error))
+            else:
+                acted[pending.record_id] = ActOutcome()
+        return acted
 
     def _start_sending(
         self, incident: Incident, policy: EscalationPolicy | None, decision: IncidentDecision
@@ -590,6 +676,17 @@ def _count_rollback(before: RollbackStatus | None, after: RollbackStatus | None)
     if before is not None and before.phase is after.phase:
         return
     metrics.ROLLBACKS.labels(outcome=_ROLLBACK_OUTCOMES[after.phase]).inc()
+
+
+def _count_remediations(before: list[RemediationRecord], after: list[RemediationRecord]) -> None:
+    """incident_operator_remediations_total, once per record reaching an outcome."""
+    was = {r.id: r.phase for r in before}
+    for record in after:
+        outcome = _REMEDIATION_OUTCOMES.get(record.phase)
+        if outcome is None or was.get(record.id) is record.phase:
+            continue
+        kind = record.kind.value if record.kind is not None else "unknown"
+        metrics.REMEDIATIONS.labels(kind=kind, outcome=outcome).inc()
 
 
 def _observe_response_times(before: IncidentStatus, after: IncidentStatus, severity: str) -> None:
