@@ -454,7 +454,7 @@ def test_verification_judges_detection_until_verify_until(
     assert (failed is not None) is (phase is RemediationPhase.FAILED)
     if failed is not None:
         assert failed[0] == "r1"
-        assert "did not help" in failed[1]
+        assert "r1 (set-value): fix does not resolve the original problem" in failed[1]
 
 
 def test_someone_elses_change_fails_the_attempt_and_a_rejection_too() -> None:
