@@ -478,7 +478,7 @@ def test_verification_watches_the_rules_and_a_failure_escalates(
         return
     failed = wait_phase(kubectl, namespace, "outage", "r1", "Failed", operator.log_tail)
     assert failed["reason"] == "VerificationFailed"
-    assert "did not resolve the original problem" in failed["message"]
+    assert "the fix does not resolve the original problem" in failed["message"]
 
     def triggered() -> list[dict[str, Any]] | None:
         status = get(kubectl, "Incident", namespace, "outage")["status"]
@@ -487,3 +487,28 @@ def test_verification_watches_the_rules_and_a_failure_escalates(
 
     (trigger,) = wait_until(triggered, what="the remediationFailed trigger", timeout=30)
     assert trigger["instance"] == "remediationFailed/r1"
+
+
+def test_a_remediation_needing_no_approval_runs_and_wait_reports_its_outcome(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+) -> None:
+    _web(kubectl, namespace)
+    catalog_policy(kubectl, namespace, [scale_entry(requiresApproval=False)])
+    incident_id = open_incident(kubectl, namespace, "outage")["status"]["id"]
+    # No detection rule watches this incident: done is Succeeded, with a word to check.
+    done = request(
+        cluster.kubeconfig, namespace, incident_id, "kill-switch", "--wait", replicas="1"
+    )
+    assert "r1 Succeeded: scale Deployment/web from 2 to 1 replicas" in done.stdout, done.stdout
+    assert "confirm the recovery by hand" in done.stdout
+    assert _replicas(kubectl, namespace) == 1
+    # The same request again: nothing to do, refused, and the plugin exits non-zero.
+    again = request(
+        cluster.kubeconfig, namespace, incident_id, "kill-switch", replicas="1", check=False
+    )
+    assert again.returncode != 0
+    assert "r2 Refused" in again.stdout
+    assert "Deployment/web already has 1 replicas" in again.stdout

@@ -19,6 +19,8 @@ from incident_operator.api.remediation_status import (
 from incident_operator.api.remediations import Remediation
 from incident_operator.cli.render import remediations_section
 from incident_operator.domain.reasons import EntryType, Reason
+from incident_operator.reconcile.governing_policy import governing_policy
+from incident_operator.reconcile.pipeline import IncidentInputs, decide_incident
 from incident_operator.reconcile.remediation_kind import (
     Action,
     Observation,
@@ -454,7 +456,7 @@ def test_verification_judges_detection_until_verify_until(
     assert (failed is not None) is (phase is RemediationPhase.FAILED)
     if failed is not None:
         assert failed[0] == "r1"
-        assert "did not help" in failed[1]
+        assert "r1 (set-value): fix does not resolve the original problem" in failed[1]
 
 
 def test_someone_elses_change_fails_the_attempt_and_a_rejection_too() -> None:
@@ -547,3 +549,42 @@ def test_outcomes_are_counted_once_per_record() -> None:
     _count_remediations([started], [failed])
     _count_remediations([failed], [failed])
     assert counter._value.get() == before + 1
+
+
+def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
+    policy = EscalationPolicy.model_validate(
+        {
+            "metadata": {"name": "shop", "namespace": "shop", "generation": 1},
+            "spec": {"default": True, "remediations": [SCALE.to_wire()]},
+        }
+    )
+    started = RemediationRecord(
+        id="r1",
+        remediation="kill-switch",
+        kind=RemediationKind.SCALE,
+        requested_by="bob",
+        requested_at=T0,
+        phase=RemediationPhase.IN_PROGRESS,
+        approved_by="alice",
+        attempt="a0",
+        started_at=T0,
+        previous={"replicas": 3},
+    )
+    incident = _incident(records=[started])
+    decision = decide_incident(
+        IncidentInputs(
+            incident=incident,
+            governing=governing_policy(incident, [policy], []),
+            now=T0 + timedelta(seconds=5),
+            started_at=T0 - timedelta(hours=1),
+            lease=timedelta(seconds=15),
+            own_attempts=frozenset({"a0"}),
+            remediation_observations={"r1": _web(5)},
+        )
+    )
+    (record,) = decision.status.remediations
+    assert record.phase is RemediationPhase.FAILED
+    assert decision.status.escalation is not None
+    instances = [t.instance for t in decision.status.escalation.triggers]
+    assert "remediationFailed/r1" in instances
+    assert decision.remediation_actions == ()

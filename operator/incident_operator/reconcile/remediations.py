@@ -71,6 +71,7 @@ from incident_operator.reconcile.remediation_kind import (
 )
 from incident_operator.reconcile.remediation_parameters import ParameterError, resolve_parameters
 from incident_operator.reconcile.remediation_scale import ScalePlanner
+from incident_operator.reconcile.rollback import DOES_NOT_RESOLVE
 
 OPERATOR = "incident-operator"
 # The remediation name recorded for a request that names no catalog entry a record could
@@ -765,8 +766,7 @@ def _verify(draft: _Draft, inputs: RemediationInputs, record: RemediationRecord)
             record,
             RemediationPhase.FAILED,
             Reason.VERIFICATION_FAILED,
-            f"{rule} {what} within {watched} of {record.summary}: the remediation did not "
-            "resolve the original problem",
+            f"{rule} {what} within {watched} of {record.summary}: the {DOES_NOT_RESOLVE}",
             EntryType.REMEDIATION_FAILED,
         )
     else:
@@ -898,6 +898,6 @@ def remediation_failed(status: IncidentStatus) -> tuple[str, str] | None:
         return None
     record = failed[-1]
     return record.id, (
-        f"remediation {record.id} ({record.remediation}) did not help: "
+        f"remediation {record.id} ({record.remediation}): {DOES_NOT_RESOLVE}: "
         f"{record.message or record.reason}"
     )

@@ -5,22 +5,25 @@ One pipeline serves every Incident, whether a watch event or a deadline wakes it
     event / deadline / policy change / sends finished
       -> wait until the policies are known (POLICIES.ready)
       -> gather: parse once; an ID if it has none; its governing policy (with the affected
-                 workloads' labels); the workloads its rollback needs; finished sends
-      -> decide: reconcile.pipeline.decide_incident (rollback, lifecycle, escalation,
-                 claims, derived conditions on one copy of the status)
-      -> write:  approval annotations already judged are removed, then one merge patch of
-                 the status difference, guarded by the resourceVersion decided from
+                 workloads' labels); the workloads its rollback needs; the objects its
+                 open remediations need (each once, through its kind's adapter);
+                 finished sends
+      -> decide: reconcile.pipeline.decide_incident (rollback, remediations, lifecycle,
+                 escalation, claims, derived conditions on one copy of the status)
+      -> write:  approval (and remediation request) annotations already judged are
+                 removed, then one merge patch of the status difference, guarded by
+                 the resourceVersion decided from
                  (lost the race? read again and decide again)
       -> act:    Events, workload patch, remediation actions, sends of the records just
                  claimed
       -> again from the written object until a pass has nothing to write or do
       -> the next deadline of any of its clocks goes to the one timer
 
-Exactly once and at least once: a workload is patched only after the InProgress mark
-it belongs to is written; a notification is sent only after its claim (Sending, with a
-lease) is written, and its outcome comes back here to be written by a later pass. A
-process killed anywhere loses nothing and repeats at most one send per record in
-flight (its lease runs out and it goes out again with the same key).
+Exactly once and at least once: a workload is patched, and a remediation applied, only
+after the InProgress mark it belongs to is written; a notification is sent only after
+its claim (Sending, with a lease) is written, and its outcome comes back here to be
+written by a later pass. A process killed anywhere loses nothing and repeats at most one
+send per record in flight (its lease runs out and it goes out again with the same key).
 
 One pass at a time per incident (the watch, the timer and finished sends may all
 call). A watch event whose resourceVersion this process already decided from is skipped:
