@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiException
 
 from incident_operator.adapters import metrics
+from incident_operator.adapters.remediation_adapters import ADAPTERS, read_target
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.api.remediation_status import (
@@ -588,3 +590,60 @@ def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
     instances = [t.instance for t in decision.status.escalation.triggers]
     assert "remediationFailed/r1" in instances
     assert decision.remediation_actions == ()
+
+
+def _unreadable() -> dict[str, Observations]:
+    error = "cannot read Thing/t (forbidden): things is forbidden"
+    return {"r1": {THING.key: Observation(THING, False, error=error)}}
+
+
+def test_an_object_the_operator_cannot_read_refuses_a_proposal_and_holds_an_action() -> None:
+    proposal = _decide(_incident(records=[_proposed()]), observations=_unreadable())
+    record = _only(proposal)
+    assert (record.phase, record.reason) == (RemediationPhase.REFUSED, Reason.TARGET_UNREADABLE)
+    assert "forbidden" in (record.message or "")
+    assert "rbac.md" in (record.message or "")
+    assert [e.type for e in proposal.entries] == [EntryType.REMEDIATION_REFUSED]
+
+    # An attempt already recorded is neither given up nor repeated: it waits and says why.
+    in_flight = _decide(_incident(records=[_started()]), observations=_unreadable())
+    record = _only(in_flight)
+    assert (record.phase, record.reason) == (
+        RemediationPhase.IN_PROGRESS,
+        Reason.TARGET_UNREADABLE,
+    )
+    assert (record.message or "").startswith("waiting: cannot read Thing/t")
+    assert in_flight.actions == []
+    assert in_flight.wake_at == T0 + timedelta(seconds=30)
+
+
+class _Refusing:
+    """An adapter whose reads the API server answers with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def read(self, namespace: str, target: Target) -> Observation:
+        return _raise(self.status, json.dumps({"message": f'things "{target.name}" is forbidden'}))
+
+    def apply(self, namespace: str, incident: str, record_id: str, action: Action) -> None:
+        raise AssertionError("not called")
+
+
+def _raise(status: int, body: str) -> Observation:
+    error = ApiException(status=status, reason="Forbidden")
+    error.body = body
+    raise error
+
+
+def test_a_read_retrying_cannot_fix_is_an_observation_error_and_others_propagate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ADAPTERS, RemediationKind.SCALE, _Refusing(403))
+    seen = read_target(RemediationKind.SCALE, "shop", THING)
+    assert not seen.exists
+    assert seen.error == 'cannot read Thing/t (forbidden): things "t" is forbidden'
+
+    monkeypatch.setitem(ADAPTERS, RemediationKind.SCALE, _Refusing(503))
+    with pytest.raises(ApiException):
+        read_target(RemediationKind.SCALE, "shop", THING)

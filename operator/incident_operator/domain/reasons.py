@@ -192,6 +192,9 @@ class Reason(StrEnum):
     NOTHING_TO_DO = "NothingToDo"
     # Refused: the catalog entry's kind is not installed in this operator.
     KIND_NOT_SUPPORTED = "KindNotSupported"
+    # Refused (or InProgress, waiting): an object the remediation needs cannot be read (the
+    # operator's RBAC for the kind, or the kind's CRD, is not installed).
+    TARGET_UNREADABLE = "TargetUnreadable"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

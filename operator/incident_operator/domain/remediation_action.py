@@ -43,6 +43,9 @@ class Observation:
     # replicas, a config object's data digest and its snapshots' numbers and digests).
     # Never a Secret's values.
     state: JSON = field(default_factory=dict)
+    # Why the object could not be read (the operator may not read it, or its kind is not
+    # served); the record is refused or waits, and the other records go on.
+    error: str | None = None
 
 
 Observations = Mapping[tuple[str, str], Observation]

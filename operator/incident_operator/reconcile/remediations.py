@@ -79,6 +79,8 @@ OPERATOR = "incident-operator"
 UNKNOWN_NAME = "unknown"
 # How often an action that is still running is looked at again.
 RUNNING_POLL = timedelta(seconds=2)
+# How often an action in flight whose object cannot be read is tried again.
+UNREADABLE_RETRY = timedelta(seconds=30)
 # How often an open proposal is planned again from the objects as they are.
 REPLAN_EVERY = timedelta(seconds=10)
 
@@ -773,6 +775,24 @@ def _verify(draft: _Draft, inputs: RemediationInputs, record: RemediationRecord)
         draft.wake(record.verify_until)
 
 
+def _unreadable(draft: _Draft, record: RemediationRecord, error: str) -> None:
+    """An object the record needs cannot be read: refused before acting; an action in
+    flight waits (it was recorded, so it is neither forgotten nor repeated) and says why."""
+    if record.phase in _OPEN:
+        _refuse(
+            draft,
+            record,
+            Reason.TARGET_UNREADABLE,
+            f"{error}; see docs/remediation/rbac.md for what the operator needs",
+        )
+        return
+    message = f"waiting: {error}"[:1024]
+    if record.message != message:
+        record.reason = Reason.TARGET_UNREADABLE
+        record.message = message
+    draft.wake(draft.now + UNREADABLE_RETRY)
+
+
 def _step(
     draft: _Draft,
     inputs: RemediationInputs,
@@ -810,6 +830,10 @@ def _step(
         return  # InProgress without its entry: keep the record; nothing to judge it by
     if observations is None:
         return  # not read this pass
+    unreadable = [seen.error for seen in observations.values() if seen.error is not None]
+    if unreadable:
+        _unreadable(draft, record, unreadable[0])
+        return
     entry, planner = found
     if record.phase is RemediationPhase.PROPOSED:
         _propose(draft, inputs, record, entry, planner, observations)
