@@ -27,8 +27,8 @@ BASE = LifecycleInputs(
     recovered_at=None,
     monitoring_window=timedelta(minutes=15),
     auto_resolve=False,
-    rollback_in_progress=False,
-    rollback_recovered=False,
+    action_in_progress=None,
+    action_recovered=None,
     postmortem_required=True,
     closable=False,
 )
@@ -73,9 +73,16 @@ BASE = LifecycleInputs(
             None,
         ),
         # A rollback under way is mitigation.
-        ({"current": P.IDENTIFIED, "rollback_in_progress": True}, P.MITIGATING),
-        ({"current": P.MITIGATING, "rollback_in_progress": True, "rollback_recovered": True}, None),
-        ({"current": P.MITIGATING, "rollback_recovered": True}, P.MONITORING),
+        ({"current": P.IDENTIFIED, "action_in_progress": "rollback"}, P.MITIGATING),
+        (
+            {
+                "current": P.MITIGATING,
+                "action_in_progress": "rollback",
+                "action_recovered": "rolled back",
+            },
+            None,
+        ),
+        ({"current": P.MITIGATING, "action_recovered": "rolled back"}, P.MONITORING),
         ({"current": P.MITIGATING}, None),
         # After resolution: the post-mortem, then closing.
         ({"current": P.RESOLVED}, P.POST_INCIDENT),

@@ -647,3 +647,48 @@ def test_a_read_retrying_cannot_fix_is_an_observation_error_and_others_propagate
     monkeypatch.setitem(ADAPTERS, RemediationKind.SCALE, _Refusing(503))
     with pytest.raises(ApiException):
         read_target(RemediationKind.SCALE, "shop", THING)
+
+
+@pytest.mark.parametrize(
+    ("approved_by", "phase"),
+    [("alice", "Mitigating"), ("incident-operator", "Investigating")],
+    ids=["approved-mitigation", "diagnostic-needing-no-approval"],
+)
+def test_an_approved_remediation_in_progress_holds_the_incident_in_mitigating(
+    approved_by: str, phase: str
+) -> None:
+    policy = EscalationPolicy.model_validate(
+        {
+            "metadata": {"name": "shop", "namespace": "shop", "generation": 1},
+            "spec": {"default": True, "remediations": [SCALE.to_wire()]},
+        }
+    )
+    started = RemediationRecord(
+        id="r1",
+        remediation="kill-switch",
+        kind=RemediationKind.SCALE,
+        requested_by="bob",
+        requested_at=T0,
+        phase=RemediationPhase.IN_PROGRESS,
+        approved_by=approved_by,
+        attempt="a0",
+        started_at=T0,
+        previous={"replicas": 3},
+    )
+    incident = _incident(records=[started])
+    decision = decide_incident(
+        IncidentInputs(
+            incident=incident,
+            governing=governing_policy(incident, [policy], []),
+            now=T0 + timedelta(seconds=5),
+            started_at=T0 - timedelta(hours=1),
+            lease=timedelta(seconds=15),
+            own_attempts=frozenset({"a0"}),
+            remediation_observations={"r1": _web(3)},
+        )
+    )
+    assert decision.status.phase is not None
+    assert decision.status.phase.value == phase
+    said = [e.message for e in decision.entries if "in progress" in e.message]
+    moved = "Investigating -> Mitigating: remediation r1 (kill-switch) in progress"
+    assert said == ([moved] if approved_by == "alice" else [])

@@ -33,9 +33,10 @@ class LifecycleInputs:
     recovered_at: datetime | None
     monitoring_window: timedelta
     auto_resolve: bool
-    # A rollback is being applied and rolled out; then, whether detection saw recovery.
-    rollback_in_progress: bool
-    rollback_recovered: bool
+    # What is being applied to mitigate ("rollback", "remediation r2 (kill-switch)"), or
+    # None; then what detection saw recover after ("rolled back", "remediated by r2"), or None.
+    action_in_progress: str | None
+    action_recovered: str | None
     postmortem_required: bool
     # Nothing stands between a resolved incident and Closed (post-mortem Final,
     # required checklist items and P1 action items done).
@@ -72,15 +73,11 @@ def _progression(inputs: LifecycleInputs, now: datetime) -> Step | None:
         return Step(Phase.TRIAGED, "acknowledged and a commander named")
     if current is Phase.TRIAGED and inputs.investigation_started:
         return Step(Phase.INVESTIGATING, "investigation started")
-    if current.is_active and current is not Phase.MITIGATING and inputs.rollback_in_progress:
-        return Step(Phase.MITIGATING, "rollback in progress")
-    if (
-        current is Phase.MITIGATING
-        and not inputs.rollback_in_progress
-        and inputs.rollback_recovered
-    ):
-        # Recovery seen while the rollout still ran was not acted on; act on it now.
-        return Step(Phase.MONITORING, "rolled back; metrics recovered")
+    if current.is_active and current is not Phase.MITIGATING and inputs.action_in_progress:
+        return Step(Phase.MITIGATING, f"{inputs.action_in_progress} in progress")
+    if current is Phase.MITIGATING and not inputs.action_in_progress and inputs.action_recovered:
+        # Recovery seen while the action still ran was not acted on; act on it now.
+        return Step(Phase.MONITORING, f"{inputs.action_recovered}; metrics recovered")
     if (
         current is Phase.MONITORING
         and inputs.auto_resolve

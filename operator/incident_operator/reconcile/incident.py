@@ -56,6 +56,7 @@ from incident_operator.reconcile.governing_policy import (
     monitoring_window,
 )
 from incident_operator.reconcile.related_links import policy_links
+from incident_operator.reconcile.remediations import remediation_active, remediation_recovered
 from incident_operator.reconcile.resolution_gate import (
     Gate,
     held_message,
@@ -346,8 +347,10 @@ def _lifecycle(
         recovered_at=detection.recovered_at if detection else None,
         monitoring_window=monitoring_window(policy),
         auto_resolve=auto_resolve_allowed(spec.severity, policy),
-        rollback_in_progress=rollback_active(status),
-        rollback_recovered=rollback_recovered(status),
+        action_in_progress=("rollback" if rollback_active(status) else remediation_active(status)),
+        action_recovered="rolled back"
+        if rollback_recovered(status)
+        else (remediation_recovered(status)),
         postmortem_required=postmortem_required,
         closable=not _closable(incident, status, postmortem_required),
     )

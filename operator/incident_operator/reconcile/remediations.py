@@ -925,3 +925,37 @@ def remediation_failed(status: IncidentStatus) -> tuple[str, str] | None:
         f"remediation {record.id} ({record.remediation}): {DOES_NOT_RESOLVE}: "
         f"{record.message or record.reason}"
     )
+
+
+# ------------------------------------------------------------------ for the lifecycle
+
+
+def _mitigating(record: RemediationRecord) -> bool:
+    # An entry that needs no approval is a read-only diagnostic (docs/remediation.md): it
+    # runs beside the response and is not a mitigation.
+    return record.approved_by is not None and record.approved_by != OPERATOR
+
+
+def remediation_active(status: IncidentStatus) -> str | None:
+    """What is being applied (an approved remediation acting, or whose action is not done
+    yet), or None. The lifecycle holds the incident in Mitigating meanwhile, as for a
+    rollback."""
+    for record in status.remediations:
+        if _mitigating(record) and record.phase in (
+            RemediationPhase.APPROVED,
+            RemediationPhase.IN_PROGRESS,
+        ):
+            return f"remediation {record.id} ({record.remediation})"
+    return None
+
+
+def remediation_recovered(status: IncidentStatus) -> str | None:
+    """The remediation after which detection saw the metrics recover, or None."""
+    for record in reversed(status.remediations):
+        if (
+            _mitigating(record)
+            and record.recovered_at is not None
+            and record.phase in (RemediationPhase.VERIFYING, RemediationPhase.SUCCEEDED)
+        ):
+            return f"remediated by {record.id} ({record.remediation})"
+    return None
