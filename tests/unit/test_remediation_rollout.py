@@ -388,3 +388,77 @@ def test_a_request_with_no_workload_anywhere_is_refused() -> None:
     (record,) = decision.records
     assert record.phase is RemediationPhase.REFUSED
     assert record.reason == Reason.WORKLOAD_NOT_FOUND
+
+
+# ------------------------------------------------------------------ rights not granted
+
+
+def _forbidden_read() -> dict[str, Observations]:
+    target = Target("apps/v1", "Deployment", "web", frozenset({"history"}))
+    seen = Observation(target, exists=False, forbidden='deployments.apps "web" is forbidden')
+    return {"r1": {target.key: seen}}
+
+
+def test_a_read_the_api_server_forbids_refuses_the_request_naming_the_object() -> None:
+    incident = _incident([{"kind": "Deployment", "name": "web"}])
+    decision = decide_remediations(
+        RemediationInputs(
+            incident=incident, policy=_policy(), now=T0, observations=_forbidden_read()
+        )
+    )
+    (record,) = decision.records
+    assert record.phase is RemediationPhase.REFUSED
+    assert record.reason == Reason.REMEDIATION_FORBIDDEN
+    assert record.message is not None
+    assert "may not read Deployment/web" in record.message
+    assert "rolloutUndo remediation kind's rights are not granted" in record.message
+    assert not decision.actions
+
+
+def test_a_forbidden_read_while_acting_fails_the_attempt() -> None:
+    incident = _incident([{"kind": "Deployment", "name": "web"}])
+    incident.metadata.annotations.clear()
+    incident.status.remediations = [
+        _started().model_copy(update={"affected_workload": _affected()})
+    ]
+    decision = decide_remediations(
+        RemediationInputs(
+            incident=incident, policy=_policy(), now=T0, observations=_forbidden_read()
+        )
+    )
+    (record,) = decision.records
+    assert record.phase is RemediationPhase.FAILED
+    assert record.reason == Reason.REMEDIATION_FORBIDDEN
+    assert not decision.actions
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["refused", "allowed"])
+def test_a_gitops_managed_workload_is_refused_unless_the_entry_allows_it(allowed: bool) -> None:
+    policy = _policy()
+    policy.spec.remediations[0].allow_git_ops_managed = allowed
+    observations = _observed()
+    (key,) = observations
+    seen = observations[key]
+    managed = Observation(
+        seen.target,
+        exists=True,
+        resource_version=seen.resource_version,
+        labels={"kustomize.toolkit.fluxcd.io/name": "shop"},
+        state=seen.state,
+    )
+    decision = decide_remediations(
+        RemediationInputs(
+            incident=_incident([{"kind": "Deployment", "name": "web"}]),
+            policy=policy,
+            now=T0,
+            observations={"r1": {key: managed}},
+        )
+    )
+    (record,) = decision.records
+    if allowed:
+        assert record.phase is RemediationPhase.PROPOSED
+    else:
+        assert record.phase is RemediationPhase.REFUSED
+        assert record.reason == Reason.GITOPS_MANAGED
+        assert record.message is not None
+        assert "managed by Flux (Kustomization shop)" in record.message

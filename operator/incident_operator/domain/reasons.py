@@ -192,6 +192,9 @@ class Reason(StrEnum):
     NOTHING_TO_DO = "NothingToDo"
     # Refused: the catalog entry's kind is not installed in this operator.
     KIND_NOT_SUPPORTED = "KindNotSupported"
+    # Refused (Failed while acting): the API server forbade reading an object the
+    # remediation needs; its kind's rights are not granted in this namespace.
+    REMEDIATION_FORBIDDEN = "RemediationForbidden"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

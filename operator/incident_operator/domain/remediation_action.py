@@ -43,6 +43,10 @@ class Observation:
     # replicas, a config object's data digest and its snapshots' numbers and digests).
     # Never a Secret's values.
     state: JSON = field(default_factory=dict)
+    # The API server forbade the read (the kind's rights are not granted in this
+    # namespace, docs/remediation/rbac.md): its message. The pipeline refuses (or fails)
+    # the record instead of planning from what it could not see.
+    forbidden: str | None = None
 
 
 Observations = Mapping[tuple[str, str], Observation]

@@ -826,12 +826,40 @@ def _step(
     if observations is None:
         return  # not read this pass
     entry, planner = found
+    if _forbidden(draft, record, observations):
+        return
     if record.phase is RemediationPhase.PROPOSED:
         _propose(draft, inputs, record, entry, planner, observations)
     if record.phase is RemediationPhase.APPROVED:
         _start(draft, inputs, record, entry, planner, observations)
     elif record.phase is RemediationPhase.IN_PROGRESS:
         _act(draft, inputs, record, entry, planner, observations)
+
+
+def _forbidden(draft: _Draft, record: RemediationRecord, observations: Observations) -> bool:
+    """A target the operator may not read: refused before acting, failed while acting
+    (what was done cannot be judged); True when so."""
+    seen = next((o for o in observations.values() if o.forbidden is not None), None)
+    if seen is None or record.phase not in (*_OPEN, RemediationPhase.IN_PROGRESS):
+        return False
+    target = seen.target
+    message = (
+        f"the operator may not read {target.kind}/{target.name} ({seen.forbidden}): the "
+        f"{record.kind} remediation kind's rights are not granted in this namespace "
+        "(docs/remediation/rbac.md)"
+    )
+    if record.phase is RemediationPhase.IN_PROGRESS:
+        _finish(
+            draft,
+            record,
+            RemediationPhase.FAILED,
+            Reason.REMEDIATION_FORBIDDEN,
+            message,
+            EntryType.REMEDIATION_FAILED,
+        )
+    else:
+        _refuse(draft, record, Reason.REMEDIATION_FORBIDDEN, message)
+    return True
 
 
 def _take_request(draft: _Draft, inputs: RemediationInputs) -> set[str]:

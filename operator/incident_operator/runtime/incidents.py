@@ -47,7 +47,7 @@ from incident_operator.adapters.incident_ids import IdAllocationError, IncidentI
 from incident_operator.adapters.incident_store import read_incident, write_status
 from incident_operator.adapters.kubernetes import core
 from incident_operator.adapters.postmortem_store import store_draft
-from incident_operator.adapters.remediation_adapters import ADAPTERS
+from incident_operator.adapters.remediation_adapters import ADAPTERS, read_target
 from incident_operator.adapters.workloads import workload_labels
 from incident_operator.adapters.workloads_rollback import (
     PatchConflict,
@@ -400,12 +400,11 @@ class IncidentPipeline:
         for record_id, targets in wanted.items():
             seen: dict[tuple[str, str], Observation] = {}
             for kind, target in targets:
-                adapter = ADAPTERS.get(kind)
-                if adapter is None:
+                if kind not in ADAPTERS:
                     continue
                 once = (kind.value, *target.key)
                 if once not in read:
-                    read[once] = await _blocking(adapter.read, namespace, target)
+                    read[once] = await _blocking(read_target, kind, namespace, target)
                 seen[target.key] = read[once]
             observed[record_id] = seen
         return observed
