@@ -6,6 +6,8 @@
 #   manifests/admission/*.yaml           -> charts/incident-operator/files/admission/
 #   manifests/rbac/incident-responder.yaml, manifests/install/clusterrole.yaml
 #                                        -> charts/incident-operator/files/
+#   manifests/remediations/KIND/clusterrole.yaml
+#                                        -> charts/incident-operator/files/remediations/KIND.yaml
 # `make crds` runs it; tests/unit/test_chart.py fails when a copy is stale.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,3 +39,8 @@ mv "$root/manifests/crds/kustomization.yaml.tmp" "$root/manifests/crds/kustomiza
 copy_yaml "$root/manifests/admission" "$chart/files/admission"
 cp "$root/manifests/rbac/incident-responder.yaml" "$chart/files/incident-responder.yaml"
 cp "$root/manifests/install/clusterrole.yaml" "$chart/files/clusterrole.yaml"
+mkdir -p "$chart/files/remediations"
+rm -f "$chart/files/remediations"/*.yaml
+for f in "$root"/manifests/remediations/*/clusterrole.yaml; do
+  cp "$f" "$chart/files/remediations/$(basename "$(dirname "$f")").yaml"
+done

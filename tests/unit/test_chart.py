@@ -490,6 +490,8 @@ def _copies() -> list[tuple[Path, Path]]:
     for source in sorted((REPO / "manifests" / "admission").glob("*.yaml")):
         if source.name != "kustomization.yaml":
             pairs.append((source, CHART / "files" / "admission" / source.name))
+    for source in sorted((REPO / "manifests" / "remediations").glob("*/clusterrole.yaml")):
+        pairs.append((source, CHART / "files" / "remediations" / f"{source.parent.name}.yaml"))
     return pairs
 
 
@@ -502,7 +504,12 @@ def test_shared_files_are_copied_unchanged(source: Path, copy: Path) -> None:
 
 @pytest.mark.parametrize(
     "directory",
-    [CHART / "crds", CHART / "files" / "admission", REPO / "manifests" / "crds"],
+    [
+        CHART / "crds",
+        CHART / "files" / "admission",
+        CHART / "files" / "remediations",
+        REPO / "manifests" / "crds",
+    ],
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_no_copy_is_left_over_from_a_removed_file(directory: Path) -> None:

@@ -77,6 +77,12 @@ class RemediationRecord(ApiModel):
         "(refused, remediation `unknown`).",
     )
     parameters: Annotated[dict[str, ParameterValue], Field(max_length=16)] = {}
+    affected_workload: TargetState | None = Field(
+        default=None,
+        description="The incident's first affected workload (spec.affected, else the one "
+        "detection measured) when the request was recorded: what a rolloutUndo entry that "
+        "names no workload acts on.",
+    )
     requested_by: ShortText
     requested_at: datetime
     phase: RemediationPhase

@@ -27,7 +27,7 @@ from incident_operator.api.base import (
     cel,
     unique_by,
 )
-from incident_operator.api.incident import WorkloadReference
+from incident_operator.api.incident import WorkloadKind, WorkloadReference
 from incident_operator.api.remediation_status import ParameterValue, RemediationKind
 from incident_operator.domain.severity import Severity
 
@@ -161,12 +161,28 @@ class ScaleSettings(ApiModel):
     )
 
 
+class TemplatedWorkloadReference(ApiModel):
+    """A workload in the incident's namespace whose name may refer to {{ params.NAME }}
+    (the substituted name must be a DNS name)."""
+
+    kind: WorkloadKind
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=r"^([a-z0-9.-]|\{\{\s*params\.[A-Za-z0-9]+\s*\}\})+$",
+        ),
+    ] = Field(description="A workload name, or one made of {{ params.NAME }} references.")
+
+
 class RolloutUndoSettings(ApiModel):
     """``kubectl rollout undo`` of a workload, with the rollback's planner and checks."""
 
-    workload: WorkloadReference | None = Field(
+    workload: TemplatedWorkloadReference | None = Field(
         default=None,
-        description="Default: the incident's first affected workload. The name may refer "
+        description="Default: the incident's first affected workload (spec.affected, else "
+        "the one detection measured) when the request was recorded. The name may refer "
         "to {{ params.NAME }}.",
     )
     to_revision: Annotated[str, Field(max_length=64)] | None = Field(

@@ -70,6 +70,7 @@ from incident_operator.reconcile.remediation_kind import (
     Target,
 )
 from incident_operator.reconcile.remediation_parameters import ParameterError, resolve_parameters
+from incident_operator.reconcile.remediation_rollout import RolloutUndoPlanner
 from incident_operator.reconcile.remediation_scale import ScalePlanner
 from incident_operator.reconcile.rollback import DOES_NOT_RESOLVE
 
@@ -87,6 +88,7 @@ REPLAN_EVERY = timedelta(seconds=10)
 # The pure half of every kind this operator runs (reconcile/remediation_kind.py).
 PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.SCALE: ScalePlanner(),
+    RemediationKind.ROLLOUT_UNDO: RolloutUndoPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
@@ -277,6 +279,18 @@ def _entry_and_planner(
     return entry, planners[entry.kind]
 
 
+def first_affected_workload(incident: Incident) -> TargetState | None:
+    """The incident's first affected workload, else the one detection measured: recorded
+    with a request, for kinds whose entry may name no workload (rolloutUndo)."""
+    detection = incident.status.detection
+    measured = [detection.workload] if detection is not None and detection.workload else []
+    candidates = [*incident.spec.affected, *measured]
+    if not candidates:
+        return None
+    first = candidates[0]
+    return TargetState(api_version="apps/v1", kind=first.kind.value, name=first.name)
+
+
 def _request_record(
     incident: Incident, policy: EscalationPolicy | None, request: Request, now: datetime
 ) -> tuple[RemediationRecord, Remediation | None, Refusal | None]:
@@ -288,6 +302,7 @@ def _request_record(
         "requested_at": now,
         "phase": RemediationPhase.PROPOSED,
         "request": request.digest,
+        "affected_workload": first_affected_workload(incident),
     }
     try:
         name, given = parse_request(request.raw)
@@ -783,7 +798,8 @@ def _unreadable(draft: _Draft, record: RemediationRecord, error: str) -> None:
             draft,
             record,
             Reason.TARGET_UNREADABLE,
-            f"{error}; see docs/remediation/rbac.md for what the operator needs",
+            f"{error}; the {record.kind} remediation kind's rights (or its CRD) are not "
+            "installed here: see docs/remediation/rbac.md",
         )
         return
     message = f"waiting: {error}"[:1024]

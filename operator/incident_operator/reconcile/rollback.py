@@ -247,15 +247,24 @@ def workloads_to_observe(incident: Incident, automatic: bool = True) -> list[Obs
 # ------------------------------------------------------------------ planning
 
 
-def _blocked(workload: Workload, settings: RollbackSettings) -> Refusal | None:
-    """Why the workload must not be rolled back now, whatever the plan."""
+def paused_refusal(
+    workload: Workload, afterwards: str = "the rollback is proposed again"
+) -> Refusal | None:
+    """A paused Deployment would not roll a rollback out (rolloutUndo remediations too)."""
     if workload.paused:
         return Refusal(
             Reason.PAUSED,
             f"{workload.reference} is paused, so a rollback would not roll out; resume it "
-            f"(kubectl rollout resume deployment/{workload.name}) and the rollback is proposed "
-            "again",
+            f"(kubectl rollout resume deployment/{workload.name}) and {afterwards}",
         )
+    return None
+
+
+def _blocked(workload: Workload, settings: RollbackSettings) -> Refusal | None:
+    """Why the workload must not be rolled back now, whatever the plan."""
+    paused = paused_refusal(workload)
+    if paused is not None:
+        return paused
     owner = gitops_owner(workload.labels, workload.annotations)
     if owner is not None and not settings.allow_git_ops_managed:
         return Refusal(Reason.GITOPS_MANAGED, refusal_message(workload.reference, owner))
