@@ -149,8 +149,14 @@ def with_components(
         for kind in ("ClusterRole", "ClusterRoleBinding")
     }, "each Component adds its ClusterRole and binding, nothing else"
     # The cluster-wide grants only: the Roles in the operator's namespace are not needed.
+    # The base's (incident-responder and the rest) are applied and left in place: other
+    # tests of the session share them. Only what the Components add is removed afterwards.
     cluster_wide = [m for m in built if m["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    with _applied(kubectl, cluster_wide, root / "rbac.yaml"):
+    base = root / "base.yaml"
+    base.write_text(yaml.safe_dump_all([m for m in cluster_wide if key(m) not in added]))
+    kubectl("apply", "-f", str(base))
+    components = [m for m in cluster_wide if key(m) in added]
+    with _applied(kubectl, components, root / "rbac.yaml"):
         wait_until(
             lambda: _can_i(kubectl, "create", "jobs.batch", "default", OPERATOR_SA),
             what="the Components' grants to take effect",
