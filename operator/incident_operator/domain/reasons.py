@@ -192,6 +192,9 @@ class Reason(StrEnum):
     NOTHING_TO_DO = "NothingToDo"
     # Refused: the catalog entry's kind is not installed in this operator.
     KIND_NOT_SUPPORTED = "KindNotSupported"
+    # Refused: a job entry's template is not a runnable JobSpec (the message names the
+    # field; api/job_template.py).
+    INVALID_JOB_TEMPLATE = "InvalidJobTemplate"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.
