@@ -106,7 +106,7 @@ def _job(
     ("template", "field"),
     [
         ({"template": {"spec": {}}}, "job.template.template.spec.containers is empty"),
-        ({"backoffLimit": 1}, "job.template.template.spec is missing"),
+        ({"backoffLimit": 1}, "job.template.template.spec.containers is empty"),
         (
             {"template": {"spec": {"containers": [{"name": "x", "image": "{{ params.i }}"}]}}},
             "job.template.template.spec.containers[0].image refers to a parameter",
@@ -369,3 +369,23 @@ def test_a_diagnostic_job_runs_at_once_and_succeeds_with_its_log_tail() -> None:
     assert done.phase is RemediationPhase.SUCCEEDED
     assert done.output == "all healthy"
     assert not second.actions
+
+
+def test_the_message_and_so_the_timeline_carry_the_last_lines_of_the_log() -> None:
+    complete = [{"type": "Complete", "status": "True"}]
+    logs = "\n".join(f"line {n}" for n in range(1, 11))
+    done = _progress(_job(conditions=complete, logs=logs))
+    assert done.output == logs
+    assert done.message.endswith("completed; log: line 8 | line 9 | line 10")
+
+
+def test_the_crd_keeps_what_is_nested_in_the_template() -> None:
+    # `additionalProperties: true` beside preserve-unknown-fields would give the template's
+    # values an empty schema, and the API server would prune template.spec.containers.
+    from incident_operator.api.crd import escalation_policy_crd
+
+    schema = escalation_policy_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    entry = schema["properties"]["spec"]["properties"]["remediations"]["items"]
+    template = entry["properties"]["job"]["properties"]["template"]
+    assert template["x-kubernetes-preserve-unknown-fields"] is True
+    assert "additionalProperties" not in template

@@ -30,23 +30,25 @@ def _refers(value: Any) -> bool:
     return isinstance(value, str) and _REFERENCE_START in value
 
 
+NO_DEADLINE = f"{FIELD}.activeDeadlineSeconds must not be set: the entry's timeout sets it"
+NO_TTL = (
+    f"{FIELD}.ttlSecondsAfterFinished must not be set: the Job stays until its incident is "
+    "deleted, so a restart never runs it twice"
+)
+NEEDS_CONTAINERS = f"{FIELD}.template.spec.containers is empty: a Job needs a container to run"
+
+
 def template_problem(template: Mapping[str, Any]) -> str | None:
     """Why ``template`` is not a runnable JobSpec, naming the field; None when it is."""
-    for owned in ("activeDeadlineSeconds", "ttlSecondsAfterFinished"):
-        if owned in template:
-            why = (
-                "the entry's timeout sets it"
-                if owned == "activeDeadlineSeconds"
-                else "the Job stays until its incident is deleted, so a restart never runs it twice"
-            )
-            return f"{FIELD}.{owned} must not be set: {why}"
+    if "activeDeadlineSeconds" in template:
+        return NO_DEADLINE
+    if "ttlSecondsAfterFinished" in template:
+        return NO_TTL
     pod = template.get("template")
     spec = pod.get("spec") if isinstance(pod, Mapping) else None
-    if not isinstance(spec, Mapping):
-        return f"{FIELD}.template.spec is missing: a JobSpec needs a pod template"
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        return f"{FIELD}.template.spec.containers is empty: a Job needs a container to run"
+    containers = spec.get("containers") if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping) or not isinstance(containers, list) or not containers:
+        return NEEDS_CONTAINERS
     for field in ("serviceAccountName", "serviceAccount"):
         if _refers(spec.get(field)):
             return (

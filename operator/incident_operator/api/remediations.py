@@ -106,7 +106,9 @@ class JobSettings(ApiModel):
     @field_validator("template")
     @classmethod
     def _runnable(cls, template: dict[str, Any]) -> dict[str, Any]:
-        # api/job_template.py has the rules and why.
+        # api/job_template.py has the rules and why. Not CEL: the fields of a free-form
+        # (preserve-unknown-fields) object are invisible to CEL, so the API server takes the
+        # policy and its Ready condition and Event name the field.
         problem = template_problem(template)
         if problem is not None:
             raise ValueError(problem)

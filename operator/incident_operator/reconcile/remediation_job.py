@@ -30,6 +30,9 @@ and the record's progress is judged from it::
     not the record's (record-key differs)  FAILED: names it
     condition Complete=True                DONE, with the log tail
     condition Failed=True                  FAILED with its reason and the log tail
+
+The record's output holds the tail (logsTailLines); the message, and so the timeline
+entry, its last lines.
     otherwise                              RUNNING
 """
 
@@ -69,6 +72,9 @@ JOB = "Job"
 NAME_LIMIT = 63
 # The record's output while the Job runs: also the mark that the Job was seen created.
 RUNNING_OUTPUT = "(the Job is running; its log tail comes when it finishes)"
+# How much of the log tail the message (and so the timeline entry) carries.
+TIMELINE_LINES = 3
+TIMELINE_CHARS = 300
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
@@ -158,6 +164,12 @@ def _condition(seen: Observation, kind: str) -> Mapping[str, Any] | None:
     return None
 
 
+def _last_lines(output: str) -> str:
+    """The end of the output for the message (and so the timeline): the record's output
+    holds all logsTailLines of it."""
+    return " | ".join(output.splitlines()[-TIMELINE_LINES:])[-TIMELINE_CHARS:]
+
+
 def _output(seen: Observation) -> str:
     logs = seen.state.get("logs")
     if isinstance(logs, str):
@@ -223,13 +235,21 @@ class JobPlanner:
             )
         complete = _condition(seen, "Complete")
         if complete is not None:
-            return Progress(ProgressState.DONE, f"{ref} completed", output=_output(seen))
+            output = _output(seen)
+            return Progress(
+                ProgressState.DONE, f"{ref} completed; log: {_last_lines(output)}", output=output
+            )
         failed = _condition(seen, "Failed")
         if failed is not None:
             why = failed.get("reason") or "Failed"
             if failed.get("message"):
                 why = f"{why}: {failed['message']}"
-            return Progress(ProgressState.FAILED, f"{ref} failed ({why})", output=_output(seen))
+            output = _output(seen)
+            return Progress(
+                ProgressState.FAILED,
+                f"{ref} failed ({why}); log: {_last_lines(output)}",
+                output=output,
+            )
         active = seen.state.get("active") or 0
         return Progress(
             ProgressState.RUNNING,
