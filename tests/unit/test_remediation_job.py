@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from incident_operator.api.crd import escalation_policy_crd
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.api.job_template import (
@@ -21,6 +22,7 @@ from incident_operator.api.remediation_status import (
     RemediationRecord,
 )
 from incident_operator.api.remediations import Remediation
+from incident_operator.cli.render import remediations_section
 from incident_operator.domain.reasons import Reason
 from incident_operator.reconcile.remediation_job import (
     NAME_LIMIT,
@@ -382,10 +384,14 @@ def test_the_message_and_so_the_timeline_carry_the_last_lines_of_the_log() -> No
 def test_the_crd_keeps_what_is_nested_in_the_template() -> None:
     # `additionalProperties: true` beside preserve-unknown-fields would give the template's
     # values an empty schema, and the API server would prune template.spec.containers.
-    from incident_operator.api.crd import escalation_policy_crd
-
     schema = escalation_policy_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     entry = schema["properties"]["spec"]["properties"]["remediations"]["items"]
     template = entry["properties"]["job"]["properties"]["template"]
     assert template["x-kubernetes-preserve-unknown-fields"] is True
     assert "additionalProperties" not in template
+
+
+def test_show_prints_a_jobs_output_line_by_line() -> None:
+    record = _record(phase=RemediationPhase.SUCCEEDED, output="ok: api\nok: queue\t3")
+    lines = remediations_section({"id": "INC-0042", "remediations": [record.to_wire()]})
+    assert lines[-3:] == ["      output:", "        ok: api", "        ok: queue\\t3"]
