@@ -3,6 +3,7 @@ are reconcile.remediations.PLANNERS; the contract is reconcile/remediation_kind.
 
 from kubernetes import client
 
+from incident_operator.adapters.remediation_job import JobAdapter
 from incident_operator.adapters.remediation_rollout import RolloutUndoAdapter
 from incident_operator.adapters.remediation_scale import ScaleAdapter
 from incident_operator.adapters.workloads_rollback import _message
@@ -12,6 +13,7 @@ from incident_operator.domain.remediation_action import KindAdapter, Observation
 ADAPTERS: dict[RemediationKind, KindAdapter] = {
     RemediationKind.SCALE: ScaleAdapter(),
     RemediationKind.ROLLOUT_UNDO: RolloutUndoAdapter(),
+    RemediationKind.JOB: JobAdapter(),
 }
 
 

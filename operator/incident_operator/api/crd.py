@@ -55,6 +55,13 @@ def _structural(node: Schema) -> Schema:
         node["type"] = "string"
     for key in _DROPPED_KEYS:
         node.pop(key, None)
+    if (
+        node.get("x-kubernetes-preserve-unknown-fields")
+        and node.get("additionalProperties") is True
+    ):
+        # A free-form object (dict[str, Any]): `additionalProperties: true` would give its
+        # values an empty schema, and the API server would prune every field nested in them.
+        del node["additionalProperties"]
     if "properties" in node:
         node["properties"] = {name: _structural(sub) for name, sub in node["properties"].items()}
     for key in ("items", "additionalProperties"):

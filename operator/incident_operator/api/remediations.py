@@ -17,7 +17,7 @@ settings may refer to them as ``{{ params.NAME }}`` (plain substitution, no expr
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from incident_operator.api.base import (
     ApiModel,
@@ -28,6 +28,7 @@ from incident_operator.api.base import (
     unique_by,
 )
 from incident_operator.api.incident import WorkloadKind, WorkloadReference
+from incident_operator.api.job_template import template_problem
 from incident_operator.api.remediation_status import ParameterValue, RemediationKind
 from incident_operator.domain.severity import Severity
 
@@ -88,8 +89,11 @@ class JobSettings(ApiModel):
 
     template: dict[str, Any] = Field(
         max_length=32,
-        description="A batch/v1 JobSpec. Strings may refer to {{ params.NAME }}, except "
-        "image and serviceAccountName, which only the policy sets.",
+        description="A batch/v1 JobSpec (template.spec.containers with name and image "
+        "required). Strings may refer to {{ params.NAME }}, except image and "
+        "serviceAccountName, which only the policy sets. activeDeadlineSeconds comes from "
+        "timeout; ttlSecondsAfterFinished is refused (the Job stays until its incident is "
+        "deleted); backoffLimit defaults to 0 (no retry).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     logs_tail_lines: Annotated[int, Field(ge=0, le=200)] = Field(
@@ -98,6 +102,17 @@ class JobSettings(ApiModel):
     timeout: Annotated[Duration, Within("1s", "24h")] = Field(
         default="15m", description="The Job's activeDeadlineSeconds."
     )
+
+    @field_validator("template")
+    @classmethod
+    def _runnable(cls, template: dict[str, Any]) -> dict[str, Any]:
+        # api/job_template.py has the rules and why. Not CEL: the fields of a free-form
+        # (preserve-unknown-fields) object are invisible to CEL, so the API server takes the
+        # policy and its Ready condition and Event name the field.
+        problem = template_problem(template)
+        if problem is not None:
+            raise ValueError(problem)
+        return template
 
 
 class FlagSource(StrEnum):

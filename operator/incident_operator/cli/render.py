@@ -336,6 +336,9 @@ def remediations_section(status: dict[str, Any]) -> list[str]:
             lines.append(f"      previous: {json.dumps(record['previous'], sort_keys=True)}")
         if record.get("message"):
             lines.append(f"      {record.get('reason', '')}: {record['message']}")
+        if record.get("output"):  # a Job's log tail
+            lines.append("      output:")
+            lines += [f"        {line}" for line in str(record["output"]).splitlines()]
         if record.get("phase") == "Proposed":
             lines.append(
                 f"      approve: kubectl incident approve {status.get('id', 'INCIDENT')} "

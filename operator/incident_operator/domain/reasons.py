@@ -195,6 +195,9 @@ class Reason(StrEnum):
     # Refused (or InProgress, waiting): an object the remediation needs cannot be read (the
     # operator's RBAC for the kind, or the kind's CRD, is not installed).
     TARGET_UNREADABLE = "TargetUnreadable"
+    # Refused: a job entry's template is not a runnable JobSpec (the message names the
+    # field; api/job_template.py).
+    INVALID_JOB_TEMPLATE = "InvalidJobTemplate"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

@@ -61,6 +61,7 @@ from incident_operator.domain.rollback_state import (
 )
 from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
+from incident_operator.reconcile.remediation_job import JobPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
     KindPlanner,
@@ -89,6 +90,7 @@ REPLAN_EVERY = timedelta(seconds=10)
 PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.SCALE: ScalePlanner(),
     RemediationKind.ROLLOUT_UNDO: RolloutUndoPlanner(),
+    RemediationKind.JOB: JobPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
