@@ -5,6 +5,12 @@ incident, escalates it to a (local) chat channel, proposes rolling back with the
 a person approves; the operator rolls back, sees the error rate recover, and once a person
 resolves it, drafts the post-mortem.
 
+Then a second story: a payments feature flag (a flagd flags ConfigMap) is turned on and
+payments starts failing; the operator opens a second incident; the on-call requests the
+policy's `disable-flag` remediation, the operator records the proposal with its diff, a
+person approves it, the operator turns the flag off (recording its previous value), the
+errors stop, and the remediation is verified against the incident's rules.
+
 Everything runs on this machine (127.0.0.1): the control plane and Prometheus of
 tests/harness, the operator as a process, a small exporter standing in for the service's
 metrics, and an HTTP receiver standing in for Slack. With DEMO_KUBECONFIG (and
@@ -33,6 +39,9 @@ from tests.integration.exporters import WorkloadExporter
 from tests.support.receivers import HttpRecorder
 
 NAMESPACE = "demo"
+# The second story's flagd flags ConfigMap and the flag in it.
+PAYMENTS_FLAGS = "payments-flags"
+PAYMENTS_FLAG = "fast-path"
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
 
 
@@ -71,24 +80,48 @@ class Demo:
         detail = self.operator.log_tail if self.operator else None
         return wait_until(check, timeout=timeout, interval=0.5, what=what, detail=detail)
 
-    def pods(self) -> list[str]:
+    def pods(self, app: str = "checkout") -> list[str]:
         listing = self.kubectl(
             "get",
             "pods",
             "-n",
             NAMESPACE,
             "-l",
-            "app=checkout",
+            f"app={app}",
             "-o",
             "jsonpath={.items[*].metadata.name}",
         )
         return listing.split()
 
-    def traffic(self, error_ratio: float) -> None:
-        for pod in self.pods():
+    def traffic(self, error_ratio: float, app: str = "checkout") -> None:
+        for pod in self.pods(app):
             self.exporter.set_traffic(
                 NAMESPACE, pod, requests_per_second=50, error_ratio=error_ratio
             )
+
+    def incident_of(self, workload: str) -> Body | None:
+        items = json.loads(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "json"))["items"]
+        mine = [
+            item
+            for item in items
+            if any(w.get("name") == workload for w in item["spec"].get("affected") or [])
+        ]
+        return mine[0] if mine else None
+
+    def flag_variant(self) -> str:
+        """The payments flag's default variant, as the payments service would read it."""
+        flags = json.loads(
+            self.kubectl(
+                "get",
+                "configmap",
+                PAYMENTS_FLAGS,
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.data.flags\\.flagd\\.json}",
+            )
+        )
+        return str(flags["flags"][PAYMENTS_FLAG]["defaultVariant"])
 
     def run(self) -> None:
         say("Installing the CRDs' companions: admission policies and the responder role")
@@ -158,6 +191,22 @@ class Demo:
                     }
                 ],
                 "rollback": {"approverGroup": "system:masters", "proposalWindow": "30m"},
+                # The remediation catalog (docs/remediation.md): what may be requested, with
+                # which parameters, approved by whom (here the rollback's group).
+                "remediations": [
+                    {
+                        "name": "disable-flag",
+                        "kind": "featureFlag",
+                        "description": "Turn a payments feature flag off (flagd ConfigMap)",
+                        "parameters": [{"name": "flag", "allowed": [PAYMENTS_FLAG]}],
+                        "featureFlag": {
+                            "source": "ConfigMap",
+                            "name": PAYMENTS_FLAGS,
+                            "flag": "{{ params.flag }}",
+                            "offVariant": "off",
+                        },
+                    }
+                ],
             },
         }
         self.apply(policy)
@@ -295,6 +344,95 @@ class Demo:
             text = json.dumps(call.body)
             print(f"    {DIM}{text[:160]}{RESET}")
         print(f"\nIncident {incident_id} ({name}) is waiting for its post-mortem.")
+        self.flag_story()
+
+    def flag_story(self) -> None:
+        say("Second story: payments reads its flags from a flagd ConfigMap; all is well")
+        flags = {
+            "flags": {
+                PAYMENTS_FLAG: {
+                    "state": "ENABLED",
+                    "variants": {"on": True, "off": False},
+                    "defaultVariant": "off",
+                }
+            }
+        }
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": PAYMENTS_FLAGS},
+                "data": {"flags.flagd.json": json.dumps(flags, indent=2)},
+            }
+        )
+        container = {"name": "api", "image": "registry.example/payments:2.3"}
+        self.apply(deployment_manifest("payments", container, replicas=2, labels=PART_OF_AGENTOS))
+        self.kubectl("rollout", "status", "deployment/payments", "-n", NAMESPACE, "--timeout=120s")
+        self.traffic(0.0, "payments")
+
+        say(f"Someone turns {PAYMENTS_FLAG} on; payments starts failing 25% of requests")
+        flags["flags"][PAYMENTS_FLAG]["defaultVariant"] = "on"
+        self.kubectl(
+            "patch", "configmap", PAYMENTS_FLAGS, "-n", NAMESPACE, "--type=merge", "-p",
+            json.dumps({"data": {"flags.flagd.json": json.dumps(flags, indent=2)}}),
+        )  # fmt: skip
+        # The demo plays the payments service: it fails while it reads the flag on.
+        self.traffic(0.25 if self.flag_variant() == "on" else 0.0, "payments")
+
+        say("Detection opens a second incident, for payments (no revision to roll back)")
+        incident = self.wait(
+            lambda: (
+                (found := self.incident_of("payments"))
+                and (found.get("status") or {}).get("id")
+                and found
+            ),
+            "the payments incident and its ID",
+        )
+        incident_id = incident["status"]["id"]
+        show(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "wide"))
+
+        say(
+            f"The on-call asks for the catalog's remediation: "
+            f"kubectl incident remediate {incident_id} disable-flag --param flag={PAYMENTS_FLAG}"
+        )
+        show(
+            self.plugin(
+                "remediate", incident_id, "disable-flag", "--param", f"flag={PAYMENTS_FLAG}"
+            )
+        )
+        say("The operator recorded the proposal: what would change, and who may approve it")
+        show(self.plugin("show", incident_id))
+
+        say(
+            "An approver (group system:masters) approves: "
+            f"kubectl incident approve {incident_id} r1"
+        )
+        show(self.plugin("approve", incident_id, "r1"))
+
+        say("The operator turns the flag off, recording its previous value")
+        self.wait(lambda: self.flag_variant() == "off", "the flag to be turned off")
+        self.traffic(0.0, "payments")
+        show(self.kubectl("get", "configmap", PAYMENTS_FLAGS, "-n", NAMESPACE, "-o", "yaml"))
+
+        say("Errors stop; the remediation is verified against the incident's rules")
+        record = self.wait(
+            lambda: next(
+                (
+                    r
+                    for r in ((self.incident_of("payments") or {}).get("status") or {}).get(
+                        "remediations", []
+                    )
+                    if r.get("phase") in ("Succeeded", "Failed")
+                ),
+                None,
+            ),
+            "the remediation's outcome",
+            timeout=180,
+        )
+        show(json.dumps(record, indent=2))
+        if record["phase"] != "Succeeded":
+            raise SystemExit(f"the remediation did not succeed: {record.get('message')}")
+        show(self.plugin("timeline", incident_id))
 
     def close(self) -> None:
         if self.operator is not None:
