@@ -3,6 +3,7 @@ are reconcile.remediations.PLANNERS; the contract is reconcile/remediation_kind.
 
 from kubernetes import client
 
+from incident_operator.adapters.remediation_config import ConfigRollbackAdapter
 from incident_operator.adapters.remediation_scale import ScaleAdapter
 from incident_operator.adapters.workloads_rollback import _message
 from incident_operator.api.remediation_status import RemediationKind
@@ -10,6 +11,7 @@ from incident_operator.domain.remediation_action import KindAdapter, Observation
 
 ADAPTERS: dict[RemediationKind, KindAdapter] = {
     RemediationKind.SCALE: ScaleAdapter(),
+    RemediationKind.CONFIG_ROLLBACK: ConfigRollbackAdapter(),
 }
 
 

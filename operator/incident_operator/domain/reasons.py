@@ -195,6 +195,10 @@ class Reason(StrEnum):
     # Refused (or InProgress, waiting): an object the remediation needs cannot be read (the
     # operator's RBAC for the kind, or the kind's CRD, is not installed).
     TARGET_UNREADABLE = "TargetUnreadable"
+    # Refused (configRollback): the ConfigMap or Secret named does not exist.
+    CONFIG_NOT_FOUND = "ConfigNotFound"
+    # Refused (configRollback): the version asked for is not kept; the message lists those kept.
+    CONFIG_VERSION_NOT_KEPT = "ConfigVersionNotKept"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

@@ -61,6 +61,7 @@ from incident_operator.domain.rollback_state import (
 )
 from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
+from incident_operator.reconcile.remediation_config import ConfigRollbackPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
     KindPlanner,
@@ -87,6 +88,7 @@ REPLAN_EVERY = timedelta(seconds=10)
 # The pure half of every kind this operator runs (reconcile/remediation_kind.py).
 PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.SCALE: ScalePlanner(),
+    RemediationKind.CONFIG_ROLLBACK: ConfigRollbackPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
