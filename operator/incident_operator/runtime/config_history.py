@@ -78,5 +78,9 @@ class ConfigHistoryKeeper:
     async def _run(self) -> None:
         await self._registry.ready.wait()
         while True:
-            await self.keep_once()
+            try:
+                await self.keep_once()
+            except Exception:
+                # A bug must not end the history for good: log it and read again later.
+                logger.exception("config history: a pass failed")
             await asyncio.sleep(self._every)
