@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from incident_operator.adapters.config_snapshots import changed_by, name_label, snapshot_name
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.remediation_status import RemediationPhase, RemediationRecord
 from incident_operator.api.remediations import Remediation
@@ -394,3 +395,37 @@ def test_the_listing_of_a_secret_never_shows_values() -> None:
 
 def test_the_listing_says_when_nothing_is_kept() -> None:
     assert "no versions kept of ConfigMap/app" in history_text("ConfigMap", "app", "shop", [], None)
+
+
+# ------------------------------------------------------------------ snapshot objects
+
+
+def test_snapshot_names_and_labels_fit_kubernetes_limits() -> None:
+    long = "a" * 60 + "." + "b" * 190
+    assert name_label("checkout-config") == "checkout-config"
+    assert len(name_label(long)) <= 63
+    assert name_label(long) != name_label(long[:-1] + "c"), "cut names stay apart"
+    assert snapshot_name("app", 3) == "app.v3"
+    assert len(snapshot_name(long, 50)) <= 253
+
+
+def test_who_changed_the_data_is_the_latest_manager_of_data() -> None:
+    body = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "helm", "time": "2026-03-01T10:00:00Z", "fieldsV1": {"f:data": {}}},
+                {
+                    "manager": "kubectl-edit",
+                    "time": "2026-03-01T11:00:00Z",
+                    "fieldsV1": {"f:data": {"f:mode": {}}},
+                },
+                {
+                    "manager": "kubectl-label",
+                    "time": "2026-03-01T12:00:00Z",
+                    "fieldsV1": {"f:metadata": {"f:labels": {}}},
+                },
+            ]
+        }
+    }
+    assert changed_by(body) == "kubectl-edit"
+    assert changed_by({"metadata": {}}) == ""
