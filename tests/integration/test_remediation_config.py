@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.integration.remediation_support import (
     open_incident,
     request,
     wait_phase,
+    write_records,
 )
 from tests.integration.rollback_support import get, manifest, timeline_types, wait_rollout
 
@@ -179,3 +181,86 @@ def test_a_secret_is_restored_and_its_values_never_reach_the_incident(
     incident = json.dumps(get(kubectl, "Incident", namespace, "outage"))
     for value in ("hunter2", "swordfish", encoded("hunter2"), encoded("swordfish")):
         assert value not in incident
+
+
+def _digest_of(kubectl: Kubectl, namespace: str, version: int) -> str:
+    revision = get(kubectl, "ControllerRevision", namespace, f"app.v{version}")
+    digest: str = revision["metadata"]["annotations"][
+        "incident-operator.sre.agentos.io/config-snapshot-digest"
+    ]
+    return digest
+
+
+@pytest.mark.parametrize("left_behind", ["marked", "restored", "restarted", "changed-by-someone"])
+def test_a_killed_operator_restores_and_restarts_exactly_once(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+    left_behind: str,
+) -> None:
+    _web(kubectl, namespace)
+    _apply(kubectl, namespace, "ConfigMap", "app", {"mode": "safe"})
+    catalog_policy(kubectl, namespace, [_entry()])
+    _wait_versions(kubectl, namespace, "ConfigMap", "app", 1, operator)
+    _apply(kubectl, namespace, "ConfigMap", "app", {"mode": "reckless"})
+    _wait_versions(kubectl, namespace, "ConfigMap", "app", 2, operator)
+    open_incident(kubectl, namespace, "outage")
+    operator.stop(kill=True)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    try:
+        write_records(
+            kubectl,
+            namespace,
+            "outage",
+            [
+                {
+                    "id": "r1",
+                    "remediation": "app-rollback",
+                    "kind": "configRollback",
+                    "parameters": {"version": "previous"},
+                    "requestedBy": "bob",
+                    "requestedAt": started.isoformat(),
+                    "phase": "InProgress",
+                    "approverGroup": APPROVERS,
+                    "summary": "restore ConfigMap/app to version 1 (from version 2), then "
+                    "restart Deployment/web",
+                    "approvedBy": "alice",
+                    "approvedAt": started.isoformat(),
+                    "attempt": "deadbeef",
+                    "startedAt": started.isoformat(),
+                    "previous": {
+                        "version": 2,
+                        "digest": _digest_of(kubectl, namespace, 2),
+                        "restoringVersion": 1,
+                        "restoringDigest": _digest_of(kubectl, namespace, 1),
+                    },
+                }
+            ],
+        )
+        if left_behind in ("restored", "restarted"):
+            _apply(kubectl, namespace, "ConfigMap", "app", {"mode": "safe"})
+        if left_behind == "restarted":
+            kubectl("rollout", "restart", "deployment/web", "-n", namespace)
+        if left_behind == "changed-by-someone":
+            _apply(kubectl, namespace, "ConfigMap", "app", {"mode": "theirs"})
+        before = wait_rollout(kubectl, "Deployment", namespace, "web")
+        with OperatorProcess(cluster.kubeconfig, tmp_path / "restarted.log") as restarted:
+            phase = "Failed" if left_behind == "changed-by-someone" else "Succeeded"
+            done = wait_phase(kubectl, namespace, "outage", "r1", phase, restarted.log_tail)
+            after = wait_rollout(kubectl, "Deployment", namespace, "web")
+            restarted.stop(kill=True)
+    finally:
+        operator.start()
+    generations = (before["metadata"]["generation"], after["metadata"]["generation"])
+    data = get(kubectl, "ConfigMap", namespace, "app")["data"]
+    if left_behind == "changed-by-someone":
+        assert data == {"mode": "theirs"}, "their change stands"
+        assert generations[1] == generations[0], "nothing restarted"
+        assert "ConfigMap/app was changed by kubectl-client-side-apply" in done["message"]
+    else:
+        assert data == {"mode": "safe"}
+        restarts = 0 if left_behind == "restarted" else 1
+        assert generations[1] == generations[0] + restarts, "restarted exactly once"
+    assert timeline_types(kubectl, namespace, "outage").count("RemediationStarted") == 0

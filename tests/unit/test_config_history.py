@@ -10,6 +10,8 @@ import pytest
 
 from incident_operator.adapters.config_snapshots import changed_by, name_label, snapshot_name
 from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.api.escalation_status import TriggerRecord
+from incident_operator.api.incident import IncidentStatus
 from incident_operator.api.remediation_status import RemediationPhase, RemediationRecord
 from incident_operator.api.remediations import Remediation
 from incident_operator.cli.config_history_command import history_text
@@ -25,6 +27,7 @@ from incident_operator.domain.config_history import (
     to_prune,
 )
 from incident_operator.domain.reasons import Reason
+from incident_operator.domain.triggers import TriggerName
 from incident_operator.reconcile.remediation_config import ConfigRollbackPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
@@ -34,7 +37,7 @@ from incident_operator.reconcile.remediation_kind import (
     Refusal,
     Target,
 )
-from incident_operator.reconcile.remediations import PLANNERS
+from incident_operator.reconcile.remediations import PLANNERS, remediation_failed
 from incident_operator.runtime.config_history import kept_objects
 from incident_operator.runtime.policies import PolicyRegistry
 
@@ -429,3 +432,14 @@ def test_who_changed_the_data_is_the_latest_manager_of_data() -> None:
     }
     assert changed_by(body) == "kubectl-edit"
     assert changed_by({"metadata": {}}) == ""
+
+
+def test_a_long_failure_message_fits_the_escalation_trigger() -> None:
+    """A record's message may be 1024 characters, a trigger's 256: a long one once made the
+    incident's whole pass fail (TriggerRecord's validation)."""
+    failed = _record(phase=RemediationPhase.FAILED, message="x" * 1024)
+    status = IncidentStatus.model_validate({"remediations": [failed.model_dump(by_alias=True)]})
+    found = remediation_failed(status)
+    assert found is not None
+    assert len(found[1]) <= 256
+    TriggerRecord(name=TriggerName.REMEDIATION_FAILED, instance="r1", fired_at=T0, message=found[1])

@@ -297,8 +297,6 @@ class ConfigRollbackPlanner:
         who = seen.state.get("changedBy") or "someone else"
         return Progress(
             ProgressState.FAILED,
-            f"{ref} was changed by {who} (data digest {now}: neither version "
-            f"{previous.get('version')} it had, {previous.get('digest')}, nor version "
-            f"{version} being restored, {previous.get('restoringDigest')}); the operator "
-            "leaves it alone",
+            f"{ref} was changed by {who}: its data is neither version "
+            f"{previous.get('version')} nor version {version}; their change stands",
         )

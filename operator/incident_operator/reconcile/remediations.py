@@ -923,7 +923,8 @@ def remediation_failed(status: IncidentStatus) -> tuple[str, str] | None:
     if not failed:
         return None
     record = failed[-1]
+    # A trigger's message is at most 256 characters (TriggerRecord); a record's, 1024.
     return record.id, (
         f"remediation {record.id} ({record.remediation}): {DOES_NOT_RESOLVE}: "
         f"{record.message or record.reason}"
-    )
+    )[:256]
