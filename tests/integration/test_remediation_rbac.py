@@ -55,12 +55,12 @@ WITH_COMPONENTS = _can_i_table(
     yes patch    configmaps                           {ns}
     no  delete   configmaps                           {ns}
     # configRollback: follow and restore ConfigMaps and Secrets, keep snapshots.
-    yes watch    secrets                              {ns}
+    no  watch    secrets                              {ns}
     yes list     configmaps                           {ns}
-    yes patch    secrets                              {ns}
+    yes update   secrets                              {ns}
     yes create   secrets                              {ns}
     yes delete   secrets                              {ns}
-    no  update   secrets                              {ns}
+    no  patch    secrets                              {ns}
     no  deletecollection secrets                      {ns}
     yes create   controllerrevisions.apps             {ns}
     yes delete   controllerrevisions.apps             {ns}
@@ -201,7 +201,7 @@ CHART_JOB_ONLY = _can_i_table(
     no  create   jobs.batch                           {other}
     no  get      pods:log                             {other}
     no  patch    featureflags.core.openfeature.dev    {ns}
-    no  watch    secrets                              {ns}
+    no  list     secrets                              {ns}
     no  create   controllerrevisions.apps             {ns}
     no  patch    configmaps                           {ns}
 """

@@ -151,8 +151,14 @@ class ConfigObjectKind(StrEnum):
 class ConfigRollbackSettings(ApiModel):
     """Restore a ConfigMap or Secret to a version the operator kept."""
 
-    kind: ConfigObjectKind
-    name: DNSName
+    kind: ConfigObjectKind = Field(
+        description="ConfigMap (versions kept as ControllerRevisions) or Secret (versions "
+        "kept as immutable Secrets); docs/remediation/config-rollback.md."
+    )
+    name: DNSName = Field(
+        description="The object, in the policy's namespace. The operator keeps its versions "
+        "from the moment the policy names it (kubectl incident config-history NAME)."
+    )
     keep: Annotated[int, Field(ge=1, le=50)] = Field(
         default=10, description="Versions kept; the oldest go first."
     )

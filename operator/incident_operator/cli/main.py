@@ -30,6 +30,7 @@ from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli import render
 from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
+from incident_operator.cli.config_history_command import add_config_history
 from incident_operator.cli.customer_commands import add_publish
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
@@ -421,7 +422,8 @@ def _parser() -> argparse.ArgumentParser:
     add("whoami", cmd_whoami, "who the API server says you are")
     # Commands defined in their own modules take --debug after the command too.
     registered = [
-        register(commands) for register in (add_approve_rollback, add_publish, add_oncall)
+        register(commands)
+        for register in (add_approve_rollback, add_publish, add_oncall, add_config_history)
     ]
     for sub in [*registered, *add_response_commands(commands), *add_remediation_commands(commands)]:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)

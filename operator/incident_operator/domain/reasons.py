@@ -198,6 +198,10 @@ class Reason(StrEnum):
     # Refused: a job entry's template is not a runnable JobSpec (the message names the
     # field; api/job_template.py).
     INVALID_JOB_TEMPLATE = "InvalidJobTemplate"
+    # Refused (configRollback): the ConfigMap or Secret named does not exist.
+    CONFIG_NOT_FOUND = "ConfigNotFound"
+    # Refused (configRollback): the version asked for is not kept; the message lists those kept.
+    CONFIG_VERSION_NOT_KEPT = "ConfigVersionNotKept"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

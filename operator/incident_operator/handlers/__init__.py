@@ -4,6 +4,13 @@ Each handler delegates to runtime/ in a line or two. Importing this package regi
 every handler with kopf.
 """
 
-from incident_operator.handlers import detection, health, incidents, policies, settings
+from incident_operator.handlers import (
+    config_history,
+    detection,
+    health,
+    incidents,
+    policies,
+    settings,
+)
 
-__all__ = ["detection", "health", "incidents", "policies", "settings"]
+__all__ = ["config_history", "detection", "health", "incidents", "policies", "settings"]

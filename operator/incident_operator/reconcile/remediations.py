@@ -61,6 +61,7 @@ from incident_operator.domain.rollback_state import (
 )
 from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
+from incident_operator.reconcile.remediation_config import ConfigRollbackPlanner
 from incident_operator.reconcile.remediation_job import JobPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
@@ -91,6 +92,7 @@ PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.SCALE: ScalePlanner(),
     RemediationKind.ROLLOUT_UNDO: RolloutUndoPlanner(),
     RemediationKind.JOB: JobPlanner(),
+    RemediationKind.CONFIG_ROLLBACK: ConfigRollbackPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
@@ -939,10 +941,11 @@ def remediation_failed(status: IncidentStatus) -> tuple[str, str] | None:
     if not failed:
         return None
     record = failed[-1]
+    # A trigger's message is at most 256 characters (TriggerRecord); a record's, 1024.
     return record.id, (
         f"remediation {record.id} ({record.remediation}): {DOES_NOT_RESOLVE}: "
         f"{record.message or record.reason}"
-    )
+    )[:256]
 
 
 # ------------------------------------------------------------------ for the lifecycle
