@@ -29,6 +29,7 @@ from incident_operator.domain.remediation_action import (
     ActionRejected,
     Observation,
     Target,
+    observed,
 )
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -91,13 +92,10 @@ class ConfigRollbackAdapter:
                 }
                 for s in list_snapshots(namespace, target.kind, target.name)
             ]
-        return Observation(
+        return observed(
             target,
-            exists=True,
-            resource_version=metadata.get("resourceVersion"),
-            labels=metadata.get("labels") or {},
-            annotations=metadata.get("annotations") or {},
-            state=state,
+            metadata,
+            state,
         )
 
     def _read_workload(self, namespace: str, target: Target) -> Observation:
@@ -114,13 +112,10 @@ class ConfigRollbackAdapter:
             raise
         metadata: dict[str, Any] = raw.get("metadata") or {}
         template = ((raw.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        return Observation(
+        return observed(
             target,
-            exists=True,
-            resource_version=metadata.get("resourceVersion"),
-            labels=metadata.get("labels") or {},
-            annotations=metadata.get("annotations") or {},
-            state={
+            metadata,
+            {
                 "restartedAt": (template.get("annotations") or {}).get(RESTARTED_AT),
                 "generation": metadata.get("generation"),
                 "observedGeneration": (raw.get("status") or {}).get("observedGeneration"),

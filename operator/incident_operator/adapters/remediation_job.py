@@ -41,6 +41,7 @@ from incident_operator.domain.remediation_action import (
     ActionRejected,
     Observation,
     Target,
+    observed,
 )
 
 # The label the Job controller puts on a Job's pods (Kubernetes 1.27+), and the older one.
@@ -138,13 +139,10 @@ class JobAdapter:
                 )
             else:
                 state["logs"], state["logsUnavailable"] = None, "job.logsTailLines is 0"
-        return Observation(
+        return observed(
             target,
-            exists=True,
-            resource_version=metadata.get("resourceVersion"),
-            labels=metadata.get("labels") or {},
-            annotations=metadata.get("annotations") or {},
-            state=state,
+            metadata,
+            state,
         )
 
     def apply(self, namespace: str, incident: str, record_id: str, action: Action) -> None:

@@ -15,6 +15,7 @@ from incident_operator.domain.remediation_action import (
     ActionRejected,
     Observation,
     Target,
+    observed,
 )
 
 _READ = {
@@ -41,13 +42,10 @@ class ScaleAdapter:
                 return Observation(target, exists=False)
             raise
         metadata: dict[str, Any] = raw.get("metadata") or {}
-        return Observation(
+        return observed(
             target,
-            exists=True,
-            resource_version=metadata.get("resourceVersion"),
-            labels=metadata.get("labels") or {},
-            annotations=metadata.get("annotations") or {},
-            state={
+            metadata,
+            {
                 "replicas": (raw.get("spec") or {}).get("replicas"),
                 "generation": metadata.get("generation"),
                 "observedGeneration": (raw.get("status") or {}).get("observedGeneration"),

@@ -51,6 +51,18 @@ class Observation:
 Observations = Mapping[tuple[str, str], Observation]
 
 
+def observed(target: Target, metadata: Mapping[str, Any], state: JSON) -> Observation:
+    """An object that exists, from the metadata the API server served with it."""
+    return Observation(
+        target,
+        exists=True,
+        resource_version=metadata.get("resourceVersion"),
+        labels=metadata.get("labels") or {},
+        annotations=metadata.get("annotations") or {},
+        state=state,
+    )
+
+
 @dataclass(frozen=True)
 class Refusal:
     reason: str  # a domain.reasons.Reason value
