@@ -1,11 +1,14 @@
 """The remediation pipeline (reconcile/remediations.py) with a fake kind, and the scale kind."""
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes.client import ApiException
 
 from incident_operator.adapters import metrics
@@ -692,3 +695,21 @@ def test_an_approved_remediation_in_progress_holds_the_incident_in_mitigating(
     said = [e.message for e in decision.entries if "in progress" in e.message]
     moved = "Investigating -> Mitigating: remediation r1 (kill-switch) in progress"
     assert said == ([moved] if approved_by == "alice" else [])
+
+
+def test_the_catalog_example_in_the_docs_is_a_valid_policy() -> None:
+    """docs/remediation.md shows one entry of every kind; it must stay a policy we accept."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "remediation.md").read_text()
+    policies = [
+        doc
+        for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+        for doc in yaml.safe_load_all(block)
+        if isinstance(doc, dict) and doc.get("kind") == "EscalationPolicy"
+    ]
+    assert policies, "docs/remediation.md shows a policy"
+    kinds = {
+        entry.kind
+        for policy in policies
+        for entry in EscalationPolicy.model_validate(policy).spec.remediations
+    }
+    assert kinds == set(RemediationKind)
