@@ -198,6 +198,9 @@ class Reason(StrEnum):
     # Refused: a job entry's template is not a runnable JobSpec (the message names the
     # field; api/job_template.py).
     INVALID_JOB_TEMPLATE = "InvalidJobTemplate"
+    # Refused: a featureFlag entry's flag, its variant (offVariant) or its flag file is not
+    # there; the message lists the flags or variants there are.
+    FLAG_NOT_FOUND = "FlagNotFound"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

@@ -61,6 +61,7 @@ from incident_operator.domain.rollback_state import (
 )
 from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
+from incident_operator.reconcile.remediation_flag import FeatureFlagPlanner
 from incident_operator.reconcile.remediation_job import JobPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
@@ -91,6 +92,7 @@ PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.SCALE: ScalePlanner(),
     RemediationKind.ROLLOUT_UNDO: RolloutUndoPlanner(),
     RemediationKind.JOB: JobPlanner(),
+    RemediationKind.FEATURE_FLAG: FeatureFlagPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
@@ -939,10 +941,12 @@ def remediation_failed(status: IncidentStatus) -> tuple[str, str] | None:
     if not failed:
         return None
     record = failed[-1]
+    # The trigger's record (api/escalation_status.TriggerRecord.message) holds 256
+    # characters; a kind's failure message (a Job's log tail, what changed) may be longer.
     return record.id, (
         f"remediation {record.id} ({record.remediation}): {DOES_NOT_RESOLVE}: "
         f"{record.message or record.reason}"
-    )
+    )[:256]
 
 
 # ------------------------------------------------------------------ for the lifecycle
