@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from tests.harness.cluster import ClusterInfo
 from tests.harness.operator import OperatorProcess
+from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 from tests.integration.remediation_support import (
@@ -186,6 +187,9 @@ def test_request_refusals_approval_and_the_flag_off(
     types = timeline_types(kubectl, namespace, "outage")
     for expected in ("RemediationProposed", "RemediationApproved", "RemediationSucceeded"):
         assert types.count(expected) == 1, (expected, types)
+    # What turning it back on needs (docs/remediation/feature-flag.md), where people look.
+    shown = run_plugin(cluster.kubeconfig, namespace, "show", incident_id).stdout
+    assert 'previous: {"defaultVariant": "on", "state": "ENABLED"}' in shown, shown
 
     again = request(
         cluster.kubeconfig, namespace, incident_id, "disable-flag", flag="new-checkout", check=False
