@@ -10,6 +10,7 @@ recording the attempt and acting is never overwritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,10 @@ def _admission_enforced(admission_policies: None) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _featureflag_crd(kubectl: Kubectl) -> None:
-    """OpenFeature's FeatureFlag kind, served for this module (the real operator is not
-    installed; the CRD is the test stand-in)."""
+def _featureflag_crd(kubectl: Kubectl) -> Iterator[None]:
+    """OpenFeature's FeatureFlag kind, served for this module only (the real operator is
+    not installed; the CRD is the test stand-in): the session's other modules see a
+    cluster without it, as before."""
     kubectl("apply", "--server-side", "--field-manager=test-harness", "-f", str(CRD))
     kubectl(
         "wait",
@@ -64,6 +66,8 @@ def _featureflag_crd(kubectl: Kubectl) -> None:
         "crd/featureflags.core.openfeature.dev",
         "--timeout=60s",
     )
+    yield
+    kubectl("delete", "-f", str(CRD), "--ignore-not-found", "--wait=true", timeout=90)
 
 
 def _entry(source: str, off_variant: str | None = None) -> dict[str, Any]:
