@@ -4,6 +4,7 @@ are reconcile.remediations.PLANNERS; the contract is reconcile/remediation_kind.
 from kubernetes import client
 
 from incident_operator.adapters.remediation_config import ConfigRollbackAdapter
+from incident_operator.adapters.remediation_flag import FeatureFlagAdapter
 from incident_operator.adapters.remediation_job import JobAdapter
 from incident_operator.adapters.remediation_rollout import RolloutUndoAdapter
 from incident_operator.adapters.remediation_scale import ScaleAdapter
@@ -16,6 +17,7 @@ ADAPTERS: dict[RemediationKind, KindAdapter] = {
     RemediationKind.ROLLOUT_UNDO: RolloutUndoAdapter(),
     RemediationKind.JOB: JobAdapter(),
     RemediationKind.CONFIG_ROLLBACK: ConfigRollbackAdapter(),
+    RemediationKind.FEATURE_FLAG: FeatureFlagAdapter(),
 }
 
 

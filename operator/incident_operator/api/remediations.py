@@ -125,21 +125,28 @@ class FlagSource(StrEnum):
 class FeatureFlagSettings(ApiModel):
     """Disable one flag, recording its previous state and default variant."""
 
-    source: FlagSource
+    source: FlagSource = Field(
+        description="FeatureFlag: an OpenFeature Operator FeatureFlag "
+        "(core.openfeature.dev/v1beta1, the flag under spec.flagSpec.flags); ConfigMap: a "
+        "flagd flag file (JSON, the flag under flags) in the ConfigMap's data key `key`."
+    )
     name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
         description="The FeatureFlag or ConfigMap, in the incident's namespace; may refer "
         "to {{ params.NAME }}."
     )
     key: Annotated[str, Field(min_length=1, max_length=253)] = Field(
-        default="flags.flagd.json", description="ConfigMap only: the data key of the file."
+        default="flags.flagd.json",
+        description="ConfigMap only: the data key holding the flagd flag file (JSON); "
+        "rewritten whole, every other flag and top-level key kept.",
     )
     flag: Annotated[str, Field(min_length=1, max_length=253)] = Field(
         description="The flag's key; may refer to {{ params.NAME }}."
     )
     off_variant: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
         default=None,
-        description="Set the flag's defaultVariant to this variant; without it the flag's "
-        "state is set to DISABLED.",
+        description="Set the flag's defaultVariant to this variant (refused when the flag "
+        "has no such variant); without it the flag's state is set to DISABLED. The previous "
+        "state and defaultVariant are recorded in the record's previous.",
     )
 
 

@@ -202,6 +202,9 @@ class Reason(StrEnum):
     CONFIG_NOT_FOUND = "ConfigNotFound"
     # Refused (configRollback): the version asked for is not kept; the message lists those kept.
     CONFIG_VERSION_NOT_KEPT = "ConfigVersionNotKept"
+    # Refused: a featureFlag entry's flag, its variant (offVariant) or its flag file is not
+    # there; the message lists the flags or variants there are.
+    FLAG_NOT_FOUND = "FlagNotFound"
     # MetricsAvailable=True: every rule returned a usable value for every workload it watches.
     METRICS_RECEIVED = "MetricsReceived"
     # MetricsAvailable=True: the rules select no workload, so there is nothing to measure.

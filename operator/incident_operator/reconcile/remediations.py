@@ -62,6 +62,7 @@ from incident_operator.domain.rollback_state import (
 from incident_operator.domain.timeline import Entry
 from incident_operator.reconcile.governing_policy import monitoring_window
 from incident_operator.reconcile.remediation_config import ConfigRollbackPlanner
+from incident_operator.reconcile.remediation_flag import FeatureFlagPlanner
 from incident_operator.reconcile.remediation_job import JobPlanner
 from incident_operator.reconcile.remediation_kind import (
     Action,
@@ -93,6 +94,7 @@ PLANNERS: dict[RemediationKind, KindPlanner] = {
     RemediationKind.ROLLOUT_UNDO: RolloutUndoPlanner(),
     RemediationKind.JOB: JobPlanner(),
     RemediationKind.CONFIG_ROLLBACK: ConfigRollbackPlanner(),
+    RemediationKind.FEATURE_FLAG: FeatureFlagPlanner(),
 }
 
 # Records before acting: re-planned every pass until approved.
