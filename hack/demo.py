@@ -412,7 +412,12 @@ class Demo:
         say("The operator turns the flag off, recording its previous value")
         self.wait(lambda: self.flag_variant() == "off", "the flag to be turned off")
         self.traffic(0.0, "payments")
-        show(self.kubectl("get", "configmap", PAYMENTS_FLAGS, "-n", NAMESPACE, "-o", "yaml"))
+        show(
+            self.kubectl(
+                "get", "configmap", PAYMENTS_FLAGS, "-n", NAMESPACE, "-o",
+                "jsonpath={.data.flags\\.flagd\\.json}",
+            )
+        )  # fmt: skip
 
         say("Errors stop; the remediation is verified against the incident's rules")
         record = self.wait(
@@ -429,7 +434,8 @@ class Demo:
             "the remediation's outcome",
             timeout=180,
         )
-        show(json.dumps(record, indent=2))
+        shown = ("id", "phase", "summary", "previous", "approvedBy", "message")
+        show(json.dumps({key: record.get(key) for key in shown}, indent=2))
         if record["phase"] != "Succeeded":
             raise SystemExit(f"the remediation did not succeed: {record.get('message')}")
         show(self.plugin("timeline", incident_id))

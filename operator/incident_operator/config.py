@@ -61,6 +61,9 @@ class Settings:
     alertmanager_token_key: str = "token"
     #: Seconds one notification send may take; a claim's lease is this plus 5 seconds.
     send_timeout: float = 10.0
+    #: Seconds between two reads of each ConfigMap and Secret whose versions are kept
+    #: (docs/remediation/config-rollback.md).
+    config_snapshot_interval: float = 15.0
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Settings":
@@ -98,6 +101,9 @@ class Settings:
             alertmanager_port=alertmanager_port,
             alertmanager_token_secret=secret,
             send_timeout=_positive_seconds(args.send_timeout, "--send-timeout"),
+            config_snapshot_interval=_positive_seconds(
+                args.config_snapshot_interval, "--config-snapshot-interval"
+            ),
         )
 
 
@@ -167,4 +173,10 @@ def add_run_arguments(
         default=env("INCIDENT_OPERATOR_SEND_TIMEOUT", "10"),
         help="seconds one notification send may take (env INCIDENT_OPERATOR_SEND_TIMEOUT; "
         "default 10)",
+    )
+    parser.add_argument(
+        "--config-snapshot-interval",
+        default=env("INCIDENT_OPERATOR_CONFIG_SNAPSHOT_INTERVAL", "15"),
+        help="seconds between two reads of each ConfigMap and Secret whose versions are "
+        "kept for configRollback (env INCIDENT_OPERATOR_CONFIG_SNAPSHOT_INTERVAL; default 15)",
     )

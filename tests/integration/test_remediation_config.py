@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,22 @@ from tests.integration.rollback_support import get, manifest, timeline_types, wa
 from incident_operator.adapters.config_snapshots import SNAPSHOT_OF, SNAPSHOT_OF_KIND
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-# The keeper reads every 15 s (runtime/config_history.SNAPSHOT_EVERY).
-KEEPER_TIMEOUT = 60.0
+# The keeper reads every 15 s by default; these tests' operators read every second.
+FAST_KEEPER = {"INCIDENT_OPERATOR_CONFIG_SNAPSHOT_INTERVAL": "1"}
+KEEPER_TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, as tests/cluster_fixtures.py starts it, with a one-second keeper."""
+    process = OperatorProcess(
+        cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log", env=FAST_KEEPER
+    )
+    process.start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -246,7 +261,9 @@ def test_a_killed_operator_restores_and_restarts_exactly_once(
         if left_behind == "changed-by-someone":
             _apply(kubectl, namespace, "ConfigMap", "app", {"mode": "theirs"})
         before = wait_rollout(kubectl, "Deployment", namespace, "web")
-        with OperatorProcess(cluster.kubeconfig, tmp_path / "restarted.log") as restarted:
+        with OperatorProcess(
+            cluster.kubeconfig, tmp_path / "restarted.log", env=FAST_KEEPER
+        ) as restarted:
             phase = "Failed" if left_behind == "changed-by-someone" else "Succeeded"
             done = wait_phase(kubectl, namespace, "outage", "r1", phase, restarted.log_tail)
             after = wait_rollout(kubectl, "Deployment", namespace, "web")

@@ -5,13 +5,15 @@ from typing import Any
 
 import kopf
 
+from incident_operator.config import Settings
 from incident_operator.runtime.config_history import ConfigHistoryKeeper
 from incident_operator.runtime.lifetime import stop_within
 
 
 @kopf.on.startup()
 async def start_config_history(memo: kopf.Memo, **_: Any) -> None:
-    keeper = memo["config_history"] = ConfigHistoryKeeper()
+    settings: Settings = memo.get("settings") or Settings()
+    keeper = memo["config_history"] = ConfigHistoryKeeper(every=settings.config_snapshot_interval)
     keeper.start()
 
 
