@@ -181,6 +181,12 @@ def _integers(node: dict[str, Any], valid: bool) -> st.SearchStrategy[int]:
     return st.one_of(within, st.sampled_from(edges))
 
 
+# A JobSpec both the model and the API server accept (api/job_template.py's rules).
+RUNNABLE_JOB_TEMPLATE: Json = {
+    "template": {"spec": {"containers": [{"name": "run", "image": "registry.example/tool:1"}]}}
+}
+
+
 def from_schema(node: dict[str, Any], valid: bool, path: str = "") -> st.SearchStrategy[Json]:
     """Data for one schema node; ``valid`` keeps within what the node itself says."""
     kind = node.get("type")
@@ -191,6 +197,12 @@ def from_schema(node: dict[str, Any], valid: bool, path: str = "") -> st.SearchS
             {k: v for k, v in fields.items() if k in required},
             optional={k: v for k, v in fields.items() if k not in required},
         )
+    if kind == "object" and "additionalProperties" not in node:
+        # Free-form on purpose (x-kubernetes-preserve-unknown-fields: a job remediation's
+        # JobSpec template): only the model judges what is inside (docs/api-bounds.md), so
+        # a template both accept stands in for it.
+        assert node.get("x-kubernetes-preserve-unknown-fields"), path
+        return st.just(RUNNABLE_JOB_TEMPLATE)
     if kind == "object":
         values = from_schema(node["additionalProperties"], valid, f"{path}{{}}")
         most = node.get("maxProperties", MAX_ITEMS)

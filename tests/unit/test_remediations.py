@@ -713,3 +713,10 @@ def test_the_catalog_example_in_the_docs_is_a_valid_policy() -> None:
         for entry in EscalationPolicy.model_validate(policy).spec.remediations
     }
     assert kinds == set(RemediationKind)
+
+
+def test_an_entry_without_its_kinds_settings_is_refused_in_the_schemas_words() -> None:
+    with pytest.raises(
+        ValueError, match="a featureFlag remediation needs its featureFlag settings"
+    ):
+        Remediation.model_validate({"name": "flag-off", "kind": "featureFlag"})

@@ -15,9 +15,10 @@ settings may refer to them as ``{{ params.NAME }}`` (plain substitution, no expr
 """
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_snake
 
 from incident_operator.api.base import (
     ApiModel,
@@ -270,3 +271,11 @@ class Remediation(ApiModel):
     feature_flag: FeatureFlagSettings | None = None
     config_rollback: ConfigRollbackSettings | None = None
     scale: ScaleSettings | None = None
+
+    @model_validator(mode="after")
+    def _has_its_settings(self) -> Self:
+        # The same rule as the CEL rule on the schema, with the same words.
+        field = _KIND_FIELDS[self.kind]
+        if getattr(self, to_snake(field)) is None:
+            raise ValueError(f"a {self.kind.value} remediation needs its {field} settings")
+        return self
