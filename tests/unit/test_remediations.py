@@ -25,7 +25,7 @@ from incident_operator.api.remediations import Remediation
 from incident_operator.cli.render import remediations_section
 from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.reconcile.governing_policy import governing_policy
-from incident_operator.reconcile.pipeline import IncidentInputs, decide_incident
+from incident_operator.reconcile.pipeline import IncidentDecision, IncidentInputs, decide_incident
 from incident_operator.reconcile.remediation_kind import (
     Action,
     Observation,
@@ -556,7 +556,8 @@ def test_outcomes_are_counted_once_per_record() -> None:
     assert counter._value.get() == before + 1
 
 
-def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
+def _whole_pass(approved_by: str, observations: Observations) -> IncidentDecision:
+    """decide_incident over one InProgress kill-switch (3 replicas before) of ours."""
     policy = EscalationPolicy.model_validate(
         {
             "metadata": {"name": "shop", "namespace": "shop", "generation": 1},
@@ -570,13 +571,13 @@ def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
         requested_by="bob",
         requested_at=T0,
         phase=RemediationPhase.IN_PROGRESS,
-        approved_by="alice",
+        approved_by=approved_by,
         attempt="a0",
         started_at=T0,
         previous={"replicas": 3},
     )
     incident = _incident(records=[started])
-    decision = decide_incident(
+    return decide_incident(
         IncidentInputs(
             incident=incident,
             governing=governing_policy(incident, [policy], []),
@@ -584,9 +585,13 @@ def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
             started_at=T0 - timedelta(hours=1),
             lease=timedelta(seconds=15),
             own_attempts=frozenset({"a0"}),
-            remediation_observations={"r1": _web(5)},
+            remediation_observations={"r1": observations},
         )
     )
+
+
+def test_a_failed_remediation_escalates_in_the_same_pass() -> None:
+    decision = _whole_pass("alice", _web(5))
     (record,) = decision.status.remediations
     assert record.phase is RemediationPhase.FAILED
     assert decision.status.escalation is not None
@@ -660,36 +665,7 @@ def test_a_read_retrying_cannot_fix_is_an_observation_error_and_others_propagate
 def test_an_approved_remediation_in_progress_holds_the_incident_in_mitigating(
     approved_by: str, phase: str
 ) -> None:
-    policy = EscalationPolicy.model_validate(
-        {
-            "metadata": {"name": "shop", "namespace": "shop", "generation": 1},
-            "spec": {"default": True, "remediations": [SCALE.to_wire()]},
-        }
-    )
-    started = RemediationRecord(
-        id="r1",
-        remediation="kill-switch",
-        kind=RemediationKind.SCALE,
-        requested_by="bob",
-        requested_at=T0,
-        phase=RemediationPhase.IN_PROGRESS,
-        approved_by=approved_by,
-        attempt="a0",
-        started_at=T0,
-        previous={"replicas": 3},
-    )
-    incident = _incident(records=[started])
-    decision = decide_incident(
-        IncidentInputs(
-            incident=incident,
-            governing=governing_policy(incident, [policy], []),
-            now=T0 + timedelta(seconds=5),
-            started_at=T0 - timedelta(hours=1),
-            lease=timedelta(seconds=15),
-            own_attempts=frozenset({"a0"}),
-            remediation_observations={"r1": _web(3)},
-        )
-    )
+    decision = _whole_pass(approved_by, _web(3))
     assert decision.status.phase is not None
     assert decision.status.phase.value == phase
     said = [e.message for e in decision.entries if "in progress" in e.message]

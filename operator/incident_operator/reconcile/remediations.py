@@ -99,8 +99,6 @@ PLANNERS: dict[RemediationKind, KindPlanner] = {
 
 # Records before acting: re-planned every pass until approved.
 _OPEN = (RemediationPhase.PROPOSED, RemediationPhase.APPROVED)
-# What a request's annotations carry: the raw JSON and who asked.
-RequestKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
