@@ -54,6 +54,13 @@ def create_incident(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def patch_incident_status(namespace: str, name: str, key: str, value: Any) -> dict[str, Any] | None:
     """Merge-patches ``status.<key>``; None when the incident is gone."""
+    return patch_incident_status_fields(namespace, name, {key: value})
+
+
+def patch_incident_status_fields(
+    namespace: str, name: str, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Merge-patches several fields of ``status`` at once; None when the incident is gone."""
     try:
         patched = custom_objects().patch_namespaced_custom_object_status(
             GROUP,
@@ -61,7 +68,7 @@ def patch_incident_status(namespace: str, name: str, key: str, value: Any) -> di
             namespace,
             INCIDENTS,
             name,
-            {"status": {key: value}},
+            {"status": fields},
             field_manager=DETECTION_MANAGER,
             _content_type=_MERGE_PATCH,
         )

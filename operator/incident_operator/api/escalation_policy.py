@@ -23,6 +23,7 @@ from incident_operator.api.base import (
     unique_by,
 )
 from incident_operator.api.contacts import Contact, ContactRole, RoleKey
+from incident_operator.api.grouping import Grouping
 from incident_operator.api.incident import WorkloadReference
 from incident_operator.api.remediations import CATALOG_LIMIT, Remediation
 from incident_operator.api.rotations import Rotation
@@ -641,6 +642,11 @@ class EscalationPolicySpec(ApiModel):
     ] = []
     post_mortem: PostMortemSettings = PostMortemSettings()
     links: Links = Links()
+    grouping: Grouping | None = Field(
+        default=None,
+        description="Group related signals into one incident (docs/grouping.md); unset: "
+        "every rule and workload, and every alert, opens its own.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -57,6 +57,9 @@ class IncidentSource(StrEnum):
     MANUAL = "manual"
     PROMETHEUS = "prometheus"
     ALERTMANAGER = "alertmanager"
+    # A PagerDuty incident (its v3 webhook) and the generic JSON webhook (docs/intake.md).
+    PAGERDUTY = "pagerduty"
+    WEBHOOK = "webhook"
 
 
 class WorkloadKind(StrEnum):
@@ -558,6 +561,28 @@ class DetectionStatus(ApiModel):
     last_evaluated_at: datetime
 
 
+# The most signals one incident holds (spec.grouping.maxSignals is at most this).
+SIGNAL_LIMIT = 200
+
+
+class SignalStatus(DetectionStatus):
+    """One signal of the incident: a rule on a workload, an alert, a PagerDuty incident.
+
+    The first is the one that opened the incident; grouping (``spec.grouping`` of the
+    policy) adds the others. ``status.detection`` is their aggregate
+    (``domain.grouping.aggregate``): breaching while any breaches, recovered once all have.
+    """
+
+    id: Annotated[str, Field(pattern=r"^s[0-9]{1,4}$")] = Field(
+        description="s1, s2, ... in the order they joined; never reused in the incident."
+    )
+    source: IncidentSource
+    severity: Severity = Field(description="The severity this signal alone would open at.")
+    first_seen: datetime = Field(description="When it joined (or opened) the incident.")
+    # Where the signal came from before a split or merge moved it here (an incident name).
+    moved_from: DNSName | None = None
+
+
 class MetricReading(ApiModel):
     """The current value of one rule for one affected workload, refreshed every cycle."""
 
@@ -679,6 +704,28 @@ class IncidentStatus(ApiModel):
     ] = []
     post_mortem: PostMortemStatus | None = None
     detection: DetectionStatus | None = None
+    signals: Annotated[
+        list[SignalStatus],
+        Field(
+            max_length=SIGNAL_LIMIT,
+            description="Every signal of the incident, the one that opened it first.",
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["id"],
+            },
+        ),
+    ] = []
+    merged_into: DNSName | None = Field(
+        default=None,
+        description="The incident this one was merged into (`kubectl incident merge`).",
+    )
+    merged_from: Annotated[list[DNSName], Field(max_length=50)] = Field(
+        default=[], description="Incidents merged into this one."
+    )
+    split_from: DNSName | None = Field(
+        default=None,
+        description="The incident a signal was split out of to open this one.",
+    )
     metrics: Annotated[list[MetricReading], Field(max_length=200)] = []
     checklist: Annotated[list[ChecklistItemStatus], Field(max_length=32)] = []
     action_items: Annotated[list[ActionItemStatus], Field(max_length=100)] = []

@@ -60,6 +60,7 @@ from incident_operator.reconcile.detection import (
     needs_write,
 )
 from incident_operator.reconcile.invalid import describe_validation_error
+from incident_operator.reconcile.signals import find_signal, signal_detection
 
 # Alerts whose severity label says they are not meant for people (kube-prometheus'
 # Watchdog and InfoInhibitor carry "none").
@@ -324,9 +325,13 @@ def plan_alert(
     if open_incident is None:
         return _new_incident(item, now) if item.alert.status == "firing" else None
     labelled = open_incident.metadata.labels.get(FINGERPRINT_LABEL)
-    fingerprint = labelled if labelled is not None and labelled in item.keys else item.fingerprint
+    # The alert's own signal of the incident (one of several when it is grouped).
+    fingerprint = next(
+        (key for key in item.keys if find_signal(open_incident, key) is not None),
+        labelled if labelled is not None and labelled in item.keys else item.fingerprint,
+    )
     desired = _detection(item, fingerprint, now)
-    previous = open_incident.status.detection
+    previous = signal_detection(open_incident, fingerprint)
     if previous is not None and previous.recovered_at and not desired.breaching:
         # Already recovered: keep the first recovery time, or the monitoring window restarts.
         desired = desired.model_copy(update={"recovered_at": previous.recovered_at})

@@ -90,6 +90,7 @@ from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.signals import Level
 from incident_operator.reconcile.governing_policy import selector_matches
+from incident_operator.reconcile.signals import signal_detection, signals_of
 
 FINGERPRINT_LABEL: Final = "sre.agentos.io/fingerprint"
 POLICY_LABEL: Final = "sre.agentos.io/policy"
@@ -217,7 +218,8 @@ def rule_workloads(
 def is_open(incident: Incident) -> bool:
     """Open until Resolved: a new breach of a resolved incident's fingerprint opens another."""
     phase = incident.status.phase
-    return phase is None or phase.is_active
+    # A merged incident lives on in the one it was merged into.
+    return (phase is None or phase.is_active) and incident.status.merged_into is None
 
 
 # -------------------------------------------------------------------------- outputs
@@ -225,13 +227,26 @@ def is_open(incident: Incident) -> bool:
 
 @dataclass(frozen=True)
 class NewIncident:
-    """An Incident to create, and the detection status to write on it once it exists."""
+    """An Incident to create, and the detection status to write on it once it exists.
+
+    It is also a signal: before it is created, maintenance windows may suppress it and
+    grouping may add it to an open incident instead (runtime/signal_router.py).
+    """
 
     namespace: str
     name: str
     labels: dict[str, str]
     spec: IncidentSpec
     detection: DetectionStatus
+    # What maintenance windows and grouping keys match: the workload's labels (polling)
+    # or the alert's labels, with ``namespace`` always set.
+    signal_labels: Mapping[str, str] = field(default_factory=dict)
+    # The policy whose grouping applies: the rule's own, or the alert's governing one.
+    policy: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.detection.fingerprint
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -479,11 +494,11 @@ def _open_workloads(
     """Workloads with an open incident of this rule, by what detection wrote on them."""
     found: set[WorkloadKey] = set()
     for incident in open_incidents.values():
-        detection = incident.status.detection
-        if detection is not None and (detection.policy, detection.rule) == (policy, rule):
-            if detection.workload is not None:
-                found.add(WorkloadKey(detection.workload.kind.value, detection.workload.name))
-        elif incident.metadata.labels.get(RULE_LABEL) == label_value(rule):
+        signals = signals_of(incident)
+        for signal in signals:
+            if (signal.policy, signal.rule) == (policy, rule) and signal.workload is not None:
+                found.add(WorkloadKey(signal.workload.kind.value, signal.workload.name))
+        if not signals and incident.metadata.labels.get(RULE_LABEL) == label_value(rule):
             found.update(WorkloadKey(w.kind.value, w.name) for w in incident.spec.affected)
     return found
 
@@ -569,7 +584,8 @@ def plan_rule(
                     )
                 )
             continue
-        previous_detection = incident.status.detection
+        # A grouped incident holds other signals too: this rule and workload's own.
+        previous_detection = signal_detection(incident, fingerprint)
         base = DetectionStatus(
             fingerprint=fingerprint,
             policy=policy_name,

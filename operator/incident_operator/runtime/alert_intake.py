@@ -32,6 +32,7 @@ from incident_operator.reconcile.detection import DetectionUpdate, NewIncident
 from incident_operator.runtime import clock
 from incident_operator.runtime.detection_state import IncidentIndex, Seeder
 from incident_operator.runtime.detection_writer import Writer
+from incident_operator.runtime.signal_router import SignalRouter
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,17 @@ class AlertIntake:
     """Turns one webhook delivery into incident writes; answers (HTTP status, body)."""
 
     def __init__(
-        self, seeder: Seeder, writer: Writer, incidents: IncidentIndex, default_namespace: str
+        self,
+        seeder: Seeder,
+        writer: Writer,
+        incidents: IncidentIndex,
+        default_namespace: str,
+        router: SignalRouter | None = None,
     ) -> None:
         self._seeder = seeder
         self._writer = writer
+        # New alerts go through maintenance windows and grouping before they open.
+        self._router = router or SignalRouter(writer)
         self._incidents = incidents
         # Alerts without a namespace label open their incident here.
         self._default_namespace = default_namespace
@@ -120,8 +128,11 @@ class AlertIntake:
         current = next((found[key] for key in item.keys if key in found), None)
         decision = plan_alert(item, current, clock.now())
         if isinstance(decision, NewIncident):
-            name = await self._writer.open(decision)
-            return ("opened", f"{item.namespace}/{name}") if name else None
+            routed = await self._router.route(decision)
+            if routed.incident is None:
+                return None
+            taken = "updated" if routed.joined else "opened"
+            return taken, f"{item.namespace}/{routed.incident}"
         if isinstance(decision, DetectionUpdate):
             await self._writer.detection(decision)
             return "updated", f"{decision.namespace}/{decision.name}"

@@ -99,6 +99,7 @@ from incident_operator.runtime.detection_state import (
 )
 from incident_operator.runtime.detection_writer import Writer, gather_logged
 from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
+from incident_operator.runtime.signal_router import SignalRouter
 
 logger = logging.getLogger(__name__)
 
@@ -171,10 +172,13 @@ class Detector:
         policies: PolicyRegistry = POLICIES,
         workloads: WorkloadIndex = WORKLOADS,
         incidents: IncidentIndex = INCIDENTS,
+        router: SignalRouter | None = None,
     ) -> None:
         self._prometheus = prometheus
         self._seeder = seeder
         self._writer = writer
+        # New breaches go through maintenance windows and grouping before they open.
+        self._router = router or SignalRouter(writer)
         self._policies = policies
         self._workloads = workloads
         self._incidents = incidents
@@ -360,7 +364,7 @@ class Detector:
         writer = self._writer
         first: list[Awaitable[Any]] = []
         for plan in plans.values():
-            first += [writer.open(new) for new in plan.opens]
+            first += [self._router.route(new) for new in plan.opens]
             first += [writer.detection(update) for update in plan.updates]
         await gather_logged("writing an incident", first)
         # After status.detection, so the lifecycle's timeline entry for the raise can say
@@ -491,15 +495,16 @@ class DetectionService:
     async def start(cls, settings: Settings) -> "DetectionService":
         service = cls()
         seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
+        router = SignalRouter(writer)
         if settings.prometheus_url:
             prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
-            service = cls.polling(Detector(prometheus, seeder, writer))
+            service = cls.polling(Detector(prometheus, seeder, writer, router=router))
             service._prometheus = prometheus
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
         else:
             logger.info("no --prometheus-url: threshold detection is off")
         if settings.alertmanager_token_secret:
-            service._receiver = await _start_receiver(settings, seeder, writer)
+            service._receiver = await _start_receiver(settings, seeder, writer, router)
         else:
             logger.info("no --alertmanager-token-secret: the Alertmanager receiver is off")
         return service
@@ -545,7 +550,7 @@ async def _within(what: str, stopping: Coroutine[Any, Any, None], deadline: floa
 
 
 async def _start_receiver(
-    settings: Settings, seeder: Seeder, writer: Writer
+    settings: Settings, seeder: Seeder, writer: Writer, router: SignalRouter
 ) -> AlertmanagerReceiver | None:
     assert settings.alertmanager_token_secret is not None
     namespace, name = settings.alertmanager_token_secret
@@ -558,7 +563,7 @@ async def _start_receiver(
         settings.alertmanager_host,
         settings.alertmanager_port,
         token,
-        AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace),
+        AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace, router=router),
     )
     try:
         await receiver.start()

@@ -53,7 +53,9 @@ def _age_key(incident: Incident) -> tuple[datetime, str]:
 
 # What detection never reads of an incident, and what it does read of its status.
 _UNREAD_SPEC = frozenset({"updates", "actionItems", "postMortem", "checklist", "summary", "impact"})
-_READ_STATUS = frozenset({"id", "phase", "detection", "metrics", "detectedAt", "resolvedAt"})
+_READ_STATUS = frozenset(
+    {"id", "phase", "detection", "signals", "metrics", "detectedAt", "resolvedAt", "mergedInto"}
+)
 
 
 class IncidentIndex:
@@ -92,14 +94,25 @@ class IncidentIndex:
     def remove(self, namespace: str, name: str) -> None:
         self._by_namespace.get(namespace, {}).pop(name, None)
 
-    def open_by_fingerprint(self, namespace: str) -> dict[str, Incident]:
-        """Open incidents carrying a fingerprint label; the oldest wins if two share one."""
-        found: dict[str, Incident] = {}
+    def get(self, namespace: str, name: str) -> Incident | None:
+        return self._by_namespace.get(namespace, {}).get(name)
+
+    def open_in(self, namespace: str) -> list[Incident]:
+        """The namespace's open incidents, oldest first."""
         incidents = self._by_namespace.get(namespace, {}).values()
-        for incident in sorted(incidents, key=_age_key, reverse=True):
+        return sorted((i for i in incidents if is_open(i)), key=_age_key)
+
+    def open_by_fingerprint(self, namespace: str) -> dict[str, Incident]:
+        """Open incidents by their fingerprint label and by the fingerprints of their
+        signals (a grouped incident is found by any of them); the oldest wins if two
+        share one."""
+        found: dict[str, Incident] = {}
+        for incident in reversed(self.open_in(namespace)):
             fingerprint = incident.metadata.labels.get(FINGERPRINT_LABEL)
-            if fingerprint and is_open(incident):
+            if fingerprint:
                 found[fingerprint] = incident
+            for signal in incident.status.signals:
+                found[signal.fingerprint] = incident
         return found
 
     def wanting_readings(self, namespace: str) -> list[Incident]:

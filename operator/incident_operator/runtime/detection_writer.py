@@ -15,7 +15,7 @@ from incident_operator.adapters.events import post_event
 from incident_operator.adapters.incident_store import read_incident
 from incident_operator.adapters.kubernetes import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.api.incident import Incident, MetricReading
+from incident_operator.api.incident import Incident, MetricReading, SignalStatus
 from incident_operator.domain.severity import Severity
 from incident_operator.reconcile.detection import (
     FINGERPRINT_LABEL,
@@ -24,6 +24,8 @@ from incident_operator.reconcile.detection import (
     detection_wire,
     is_open,
 )
+from incident_operator.reconcile.signals import aggregate, signals_wire, updated_signals
+from incident_operator.runtime import clock
 from incident_operator.runtime.detection_state import IncidentIndex
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class Writer:
     def __init__(self, incidents: IncidentIndex) -> None:
         self._incidents = incidents
         self._slots = asyncio.Semaphore(_WRITES_IN_PARALLEL)
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         async with self._slots:
@@ -74,13 +77,29 @@ class Writer:
         logger.error("could not find a free name for %s/%s", new.namespace, new.name)
         return None
 
+    def lock(self, namespace: str, name: str) -> asyncio.Lock:
+        """Held while one incident's signals are read and written back: status.signals is
+        written whole, so two writers of one incident must not interleave."""
+        return self._locks.setdefault((namespace, name), asyncio.Lock())
+
     async def detection(self, update: DetectionUpdate) -> None:
+        """Writes one signal's detection status, and the aggregate in status.detection."""
+        async with self.lock(update.namespace, update.name):
+            incident = self._incidents.get(update.namespace, update.name)
+            signals = updated_signals(incident, update.detection, clock.now())
+            await self.signals(update.namespace, update.name, signals)
+
+    async def signals(self, namespace: str, name: str, signals: list[SignalStatus]) -> None:
+        """Writes status.signals and their aggregate (call with ``lock`` held)."""
+        aggregated = aggregate(signals)
         patched = await self._call(
-            store.patch_incident_status,
-            update.namespace,
-            update.name,
-            "detection",
-            detection_wire(update.detection),
+            store.patch_incident_status_fields,
+            namespace,
+            name,
+            {
+                "detection": detection_wire(aggregated) if aggregated else None,
+                "signals": signals_wire(signals),
+            },
         )
         if patched is not None:
             self._incidents.put_raw(patched)

@@ -1,0 +1,69 @@
+"""Where a new signal goes: suppressed by a maintenance window, joined to an open
+incident by grouping, or opened as an incident of its own.
+
+Every intake (detection polling, Alertmanager, PagerDuty, the generic webhook) hands its
+``NewIncident`` decisions here instead of opening them itself, so all of them are
+suppressed and grouped the same way. The monitoring-gap incident is not a signal of a
+workload and is opened directly.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from incident_operator.reconcile.detection import NewIncident
+from incident_operator.runtime.detection_writer import Writer
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What became of one signal: the incident it opened or joined, or the window that
+    suppressed it (``namespace/name``)."""
+
+    incident: str | None = None
+    joined: bool = False
+    suppressed_by: str | None = None
+
+
+class MaintenanceGate(Protocol):
+    async def suppress(self, new: NewIncident) -> str | None:
+        """Records ``new`` on the active window that matches it and returns the window's
+        name; None when no window matches (the signal goes on)."""
+        ...
+
+
+class GroupingGate(Protocol):
+    async def join(self, new: NewIncident) -> str | None:
+        """Adds ``new`` to an open incident it groups with and returns that incident's
+        name; None when it groups with none (it opens its own)."""
+        ...
+
+
+class _NoMaintenance:
+    async def suppress(self, new: NewIncident) -> str | None:
+        return None
+
+
+class _NoGrouping:
+    async def join(self, new: NewIncident) -> str | None:
+        return None
+
+
+class SignalRouter:
+    def __init__(
+        self,
+        writer: Writer,
+        maintenance: MaintenanceGate | None = None,
+        grouping: GroupingGate | None = None,
+    ) -> None:
+        self._writer = writer
+        self.maintenance: MaintenanceGate = maintenance or _NoMaintenance()
+        self.grouping: GroupingGate = grouping or _NoGrouping()
+
+    async def route(self, new: NewIncident) -> Routed:
+        window = await self.maintenance.suppress(new)
+        if window is not None:
+            return Routed(suppressed_by=window)
+        joined = await self.grouping.join(new)
+        if joined is not None:
+            return Routed(incident=joined, joined=True)
+        return Routed(incident=await self._writer.open(new))
