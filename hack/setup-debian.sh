@@ -4,6 +4,8 @@
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
+# A real Alertmanager, for the tests that take its webhooks (grouping across sources).
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 # The test harness makes its certificates with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 # Writes in flight at once, so a thousand breaches do not queue a thousand threads.
 _WRITES_IN_PARALLEL = 8
+# One lock per incident for every Writer of the process (detection, the intakes, merges
+# and splits): whoever rewrites an incident's status.signals holds it.
+_INCIDENT_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
 # Names tried when a deterministic name is taken by a closed incident of an earlier breach.
 _NAME_ATTEMPTS = 5
 
@@ -43,7 +46,6 @@ class Writer:
     def __init__(self, incidents: IncidentIndex) -> None:
         self._incidents = incidents
         self._slots = asyncio.Semaphore(_WRITES_IN_PARALLEL)
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         async with self._slots:
@@ -80,7 +82,7 @@ class Writer:
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         """Held while one incident's signals are read and written back: status.signals is
         written whole, so two writers of one incident must not interleave."""
-        return self._locks.setdefault((namespace, name), asyncio.Lock())
+        return _INCIDENT_LOCKS.setdefault((namespace, name), asyncio.Lock())
 
     async def detection(self, update: DetectionUpdate) -> None:
         """Writes one signal's detection status, and the aggregate in status.detection."""
