@@ -11,6 +11,7 @@ may set) and by the admission policy manifests/admission/maintenance.yaml (the n
 policies' ``maxWindow``, default 24h).
 """
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,7 +49,7 @@ _MESSAGES = {
     "cron": "spec.schedule.cron must have 5 fields (minute hour day-of-month month day-of-week)",
 }
 # Five whitespace-separated fields; cronsim checks the rest (the operator and the model).
-_CRON_PATTERN = r"^\s*\S+(\s+\S+){4}\s*$"
+_CRON_PATTERN = "^ *[^ ]+( +[^ ]+){4} *$"
 
 
 def _selector_set(path: str) -> str:
@@ -97,7 +98,18 @@ class MaintenanceSelector(ApiModel):
 class Schedule(ApiModel):
     """A recurring window: it opens at every time the cron names, for ``duration``."""
 
-    cron: Annotated[str, Field(min_length=9, max_length=128, pattern=_CRON_PATTERN)] = Field(
+    cron: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=128,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    cel(f"self.matches('{_CRON_PATTERN}')", _MESSAGES["cron"])
+                ]
+            },
+        ),
+    ] = Field(
         description="When each occurrence starts: 5 cron fields (minute hour day-of-month "
         "month day-of-week), read in timeZone, e.g. `0 2 * * 6` (Saturdays 02:00)."
     )
@@ -113,6 +125,8 @@ class Schedule(ApiModel):
     @field_validator("cron")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
+        if not re.match(_CRON_PATTERN, value):
+            raise ValueError(_MESSAGES["cron"])
         try:
             CronSim(value, datetime(2000, 1, 1))
         except CronSimError as error:
