@@ -301,7 +301,8 @@ def test_the_policy_maximum_as_the_operator_checks_it(
     if refused is None:
         assert found is None
     else:
-        assert found is not None and refused in found
+        assert found is not None
+        assert refused in found
 
 
 # ------------------------------------------------------------------------- recording
@@ -316,7 +317,8 @@ def test_a_signal_is_recorded_once_then_last_seen_at_most_every_minute() -> None
     assert entry.pending is None
     assert recorded(first, _signal(), T0 + timedelta(seconds=59)) is None
     later = recorded(first, _signal(), T0 + timedelta(minutes=1))
-    assert later is not None and later[0].last_seen == T0 + timedelta(minutes=1)
+    assert later is not None
+    assert later[0].last_seen == T0 + timedelta(minutes=1)
     assert later[0].first_seen == T0
 
 
@@ -336,25 +338,29 @@ def test_the_list_is_bounded() -> None:
 def test_an_alert_keeps_what_opens_it_and_resolving_drops_it_from_the_end() -> None:
     alert = _signal(IncidentSource.ALERTMANAGER)
     entries = recorded([], alert, T0)
-    assert entries is not None and entries[0].pending is not None
+    assert entries is not None
+    assert entries[0].pending is not None
     window = _window(_absolute(T0, T0 + timedelta(hours=1)))
     held = window.model_copy(
         update={"status": window.status.model_copy(update={"suppressed": entries})}
     )
     [reopened] = to_open(held)
     assert reopened == pending_incident("shop", entries[0].pending)
-    assert reopened.name == alert.name and reopened.spec == alert.spec
+    assert reopened.name == alert.name
+    assert reopened.spec == alert.spec
     assert reopened.detection == alert.detection
     assert dict(reopened.signal_labels) == dict(alert.signal_labels)
 
     gone = resolved(entries, alert.fingerprint, T0 + timedelta(minutes=5))
-    assert gone is not None and gone[0].still_breaching is False
+    assert gone is not None
+    assert gone[0].still_breaching is False
     assert resolved(gone, alert.fingerprint, T0) is None
     quiet = held.model_copy(update={"status": held.status.model_copy(update={"suppressed": gone})})
     assert to_open(quiet) == []
     # Firing again during the window holds it again.
     again = recorded(gone, alert, T0 + timedelta(minutes=6))
-    assert again is not None and again[0].still_breaching is True
+    assert again is not None
+    assert again[0].still_breaching is True
 
 
 # ---------------------------------------------------------------------------- status
@@ -386,9 +392,11 @@ def test_a_recurring_window_starts_every_occurrence_with_an_empty_list() -> None
     same = window_status(first, T0 + timedelta(seconds=10))
     assert len(same.suppressed) == 1
     ended = window_status(first, T0 + timedelta(seconds=30))
-    assert ended.active is False and len(ended.suppressed) == 1
+    assert ended.active is False
+    assert len(ended.suppressed) == 1
     nxt = window_status(first, T0 + timedelta(seconds=65))
-    assert nxt.active is True and nxt.suppressed == []
+    assert nxt.active is True
+    assert nxt.suppressed == []
     assert nxt.current_start == T0 + timedelta(minutes=1)
 
 
