@@ -60,7 +60,8 @@ def _selector_set(path: str) -> str:
     )
 
 
-def _is_set(selector: LabelSelector | None) -> bool:
+def selector_is_set(selector: LabelSelector | None) -> bool:
+    """Whether ``selector`` selects by anything (an empty one would match everything)."""
     return selector is not None and bool(selector.match_labels or selector.match_expressions)
 
 
@@ -90,7 +91,7 @@ class MaintenanceSelector(ApiModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if not (_is_set(self.workloads) or _is_set(self.alerts)):
+        if not (selector_is_set(self.workloads) or selector_is_set(self.alerts)):
             raise ValueError(_MESSAGES["selector"])
         return self
 

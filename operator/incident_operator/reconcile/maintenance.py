@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from incident_operator.api.base import LabelSelector
 from incident_operator.api.incident import (
     DetectionStatus,
     IncidentSource,
@@ -24,6 +23,7 @@ from incident_operator.api.maintenance import (
     MaintenanceWindowSpec,
     MaintenanceWindowStatus,
     SuppressedSignal,
+    selector_is_set,
 )
 from incident_operator.domain.conditions import (
     ConditionStatus,
@@ -59,10 +59,6 @@ def upcoming_start(spec: MaintenanceWindowSpec, now: datetime) -> datetime | Non
     return spec.start if spec.start > now else None
 
 
-def _selector_set(selector: LabelSelector | None) -> bool:
-    return selector is not None and bool(selector.match_labels or selector.match_expressions)
-
-
 def matches(spec: MaintenanceWindowSpec, source: IncidentSource, labels: Mapping[str, str]) -> bool:
     """Whether the window holds back a signal from ``source`` with ``labels``: the
     workload selector a polling signal's workload labels, the alert selector an inbound
@@ -70,7 +66,7 @@ def matches(spec: MaintenanceWindowSpec, source: IncidentSource, labels: Mapping
     selector = (
         spec.selector.workloads if source == IncidentSource.PROMETHEUS else (spec.selector.alerts)
     )
-    if selector is None or not _selector_set(selector):
+    if selector is None or not selector_is_set(selector):
         return False
     return selector_matches(selector, dict(labels))
 

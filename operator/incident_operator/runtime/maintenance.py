@@ -310,7 +310,10 @@ class Maintenance:
                 self._refused.pop(key, None)
             now = clock.now()
             status = window_status(window, now, refused)
-            ended = bool(window.status.active) and not status.active
+            # Over, or (after a restart) already followed by the schedule's next occurrence.
+            ended = bool(window.status.active) and (
+                not status.active or status.current_start != window.status.current_start
+            )
             if ended and self._router is not None:
                 for new in to_open(window):
                     routed = await self._router.route(new)
