@@ -235,6 +235,13 @@ CAN_I = _can_i_table(
     no  patch    escalationpolicies.sre.agentos.io              {ns}
     no  delete   escalationpolicies.sre.agentos.io              {ns}
     no  update   escalationpolicies.sre.agentos.io:status       {ns}
+    # MaintenanceWindows: read and watched; only the status is written.
+    yes watch    maintenancewindows.sre.agentos.io              *
+    yes get      maintenancewindows.sre.agentos.io              {ns}
+    yes patch    maintenancewindows.sre.agentos.io:status       {ns}
+    no  create   maintenancewindows.sre.agentos.io              {ns}
+    no  patch    maintenancewindows.sre.agentos.io              {ns}
+    no  delete   maintenancewindows.sre.agentos.io              {ns}
     # Secrets: only the channel Secret's name (any namespace) and Alertmanager's token.
     yes get      secrets/incident-channels                      {ns}
     yes get      secrets/incident-channels                      default

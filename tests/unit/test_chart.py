@@ -347,6 +347,8 @@ def test_operator_rules_are_least_privilege(values: list[str]) -> None:
             assert rule.get("resourceNames"), where
         if "escalationpolicies" in rule["resources"]:
             assert not WRITE_VERBS & set(rule["verbs"]), where
+        if "maintenancewindows" in rule["resources"]:
+            assert not WRITE_VERBS & set(rule["verbs"]), where
         if {"deployments", "statefulsets", "daemonsets"} & set(rule["resources"]):
             assert "create" not in rule["verbs"], where
         if "pods" in rule["resources"]:

@@ -10,12 +10,17 @@ from pydantic import ValidationError
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident, IncidentSource, IncidentState
+from incident_operator.api.maintenance import MaintenanceWindow
 from incident_operator.domain.conditions import Condition, ConditionStatus
 from incident_operator.domain.severity import Severity
 from incident_operator.reconcile.invalid import describe_validation_error
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
-MODELS: dict[str, Any] = {"Incident": Incident, "EscalationPolicy": EscalationPolicy}
+MODELS: dict[str, Any] = {
+    "Incident": Incident,
+    "EscalationPolicy": EscalationPolicy,
+    "MaintenanceWindow": MaintenanceWindow,
+}
 
 
 def _samples() -> list[dict[str, Any]]:
@@ -26,8 +31,8 @@ def _samples() -> list[dict[str, Any]]:
     ]
 
 
-def test_there_are_samples_of_both_kinds() -> None:
-    assert {doc["kind"] for doc in _samples()} == {"Incident", "EscalationPolicy"}
+def test_there_are_samples_of_every_kind() -> None:
+    assert {doc["kind"] for doc in _samples()} == set(MODELS)
 
 
 @pytest.mark.parametrize("doc", _samples(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from incident_operator.api import CATEGORY, GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicySpec, EscalationPolicyStatus
 from incident_operator.api.incident import IncidentSpec, IncidentStatus
+from incident_operator.api.maintenance import MaintenanceWindowSpec, MaintenanceWindowStatus
 
 _DROPPED_KEYS = {"title", "examples", "$defs"}
 Schema = dict[str, Any]
@@ -176,9 +177,34 @@ def escalation_policy_crd() -> Schema:
     )
 
 
+def maintenance_window_crd() -> Schema:
+    return _crd(
+        kind="MaintenanceWindow",
+        plural="maintenancewindows",
+        short_names=["mw"],
+        spec=MaintenanceWindowSpec,
+        status=MaintenanceWindowStatus,
+        columns=[
+            _column("Active", ".status.active", "boolean"),
+            # Strings, not dates: kubectl prints a date column as an age.
+            _column("Start", ".status.currentStart"),
+            _column("End", ".status.currentEnd"),
+            _column("Owner", ".spec.owner"),
+            _column("Reason", ".spec.reason"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ],
+        description="Planned work: signals matching its selector open no incident and page "
+        "nobody while it holds (docs/maintenance.md).",
+    )
+
+
 def render_all() -> dict[str, str]:
     """File name to YAML text, for every CRD the operator owns."""
-    crds = {"incidents.yaml": incident_crd(), "escalationpolicies.yaml": escalation_policy_crd()}
+    crds = {
+        "incidents.yaml": incident_crd(),
+        "escalationpolicies.yaml": escalation_policy_crd(),
+        "maintenancewindows.yaml": maintenance_window_crd(),
+    }
     header = "# Rendered from operator/incident_operator/api by `make crds`. Do not edit.\n"
     return {
         name: header + yaml.safe_dump(crd, sort_keys=False, width=100) for name, crd in crds.items()

@@ -25,6 +25,7 @@ from incident_operator.api.base import (
 from incident_operator.api.contacts import Contact, ContactRole, RoleKey
 from incident_operator.api.grouping import Grouping
 from incident_operator.api.incident import WorkloadReference
+from incident_operator.api.maintenance import MaintenanceSettings
 from incident_operator.api.remediations import CATALOG_LIMIT, Remediation
 from incident_operator.api.rotations import Rotation
 from incident_operator.domain.conditions import Condition
@@ -646,6 +647,10 @@ class EscalationPolicySpec(ApiModel):
         default=None,
         description="Group related signals into one incident (docs/grouping.md); unset: "
         "every rule and workload, and every alert, opens its own.",
+    )
+    maintenance: MaintenanceSettings = Field(
+        default=MaintenanceSettings(),
+        description="Limits on this namespace's MaintenanceWindows (docs/maintenance.md).",
     )
 
     @model_validator(mode="after")

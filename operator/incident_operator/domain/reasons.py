@@ -226,6 +226,15 @@ class Reason(StrEnum):
     STALE_DATA = "StaleData"
     # (least serious) a rule's range (rate over 5m, offset 1d) still overlaps a data gap.
     WINDOW_OVERLAPS_GAP = "WindowOverlapsGap"
+    # MaintenanceWindow Ready=True: the window holds back matching signals now;
+    WINDOW_ACTIVE = "Active"
+    # Ready=True: the window is valid and outside its time (before, between occurrences, over);
+    WINDOW_INACTIVE = "Inactive"
+    # Ready=False: the window is longer than its namespace's spec.maintenance.maxWindow
+    # (admission missed it, or the policy changed since): it holds nothing;
+    WINDOW_TOO_LONG = "WindowTooLong"
+    # Ready=False: the spec does not parse (a cron cronsim refuses, an unknown time zone).
+    INVALID_SCHEDULE = "InvalidSchedule"
 
 
 class FixCriterion(StrEnum):

@@ -9,8 +9,17 @@ from incident_operator.handlers import (
     detection,
     health,
     incidents,
+    maintenance,
     policies,
     settings,
 )
 
-__all__ = ["config_history", "detection", "health", "incidents", "policies", "settings"]
+__all__ = [
+    "config_history",
+    "detection",
+    "health",
+    "incidents",
+    "maintenance",
+    "policies",
+    "settings",
+]

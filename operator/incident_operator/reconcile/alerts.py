@@ -311,6 +311,7 @@ def _new_incident(item: AlertItem, now: datetime) -> NewIncident:
         labels={FINGERPRINT_LABEL: item.fingerprint, RULE_LABEL: label_value(item.alertname)},
         spec=spec,
         detection=_detection(item, item.fingerprint, now),
+        signal_labels={**alert.labels, "namespace": item.namespace},
     )
 
 

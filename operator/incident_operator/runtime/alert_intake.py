@@ -136,6 +136,9 @@ class AlertIntake:
         if isinstance(decision, DetectionUpdate):
             await self._writer.detection(decision)
             return "updated", f"{decision.namespace}/{decision.name}"
+        if current is None and item.alert.status == "resolved":
+            # A window holding it must not open it at its end.
+            await self._router.maintenance.resolved(item.namespace, item.fingerprint)
         return None
 
     def _failed(self, item: AlertItem, error: Exception) -> Ignored | str:

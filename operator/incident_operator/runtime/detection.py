@@ -98,6 +98,7 @@ from incident_operator.runtime.detection_state import (
     WorkloadIndex,
 )
 from incident_operator.runtime.detection_writer import Writer, gather_logged
+from incident_operator.runtime.maintenance import MAINTENANCE
 from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
 from incident_operator.runtime.signal_router import SignalRouter
 
@@ -496,6 +497,7 @@ class DetectionService:
         service = cls()
         seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
         router = SignalRouter(writer)
+        router.maintenance = MAINTENANCE.serving(router)
         if settings.prometheus_url:
             prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
             service = cls.polling(Detector(prometheus, seeder, writer, router=router))

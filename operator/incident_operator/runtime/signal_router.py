@@ -30,6 +30,11 @@ class MaintenanceGate(Protocol):
         name; None when no window matches (the signal goes on)."""
         ...
 
+    async def resolved(self, namespace: str, fingerprint: str) -> None:
+        """An inbound alert resolved with no incident open for it: a window holding it
+        opens nothing for it when it ends."""
+        ...
+
 
 class GroupingGate(Protocol):
     async def join(self, new: NewIncident) -> str | None:
@@ -40,6 +45,9 @@ class GroupingGate(Protocol):
 
 class _NoMaintenance:
     async def suppress(self, new: NewIncident) -> str | None:
+        return None
+
+    async def resolved(self, namespace: str, fingerprint: str) -> None:
         return None
 
 
