@@ -4,7 +4,9 @@ when it ends.
 
 The registry starts unseeded, as the policy registry does (runtime/policies.py): the gate
 waits for one complete listing before it lets any signal through, so a restarted operator
-never pages for a breach a window covers because it had not read the window yet.
+never pages for a breach a window covers because it had not read the window yet. It waits
+at most ``READY_WAIT``, and a missing MaintenanceWindow CRD counts as no windows: an
+incident tool fails open, paging during maintenance rather than staying silent.
 
 The gate (``Maintenance.suppress``) records a held signal in the window's
 status.suppressed before it answers, once per signal and then its lastSeen at most every
@@ -26,7 +28,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from incident_operator.adapters.events import post_event
-from incident_operator.adapters.kubernetes import CALL_ERRORS, call_error_reason
+from incident_operator.adapters.kubernetes import CALL_ERRORS, call_error_reason, is_not_found
 from incident_operator.adapters.maintenance_store import (
     list_maintenance_windows,
     write_window_status,
@@ -56,6 +58,9 @@ from incident_operator.runtime.signal_router import SignalRouter
 logger = logging.getLogger(__name__)
 
 WindowKey = tuple[str, str]
+# The longest a signal waits for the first listing of windows before it goes on: an API
+# server that cannot list them must not keep incidents from opening.
+READY_WAIT: Final = timedelta(seconds=30)
 # How often the end task looks at the windows: the most an opening waits past an end.
 TICK: Final = timedelta(seconds=1)
 
@@ -129,6 +134,15 @@ async def seed_windows(registry: WindowRegistry, namespaces: tuple[str, ...]) ->
             bodies = await asyncio.to_thread(list_maintenance_windows, namespaces)
             break
         except Exception as error:  # anything: the gate waits for this listing
+            if is_not_found(error):
+                # The MaintenanceWindow CRD is not installed (an upgrade that skipped
+                # CRDs): no window can apply, and detection must not stall behind it.
+                logger.error(
+                    "the MaintenanceWindow CRD is not installed; no maintenance window "
+                    "holds signals back until it is and the operator restarts"
+                )
+                bodies = []
+                break
             failures += 1
             delay = RECONCILE_RETRY.delay(failures, random.random()).total_seconds()
             reason = call_error_reason(error) if isinstance(error, CALL_ERRORS) else repr(error)
@@ -208,7 +222,16 @@ class Maintenance:
     # ------------------------------------------------------------------------ gate
 
     async def suppress(self, new: NewIncident) -> str | None:
-        await self._registry.ready.wait()
+        try:
+            await asyncio.wait_for(self._registry.ready.wait(), READY_WAIT.total_seconds())
+        except TimeoutError:
+            # Windows still unread: a page during maintenance rather than silence.
+            logger.warning(
+                "maintenance windows not listed yet after %s; %s is not held back",
+                READY_WAIT,
+                new.fingerprint,
+            )
+            return None
         windows = self._registry.in_namespace(new.namespace)
         if not windows:
             return None
