@@ -77,12 +77,6 @@ from incident_operator.domain.reasons import EntryType, Reason
 from incident_operator.domain.severity import Severity
 from incident_operator.domain.timeline import Entry
 from incident_operator.domain.triggers import TriggerInputs, TriggerName, fired_triggers
-from incident_operator.reconcile.governing_policy import effective_level
-from incident_operator.reconcile.joined_signals import (
-    signal_number,
-    signals_message_due,
-    systems_of,
-)
 from incident_operator.reconcile.contacts import (
     BACKUP,
     PAGING_METHODS,
@@ -96,6 +90,12 @@ from incident_operator.reconcile.contacts import (
     step_reaches,
 )
 from incident_operator.reconcile.coordination import RoleMove
+from incident_operator.reconcile.governing_policy import effective_level
+from incident_operator.reconcile.joined_signals import (
+    signal_number,
+    signals_message_due,
+    systems_of,
+)
 from incident_operator.reconcile.remediations import remediation_failed
 from incident_operator.reconcile.rollback import rollback_failed
 

@@ -38,11 +38,7 @@ def describe_signal(signal: SignalStatus) -> str:
 
 def joined_since(signals: Sequence[SignalStatus], told: int) -> list[SignalStatus]:
     """Signals that joined (not the first, not moved by a merge) numbered above ``told``."""
-    return [
-        s
-        for s in signals
-        if signal_number(s) > max(told, 1) and s.moved_from is None
-    ]
+    return [s for s in signals if signal_number(s) > max(told, 1) and s.moved_from is None]
 
 
 def record_joined(status: IncidentStatus, now: datetime) -> list[Entry]:
@@ -94,7 +90,5 @@ def signals_in(signals: Sequence[SignalStatus], ref: str | None) -> list[SignalS
     if not (low.isdigit() and high.isdigit()):
         return []
     return [
-        s
-        for s in signals
-        if int(low) <= signal_number(s) <= int(high) and s.moved_from is None
+        s for s in signals if int(low) <= signal_number(s) <= int(high) and s.moved_from is None
     ]

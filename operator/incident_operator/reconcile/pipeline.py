@@ -58,6 +58,7 @@ from incident_operator.reconcile.escalation import (
 )
 from incident_operator.reconcile.governing_policy import GoverningPolicy
 from incident_operator.reconcile.incident import reconcile_incident
+from incident_operator.reconcile.merge import is_merged
 from incident_operator.reconcile.remediation_kind import Observations
 from incident_operator.reconcile.remediations import (
     ActOutcome,
@@ -171,6 +172,21 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
         status.notifications = records
         status.timeline = [*status.timeline, *delivered]
         entries += delivered
+
+    if is_merged(incident):
+        # Closed by its merge (reconcile/merge.py): it decides nothing more and sends
+        # nothing; sends that were in flight still get their outcomes written.
+        return IncidentDecision(
+            status=status,
+            entries=entries,
+            events_only=events_only,
+            remove_approval=None,
+            patch=None,
+            claimed=[],
+            postmortem_draft=None,
+            wake_at=None,
+            nothing_to_propose=False,
+        )
 
     rollback = decide_rollback(
         RollbackInputs(
