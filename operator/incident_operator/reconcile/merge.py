@@ -287,7 +287,7 @@ def split_from_source(
 ) -> SourceSplit:
     """INC without the signal; its workload stays affected if another signal names it."""
     signals = [s for s in signals_of(source) if s.fingerprint != signal.fingerprint]
-    named = {s.workload for s in signals if s.workload is not None}
+    named = [s.workload for s in signals if s.workload is not None]
     affected = [w for w in source.spec.affected if w != signal.workload or w in named]
     entry = Entry(
         now,
