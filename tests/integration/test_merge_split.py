@@ -181,3 +181,26 @@ def test_a_merge_half_done_before_a_restart_finishes_without_duplicates(
     assert _fingerprints(target) == ["fp-web", "fp-pay"]
     assert _status(target)["mergedFrom"] == ["payments"]
     assert _status(source)["phase"] == "Closed"
+
+
+def test_merge_and_split_requests_are_made_as_yourself(
+    env: EscalationEnv, admission_policies: None
+) -> None:
+    kubectl, namespace = env.kubectl, env.namespace
+    kubectl(
+        "create", "rolebinding", "responders", "-n", namespace,
+        "--clusterrole=incident-responder", "--user=alice", "--user=bob",
+    )  # fmt: skip
+    env.apply(incident("db", "P2"))
+    for key in ("merge-by", "split-by"):
+        forged = kubectl(
+            "annotate", "incident", "db", "-n", namespace, f"sre.agentos.io/{key}=bob",
+            as_user="alice", check=False,
+        )  # fmt: skip
+        assert forged.returncode != 0
+        assert f"{key} must be your own user name (alice), not bob" in forged.stderr
+    own = kubectl(
+        "annotate", "incident", "db", "-n", namespace, "sre.agentos.io/merge-by=alice",
+        as_user="alice",
+    )  # fmt: skip
+    assert own.returncode == 0

@@ -30,6 +30,11 @@ notifications, posts the Events, stores the post-mortem draft)::
           v
     conditions derived from all of the above (Escalated, NotificationsFailing)
 
+A merged incident (status.mergedInto, reconcile/merge.py) stops after the outcomes: it
+is closed, and decides and sends nothing more. The lifecycle tells each signal that
+joined the incident once, and escalation sends at most one SignalsJoined message per
+update interval (reconcile/joined_signals.py).
+
 Each step sees what the earlier ones decided in the same pass, so they cannot disagree
 about what they saw, and everything they decide is written in one merge patch.
 """
