@@ -106,9 +106,11 @@ def test_merge_then_split(env: EscalationEnv) -> None:
         # A merged incident pages no more: a trigger that would escalate it at once does
         # nothing, while the same trigger on checkout (set after it) escalates checkout.
         before = {r["key"] for r in records(paged)}
+        # (With the shipped admission policies in force the API server refuses the change
+        # to a Closed incident outright; either way nothing may page.)
         env.kubectl(
             "patch", "incident", "payments", "-n", env.namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"triggers": {"dataLoss": True}}}),
+            "-p", json.dumps({"spec": {"triggers": {"dataLoss": True}}}), check=False,
         )  # fmt: skip
         env.kubectl(
             "patch", "incident", "checkout", "-n", env.namespace, "--type=merge",
@@ -169,9 +171,10 @@ def test_a_merge_half_done_before_a_restart_finishes_without_duplicates(
     _set_status(env, "checkout", {"signals": [_signal(1, "web", "fp-web"), moved]})
     _set_status(env, "checkout", {"mergedFrom": ["payments"]})
     _set_status(env, "payments", {"signals": [_signal(1, "pay", "fp-pay")]})
+    me = env.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout
     env.kubectl(
         "annotate", "incident", "payments", "-n", env.namespace,
-        "sre.agentos.io/merge-into=checkout", "sre.agentos.io/merge-by=alice",
+        "sre.agentos.io/merge-into=checkout", f"sre.agentos.io/merge-by={me}",
     )  # fmt: skip
     with env.operator("second.log") as operator:
         source = env.wait_for(
