@@ -1,6 +1,7 @@
 """Merge and split decisions (reconcile/merge.py): what moves where, what is refused, and
 that a decision taken again after a restart changes nothing twice."""
 
+import argparse
 from datetime import timedelta
 from typing import Any
 
@@ -8,6 +9,8 @@ import pytest
 
 from incident_operator.api.annotations import MERGE_BY, MERGE_INTO, SPLIT, SPLIT_BY
 from incident_operator.api.incident import Incident, SignalStatus, WorkloadReference
+from incident_operator.cli.merge_commands import add_merge_commands
+from incident_operator.cli.signals_render import signals_section
 from incident_operator.domain.conditions import ConditionStatus, find_condition
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, EntryType, Reason
@@ -269,3 +272,34 @@ def test_workload_reference_equality_is_by_kind_and_name() -> None:
         WorkloadReference.model_validate({"kind": "Deployment", "name": "a"})
     )
     assert SignalStatus.model_validate(_signal(1)).workload is not None
+
+
+def test_show_lists_signals_and_links() -> None:
+    status = {
+        "signals": [
+            _signal(1),
+            _signal(2, None, "DiskFull")
+            | {"movedFrom": "payments", "breaching": False}
+            | {"recoveredAt": "2026-01-01T10:00:00Z"},
+        ],
+        "mergedFrom": ["payments"],
+        "splitFrom": "search",
+    }
+    lines = signals_section(status)
+    assert lines[1] == "Signals (2):"
+    assert "s1" in lines[3]
+    assert "Deployment/web" in lines[3]
+    assert "DiskFull" in lines[4]
+    assert "2026-01-01T10:00:00Z  (from payments)" in lines[4]
+    assert "Merged from:     payments" in lines
+    assert "Split from:      search" in lines
+    assert signals_section({}) == []
+
+
+def test_merge_help_says_which_way() -> None:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    merge = add_merge_commands(commands)[0]
+    assert "Merge the second incident INTO the first" in (merge.description or "")
+    args = parser.parse_args(["merge", "INC-7", "INC-9"])
+    assert (args.into, args.source) == ("INC-7", "INC-9")

@@ -93,8 +93,6 @@ def merge_refusal(source: Incident, into: str, target: Incident | None) -> str |
     phase = target.status.phase
     if phase is not None and not phase.is_active:
         return f"{into} is {phase.value}: merge only into an open incident"
-    if source.metadata.name in target.status.merged_from:
-        return None  # half done before a restart: finish it
     return None
 
 
