@@ -28,3 +28,12 @@ REMEDIATE_BY: Final = "sre.agentos.io/remediate-by"
 # of the record's approverGroup) and what: "rN:<status.remediations[].proposal>".
 APPROVE_REMEDIATION: Final = "sre.agentos.io/approve-remediation"
 APPROVE_REMEDIATION_REQUEST: Final = "sre.agentos.io/approve-remediation-request"
+# A merge (`kubectl incident merge INTO FROM`), set on the incident merged away: the name
+# of the incident it merges into, and who asked. The operator moves its signals there and
+# closes it (status.mergedInto); a refused merge has both removed (docs/merge-split.md).
+MERGE_INTO: Final = "sre.agentos.io/merge-into"
+MERGE_BY: Final = "sre.agentos.io/merge-by"
+# A split (`kubectl incident split INC SIGNAL`): the id of the signal (s3) to open a new
+# incident for, and who asked. Removed once done or refused.
+SPLIT: Final = "sre.agentos.io/split"
+SPLIT_BY: Final = "sre.agentos.io/split-by"

@@ -434,6 +434,12 @@ class Templates(ApiModel):
         description="The message #sre-team gets when a role is assigned, handed off or "
         "left vacant (variable coordination: line, title, previous, current, handoff, roles).",
     )
+    signals_joined: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="The message the incident's channels get when signals joined it, at most "
+        "one per update interval (variable signals: a list of id, source, rule, workload, "
+        "level).",
+    )
 
 
 class Communication(ApiModel):

@@ -149,6 +149,14 @@ class EscalationStatus(ApiModel):
     # status.communication.messagesRecorded. Kept so older statuses still read.
     customer_notified: bool = False
     updates_announced: Annotated[int, Field(ge=0)] = 0
+    signals_announced: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="The highest signal number a SignalsJoined message told of (at most "
+        "one such message per update interval).",
+    )
+    signals_announced_at: datetime | None = Field(
+        default=None, description="When the last SignalsJoined message was recorded."
+    )
     # The nextUpdateDueAt a reminder was sent for.
     reminded_for: datetime | None = None
     # The resolvedAt a resolution notice was sent for (a reopened incident resolves anew).

@@ -639,6 +639,10 @@ class Recorded(ApiModel):
     post_mortem_status: PostMortemStatusWord | None = None
     triage: Triage | None = None
     mitigation: Annotated[str, Field(max_length=1024)] | None = None
+    signals: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="The highest signal number (s3 -> 3) the timeline told of as joined.",
+    )
 
 
 class IncidentStatus(ApiModel):

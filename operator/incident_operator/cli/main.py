@@ -35,6 +35,7 @@ from incident_operator.cli.customer_commands import add_publish
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.maintenance_commands import add_maintenance_commands
+from incident_operator.cli.merge_commands import add_merge_commands
 from incident_operator.cli.oncall_command import add_oncall
 from incident_operator.cli.remediation_commands import add_remediation_commands
 from incident_operator.cli.render import label as _label
@@ -431,6 +432,7 @@ def _parser() -> argparse.ArgumentParser:
         *add_response_commands(commands),
         *add_remediation_commands(commands),
         *add_maintenance_commands(commands),
+        *add_merge_commands(commands),
     ]:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser

@@ -11,6 +11,7 @@ from typing import Any
 
 from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli.escape import escape, escape_block
+from incident_operator.cli.signals_render import signals_section
 from incident_operator.domain.durations import format_duration
 from incident_operator.domain.links import RelatedLinks, link_lines
 from incident_operator.domain.severity import Severity, describe
@@ -203,6 +204,7 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
     lines += customer_section(status, now)
     lines += rollback_section(status)
     lines += remediations_section(status)
+    lines += signals_section(status)
     conditions = status.get("conditions") or []
     if conditions:
         lines += ["", "Conditions:"]

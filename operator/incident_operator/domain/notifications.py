@@ -75,6 +75,9 @@ class NotificationKind(StrEnum):
     # A role assigned, changed or unassigned (a hand-off when it moves from one person
     # to another), once per change: to #sre-team (and #incident-all) only.
     COORDINATION = "Coordination"
+    # Signals that joined a grouped incident (status.signals), at most one message per
+    # update interval, to the incident's chat channels and webhooks; it never pages.
+    SIGNALS_JOINED = "SignalsJoined"
 
     @property
     def for_customers(self) -> bool:

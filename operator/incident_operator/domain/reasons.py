@@ -57,6 +57,9 @@ class ConditionType(StrEnum):
     # Incident: a rollback of an affected workload (status.rollback): False while proposed
     # or when refused or failed, Unknown while it runs, True once detection sees recovery.
     ROLLED_BACK = "RolledBack"
+    # Incident: True once it was merged into another (status.mergedInto): it is closed
+    # without the resolution gate or a post-mortem, and its escalation stopped.
+    MERGED = "Merged"
 
 
 class Reason(StrEnum):
@@ -71,6 +74,8 @@ class Reason(StrEnum):
     # Ready=False: deciding or writing the incident failed (the message says how); it is
     # retried with backoff while the other incidents go on.
     RECONCILE_FAILED = "ReconcileFailed"
+    # Merged=True: merged into another incident (status.mergedInto names it).
+    MERGED_INTO = "MergedInto"
     # CommanderAssigned: a commander is named.
     ASSIGNED = "Assigned"
     # CommanderAssigned: nobody is named yet, and it is not yet late.
@@ -331,6 +336,15 @@ class EntryType(StrEnum):
     REMEDIATION_WITHDRAWN = "RemediationWithdrawn"
     REMEDIATION_APPROVAL_IGNORED = "RemediationApprovalIgnored"
     REMEDIATION_FAILED = "RemediationFailed"
+    # A signal joined the incident (grouping); the message names source, rule, workload.
+    SIGNAL_JOINED = "SignalJoined"
+    # Merge (`kubectl incident merge`): on both incidents, naming the other.
+    MERGED = "Merged"
+    # Split (`kubectl incident split`): on both incidents, naming the other.
+    SIGNAL_SPLIT = "SignalSplit"
+    # A merge or split that was refused (the message says why). Warnings.
+    MERGE_REFUSED = "MergeRefused"
+    SPLIT_REFUSED = "SplitRefused"
     # Older entries folded into a count when the timeline is full.
     SUMMARIZED = "Summarized"
 
@@ -363,6 +377,8 @@ _WARNINGS: Final = frozenset(
         EntryType.REMEDIATION_WITHDRAWN,
         EntryType.REMEDIATION_APPROVAL_IGNORED,
         EntryType.REMEDIATION_FAILED,
+        EntryType.MERGE_REFUSED,
+        EntryType.SPLIT_REFUSED,
     }
 )
 

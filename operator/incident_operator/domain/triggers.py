@@ -36,7 +36,8 @@ class TriggerName(StrEnum):
     SECURITY_BREACH = "securityBreach"
     # "Customer SLA at risk".
     SLA_AT_RISK = "slaAtRisk"
-    # "Multiple systems affected": the flag, or two or more affected workloads.
+    # "Multiple systems affected": the flag, two or more affected workloads, or signals
+    # from two or more systems (workloads, or rules and alerts without one).
     MULTIPLE_SYSTEMS = "multipleSystems"
     # "No progress in expected timeframe": a lifecycle deadline passed.
     NO_PROGRESS = "noProgress"
@@ -71,6 +72,9 @@ class TriggerInputs:
     remediation_failed: tuple[str, str] | None = None
     # Triage answered "data at risk" (spec.triage.dataAtRisk).
     data_at_risk: bool = False
+    # How many distinct systems the incident's signals cover (workloads; a signal without
+    # one counts by its rule or alert name).
+    signal_systems: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,13 @@ def _multiple_systems(inputs: TriggerInputs) -> FiredTrigger | None:
             name,
             name.value,
             f"multiple systems affected ({inputs.affected_workloads} workloads)",
+        )
+    if inputs.signal_systems >= 2:
+        # The same instance as the flag's: the incident escalates for it once.
+        return FiredTrigger(
+            name,
+            name.value,
+            f"multiple systems affected (signals from {inputs.signal_systems} systems)",
         )
     return None
 

@@ -90,6 +90,12 @@ from incident_operator.reconcile.contacts import (
     step_reaches,
 )
 from incident_operator.reconcile.coordination import RoleMove
+from incident_operator.reconcile.governing_policy import effective_level
+from incident_operator.reconcile.joined_signals import (
+    signal_number,
+    signals_message_due,
+    systems_of,
+)
 from incident_operator.reconcile.remediations import remediation_failed
 from incident_operator.reconcile.rollback import rollback_failed
 
@@ -411,6 +417,7 @@ def _trigger_inputs(incident: Incident, policy: EscalationPolicy | None) -> Trig
         multiple_systems=spec.triggers.multiple_systems,
         external_dependency=spec.triggers.external_dependency,
         affected_workloads=len(spec.affected),
+        signal_systems=systems_of(incident.status.signals),
         conditions=tuple(incident.status.conditions),
         escalate_overdue_updates=bool(
             policy and policy.spec.communication.escalate_overdue_updates
@@ -616,6 +623,8 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         kind = NotificationKind.STATUS_UPDATE
         scratch.notify(kind, f"update-{number}", scratch.route(kind), now, str(number), False)
     escalation.updates_announced = max(escalation.updates_announced, len(updates))
+    if active:
+        _announce_signals(scratch)
     due = status.next_update_due_at
     if active and due is not None and now >= due and escalation.reminded_for != due:
         escalation.reminded_for = due
@@ -629,6 +638,42 @@ def _announce(scratch: _Scratch, active: bool) -> None:
         scratch.notify(
             NotificationKind.RESOLUTION, event, scratch.route(NotificationKind.RESOLUTION), resolved
         )
+
+
+def _signals_interval(scratch: _Scratch) -> timedelta | None:
+    return effective_level(scratch.severity, scratch.policy).update_every
+
+
+def _announce_signals(scratch: _Scratch) -> None:
+    """One SignalsJoined message for the signals that joined since the last, at most one
+    per update interval (reconcile/joined_signals.py); to chat channels and webhooks."""
+    escalation, now = scratch.escalation, scratch.now
+    told, _ = signals_message_due(
+        scratch.incident.status.signals,
+        escalation.signals_announced,
+        escalation.signals_announced_at,
+        _signals_interval(scratch),
+        now,
+    )
+    if not told:
+        return
+    low, high = signal_number(told[0]), signal_number(told[-1])
+    kind = NotificationKind.SIGNALS_JOINED
+    scratch.notify(kind, f"signals-joined-{high}", scratch.route(kind), now, f"{low}-{high}", False)
+    escalation.signals_announced = high
+    escalation.signals_announced_at = now
+
+
+def _signals_due_at(scratch: _Scratch) -> datetime | None:
+    escalation = scratch.escalation
+    _, due = signals_message_due(
+        scratch.incident.status.signals,
+        escalation.signals_announced,
+        escalation.signals_announced_at,
+        _signals_interval(scratch),
+        scratch.now,
+    )
+    return due
 
 
 def _coordinate(scratch: _Scratch, moves: Sequence[RoleMove], active: bool) -> None:
@@ -722,6 +767,7 @@ def plan_escalation(
         wake.append(due)
     if active:
         wake.append(_backups_due_at(scratch))
+        wake.append(_signals_due_at(scratch))
     schedule_wake_at = _earliest(wake)
     return EscalationPlan(
         escalation,

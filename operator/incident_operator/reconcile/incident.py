@@ -55,6 +55,7 @@ from incident_operator.reconcile.governing_policy import (
     effective_level,
     monitoring_window,
 )
+from incident_operator.reconcile.joined_signals import record_joined
 from incident_operator.reconcile.related_links import policy_links
 from incident_operator.reconcile.remediations import remediation_active, remediation_recovered
 from incident_operator.reconcile.resolution_gate import (
@@ -504,6 +505,9 @@ def reconcile_incident(
             f"phase {status.phase.value}",
         )
     _record_spec_changes(incident, scratch)
+    for joined in record_joined(status, now):
+        scratch.entries.append(joined)
+        status.timeline.append(joined)
     acknowledged = _record_acknowledgement(incident, scratch)
     postmortem_required = requires_postmortem(level)
     _update_action_items(incident, scratch)

@@ -24,7 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from incident_operator.api.escalation_policy import EscalationPolicy, Templates
 from incident_operator.api.escalation_status import ContactReach, NotificationRecord, ReachedStep
-from incident_operator.api.incident import Incident
+from incident_operator.api.incident import Incident, SignalStatus
 from incident_operator.domain.conditions import (
     Condition,
     ConditionStatus,
@@ -48,6 +48,7 @@ from incident_operator.reconcile import runbook_templates
 from incident_operator.reconcile.contacts import find_contact
 from incident_operator.reconcile.coordination import coordination_context
 from incident_operator.reconcile.governing_policy import effective_level
+from incident_operator.reconcile.joined_signals import describe_signal, signals_in
 from incident_operator.reconcile.related_links import policy_links
 from incident_operator.reconcile.triage import triage_summary
 
@@ -73,6 +74,7 @@ class TemplateName(StrEnum):
     UPDATE_REMINDER = "updateReminder"
     CUSTOMER_REMINDER = "customerReminder"
     COORDINATION = "coordination"
+    SIGNALS_JOINED = "signalsJoined"
 
     @property
     def attribute(self) -> str:
@@ -91,6 +93,7 @@ BUILTIN: dict[TemplateName, str] = {
     TemplateName.UPDATE_REMINDER: runbook_templates.UPDATE_REMINDER,
     TemplateName.CUSTOMER_REMINDER: runbook_templates.CUSTOMER_REMINDER,
     TemplateName.COORDINATION: runbook_templates.COORDINATION,
+    TemplateName.SIGNALS_JOINED: runbook_templates.SIGNALS_JOINED,
 }
 
 # PagerDuty's acknowledge carries no text: it has no template; its summary is made here.
@@ -108,6 +111,7 @@ TEMPLATE_FOR_KIND: dict[NotificationKind, TemplateName | None] = {
     NotificationKind.CUSTOMER_RESOLUTION: TemplateName.CUSTOMER_RESOLUTION,
     NotificationKind.CUSTOMER_REMINDER: TemplateName.CUSTOMER_REMINDER,
     NotificationKind.COORDINATION: TemplateName.COORDINATION,
+    NotificationKind.SIGNALS_JOINED: TemplateName.SIGNALS_JOINED,
 }
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -492,9 +496,26 @@ def message_context(
         "coordination": (
             coordination_context(incident, ref) if kind is NotificationKind.COORDINATION else None
         ),
+        "signals": (
+            [_signal_context(s) for s in signals_in(incident.status.signals, ref)]
+            if kind is NotificationKind.SIGNALS_JOINED
+            else []
+        ),
         "current_actions": current_actions,
         "next_steps": next_steps,
         "links": _links_context(links or policy_links(None)),
+    }
+
+
+def _signal_context(signal: SignalStatus) -> dict[str, Any]:
+    workload = signal.workload
+    return {
+        "id": signal.id,
+        "source": signal.source.value,
+        "rule": signal.rule,
+        "workload": f"{workload.kind.value}/{workload.name}" if workload else None,
+        "level": signal.level.value,
+        "line": describe_signal(signal),
     }
 
 
@@ -554,6 +575,22 @@ def _sample_incidents() -> list[Incident]:
                 "resolvedAt": "2025-01-01T12:45:00Z",
                 "nextUpdateDueAt": "2025-01-01T12:50:00Z",
                 "recorded": {"acknowledgedBy": "alice"},
+                "signals": [
+                    {
+                        "id": f"s{number}",
+                        "source": "alertmanager",
+                        "severity": "P1",
+                        "firstSeen": "2025-01-01T12:00:00Z",
+                        "fingerprint": f"sample{number}",
+                        "policy": "default",
+                        "rule": "HighErrorRate",
+                        "workload": {"kind": "Deployment", "name": f"api-{number}"},
+                        "level": "critical",
+                        "breaching": True,
+                        "lastEvaluatedAt": "2025-01-01T12:00:00Z",
+                    }
+                    for number in (1, 2, 3)
+                ],
                 "escalation": {
                     "level": 1,
                     "roleChanges": [
@@ -627,6 +664,7 @@ def sample_contexts(kind: NotificationKind) -> list[dict[str, Any]]:
         NotificationKind.CUSTOMER_PROGRESS: "1",
         NotificationKind.CUSTOMER_REMINDER: CustomerDue.FIRST.value,
         NotificationKind.COORDINATION: "1",
+        NotificationKind.SIGNALS_JOINED: "2-3",
     }
     return [
         message_context(incident, kind, refs.get(kind), _SAMPLE_TIME, every)

@@ -30,6 +30,11 @@ notifications, posts the Events, stores the post-mortem draft)::
           v
     conditions derived from all of the above (Escalated, NotificationsFailing)
 
+A merged incident (status.mergedInto, reconcile/merge.py) stops after the outcomes: it
+is closed, and decides and sends nothing more. The lifecycle tells each signal that
+joined the incident once, and escalation sends at most one SignalsJoined message per
+update interval (reconcile/joined_signals.py).
+
 Each step sees what the earlier ones decided in the same pass, so they cannot disagree
 about what they saw, and everything they decide is written in one merge patch.
 """
@@ -58,6 +63,7 @@ from incident_operator.reconcile.escalation import (
 )
 from incident_operator.reconcile.governing_policy import GoverningPolicy
 from incident_operator.reconcile.incident import reconcile_incident
+from incident_operator.reconcile.merge import is_merged
 from incident_operator.reconcile.remediation_kind import Observations
 from incident_operator.reconcile.remediations import (
     ActOutcome,
@@ -171,6 +177,21 @@ def decide_incident(inputs: IncidentInputs) -> IncidentDecision:
         status.notifications = records
         status.timeline = [*status.timeline, *delivered]
         entries += delivered
+
+    if is_merged(incident):
+        # Closed by its merge (reconcile/merge.py): it decides nothing more and sends
+        # nothing; sends that were in flight still get their outcomes written.
+        return IncidentDecision(
+            status=status,
+            entries=entries,
+            events_only=events_only,
+            remove_approval=None,
+            patch=None,
+            claimed=[],
+            postmortem_draft=None,
+            wake_at=None,
+            nothing_to_propose=False,
+        )
 
     rollback = decide_rollback(
         RollbackInputs(

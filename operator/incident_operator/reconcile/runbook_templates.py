@@ -240,3 +240,17 @@ Roles now:
 {% endfor -%}
 ===================================================
 """
+
+SIGNALS_JOINED: Final = """\
+SIGNALS JOINED
+===================================================
+Incident ID: {{ incident.id }} ({{ incident.severity }}, {{ incident.state }})
+Channel: {{ incident.channel }}
+More signals joined this incident (one outage, one incident):
+{% for signal in signals -%}
+- {{ signal.line }}
+{% else -%}
+- (the signals are listed in kubectl incident show {{ incident.id }})
+{% endfor -%}
+===================================================
+"""

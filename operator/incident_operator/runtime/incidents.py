@@ -8,6 +8,7 @@ One pipeline serves every Incident, whether a watch event or a deadline wakes it
                  workloads' labels); the workloads its rollback needs; the objects its
                  open remediations need (each once, through its kind's adapter);
                  finished sends
+      -> merge or split people asked for (runtime/merge.py), then read again
       -> decide: reconcile.pipeline.decide_incident (rollback, remediations, lifecycle,
                  escalation, claims, derived conditions on one copy of the status)
       -> write:  approval (and remediation request) annotations already judged are
@@ -100,6 +101,7 @@ from incident_operator.reconcile.status_patch import status_difference
 from incident_operator.runtime import clock
 from incident_operator.runtime.delivery import Sender
 from incident_operator.runtime.events import EventPoster
+from incident_operator.runtime.merge import MergeSplit
 from incident_operator.runtime.policies import POLICIES
 from incident_operator.runtime.wakeups import Key, Wakeups
 
@@ -196,6 +198,7 @@ class IncidentPipeline:
         self._id_locks: dict[str, asyncio.Lock] = {}
         self._allocator: IncidentIdAllocator | None = None
         self._events = EventPoster()
+        self._merges = MergeSplit(self._events)
         self._sender = Sender(settings.send_timeout)
         self._senders: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -290,6 +293,13 @@ class IncidentPipeline:
             incident = await self._parse(body)
             if incident is None:
                 return
+            if await self._merges.act(incident):
+                # A merge or split was carried out (or refused): decide from what it wrote.
+                fresh = await _blocking(read_incident, *key)
+                if fresh is None:
+                    return
+                body, carried = fresh, _Round()
+                continue
             waiting = _awaiting_detection(incident, clock.now())
             if waiting is not None:
                 # Detection writes what it saw right after creating the incident; that
