@@ -30,6 +30,16 @@ def _positive_seconds(text: str, flag: str) -> float:
     return value
 
 
+def _namespaced_name(text: str | None, flag: str) -> tuple[str, str] | None:
+    """NAMESPACE/NAME as a pair; None when unset."""
+    if not text:
+        return None
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"{flag} {text!r}: expected NAMESPACE/NAME")
+    return namespace, name
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Namespaces watched; empty: the whole cluster.
@@ -74,24 +84,10 @@ class Settings:
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Settings":
         """From parsed ``run`` arguments; ValueError names the malformed flag."""
-        secret = None
-        if args.alertmanager_token_secret:
-            namespace, _, name = args.alertmanager_token_secret.partition("/")
-            if not namespace or not name or "/" in name:
-                raise ValueError(
-                    f"--alertmanager-token-secret {args.alertmanager_token_secret!r}: "
-                    "expected NAMESPACE/NAME"
-                )
-            secret = (namespace, name)
-        pagerduty_secret = None
-        if args.pagerduty_webhook_secret:
-            namespace, _, name = args.pagerduty_webhook_secret.partition("/")
-            if not namespace or not name or "/" in name:
-                raise ValueError(
-                    f"--pagerduty-webhook-secret {args.pagerduty_webhook_secret!r}: "
-                    "expected NAMESPACE/NAME"
-                )
-            pagerduty_secret = (namespace, name)
+        secret = _namespaced_name(args.alertmanager_token_secret, "--alertmanager-token-secret")
+        pagerduty_secret = _namespaced_name(
+            args.pagerduty_webhook_secret, "--pagerduty-webhook-secret"
+        )
         prometheus_url = args.prometheus_url or None
         if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
             raise ValueError(f"--prometheus-url {prometheus_url!r}: expected an http(s) URL")

@@ -10,9 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +22,7 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 from tests.support.escalation_env import SECRET_NAME, all_sent, channels, records, time_of
+from tests.support.intake_http import free_port, post_json
 from tests.support.pagerduty_webhooks import encoded, incident_event, sign
 from tests.support.receivers import HttpRecorder
 
@@ -36,13 +34,6 @@ FINGERPRINT = "sre.agentos.io/fingerprint"
 # The on-call contact's PagerDuty services (their own routing keys).
 DANA_KEY = "DANAkey0123456789abcdef00000000"
 BOB_KEY = "BOBkey0123456789abcdef000000000"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -112,7 +103,7 @@ def intakes(
         },
     }
     kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=json.dumps(policy))
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("intakes") / "operator.log"
     process = OperatorProcess(
         cluster.kubeconfig,
@@ -138,21 +129,8 @@ def intakes(
         core.delete_namespace(namespace, propagation_policy="Background")
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    for name, value in headers.items():
-        request.add_header(name, value)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def _webhook(intakes: Intakes, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    return _post(
+    return post_json(
         f"{intakes.base}/webhook",
         json.dumps(body).encode(),
         {"Authorization": f"Bearer {TOKEN}"},
@@ -163,7 +141,8 @@ def _pagerduty(
     intakes: Intakes, delivery: dict[str, Any], secret: str = PAGERDUTY_SECRET
 ) -> tuple[int, dict[str, Any]]:
     body = encoded(delivery)
-    return _post(f"{intakes.base}/pagerduty", body, {"X-PagerDuty-Signature": sign(body, secret)})
+    headers = {"X-PagerDuty-Signature": sign(body, secret)}
+    return post_json(f"{intakes.base}/pagerduty", body, headers)
 
 
 def _incidents(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
@@ -229,7 +208,7 @@ def test_a_schema_error_is_a_400_naming_the_field_and_writes_nothing(
     status, answer = _webhook(intakes, _delivery(good, bad))
     assert status == 400
     assert answer["error"].startswith("signals[1].severity: Input should be 'P0'")
-    status, answer = _post(f"{intakes.base}/webhook", json.dumps(_delivery(good)).encode(), {})
+    status, answer = post_json(f"{intakes.base}/webhook", json.dumps(_delivery(good)).encode(), {})
     assert status == 401, answer
     assert _incidents(kubectl, intakes.namespace) == []
 
@@ -277,7 +256,7 @@ def test_a_badly_signed_pagerduty_delivery_is_a_401_and_writes_nothing(
     delivery = incident_event("incident.triggered", "PBADSIGNED01")
     body = encoded(delivery)
     for headers in ({}, {"X-PagerDuty-Signature": sign(body, "not-the-secret")}):
-        status, answer = _post(f"{intakes.base}/pagerduty", body, headers)
+        status, answer = post_json(f"{intakes.base}/pagerduty", body, headers)
         assert status == 401, answer
     assert not any(
         i["metadata"]["labels"].get(FINGERPRINT) == "pagerduty.PBADSIGNED01"
@@ -289,7 +268,7 @@ def test_pagerduty_triggers_acknowledges_and_resolves(intakes: Intakes, kubectl:
     namespace, http = intakes.namespace, intakes.http
     # Rotation: PagerDuty signs with the old and the new secret; the new one is ours.
     triggered = encoded(incident_event("incident.triggered"))
-    status, answer = _post(
+    status, answer = post_json(
         f"{intakes.base}/pagerduty",
         triggered,
         {"X-PagerDuty-Signature": sign(triggered, "old-secret", PAGERDUTY_SECRET)},

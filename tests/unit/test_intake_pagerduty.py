@@ -1,6 +1,7 @@
 """PagerDuty v3 webhooks: signatures (good, bad, rotated, missing), over HTTP too, and what
 each event means here."""
 
+import argparse
 import asyncio
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from incident_operator.adapters.alertmanager_receiver import (
     SignedIntake,
 )
 from incident_operator.api.contacts import Contact
+from incident_operator.config import Settings, add_run_arguments
 from incident_operator.domain.notifications import pagerduty_dedup_key
 from incident_operator.domain.severity import Severity
 from incident_operator.reconcile.alerts import PayloadError
@@ -199,3 +201,28 @@ def test_the_acknowledger_is_mapped_through_the_policys_contacts() -> None:
     assert acknowledger(agent, [other, dana]) == "dana@example.com"
     assert acknowledger(agent, [other]) == "pagerduty:Tenex Engineer"
     assert acknowledger(None, [dana]) == "pagerduty:unknown"
+
+
+def _settings(*argv: str, environ: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, environ or {})
+    return Settings.from_arguments(parser.parse_args(list(argv)))
+
+
+def test_the_pagerduty_settings_from_flags_and_environment() -> None:
+    assert _settings().pagerduty_webhook_secret is None
+    flagged = _settings("--pagerduty-webhook-secret", "ops/pd", "--pagerduty-namespace", "shop")
+    assert flagged.pagerduty_webhook_secret == ("ops", "pd")
+    assert (flagged.pagerduty_webhook_secret_key, flagged.pagerduty_namespace) == (
+        "secret",
+        "shop",
+    )
+    from_env = _settings(
+        environ={"PAGERDUTY_WEBHOOK_SECRET": "ops/pd", "PAGERDUTY_WEBHOOK_SECRET_KEY": "k"}
+    )
+    assert (from_env.pagerduty_webhook_secret, from_env.pagerduty_webhook_secret_key) == (
+        ("ops", "pd"),
+        "k",
+    )
+    with pytest.raises(ValueError, match="expected NAMESPACE/NAME"):
+        _settings("--pagerduty-webhook-secret", "pd")
