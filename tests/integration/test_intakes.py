@@ -13,11 +13,13 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import create_incident, get_incident
 from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
@@ -42,6 +44,10 @@ class Intakes:
     base: str
     http: HttpRecorder
     process: OperatorProcess
+    # The operator's user (the tests' kubeconfig user), Dana's Kubernetes user: were the
+    # admission policies installed by another module of the session, the operator may
+    # set acknowledged-by to its own name (a service account's exception is tested below).
+    operator_user: str
 
 
 def _person(name: str, key: str, **fields: Any) -> dict[str, Any]:
@@ -61,6 +67,7 @@ def intakes(
 ) -> Iterator[Intakes]:
     """A namespace with the token and PagerDuty Secrets, a policy paging the on-call role
     (Dana, then her backup Bob if she does not acknowledge within 12 s), and the operator."""
+    me = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout
     core = k8s.CoreV1Api(k8s_api)
     namespace = f"t-intakes-{secrets.token_hex(3)}"
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
@@ -94,7 +101,7 @@ def intakes(
             "contacts": [
                 {
                     "role": "on-call",
-                    "primary": _person("Dana", "dana", user="dana", pagerDutyUser="PLH1HKV"),
+                    "primary": _person("Dana", "dana", user=me, pagerDutyUser="PLH1HKV"),
                     "backup": _person("Bob", "bob"),
                     "acknowledgeWithin": "12s",
                 }
@@ -122,7 +129,7 @@ def intakes(
         ),
     ).start()
     try:
-        yield Intakes(namespace, f"http://127.0.0.1:{port}", http, process)
+        yield Intakes(namespace, f"http://127.0.0.1:{port}", http, process, me)
     finally:
         process.stop()
         http.close()
@@ -282,20 +289,21 @@ def test_pagerduty_triggers_acknowledges_and_resolves(intakes: Intakes, kubectl:
     assert "https://acme.pagerduty.com/incidents/Q2K9SHJ3WJ1KPL" in spec["summary"]
 
     # Acknowledged in PagerDuty by Dana (PLH1HKV): recorded as her Kubernetes user.
+    dana = intakes.operator_user
     status, answer = _pagerduty(intakes, incident_event("incident.acknowledged"))
-    assert (status, answer) == (200, {"acknowledged": opened, "acknowledgedBy": "dana"})
+    assert (status, answer) == (200, {"acknowledged": opened, "acknowledgedBy": dana})
     body = wait_until(
         lambda: (i := _incident(kubectl, namespace, name))["status"].get("acknowledgedAt") and i,
         what="acknowledged",
         timeout=60,
         detail=intakes.process.log_tail,
     )
-    assert body["metadata"]["annotations"]["sre.agentos.io/acknowledged-by"] == "dana"
+    assert body["metadata"]["annotations"]["sre.agentos.io/acknowledged-by"] == dana
     ack = next(c for c in body["status"]["conditions"] if c["type"] == "Acknowledged")
-    assert (ack["status"], ack["message"]) == ("True", "acknowledged by dana")
+    assert (ack["status"], ack["message"]) == ("True", f"acknowledged by {dana}")
     # A second acknowledgement (another user) changes nothing.
     again = incident_event("incident.acknowledged", agent_id="POTHER1", agent_name="Sam")
-    assert _pagerduty(intakes, again) == (200, {"unchanged": opened, "acknowledgedBy": "dana"})
+    assert _pagerduty(intakes, again) == (200, {"unchanged": opened, "acknowledgedBy": dana})
 
     # Dana was paged; her backup's window passes with the incident acknowledged: no page.
     def backup_window_passed() -> dict[str, Any] | None:
@@ -340,3 +348,47 @@ def test_the_operators_own_page_is_not_declared_again(intakes: Intakes, kubectl:
     assert status == 200
     assert "the operator's own page" in answer["ignored"]
     assert len(_incidents(kubectl, intakes.namespace)) == before
+
+
+def test_the_operators_service_account_may_record_an_acknowledgement_once(
+    kubectl: Kubectl, namespace: str, admission_policies: None
+) -> None:
+    """manifests/admission/identity.yaml: people only as themselves; the operator's service
+    account may set acknowledged-by (to the PagerDuty user) when it is not set, never change
+    it; another service account may not."""
+    operator_sa = "system:serviceaccount:incident-operator:incident-operator"
+    other_sa = "system:serviceaccount:incident-operator:someone-else"
+    kubectl(
+        "create",
+        "rolebinding",
+        "responders",
+        "-n",
+        namespace,
+        "--clusterrole=incident-responder",
+        f"--user={operator_sa}",
+        f"--user={other_sa}",
+    )
+    create_incident(kubectl, namespace, "db", title="DB slow", severity="P2")
+
+    def acknowledge(value: str, user: str) -> CompletedProcess[str]:
+        return kubectl(
+            "annotate",
+            "--overwrite",
+            "incident",
+            "db",
+            "-n",
+            namespace,
+            f"sre.agentos.io/acknowledged-by={value}",
+            as_user=user,
+            check=False,
+        )
+
+    refused = acknowledge("pagerduty:Sam", other_sa)
+    assert refused.returncode != 0
+    assert "acknowledged-by must be your own user name" in refused.stderr
+    assert acknowledge("pagerduty:Tenex Engineer", operator_sa).returncode == 0
+    changed = acknowledge("pagerduty:Sam", operator_sa)
+    assert changed.returncode != 0
+    assert "acknowledged-by must be your own user name" in changed.stderr
+    annotations = get_incident(kubectl, namespace, "db")["metadata"]["annotations"]
+    assert annotations["sre.agentos.io/acknowledged-by"] == "pagerduty:Tenex Engineer"
