@@ -30,6 +30,16 @@ def _positive_seconds(text: str, flag: str) -> float:
     return value
 
 
+def _namespaced_name(text: str | None, flag: str) -> tuple[str, str] | None:
+    """NAMESPACE/NAME as a pair; None when unset."""
+    if not text:
+        return None
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"{flag} {text!r}: expected NAMESPACE/NAME")
+    return namespace, name
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Namespaces watched; empty: the whole cluster.
@@ -59,6 +69,12 @@ class Settings:
     #: presents as a bearer token; None: the receiver is off.
     alertmanager_token_secret: tuple[str, str] | None = None
     alertmanager_token_key: str = "token"
+    #: (namespace, name) of the Secret whose key ``pagerduty_webhook_secret_key`` holds the
+    #: PagerDuty v3 webhook subscription's signing secret; None: /pagerduty is off.
+    pagerduty_webhook_secret: tuple[str, str] | None = None
+    pagerduty_webhook_secret_key: str = "secret"
+    #: Where incidents PagerDuty triggers are declared; None: the secret's namespace.
+    pagerduty_namespace: str | None = None
     #: Seconds one notification send may take; a claim's lease is this plus 5 seconds.
     send_timeout: float = 10.0
     #: Seconds between two reads of each ConfigMap and Secret whose versions are kept
@@ -68,15 +84,10 @@ class Settings:
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Settings":
         """From parsed ``run`` arguments; ValueError names the malformed flag."""
-        secret = None
-        if args.alertmanager_token_secret:
-            namespace, _, name = args.alertmanager_token_secret.partition("/")
-            if not namespace or not name or "/" in name:
-                raise ValueError(
-                    f"--alertmanager-token-secret {args.alertmanager_token_secret!r}: "
-                    "expected NAMESPACE/NAME"
-                )
-            secret = (namespace, name)
+        secret = _namespaced_name(args.alertmanager_token_secret, "--alertmanager-token-secret")
+        pagerduty_secret = _namespaced_name(
+            args.pagerduty_webhook_secret, "--pagerduty-webhook-secret"
+        )
         prometheus_url = args.prometheus_url or None
         if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
             raise ValueError(f"--prometheus-url {prometheus_url!r}: expected an http(s) URL")
@@ -100,6 +111,9 @@ class Settings:
             alertmanager_host=alertmanager_host,
             alertmanager_port=alertmanager_port,
             alertmanager_token_secret=secret,
+            pagerduty_webhook_secret=pagerduty_secret,
+            pagerduty_webhook_secret_key=args.pagerduty_webhook_secret_key,
+            pagerduty_namespace=args.pagerduty_namespace or None,
             send_timeout=_positive_seconds(args.send_timeout, "--send-timeout"),
             config_snapshot_interval=_positive_seconds(
                 args.config_snapshot_interval, "--config-snapshot-interval"
@@ -167,6 +181,24 @@ def add_run_arguments(
         default=env("ALERTMANAGER_TOKEN_SECRET"),
         help="NAMESPACE/NAME of the Secret whose key `token` Alertmanager must send as a "
         "bearer token (env ALERTMANAGER_TOKEN_SECRET); unset: no receiver",
+    )
+    parser.add_argument(
+        "--pagerduty-webhook-secret",
+        default=env("PAGERDUTY_WEBHOOK_SECRET"),
+        help="NAMESPACE/NAME of the Secret holding the PagerDuty v3 webhook subscription's "
+        "signing secret; POST /pagerduty on the receiver's port (env "
+        "PAGERDUTY_WEBHOOK_SECRET); unset: no PagerDuty intake",
+    )
+    parser.add_argument(
+        "--pagerduty-webhook-secret-key",
+        default=env("PAGERDUTY_WEBHOOK_SECRET_KEY", "secret"),
+        help="the key of that Secret (env PAGERDUTY_WEBHOOK_SECRET_KEY; default secret)",
+    )
+    parser.add_argument(
+        "--pagerduty-namespace",
+        default=env("PAGERDUTY_NAMESPACE"),
+        help="where incidents triggered in PagerDuty are declared (env PAGERDUTY_NAMESPACE; "
+        "default: the namespace of --pagerduty-webhook-secret)",
     )
     parser.add_argument(
         "--send-timeout",

@@ -294,8 +294,16 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
             ["--set", "leaderElection.enabled=false", "--set", "alertmanager.enabled=false"],
             {"leader_elect": False, "alertmanager_token_secret": None},
         ),
+        (
+            ["--set", "intake.pagerduty.enabled=true", "--set", "intake.pagerduty.namespace=shop"],
+            {
+                "pagerduty_webhook_secret": "incident-operator/incident-operator-pagerduty",
+                "pagerduty_webhook_secret_key": "secret",
+                "pagerduty_namespace": "shop",
+            },
+        ),
     ],
-    ids=["default", "namespaced-prometheus", "minimal"],
+    ids=["default", "namespaced-prometheus", "minimal", "pagerduty"],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(
     values: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch

@@ -62,6 +62,11 @@ incident-operator.sre.agentos.io/leader: "true"
 {{- default (printf "%s-alertmanager" (include "incident-operator.fullname" .)) .Values.alertmanager.tokenSecret }}
 {{- end }}
 
+{{/* The Secret PagerDuty's webhook signing secret is read from (in the release namespace). */}}
+{{- define "incident-operator.pagerdutySecretName" -}}
+{{- default (printf "%s-pagerduty" (include "incident-operator.fullname" .)) .Values.intake.pagerduty.secret }}
+{{- end }}
+
 {{/* The image reference. */}}
 {{- define "incident-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}

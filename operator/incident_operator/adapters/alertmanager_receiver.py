@@ -8,6 +8,11 @@ The token is cached and re-read from the Secret every 30 seconds, or sooner when
 request brings another one (at most every 5 seconds), so rotating it needs no restart.
 While the Secret cannot be read, requests get 503 (Alertmanager retries) rather than
 401 (which would look like Alertmanager's own misconfiguration).
+
+The same server (port, Service, leader label) takes the other intakes (docs/intake.md):
+``/webhook``, the generic JSON webhook, with the same bearer token, and ``/pagerduty``,
+PagerDuty's v3 webhooks, signed with the subscription's secret instead (read and cached
+the same way; a delivery whose signature matches none is 401 and nothing is written).
 """
 
 import asyncio
@@ -15,6 +20,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -22,18 +28,29 @@ from aiohttp import web
 from incident_operator.adapters.secrets import SecretError
 
 PATH = "/alerts"
+WEBHOOK_PATH = "/webhook"
+PAGERDUTY_PATH = "/pagerduty"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Intake = Callable[[bytes], Awaitable[tuple[int, dict[str, Any]]]]
 TokenReader = Callable[[], str | None]
+# Whether a body is signed by one of the secrets: (body, signature header, secrets).
+SignatureCheck = Callable[[bytes, str | None, list[str]], bool]
 logger = logging.getLogger(__name__)
 
 
 class CachedToken:
     """The expected bearer token, read by a blocking ``reader`` in a thread and cached."""
 
-    def __init__(self, reader: TokenReader, ttl: float = 30.0, recheck: float = 5.0) -> None:
+    def __init__(
+        self,
+        reader: TokenReader,
+        ttl: float = 30.0,
+        recheck: float = 5.0,
+        what: str = "the Alertmanager token",
+    ) -> None:
         self._reader = reader
+        self._what = what
         self._ttl = ttl
         # A wrong token re-reads the Secret, but no more often than this (seconds).
         self.recheck = recheck
@@ -52,10 +69,10 @@ class CachedToken:
                 try:
                     self._value = await asyncio.to_thread(self._reader)
                 except SecretError as error:
-                    logger.warning("the Alertmanager token: %s; requests get 503", error)
+                    logger.warning("%s: %s; requests get 503", self._what, error)
                     self._value = None
                 except Exception:
-                    logger.exception("reading the Alertmanager token failed")
+                    logger.exception("reading %s failed", self._what)
                     self._value = None
                 self._read_at = time.monotonic()
             return self._value
@@ -70,16 +87,68 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+@dataclass(frozen=True)
+class SignedIntake:
+    """An intake authenticated by a signature of its body (PagerDuty's)."""
+
+    secret: CachedToken
+    check: SignatureCheck
+    intake: Intake
+
+
 class AlertmanagerReceiver:
-    def __init__(self, host: str, port: int, token: CachedToken, intake: Intake) -> None:
+    """The intakes' HTTP server: /alerts and /webhook with the bearer token (when it is
+    set), /pagerduty with PagerDuty's signature (when its secret is set)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: CachedToken | None,
+        intake: Intake | None,
+        webhook: Intake | None = None,
+        pagerduty: SignedIntake | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._token = token
         self._intake = intake
+        self._webhook = webhook
+        self._pagerduty = pagerduty
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        assert self._intake is not None
+        return await self._bearer_intake(request, self._intake)
+
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        assert self._webhook is not None
+        return await self._bearer_intake(request, self._webhook)
+
+    async def _handle_pagerduty(self, request: web.Request) -> web.Response:
+        assert self._pagerduty is not None
+        signed = self._pagerduty
+        expected = await signed.secret.get()
+        if expected is None:
+            return web.json_response(
+                {"error": "the PagerDuty webhook secret cannot be read"}, status=503
+            )
+        body = await _read(request)
+        if isinstance(body, web.Response):
+            return body
+        header = request.headers.get("X-PagerDuty-Signature")
+        if header and not signed.check(body, header, [expected]):
+            # Perhaps the Secret was rotated since it was read: look again, at most so often.
+            expected = await signed.secret.get(max_age=signed.secret.recheck) or expected
+        if not signed.check(body, header, [expected]):
+            return web.json_response(
+                {"error": "missing or wrong X-PagerDuty-Signature"}, status=401
+            )
+        return await _call(signed.intake, body)
+
+    async def _bearer_intake(self, request: web.Request, intake: Intake) -> web.Response:
+        assert self._token is not None
         expected = await self._token.get()
         if expected is None:
             return web.json_response(
@@ -95,32 +164,50 @@ class AlertmanagerReceiver:
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="incident-operator"'},
             )
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return web.json_response(
-                {"error": f"the body is larger than {MAX_BODY_BYTES} bytes"}, status=413
-            )
-        try:
-            status, answer = await self._intake(body)
-        except Exception as error:
-            logger.exception("the Alertmanager intake failed")
-            return web.json_response(
-                {"error": f"internal error: {type(error).__name__}: {error}"}, status=500
-            )
-        return web.json_response(answer, status=status)
+        body = await _read(request)
+        if isinstance(body, web.Response):
+            return body
+        return await _call(intake, body)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_post(PATH, self._handle)
+        if self._token is not None and self._intake is not None:
+            app.router.add_post(PATH, self._handle)
+        if self._token is not None and self._webhook is not None:
+            app.router.add_post(WEBHOOK_PATH, self._handle_webhook)
+        if self._pagerduty is not None:
+            app.router.add_post(PAGERDUTY_PATH, self._handle_pagerduty)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
         self.bound_port = int(self._runner.addresses[0][1])
-        logger.info("Alertmanager receiver on http://%s:%s%s", self._host, self.bound_port, PATH)
+        paths = ", ".join(
+            route.resource.canonical for route in app.router.routes() if route.resource
+        )
+        logger.info("intake receiver on http://%s:%s (%s)", self._host, self.bound_port, paths)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _read(request: web.Request) -> bytes | web.Response:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response(
+            {"error": f"the body is larger than {MAX_BODY_BYTES} bytes"}, status=413
+        )
+
+
+async def _call(intake: Intake, body: bytes) -> web.Response:
+    try:
+        status, answer = await intake(body)
+    except Exception as error:
+        logger.exception("an intake failed")
+        return web.json_response(
+            {"error": f"internal error: {type(error).__name__}: {error}"}, status=500
+        )
+    return web.json_response(answer, status=status)

@@ -96,6 +96,13 @@ class Contact(ApiModel):
     user: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None, description="Their Kubernetes user name (who may acknowledge)."
     )
+    pager_duty_user: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")] | None
+    ) = Field(
+        default=None,
+        description="Their PagerDuty user ID (PXPGF42): an acknowledgement they make in "
+        "PagerDuty is recorded as this contact's user (docs/intake.md).",
+    )
     rotation: DNSName | None = Field(
         default=None,
         description="A rotation in spec.rotations: whoever is on call in it is this contact.",

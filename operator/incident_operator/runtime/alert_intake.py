@@ -68,6 +68,13 @@ class AlertIntake:
             items, ignored = check_alerts(parse_payload(body), self._default_namespace)
         except PayloadError as error:
             return 400, {"error": str(error)}
+        return await self.take(items, ignored)
+
+    async def take(
+        self, items: list[AlertItem], ignored: list[Ignored]
+    ) -> tuple[int, dict[str, Any]]:
+        """Takes checked alerts (the PagerDuty and generic webhook intakes' too); answers
+        (HTTP status, body)."""
         opened: list[str] = []
         updated: list[str] = []
         unchanged = 0

@@ -42,12 +42,16 @@ never raises: what a task raised is logged.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from incident_operator.adapters.alertmanager_receiver import AlertmanagerReceiver, CachedToken
+from incident_operator.adapters.alertmanager_receiver import (
+    AlertmanagerReceiver,
+    CachedToken,
+    SignedIntake,
+)
 from incident_operator.adapters.prometheus import (
     Prometheus,
     PrometheusQueryError,
@@ -88,6 +92,7 @@ from incident_operator.reconcile.detection import (
     policy_workloads,
     rule_workloads,
 )
+from incident_operator.reconcile.pagerduty_intake import signatures_match
 from incident_operator.runtime import clock
 from incident_operator.runtime.alert_intake import AlertIntake
 from incident_operator.runtime.detection_state import (
@@ -98,6 +103,7 @@ from incident_operator.runtime.detection_state import (
     WorkloadIndex,
 )
 from incident_operator.runtime.detection_writer import Writer, gather_logged
+from incident_operator.runtime.intakes import PagerDutyIntake, WebhookIntake
 from incident_operator.runtime.maintenance import MAINTENANCE
 from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
 from incident_operator.runtime.signal_router import SignalRouter
@@ -505,10 +511,13 @@ class DetectionService:
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
         else:
             logger.info("no --prometheus-url: threshold detection is off")
-        if settings.alertmanager_token_secret:
+        if settings.alertmanager_token_secret or settings.pagerduty_webhook_secret:
             service._receiver = await _start_receiver(settings, seeder, writer, router)
         else:
-            logger.info("no --alertmanager-token-secret: the Alertmanager receiver is off")
+            logger.info(
+                "no --alertmanager-token-secret nor --pagerduty-webhook-secret: "
+                "the intake receiver is off"
+            )
         return service
 
     async def stop(self, seconds: float = STOP_SECONDS) -> None:
@@ -554,18 +563,34 @@ async def _within(what: str, stopping: Coroutine[Any, Any, None], deadline: floa
 async def _start_receiver(
     settings: Settings, seeder: Seeder, writer: Writer, router: SignalRouter
 ) -> AlertmanagerReceiver | None:
-    assert settings.alertmanager_token_secret is not None
-    namespace, name = settings.alertmanager_token_secret
-    key = settings.alertmanager_token_key
-    # An empty value is no token; a Secret that cannot be read is logged by CachedToken.
-    token = CachedToken(
-        lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None
-    )
+    token, alerts, webhook = None, None, None
+    if settings.alertmanager_token_secret is not None:
+        namespace, name = settings.alertmanager_token_secret
+        key = settings.alertmanager_token_key
+        # An empty value is no token; a Secret that cannot be read is logged by CachedToken.
+        token = CachedToken(_secret_reader(namespace, name, key))
+        alerts = AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace, router=router)
+        webhook = WebhookIntake(seeder, writer, INCIDENTS, namespace, router)
+    pagerduty = None
+    if settings.pagerduty_webhook_secret is not None:
+        namespace, name = settings.pagerduty_webhook_secret
+        secret = CachedToken(
+            _secret_reader(namespace, name, settings.pagerduty_webhook_secret_key),
+            what="the PagerDuty webhook secret",
+        )
+        declared_in = settings.pagerduty_namespace or namespace
+        pagerduty = SignedIntake(
+            secret,
+            signatures_match,
+            PagerDutyIntake(seeder, writer, INCIDENTS, declared_in, router),
+        )
     receiver = AlertmanagerReceiver(
         settings.alertmanager_host,
         settings.alertmanager_port,
         token,
-        AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace, router=router),
+        alerts,
+        webhook=webhook,
+        pagerduty=pagerduty,
     )
     try:
         await receiver.start()
@@ -574,3 +599,8 @@ async def _start_receiver(
         logger.error("the Alertmanager receiver could not start: %s", error)
         return None
     return receiver
+
+
+def _secret_reader(namespace: str, name: str, key: str) -> Callable[[], str | None]:
+    """Reads one Secret value (blocking); an empty value is none."""
+    return lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None
