@@ -1,5 +1,6 @@
 """Grouping and cross-source dedup decisions (reconcile/grouping.py)."""
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,11 @@ from incident_operator.reconcile.grouping import (
     same_rollout,
     spec_growth,
 )
+from incident_operator.reconcile.signals import signals_wire
+from incident_operator.runtime import clock
+from incident_operator.runtime import grouping as runtime_grouping
+from incident_operator.runtime.detection_state import IncidentIndex
+from incident_operator.runtime.policies import PolicyRegistry
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -337,3 +343,56 @@ def test_an_alert_follows_the_governing_policy_of_its_namespace() -> None:
     )
     assert alert_policy(_alert(team="pay"), [default, chosen]) is chosen
     assert alert_policy(_alert(team="search"), [default, chosen]) is default
+
+
+# ------------------------------------------------------------ the runtime gate
+
+
+class _RecordingWriter:
+    """Writes signals into the index as the real Writer does from its write responses."""
+
+    def __init__(self, index: IncidentIndex, manifests: dict[str, dict[str, Any]]) -> None:
+        self.index = index
+        self.manifests = manifests
+        self.written: list[list[str]] = []
+        self._lock = asyncio.Lock()
+
+    def lock(self, namespace: str, name: str) -> asyncio.Lock:
+        return self._lock
+
+    async def signals(self, namespace: str, name: str, signals: list[Any]) -> None:
+        self.written.append([s.fingerprint for s in signals])
+        self.manifests[name]["status"]["signals"] = signals_wire(signals)
+        self.index.put_raw(self.manifests[name])
+
+
+def test_the_gate_joins_once_and_grows_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = _policy(by=["namespace"])
+    registry = PolicyRegistry()
+    registry.put(policy)
+    opened = _incident(_new("web", policy=policy), clock.now() - timedelta(seconds=30))
+    manifest = opened.model_dump(mode="json", by_alias=True, exclude_none=True)
+    manifests = {opened.metadata.name: manifest}
+    index = IncidentIndex()
+    index.put_raw(manifest)
+    writer = _RecordingWriter(index, manifests)
+
+    def change_spec(namespace: str, name: str, change: Any) -> dict[str, Any]:
+        patch = change(manifests[name]["spec"]) or {}
+        manifests[name]["spec"].update(patch)
+        return manifests[name]
+
+    monkeypatch.setattr(runtime_grouping, "change_spec", change_spec)
+    gate = runtime_grouping.Grouper(writer, index, registry)  # type: ignore[arg-type]
+    signal = _new("api", policy=policy, severity=Severity.P0)
+
+    assert asyncio.run(gate.join(signal)) == opened.metadata.name
+    # Again (a restart, a repeated delivery): found by fingerprint, not added twice.
+    assert asyncio.run(gate.join(signal)) == opened.metadata.name
+    assert writer.written == [["fp-errors-web", "fp-errors-api"]]
+    spec = manifests[opened.metadata.name]["spec"]
+    assert [w["name"] for w in spec["affected"]] == ["web", "api"]
+    assert spec["severity"] == "P0"
+    assert spec["title"] == "errors: web breaching (+1 more system)"
+    # Another namespace's group, or no policy: nothing joins.
+    assert asyncio.run(gate.join(_new("api", policy=None))) is None
