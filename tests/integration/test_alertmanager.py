@@ -207,7 +207,7 @@ def test_firing_opens_once_and_resolved_moves_it_to_monitoring(
     for _ in range(3):
         status, answer = _post(url, _payload(_alert(namespace)))
         assert status == 200
-        assert answer == {"opened": [], "updated": [], "unchanged": 1, "ignored": []}
+        assert answer == {"opened": [], "joined": [], "updated": [], "unchanged": 1, "ignored": []}
     [same] = _incidents(kubectl, namespace)
     assert same["metadata"]["uid"] == incident["metadata"]["uid"]
     assert same["status"]["detection"] == detection

@@ -34,6 +34,7 @@ tried, so Alertmanager sends the delivery again (what was written is found, not 
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,6 +42,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import (
     DetectionStatus,
     Incident,
@@ -59,6 +61,8 @@ from incident_operator.reconcile.detection import (
     NewIncident,
     needs_write,
 )
+from incident_operator.reconcile.governing_policy import governing_policy
+from incident_operator.reconcile.grouping import alert_kind_labels
 from incident_operator.reconcile.invalid import describe_validation_error
 from incident_operator.reconcile.signals import find_signal, signal_detection
 
@@ -308,11 +312,29 @@ def _new_incident(item: AlertItem, now: datetime) -> NewIncident:
         # Named from the derived value, as before it stopped being the label: the same
         # breach keeps the same name across an upgrade.
         name=incident_name(parts, item.legacy_fingerprint, alert.starts_at),
-        labels={FINGERPRINT_LABEL: item.fingerprint, RULE_LABEL: label_value(item.alertname)},
+        labels={
+            FINGERPRINT_LABEL: item.fingerprint,
+            RULE_LABEL: label_value(item.alertname),
+            # So a polling breach of the same kind joins it later (docs/grouping.md).
+            **alert_kind_labels(alert.labels),
+        },
         spec=spec,
         detection=_detection(item, item.fingerprint, now),
         signal_labels={**alert.labels, "namespace": item.namespace},
     )
+
+
+def alert_policy(
+    new: NewIncident,
+    policies: list[EscalationPolicy],
+    workload_labels: Sequence[Mapping[str, str]] = (),
+) -> EscalationPolicy | None:
+    """The policy governing the incident ``new`` would open, chosen as for any incident
+    (selector on its labels, the alert's or its workload's, else the namespace default):
+    the policy whose grouping the alert follows."""
+    incident = Incident.model_validate(new.manifest())
+    label_sets = [new.signal_labels, *workload_labels]
+    return governing_policy(incident, policies, label_sets).policy
 
 
 def plan_alert(

@@ -18,20 +18,29 @@ from typing import Any
 
 from incident_operator.adapters.detection_store import call_failure
 from incident_operator.adapters.metrics import ALERTS_IGNORED
+from incident_operator.domain.detection import WorkloadKey
 from incident_operator.reconcile.alerts import (
     AlertItem,
     Ignored,
     IgnoreReason,
     PayloadError,
+    alert_policy,
     check_alerts,
     parse_payload,
     plan_alert,
     write_failure,
 )
 from incident_operator.reconcile.detection import DetectionUpdate, NewIncident
+from incident_operator.reconcile.grouping import for_grouping
 from incident_operator.runtime import clock
-from incident_operator.runtime.detection_state import IncidentIndex, Seeder
+from incident_operator.runtime.detection_state import (
+    WORKLOADS,
+    IncidentIndex,
+    Seeder,
+    WorkloadIndex,
+)
 from incident_operator.runtime.detection_writer import Writer
+from incident_operator.runtime.policies import POLICIES, PolicyRegistry
 from incident_operator.runtime.signal_router import SignalRouter
 
 logger = logging.getLogger(__name__)
@@ -53,12 +62,16 @@ class AlertIntake:
         incidents: IncidentIndex,
         default_namespace: str,
         router: SignalRouter | None = None,
+        policies: PolicyRegistry = POLICIES,
+        workloads: WorkloadIndex = WORKLOADS,
     ) -> None:
         self._seeder = seeder
         self._writer = writer
         # New alerts go through maintenance windows and grouping before they open.
         self._router = router or SignalRouter(writer)
         self._incidents = incidents
+        self._policies = policies
+        self._workloads = workloads
         # Alerts without a namespace label open their incident here.
         self._default_namespace = default_namespace
         self._lock = asyncio.Lock()
@@ -76,6 +89,7 @@ class AlertIntake:
         """Takes checked alerts (the PagerDuty and generic webhook intakes' too); answers
         (HTTP status, body)."""
         opened: list[str] = []
+        joined: list[str] = []
         updated: list[str] = []
         unchanged = 0
         # The first failure that may pass: the delivery is answered 500 for it.
@@ -93,12 +107,17 @@ class AlertIntake:
                 unchanged += 1
             elif outcome[0] == "opened":
                 opened.append(outcome[1])
+            elif outcome[0] == "joined":
+                # Added as a signal to an open incident (grouping, or the same breach
+                # already detected by polling).
+                joined.append(outcome[1])
             else:
                 updated.append(outcome[1])
         for entry in ignored:
             ALERTS_IGNORED.labels(entry.reason.value).inc()
         answer = {
             "opened": opened,
+            "joined": joined,
             "updated": updated,
             "unchanged": unchanged,
             "ignored": [entry.to_wire() for entry in sorted(ignored, key=lambda i: i.index)],
@@ -128,6 +147,17 @@ class AlertIntake:
         await asyncio.gather(*(take_in_order(indexes) for indexes in by_incident.values()))
         return outcomes
 
+    def _as_signal(self, new: NewIncident) -> NewIncident:
+        """``new`` with the policy governing its alert, for grouping."""
+        workload = new.detection.workload
+        workload_labels = [
+            labels
+            for key, labels in self._workloads.in_namespace(new.namespace)
+            if workload is not None and key == WorkloadKey(workload.kind.value, workload.name)
+        ]
+        policy = alert_policy(new, self._policies.in_namespace(new.namespace), workload_labels)
+        return for_grouping(new, new.signal_labels, policy)
+
     async def _take(self, item: AlertItem) -> _Taken:
         """Decides and writes one alert; raises what the API raised."""
         await self._seeder.ensure([item.namespace])
@@ -135,10 +165,10 @@ class AlertIntake:
         current = next((found[key] for key in item.keys if key in found), None)
         decision = plan_alert(item, current, clock.now())
         if isinstance(decision, NewIncident):
-            routed = await self._router.route(decision)
+            routed = await self._router.route(self._as_signal(decision))
             if routed.incident is None:
                 return None
-            taken = "updated" if routed.joined else "opened"
+            taken = "joined" if routed.joined else "opened"
             return taken, f"{item.namespace}/{routed.incident}"
         if isinstance(decision, DetectionUpdate):
             await self._writer.detection(decision)

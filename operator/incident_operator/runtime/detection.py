@@ -75,6 +75,7 @@ from incident_operator.domain.reasons import ConditionType, EventType, Reason
 from incident_operator.reconcile.detection import (
     CompiledRule,
     HoldKey,
+    NewIncident,
     QueryFailure,
     RulePlan,
     RuleReadings,
@@ -92,6 +93,7 @@ from incident_operator.reconcile.detection import (
     policy_workloads,
     rule_workloads,
 )
+from incident_operator.reconcile.grouping import for_grouping
 from incident_operator.reconcile.pagerduty_intake import signatures_match
 from incident_operator.runtime import clock
 from incident_operator.runtime.alert_intake import AlertIntake
@@ -103,6 +105,7 @@ from incident_operator.runtime.detection_state import (
     WorkloadIndex,
 )
 from incident_operator.runtime.detection_writer import Writer, gather_logged
+from incident_operator.runtime.grouping import Grouper
 from incident_operator.runtime.intakes import PagerDutyIntake, WebhookIntake
 from incident_operator.runtime.maintenance import MAINTENANCE
 from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
@@ -367,11 +370,22 @@ class Detector:
         await self._hand_declared(namespace)
         memory.failure = None
 
+    def _as_signal(self, new: NewIncident) -> NewIncident:
+        """``new`` with its workload's labels and its rule's policy, for grouping."""
+        workload = new.detection.workload
+        labels: dict[str, str] = {}
+        if workload is not None:
+            wanted = WorkloadKey(workload.kind.value, workload.name)
+            found = self._workloads.in_namespace(new.namespace)
+            labels = next((dict(labels) for key, labels in found if key == wanted), {})
+        policy = self._policies.get(new.namespace, new.detection.policy)
+        return for_grouping(new, labels, policy)
+
     async def _write_incidents(self, plans: dict[str, RulePlan]) -> None:
         writer = self._writer
         first: list[Awaitable[Any]] = []
         for plan in plans.values():
-            first += [self._router.route(new) for new in plan.opens]
+            first += [self._router.route(self._as_signal(new)) for new in plan.opens]
             first += [writer.detection(update) for update in plan.updates]
         await gather_logged("writing an incident", first)
         # After status.detection, so the lifecycle's timeline entry for the raise can say
@@ -504,6 +518,7 @@ class DetectionService:
         seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
         router = SignalRouter(writer)
         router.maintenance = MAINTENANCE.serving(router)
+        router.grouping = Grouper(writer, INCIDENTS)
         if settings.prometheus_url:
             prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
             service = cls.polling(Detector(prometheus, seeder, writer, router=router))

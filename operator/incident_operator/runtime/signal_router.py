@@ -7,6 +7,7 @@ suppressed and grouped the same way. The monitoring-gap incident is not a signal
 workload and is opened directly.
 """
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +43,11 @@ class GroupingGate(Protocol):
         name; None when it groups with none (it opens its own)."""
         ...
 
+    def opening(self, new: NewIncident) -> AbstractAsyncContextManager[None]:
+        """Held from ``join`` until ``new``'s own incident is opened, so signals of one
+        group arriving together open one incident and join it."""
+        ...
+
 
 class _NoMaintenance:
     async def suppress(self, new: NewIncident) -> str | None:
@@ -54,6 +60,9 @@ class _NoMaintenance:
 class _NoGrouping:
     async def join(self, new: NewIncident) -> str | None:
         return None
+
+    def opening(self, new: NewIncident) -> AbstractAsyncContextManager[None]:
+        return nullcontext()
 
 
 class SignalRouter:
@@ -71,7 +80,8 @@ class SignalRouter:
         window = await self.maintenance.suppress(new)
         if window is not None:
             return Routed(suppressed_by=window)
-        joined = await self.grouping.join(new)
-        if joined is not None:
-            return Routed(incident=joined, joined=True)
-        return Routed(incident=await self._writer.open(new))
+        async with self.grouping.opening(new):
+            joined = await self.grouping.join(new)
+            if joined is not None:
+                return Routed(incident=joined, joined=True)
+            return Routed(incident=await self._writer.open(new))
