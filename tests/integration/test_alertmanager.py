@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +13,7 @@ from tests.harness.cluster import ClusterInfo
 from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
+from tests.support import intake_http
 
 from incident_operator.domain.detection import alert_fingerprint
 
@@ -24,27 +22,9 @@ FINGERPRINT = "sre.agentos.io/fingerprint"
 STARTED = "2026-11-25T10:00:00Z"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def token_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
-    """Where the token Secret lives; alerts without a namespace label land here too."""
-    core = k8s.CoreV1Api(k8s_api)
-    name = f"t-alertmanager-{secrets.token_hex(3)}"
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    core.create_namespaced_secret(
-        name,
-        k8s.V1Secret(
-            metadata=k8s.V1ObjectMeta(name="alertmanager-token"), string_data={"token": TOKEN}
-        ),
-    )
-    yield name
-    core.delete_namespace(name, propagation_policy="Background")
+    yield from intake_http.token_namespace(k8s.CoreV1Api(k8s_api), "t-alertmanager", TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +32,7 @@ def receiver(
     cluster: ClusterInfo, token_namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, OperatorProcess]]:
     """The operator with its receiver; yields the webhook URL and the process."""
-    port = _free_port()
+    port = intake_http.free_port()
     log = tmp_path_factory.mktemp("alertmanager") / "operator.log"
     process = OperatorProcess(
         cluster.kubeconfig,
@@ -69,16 +49,8 @@ def receiver(
 
 
 def _post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return intake_http.post_json(url, body, headers)
 
 
 def _alert(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.wait import wait_until
 from tests.harness.workloads import deployment_manifest
 from tests.integration.exporters import WorkloadExporter
+from tests.support import intake_http
 from tests.support.escalation_env import EscalationEnv, channels, escalation_env
 
 __all__ = ["escalation_env"]
@@ -35,31 +35,14 @@ ERRORS = {"name": "errors", "signal": "apiErrorRate", "window": "5s"}
 CRITICAL, WARNING = 0.5, 0.03
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def token_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
-    core = k8s.CoreV1Api(k8s_api)
-    name = f"t-grouping-{secrets.token_hex(3)}"
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    core.create_namespaced_secret(
-        name,
-        k8s.V1Secret(
-            metadata=k8s.V1ObjectMeta(name="alertmanager-token"), string_data={"token": TOKEN}
-        ),
-    )
-    yield name
-    core.delete_namespace(name, propagation_policy="Background")
+    yield from intake_http.token_namespace(k8s.CoreV1Api(k8s_api), "t-grouping", TOKEN)
 
 
 @pytest.fixture(scope="module")
 def receiver_port() -> int:
-    return _free_port()
+    return intake_http.free_port()
 
 
 @pytest.fixture(scope="module")

@@ -243,7 +243,7 @@ def test_the_generic_webhook_opens_once_and_resolved_recovers(
         status, answer = _webhook(intakes, _delivery(_signal()))
         assert (status, answer) == (
             200,
-            {"opened": [], "updated": [], "unchanged": 1, "ignored": []},
+            {"opened": [], "joined": [], "updated": [], "unchanged": 1, "ignored": []},
         )
     webhook_incidents = [
         i for i in _incidents(kubectl, intakes.namespace) if i["spec"]["source"] == "webhook"

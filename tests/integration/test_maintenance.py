@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,19 +27,13 @@ from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 from tests.harness.workloads import deployment_manifest
 from tests.integration.exporters import WorkloadExporter
+from tests.support import intake_http
 from tests.support.escalation_env import apply, channels, create_secret, policy
 from tests.support.receivers import HttpRecorder
 
 TIMEOUT = 90.0
 TOKEN = secrets.token_hex(16)
 FINGERPRINT = "sre.agentos.io/fingerprint"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _stamp(moment: datetime) -> str:
@@ -55,17 +46,7 @@ def _now() -> datetime:
 
 @pytest.fixture(scope="module")
 def token_namespace(k8s_api: k8s.ApiClient) -> Iterator[str]:
-    core = k8s.CoreV1Api(k8s_api)
-    name = f"t-maintenance-{secrets.token_hex(3)}"
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    core.create_namespaced_secret(
-        name,
-        k8s.V1Secret(
-            metadata=k8s.V1ObjectMeta(name="alertmanager-token"), string_data={"token": TOKEN}
-        ),
-    )
-    yield name
-    core.delete_namespace(name, propagation_policy="Background")
+    yield from intake_http.token_namespace(k8s.CoreV1Api(k8s_api), "t-maintenance", TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +57,7 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, OperatorProcess]]:
     """The operator polling Prometheus, with its receiver; yields the receiver's URL."""
-    port = _free_port()
+    port = intake_http.free_port()
     log = tmp_path_factory.mktemp("maintenance") / "operator.log"
     process = OperatorProcess(
         cluster.kubeconfig,
@@ -198,15 +179,7 @@ def _post(url: str, *alerts: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             "alerts": list(alerts),
         }
     ).encode()
-    request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {TOKEN}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return intake_http.post_json(url, body, {"Authorization": f"Bearer {TOKEN}"})
 
 
 def _alert(namespace: str, fingerprint: str, status: str = "firing") -> dict[str, Any]:

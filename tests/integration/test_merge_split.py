@@ -72,7 +72,7 @@ def test_merge_then_split(env: EscalationEnv) -> None:
             "payments",
             {"signals": [_signal(1, "pay", "fp-pay"), _signal(2, "ledger", "fp-ledger")]},
         )
-        paged = env.wait_for(
+        env.wait_for(
             "payments", lambda b: records(b), "payments paged at its first step", operator
         )
         result = run_plugin(kubeconfig, env.namespace, "merge", "checkout", "payments")
@@ -105,7 +105,7 @@ def test_merge_then_split(env: EscalationEnv) -> None:
         assert "postMortem" not in merged
         # A merged incident pages no more: a trigger that would escalate it at once does
         # nothing, while the same trigger on checkout (set after it) escalates checkout.
-        before = {r["key"] for r in records(paged)}
+        before = {r["key"] for r in records(source)}
         # (With the shipped admission policies in force the API server refuses the change
         # to a Closed incident outright; either way nothing may page.)
         env.kubectl(

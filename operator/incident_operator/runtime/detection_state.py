@@ -58,6 +58,15 @@ _READ_STATUS = frozenset(
 )
 
 
+def _older(resource_version: str, held: Incident) -> bool:
+    """Whether ``resource_version`` is older than the held copy's. Opaque by contract,
+    but the API server's are etcd revisions: compared as numbers when both are."""
+    current = held.metadata.resource_version
+    if not (resource_version.isdigit() and current.isdigit()):
+        return False
+    return int(resource_version) < int(current)
+
+
 class IncidentIndex:
     def __init__(self) -> None:
         self._by_namespace: dict[str, dict[str, Incident]] = {}
@@ -73,6 +82,11 @@ class IncidentIndex:
         if not isinstance(metadata, Mapping):
             return None
         namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        held = self.get(namespace, name)
+        if held is not None and _older(str(metadata.get("resourceVersion", "")), held):
+            # A watch event or a write response overtaken by a later write: keeping it
+            # would make the next status.signals write drop what the later one added.
+            return held
         spec, status = body.get("spec"), body.get("status")
         slim = {
             "metadata": metadata,
