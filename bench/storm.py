@@ -203,7 +203,7 @@ def _secret(core: client.CoreV1Api, namespace: str, name: str, data: dict[str, s
 
 
 def _policy_ready(custom: client.CustomObjectsApi, namespace: str) -> bool:
-    body = custom.get_namespaced_custom_object(
+    body: Any = custom.get_namespaced_custom_object(
         GROUP, VERSION, namespace, "escalationpolicies", POLICY
     )
     conditions = (body.get("status") or {}).get("conditions") or []
@@ -250,7 +250,8 @@ def anchor_seconds(custom: client.CustomObjectsApi, namespace: str, count: int) 
 
 
 def _signals_by_incident(custom: client.CustomObjectsApi, namespace: str) -> dict[str, set[str]]:
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "incidents")["items"]
+    listed: Any = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "incidents")
+    items: list[dict[str, Any]] = listed["items"]
     return {
         item["metadata"]["name"]: {
             signal["fingerprint"] for signal in (item.get("status") or {}).get("signals") or []
@@ -270,7 +271,7 @@ def run_storm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     token = secrets.token_hex(16)
     recorder = HttpRecorder().start()
     with _cluster(args.kubeconfig, workdir) as kubeconfig:
-        api = config.new_client_from_config(config_file=str(kubeconfig))
+        api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
         _namespace(core, namespace)
         _namespace(core, anchor_namespace)
