@@ -78,7 +78,7 @@ integration: setup ## Integration and e2e tests on the local control plane.
 	@$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 .PHONY: chaos
-chaos: setup ## Fault tests, longer: 100 operator kills, Prometheus down for 2 minutes (~15 min); `make test` runs 20 kills and 20 s.
+chaos: setup ## Fault tests, longer: 100 operator kills, Prometheus down for 2 minutes (~15 min); `make test` runs 10 kills and 10 s.
 	@INCIDENT_OPERATOR_CHAOS_KILLS=100 INCIDENT_OPERATOR_OUTAGE_CYCLES=120 $(PY) -m pytest tests/integration/test_chaos.py \
 		tests/integration/test_detection.py::test_a_prometheus_outage_neither_recovers_a_breach_nor_reads_as_a_drop $(PYTEST_ARGS)
 
@@ -131,9 +131,14 @@ e2e-kind: setup-python ## On kind (needs Docker): build the image, helm install 
 ##@ Benchmarks
 
 .PHONY: bench
-bench: setup ## Benchmarks (not part of `make test`): detection latency and cost, rollback latency.
+bench: setup ## Benchmarks (not part of `make test`): detection latency and cost, rollback latency, alert storm.
 	@$(PY) -m bench.detection
 	@$(PY) -m bench.rollback_latency
+	@$(PY) -m bench.storm
+
+.PHONY: bench-storm
+bench-storm: setup ## Alert storm: 1,000 Alertmanager alerts over 50 workloads in 10 groups: incidents, time to all signals, pages, against an anchor (~3 min).
+	@$(PY) -m bench.storm $(ARGS)
 
 .PHONY: bench-scale
 bench-scale: setup ## 5,000 Incidents, 50 namespaces, 200 policies: memory, idle CPU, time to status (~15 min).

@@ -40,6 +40,14 @@ def _namespaced_name(text: str | None, flag: str) -> tuple[str, str] | None:
     return namespace, name
 
 
+def _lease_seconds(text: str) -> float:
+    # The Lease holds whole seconds, renewed every third of them.
+    value = _positive_seconds(text, "--lease-duration")
+    if value < 3 or not value.is_integer():
+        raise ValueError(f"--lease-duration {text!r}: expected whole seconds, at least 3")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Namespaces watched; empty: the whole cluster.
@@ -51,6 +59,8 @@ class Settings:
     #: Namespace and name of the leader Lease.
     lease_namespace: str = "incident-operator"
     lease_name: str = "incident-operator"
+    #: Seconds a Lease lasts unrenewed: how long a standby waits after its leader died.
+    lease_duration: float = 15.0
     #: This replica's name in the Lease.
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     #: The Pod this process runs in (downward API), labelled while it leads; None outside a Pod.
@@ -102,6 +112,7 @@ class Settings:
             leader_elect=args.leader_elect,
             lease_namespace=args.lease_namespace,
             lease_name=args.lease_name,
+            lease_duration=_lease_seconds(args.lease_duration),
             identity=args.identity,
             pod_namespace=args.pod_namespace or None,
             pod_name=args.pod_name or None,
@@ -145,6 +156,12 @@ def add_run_arguments(
         help="namespace of the leader Lease (env POD_NAMESPACE)",
     )
     parser.add_argument("--lease-name", default="incident-operator", help="name of the Lease")
+    parser.add_argument(
+        "--lease-duration",
+        default=env("LEASE_DURATION", "15"),
+        help="seconds the Lease lasts unrenewed, so a standby takes over that long after its "
+        "leader died; renewed every third of it (env LEASE_DURATION; default 15)",
+    )
     parser.add_argument(
         "--identity",
         default=env("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",

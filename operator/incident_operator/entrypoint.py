@@ -43,6 +43,9 @@ def _run(args: argparse.Namespace) -> int:
                 namespace=settings.lease_namespace,
                 name=settings.lease_name,
                 identity=settings.identity,
+                lease_duration=settings.lease_duration,
+                renew_every=settings.lease_duration / 3,
+                retry_every=min(2.0, settings.lease_duration / 5),
             )
         )
         # A label this Pod kept from a container that led before it restarted.

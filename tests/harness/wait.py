@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+# The first pause between two tries of wait_until.
+FIRST_RETRY = 0.025
 
 
 class WaitTimeoutError(TimeoutError):
@@ -32,9 +34,14 @@ def wait_until(
     if the deadline passes. ``abort`` is asked before each try; a non-empty string
     means waiting is pointless (a process exited, say) and fails at once with it.
     ``detail`` adds context (a log tail) to the error.
+
+    The first retries come sooner (from FIRST_RETRY, doubling up to ``interval``): most
+    conditions hold within milliseconds of the first try (a namespace's ServiceAccount,
+    a request just answered), and a whole ``interval`` per wait adds up over a suite.
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
+    pause = min(FIRST_RETRY, interval)
     while True:
         if abort is not None:
             reason = abort()
@@ -51,7 +58,8 @@ def wait_until(
             raise WaitTimeoutError(
                 _message(f"timed out after {timeout:.0f}s waiting for {what}", last_error, detail)
             )
-        time.sleep(interval)
+        time.sleep(pause)
+        pause = min(pause * 2, interval)
 
 
 def _message(head: str, error: BaseException | None, detail: Callable[[], str] | None) -> str:

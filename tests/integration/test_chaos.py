@@ -13,7 +13,7 @@ The guarantees under test (docs/escalation.md "Delivery guarantees", docs/rollba
 
 The chaos is random but replayable: the delays between kills come from a seeded
 ``random.Random`` (INCIDENT_OPERATOR_CHAOS_SEED fixes the seed, a failure prints it with
-every kill's time). INCIDENT_OPERATOR_CHAOS_KILLS sets the number of kills (20 by
+every kill's time). INCIDENT_OPERATOR_CHAOS_KILLS sets the number of kills (10 by
 default; ``make chaos`` runs 100). The delays are the chaos itself; every wait for a
 state is a ``wait_until`` with a deadline.
 
@@ -68,7 +68,7 @@ from tests.support.escalation_env import (
 )
 from tests.support.receivers import Call
 
-KILLS = int(os.environ.get("INCIDENT_OPERATOR_CHAOS_KILLS", "20"))
+KILLS = int(os.environ.get("INCIDENT_OPERATOR_CHAOS_KILLS", "10"))
 SEED = os.environ.get("INCIDENT_OPERATOR_CHAOS_SEED")
 # A claim's lease is the send timeout + 5 s: short leases let a restarted operator take
 # over interrupted sends within the test.

@@ -322,8 +322,8 @@ def test_error_rate_recovers_regresses_and_resolves(
     )
     # The regression must come inside the monitoring window, or the P2 resolves first and
     # the regression is a new incident: a window long enough for a loaded CI machine.
-    rules = [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}]
-    _policy(kubectl, namespace, rules, monitoringWindow="20s")
+    rules = [{"name": "errors", "signal": "apiErrorRate", "window": "5s"}]
+    _policy(kubectl, namespace, rules, monitoringWindow="15s")
     opened = _one_incident(kubectl, namespace, operator, _detected, "an incident for errors")
     assert opened["spec"]["severity"] == "P2"
     assert 0.01 < _detection(opened)["value"] < 0.05
@@ -355,7 +355,7 @@ def test_latency_p1_recovers_but_is_never_resolved_automatically(
     )
     # The runbook's examples put latency at P1 ("API latency > 10x normal"), as the sample
     # policy's rule does: the default for critical is P0.
-    rule = {"name": "latency", "signal": "apiLatencyP99", "window": "10s"}
+    rule = {"name": "latency", "signal": "apiLatencyP99", "window": "5s"}
     _policy(kubectl, namespace, [{**rule, "severity": {"critical": "P1"}}])
     opened = _one_incident(kubectl, namespace, operator, _detected, "a latency incident")
     assert opened["spec"]["severity"] == "P1"
@@ -377,7 +377,7 @@ def test_latency_relative_to_normal_is_judged_against_the_offset(
 ) -> None:
     """apiLatencyRelative: the p99 now over the p99 ``offset`` before ("API latency > 10x
     normal" is P1). A workload that was always slow is normal for itself; one twenty
-    times slower than it was opens a P1, in real Prometheus with a 30 s offset."""
+    times slower than it was opens a P1, in real Prometheus with a 15 s offset."""
     search = _serving(
         kubectl, exporter, namespace, "search", requests_per_second=20, latency_seconds=0.05
     )
@@ -386,12 +386,12 @@ def test_latency_relative_to_normal_is_judged_against_the_offset(
         "name": "slower",
         "signal": "apiLatencyRelative",
         "window": "5s",
-        "offset": "30s",
+        "offset": "15s",
         "for": "2s",
         "severity": {"critical": "P1", "warning": "P2"},
     }
     _policy(kubectl, namespace, [rule])
-    # Both workloads have a baseline once 35 s of history exist; a p99 of 3 s then is
+    # Both workloads have a baseline once 20 s of history exist; a p99 of 3 s then is
     # normal for reports, and nothing opens.
     _wait_metrics_available(kubectl, namespace, operator, "True", TIMEOUT)
     _after_cycles(operator, namespace, 3)
@@ -422,7 +422,7 @@ def test_prometheus_down_is_unknown_and_opens_one_gap_incident(
     _policy(
         kubectl,
         namespace,
-        [{"name": "errors", "signal": "apiErrorRate", "window": "10s"}],
+        [{"name": "errors", "signal": "apiErrorRate", "window": "5s"}],
         monitoringWindow="8s",
         maxUnknownCycles=3,
     )
@@ -523,7 +523,7 @@ def _metrics_available(kubectl: Kubectl, namespace: str) -> Body:
 
 
 # Detection cycles (1 s each) Prometheus stays down in the outage test.
-OUTAGE_CYCLES = int(os.environ.get("INCIDENT_OPERATOR_OUTAGE_CYCLES", "20"))
+OUTAGE_CYCLES = int(os.environ.get("INCIDENT_OPERATOR_OUTAGE_CYCLES", "10"))
 
 
 def test_a_prometheus_outage_neither_recovers_a_breach_nor_reads_as_a_drop(
@@ -557,7 +557,7 @@ def test_a_prometheus_outage_neither_recovers_a_breach_nor_reads_as_a_drop(
     try:
         down = _wait_metrics_available(kubectl, namespace, operator, "False", 30)
         assert down["reason"] == "PrometheusUnreachable"
-        # About 20 s without data; `make chaos` holds Prometheus down for two minutes.
+        # About 10 s without data; `make chaos` holds Prometheus down for two minutes.
         _after_cycles(operator, namespace, OUTAGE_CYCLES)
     finally:
         cluster.start_prometheus()

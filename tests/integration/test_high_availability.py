@@ -19,7 +19,8 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 
-LEASE_DURATION = 15.0
+# Shorter than the default 15 s, so the test waits less for a dead leader's Lease to expire.
+LEASE_DURATION = 5.0
 RETRY_EVERY = 2.0
 LEADER_LABEL = "incident-operator.sre.agentos.io/leader"
 
@@ -60,6 +61,7 @@ def _replica(
     """One of two replicas electing a leader by a Lease in ``namespace``; ``pod`` names
     the Pod it would run in (the downward API's POD_NAME), for the leader label."""
     args = ("--leader-elect", "--lease-namespace", namespace, "--identity", name)
+    args += ("--lease-duration", f"{LEASE_DURATION:.0f}")
     env = {"POD_NAME": pod, "POD_NAMESPACE": namespace} if pod else None
     return OperatorProcess(cluster.kubeconfig, tmp_path / f"{name}.log", extra_args=args, env=env)
 
@@ -78,7 +80,7 @@ def test_the_standby_takes_over_and_nothing_is_done_twice(
             "apiVersion": "sre.agentos.io/v1alpha1",
             "kind": "EscalationPolicy",
             "metadata": {"name": "fast"},
-            "spec": {"default": True, "severities": {"P2": {"updateEvery": "20s"}}},
+            "spec": {"default": True, "severities": {"P2": {"updateEvery": "8s"}}},
         }
         kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(policy))
         kubectl(

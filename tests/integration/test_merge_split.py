@@ -72,9 +72,7 @@ def test_merge_then_split(env: EscalationEnv) -> None:
             "payments",
             {"signals": [_signal(1, "pay", "fp-pay"), _signal(2, "ledger", "fp-ledger")]},
         )
-        env.wait_for(
-            "payments", lambda b: records(b), "payments paged at its first step", operator
-        )
+        env.wait_for("payments", lambda b: records(b), "payments paged at its first step", operator)
         result = run_plugin(kubeconfig, env.namespace, "merge", "checkout", "payments")
         assert "merged into" in result.stdout
         source = env.wait_for(

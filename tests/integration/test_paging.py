@@ -303,7 +303,7 @@ def test_a_backup_due_while_the_operator_is_down_is_paged_once_when_it_is_back(
         }
     ]
     vp = next(c for c in _contacts() if c["role"] == "vp-engineering")
-    vp["acknowledgeWithin"] = "15s"
+    vp["acknowledgeWithin"] = "8s"
     del vp["primary"]["email"]
     env.create_secret(**KEYS)
     env.apply_policy(

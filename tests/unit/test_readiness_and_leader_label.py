@@ -340,3 +340,28 @@ def test_a_leader_that_cannot_reach_the_api_server_gives_up_the_lease(
     # The thread ended by declaring the Lease lost, not by an exception nobody saw.
     assert not renewing.is_alive()
     assert lost.is_set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "seconds"),
+    [
+        ([], {}, 15.0),
+        (["--lease-duration", "5"], {}, 5.0),
+        ([], {"LEASE_DURATION": "30"}, 30.0),
+    ],
+    ids=["default", "flag", "environment"],
+)
+def test_the_lease_duration_comes_from_the_flag_or_the_environment(
+    argv: list[str], environ: dict[str, str], seconds: float
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, environ)
+    assert Settings.from_arguments(parser.parse_args(argv)).lease_duration == seconds
+
+
+@pytest.mark.parametrize("text", ["2", "4.5", "0", "301", "soon"])
+def test_a_lease_duration_that_cannot_be_a_lease_is_refused(text: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, {})
+    with pytest.raises(ValueError, match="--lease-duration"):
+        Settings.from_arguments(parser.parse_args(["--lease-duration", text]))
