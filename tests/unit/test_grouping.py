@@ -386,13 +386,53 @@ def test_the_gate_joins_once_and_grows_the_spec(monkeypatch: pytest.MonkeyPatch)
     gate = runtime_grouping.Grouper(writer, index, registry)  # type: ignore[arg-type]
     signal = _new("api", policy=policy, severity=Severity.P0)
 
-    assert asyncio.run(gate.join(signal)) == opened.metadata.name
+    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
     # Again (a restart, a repeated delivery): found by fingerprint, not added twice.
-    assert asyncio.run(gate.join(signal)) == opened.metadata.name
+    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
     assert writer.written == [["fp-errors-web", "fp-errors-api"]]
     spec = manifests[opened.metadata.name]["spec"]
     assert [w["name"] for w in spec["affected"]] == ["web", "api"]
     assert spec["severity"] == "P0"
     assert spec["title"] == "errors: web breaching (+1 more system)"
     # Another namespace's group, or no policy: nothing joins.
-    assert asyncio.run(gate.join(_new("api", policy=None))) is None
+    assert asyncio.run(_joined(gate, _new("api", policy=None))) == [None]
+
+
+async def _joined(gate: Any, *signals: NewIncident) -> list[str | None]:
+    """Joins ``signals`` at once as the router does; the incident each joined (None: none)."""
+    joinings = [await gate.join(signal) for signal in signals]
+    await asyncio.gather(*(j.written for j in joinings if j is not None))
+    return [j.incident if j is not None else None for j in joinings]
+
+
+def test_signals_joining_one_incident_together_are_written_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = _policy(by=["namespace"])
+    registry = PolicyRegistry()
+    registry.put(policy)
+    opened = _incident(_new("web", policy=policy), clock.now() - timedelta(seconds=30))
+    manifest = opened.model_dump(mode="json", by_alias=True, exclude_none=True)
+    manifests = {opened.metadata.name: manifest}
+    index = IncidentIndex()
+    index.put_raw(manifest)
+    writer = _RecordingWriter(index, manifests)
+    spec_writes: list[dict[str, Any]] = []
+
+    def change_spec(namespace: str, name: str, change: Any) -> dict[str, Any]:
+        patch = change(manifests[name]["spec"]) or {}
+        spec_writes.append(patch)
+        manifests[name]["spec"].update(patch)
+        return manifests[name]
+
+    monkeypatch.setattr(runtime_grouping, "change_spec", change_spec)
+    gate = runtime_grouping.Grouper(writer, index, registry)  # type: ignore[arg-type]
+    names = ["api", "db", "cache", "queue"]
+    signals = [_new(name, policy=policy) for name in names]
+
+    assert asyncio.run(_joined(gate, *signals)) == [opened.metadata.name] * len(names)
+    assert writer.written == [["fp-errors-web", *(f"fp-errors-{n}" for n in names)]]
+    assert len(spec_writes) == 1
+    spec = manifests[opened.metadata.name]["spec"]
+    assert [w["name"] for w in spec["affected"]] == ["web", *names]
+    assert spec["title"] == "errors: web breaching (+4 more systems)"

@@ -2,8 +2,10 @@
 
 The receiver (adapters/alertmanager_receiver.py) checks the bearer token and hands the
 body here; ``reconcile.alerts`` decides what each alert means for its incident, and the
-detection writer carries it out. Deliveries are taken one at a time, so two carrying the
-same alert cannot both open an incident.
+detection writer carries it out. Each alert is taken under a lock of its own (its
+fingerprint), so two deliveries carrying the same alert cannot both open an incident,
+while different alerts, and deliveries of different groups, are taken side by side; the
+signal router's locks then put the alerts of one group one after the other.
 
 Each alert is seeded, decided and written on its own, so one that fails never keeps the
 others from being written (``reconcile.alerts``, "An alert that cannot be written"): one
@@ -40,6 +42,7 @@ from incident_operator.runtime.detection_state import (
     WorkloadIndex,
 )
 from incident_operator.runtime.detection_writer import Writer
+from incident_operator.runtime.keyed_locks import KeyedLocks
 from incident_operator.runtime.policies import POLICIES, PolicyRegistry
 from incident_operator.runtime.signal_router import SignalRouter
 
@@ -74,7 +77,9 @@ class AlertIntake:
         self._workloads = workloads
         # Alerts without a namespace label open their incident here.
         self._default_namespace = default_namespace
-        self._lock = asyncio.Lock()
+        # One alert (by fingerprint) at a time, across deliveries: two deliveries carrying
+        # the same alert cannot both open an incident, and different alerts go in parallel.
+        self._alert_locks = KeyedLocks()
 
     async def __call__(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -94,8 +99,7 @@ class AlertIntake:
         unchanged = 0
         # The first failure that may pass: the delivery is answered 500 for it.
         retry: str | None = None
-        async with self._lock:
-            outcomes = await self._take_all(items)
+        outcomes = await self._take_all(items)
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 failed = self._failed(item, outcome)
@@ -139,8 +143,10 @@ class AlertIntake:
         async def take_in_order(indexes: list[int]) -> None:
             async with slots:
                 for index in indexes:
+                    item = items[index]
                     try:
-                        outcomes[index] = await self._take(items[index])
+                        async with self._alert_locks.hold((item.namespace, item.fingerprint)):
+                            outcomes[index] = await self._take(item)
                     except Exception as error:
                         outcomes[index] = error
 

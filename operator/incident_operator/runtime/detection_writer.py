@@ -8,6 +8,7 @@ current from their own write responses (an incident just opened is known at once
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from incident_operator.adapters import detection_store as store
@@ -27,6 +28,7 @@ from incident_operator.reconcile.detection import (
 from incident_operator.reconcile.signals import aggregate, signals_wire, updated_signals
 from incident_operator.runtime import clock
 from incident_operator.runtime.detection_state import IncidentIndex
+from incident_operator.runtime.keyed_locks import KeyedLocks
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,7 +37,7 @@ T = TypeVar("T")
 _WRITES_IN_PARALLEL = 8
 # One lock per incident for every Writer of the process (detection, the intakes, merges
 # and splits): whoever rewrites an incident's status.signals holds it.
-_INCIDENT_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
+_INCIDENT_LOCKS = KeyedLocks()
 # Names tried when a deterministic name is taken by a closed incident of an earlier breach.
 _NAME_ATTEMPTS = 5
 
@@ -79,10 +81,10 @@ class Writer:
         logger.error("could not find a free name for %s/%s", new.namespace, new.name)
         return None
 
-    def lock(self, namespace: str, name: str) -> asyncio.Lock:
+    def lock(self, namespace: str, name: str) -> AbstractAsyncContextManager[None]:
         """Held while one incident's signals are read and written back: status.signals is
         written whole, so two writers of one incident must not interleave."""
-        return _INCIDENT_LOCKS.setdefault((namespace, name), asyncio.Lock())
+        return _INCIDENT_LOCKS.hold((namespace, name))
 
     async def detection(self, update: DetectionUpdate) -> None:
         """Writes one signal's detection status, and the aggregate in status.detection."""

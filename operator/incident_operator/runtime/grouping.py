@@ -13,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from incident_operator.adapters.incident_spec import change_spec
 from incident_operator.adapters.revision_times import revision_changed_at
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.api.incident import Incident, WorkloadReference
+from incident_operator.api.incident import Incident, SignalStatus, WorkloadReference
 from incident_operator.domain.signals import Signal
 from incident_operator.reconcile.detection import NewIncident
 from incident_operator.reconcile.grouping import (
@@ -31,14 +32,30 @@ from incident_operator.reconcile.grouping import (
     spec_growth,
     workload_key,
 )
-from incident_operator.reconcile.signals import as_signal, find_signal, next_signal_id, signals_of
+from incident_operator.reconcile.signals import as_signal, next_signal_id, signals_of
 from incident_operator.runtime import clock
 from incident_operator.runtime.detection_state import IncidentIndex
 from incident_operator.runtime.detection_writer import Writer
+from incident_operator.runtime.keyed_locks import KeyedLocks
 from incident_operator.runtime.policies import POLICIES, PolicyRegistry
+from incident_operator.runtime.signal_router import Joining
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A signal waiting to be written into its incident."""
+
+    new: NewIncident
+    at: datetime
+    written: asyncio.Future[None]
+
+
+def _as_signal(waiting: _Pending, id_: str) -> SignalStatus:
+    new = waiting.new
+    return as_signal(new.detection, id_, new.spec.source, new.spec.severity, waiting.at)
 
 
 class Grouper:
@@ -50,7 +67,11 @@ class Grouper:
         self._writer = writer
         self._incidents = incidents
         self._policies = policies
-        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+        self._locks = KeyedLocks()
+        # Signals found a target and waiting for its next write, and the incidents whose
+        # write is scheduled or on (``_flush``).
+        self._pending: dict[tuple[str, str], list[_Pending]] = {}
+        self._flushing: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     @asynccontextmanager
     async def opening(self, new: NewIncident) -> AsyncIterator[None]:
@@ -65,7 +86,7 @@ class Grouper:
             keys.append(("workload", new.namespace, workload_key(new.detection.workload)))
         async with AsyncExitStack() as stack:
             for key in keys:
-                await stack.enter_async_context(self._locks.setdefault(key, asyncio.Lock()))
+                await stack.enter_async_context(self._locks.hold(key))
             yield
 
     def _policy(self, new: NewIncident) -> EscalationPolicy | None:
@@ -79,9 +100,10 @@ class Grouper:
 
         return rule_signal
 
-    async def join(self, new: NewIncident) -> str | None:
+    async def join(self, new: NewIncident) -> Joining | None:
         now = clock.now()
-        incidents = self._incidents.open_in(new.namespace)
+        # Signals on their way in count too: for the cap, and so one is never added twice.
+        incidents = [self._with_pending(i) for i in self._incidents.open_in(new.namespace)]
         target = find_duplicate(new, incidents, self._rule_signal(new.namespace))
         policy = self._policy(new)
         if target is None and policy is not None and policy.spec.grouping is not None:
@@ -89,9 +111,22 @@ class Grouper:
             target = find_group(new, policy, incidents, now, changed)
         if target is None:
             return None
-        name = target.metadata.name
-        await self._add_signal(new, name, now)
-        return name
+        key = (new.namespace, target.metadata.name)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append(_Pending(new, now, written))
+        if key not in self._flushing:
+            self._schedule(key)
+        return Joining(target.metadata.name, written)
+
+    def _with_pending(self, incident: Incident) -> Incident:
+        pending = self._pending.get((incident.metadata.namespace, incident.metadata.name))
+        if not pending:
+            return incident
+        signals = signals_of(incident)
+        for waiting in pending:
+            signals.append(_as_signal(waiting, next_signal_id(signals)))
+        status = incident.status.model_copy(update={"signals": signals})
+        return incident.model_copy(update={"status": status})
 
     async def _revision_changes(
         self, new: NewIncident, policy: EscalationPolicy, incidents: list[Incident], now: datetime
@@ -116,32 +151,73 @@ class Grouper:
             )
         return changed
 
-    async def _add_signal(self, new: NewIncident, name: str, now: datetime) -> None:
-        namespace = new.namespace
-        async with self._writer.lock(namespace, name):
-            incident = self._incidents.get(namespace, name)
-            if incident is None:
-                return
-            held = signals_of(incident)
-            if find_signal(incident, new.fingerprint) is None:
-                signal = as_signal(
-                    new.detection, next_signal_id(held), new.spec.source, new.spec.severity, now
-                )
-                await self._writer.signals(namespace, name, [*held, signal])
-                logger.info(
-                    "signal %s (%s) joined %s/%s", signal.id, new.spec.title, namespace, name
-                )
+    async def _flush(self, key: tuple[str, str]) -> None:
+        """Writes every signal waiting for one incident: one status write and at most one
+        spec write for all of them, however many joined while the last write was on."""
+        batch: list[_Pending] = []
+        try:
+            async with self._writer.lock(*key):
+                batch = self._pending.pop(key, [])
+                await self._add_signals(key, batch)
+        except Exception as error:
+            for waiting in batch:
+                if not waiting.written.done():
+                    waiting.written.set_exception(error)
+        else:
+            for waiting in batch:
+                if not waiting.written.done():
+                    waiting.written.set_result(None)
+        finally:
+            del self._flushing[key]
+            if self._pending.get(key):
+                self._schedule(key)
+
+    def _schedule(self, key: tuple[str, str]) -> None:
+        self._flushing[key] = asyncio.create_task(
+            self._flush(key), name=f"grouping {key[0]}/{key[1]}"
+        )
+
+    async def _add_signals(self, key: tuple[str, str], batch: list[_Pending]) -> None:
+        """Called with the incident's lock held."""
+        namespace, name = key
+        incident = self._incidents.get(namespace, name)
+        if incident is None or not batch:
+            return
+        held = signals_of(incident)
+        added: list[SignalStatus] = []
+        for waiting in batch:
+            signals = [*held, *added]
+            if not any(s.fingerprint == waiting.new.fingerprint for s in signals):
+                added.append(_as_signal(waiting, next_signal_id(signals)))
+        if added:
+            await self._writer.signals(namespace, name, [*held, *added])
+            logger.info(
+                "%d signals (%s) joined %s/%s",
+                len(added),
+                ", ".join(s.id for s in added),
+                namespace,
+                name,
+            )
 
         def grow(spec: dict[str, Any]) -> dict[str, Any] | None:
-            if affected_full(spec, new.detection.workload):
-                logger.warning(
-                    "%s/%s: spec.affected is full; %s is only in status.signals",
-                    namespace,
-                    name,
-                    new.detection.workload,
-                )
-            return spec_growth(spec, new.detection.workload, new.spec.severity, len(held))
+            patch: dict[str, Any] = {}
+            for count, waiting in enumerate(batch, start=len(held)):
+                workload = waiting.new.detection.workload
+                if affected_full({**spec, **patch}, workload):
+                    logger.warning(
+                        "%s/%s: spec.affected is full; %s is only in status.signals",
+                        namespace,
+                        name,
+                        workload,
+                    )
+                growth = spec_growth({**spec, **patch}, workload, waiting.new.spec.severity, count)
+                patch.update(growth or {})
+            return patch or None
 
+        known = self._incidents.get(namespace, name)
+        if known is not None and grow(known.spec.model_dump(mode="json", by_alias=True)) is None:
+            # Most signals of a storm join with a workload already listed: no spec call.
+            return
         patched = await asyncio.to_thread(change_spec, namespace, name, grow)
         if patched is not None:
             self._incidents.put_raw(patched)

@@ -7,6 +7,7 @@ suppressed and grouped the same way. The monitoring-gap incident is not a signal
 workload and is opened directly.
 """
 
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,10 +38,19 @@ class MaintenanceGate(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Joining:
+    """A signal on its way into an open incident: ``written`` completes (or raises what
+    the API raised) once status.signals holds it."""
+
+    incident: str
+    written: Awaitable[None]
+
+
 class GroupingGate(Protocol):
-    async def join(self, new: NewIncident) -> str | None:
-        """Adds ``new`` to an open incident it groups with and returns that incident's
-        name; None when it groups with none (it opens its own)."""
+    async def join(self, new: NewIncident) -> Joining | None:
+        """Starts adding ``new`` to an open incident it groups with; None when it groups
+        with none (it opens its own)."""
         ...
 
     def opening(self, new: NewIncident) -> AbstractAsyncContextManager[None]:
@@ -58,7 +68,7 @@ class _NoMaintenance:
 
 
 class _NoGrouping:
-    async def join(self, new: NewIncident) -> str | None:
+    async def join(self, new: NewIncident) -> Joining | None:
         return None
 
     def opening(self, new: NewIncident) -> AbstractAsyncContextManager[None]:
@@ -81,7 +91,10 @@ class SignalRouter:
         if window is not None:
             return Routed(suppressed_by=window)
         async with self.grouping.opening(new):
-            joined = await self.grouping.join(new)
-            if joined is not None:
-                return Routed(incident=joined, joined=True)
-            return Routed(incident=await self._writer.open(new))
+            joining = await self.grouping.join(new)
+            if joining is None:
+                return Routed(incident=await self._writer.open(new))
+        # Waited for outside the group's lock: the signals of a storm that join one
+        # incident meanwhile are written with it, in one write.
+        await joining.written
+        return Routed(incident=joining.incident, joined=True)
