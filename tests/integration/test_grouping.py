@@ -261,3 +261,22 @@ def test_an_alertmanager_alert_joins_the_polling_incident_of_the_same_breach(
     assert incident["spec"]["severity"] == "P0"
     assert _workloads(incident) == {"checkout"}
     assert len(_incidents(env)) == 1
+
+
+def test_same_rollout_groups_only_workloads_that_just_rolled_out(
+    operator: OperatorProcess, env: EscalationEnv, exporter: WorkloadExporter
+) -> None:
+    """The Deployments' current ReplicaSets were created moments ago: within a 30m
+    proposal window they are one rollout; within a 0s one nothing rolled out, so each
+    breach opens its own incident (the revision times are read from the cluster)."""
+    same_rollout = {"by": ["namespace"], "sameRollout": True}
+    _policy(env, "recent", "recent", same_rollout, rollback={"proposalWindow": "30m"})
+    _policy(env, "stale", "stale", same_rollout, rollback={"proposalWindow": "0s"})
+    _deployments(env, exporter, {"new-0": CRITICAL, "new-1": CRITICAL}, "recent")
+    _deployments(env, exporter, {"old-0": CRITICAL, "old-1": CRITICAL}, "stale")
+    found = _settled(env, operator, 4, "four signals")
+    by_policy: dict[str, list[set[str]]] = {}
+    for incident in found:
+        by_policy.setdefault(incident["spec"]["policyRef"]["name"], []).append(_workloads(incident))
+    assert by_policy["recent"] == [{"new-0", "new-1"}]
+    assert sorted(sorted(w) for w in by_policy["stale"]) == [["old-0"], ["old-1"]]

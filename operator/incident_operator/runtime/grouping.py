@@ -72,6 +72,7 @@ class Grouper:
         # write is scheduled or on (``_flush``).
         self._pending: dict[tuple[str, str], list[_Pending]] = {}
         self._flushing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._writing: dict[tuple[str, str], list[_Pending]] = {}
 
     @asynccontextmanager
     async def opening(self, new: NewIncident) -> AsyncIterator[None]:
@@ -119,12 +120,14 @@ class Grouper:
         return Joining(target.metadata.name, written)
 
     def _with_pending(self, incident: Incident) -> Incident:
-        pending = self._pending.get((incident.metadata.namespace, incident.metadata.name))
-        if not pending:
+        key = (incident.metadata.namespace, incident.metadata.name)
+        waiting_ones = [*self._writing.get(key, ()), *self._pending.get(key, ())]
+        if not waiting_ones:
             return incident
         signals = signals_of(incident)
-        for waiting in pending:
-            signals.append(_as_signal(waiting, next_signal_id(signals)))
+        for waiting in waiting_ones:
+            if not any(s.fingerprint == waiting.new.fingerprint for s in signals):
+                signals.append(_as_signal(waiting, next_signal_id(signals)))
         status = incident.status.model_copy(update={"signals": signals})
         return incident.model_copy(update={"status": status})
 
@@ -158,6 +161,8 @@ class Grouper:
         try:
             async with self._writer.lock(*key):
                 batch = self._pending.pop(key, [])
+                # Still counted (the cap) and found (no second add) while being written.
+                self._writing[key] = batch
                 await self._add_signals(key, batch)
         except Exception as error:
             for waiting in batch:
@@ -168,6 +173,7 @@ class Grouper:
                 if not waiting.written.done():
                     waiting.written.set_result(None)
         finally:
+            self._writing.pop(key, None)
             del self._flushing[key]
             if self._pending.get(key):
                 self._schedule(key)
