@@ -1,7 +1,7 @@
 """Grouping and cross-source dedup decisions (reconcile/grouping.py)."""
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -366,48 +366,24 @@ class _RecordingWriter:
         self.index.put_raw(self.manifests[name])
 
 
-def test_the_gate_joins_once_and_grows_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    policy = _policy(by=["namespace"])
-    registry = PolicyRegistry()
-    registry.put(policy)
-    opened = _incident(_new("web", policy=policy), clock.now() - timedelta(seconds=30))
-    manifest = opened.model_dump(mode="json", by_alias=True, exclude_none=True)
-    manifests = {opened.metadata.name: manifest}
-    index = IncidentIndex()
-    index.put_raw(manifest)
-    writer = _RecordingWriter(index, manifests)
+@dataclass
+class _Gate:
+    """A Grouper over an index holding one incident ("web" breaching), recording writes."""
 
-    def change_spec(namespace: str, name: str, change: Any) -> dict[str, Any]:
-        patch = change(manifests[name]["spec"]) or {}
-        manifests[name]["spec"].update(patch)
-        return manifests[name]
+    gate: runtime_grouping.Grouper
+    policy: EscalationPolicy
+    opened: Incident
+    writer: _RecordingWriter
+    manifests: dict[str, dict[str, Any]]
+    spec_writes: list[dict[str, Any]]
 
-    monkeypatch.setattr(runtime_grouping, "change_spec", change_spec)
-    gate = runtime_grouping.Grouper(writer, index, registry)  # type: ignore[arg-type]
-    signal = _new("api", policy=policy, severity=Severity.P0)
-
-    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
-    # Again (a restart, a repeated delivery): found by fingerprint, not added twice.
-    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
-    assert writer.written == [["fp-errors-web", "fp-errors-api"]]
-    spec = manifests[opened.metadata.name]["spec"]
-    assert [w["name"] for w in spec["affected"]] == ["web", "api"]
-    assert spec["severity"] == "P0"
-    assert spec["title"] == "errors: web breaching (+1 more system)"
-    # Another namespace's group, or no policy: nothing joins.
-    assert asyncio.run(_joined(gate, _new("api", policy=None))) == [None]
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self.manifests[self.opened.metadata.name]["spec"]
+        return spec
 
 
-async def _joined(gate: Any, *signals: NewIncident) -> list[str | None]:
-    """Joins ``signals`` at once as the router does; the incident each joined (None: none)."""
-    joinings = [await gate.join(signal) for signal in signals]
-    await asyncio.gather(*(j.written for j in joinings if j is not None))
-    return [j.incident if j is not None else None for j in joinings]
-
-
-def test_signals_joining_one_incident_together_are_written_in_one_write(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _gate(monkeypatch: pytest.MonkeyPatch) -> _Gate:
     policy = _policy(by=["namespace"])
     registry = PolicyRegistry()
     registry.put(policy)
@@ -427,12 +403,44 @@ def test_signals_joining_one_incident_together_are_written_in_one_write(
 
     monkeypatch.setattr(runtime_grouping, "change_spec", change_spec)
     gate = runtime_grouping.Grouper(writer, index, registry)  # type: ignore[arg-type]
+    return _Gate(gate, policy, opened, writer, manifests, spec_writes)
+
+
+def test_the_gate_joins_once_and_grows_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    setup = _gate(monkeypatch)
+    gate, policy, opened, writer = setup.gate, setup.policy, setup.opened, setup.writer
+    signal = _new("api", policy=policy, severity=Severity.P0)
+
+    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
+    # Again (a restart, a repeated delivery): found by fingerprint, not added twice.
+    assert asyncio.run(_joined(gate, signal)) == [opened.metadata.name]
+    assert writer.written == [["fp-errors-web", "fp-errors-api"]]
+    spec = setup.spec
+    assert [w["name"] for w in spec["affected"]] == ["web", "api"]
+    assert spec["severity"] == "P0"
+    assert spec["title"] == "errors: web breaching (+1 more system)"
+    # Another namespace's group, or no policy: nothing joins.
+    assert asyncio.run(_joined(gate, _new("api", policy=None))) == [None]
+
+
+async def _joined(gate: Any, *signals: NewIncident) -> list[str | None]:
+    """Joins ``signals`` at once as the router does; the incident each joined (None: none)."""
+    joinings = [await gate.join(signal) for signal in signals]
+    await asyncio.gather(*(j.written for j in joinings if j is not None))
+    return [j.incident if j is not None else None for j in joinings]
+
+
+def test_signals_joining_one_incident_together_are_written_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup = _gate(monkeypatch)
+    gate, policy, opened, writer = setup.gate, setup.policy, setup.opened, setup.writer
     names = ["api", "db", "cache", "queue"]
     signals = [_new(name, policy=policy) for name in names]
 
     assert asyncio.run(_joined(gate, *signals)) == [opened.metadata.name] * len(names)
     assert writer.written == [["fp-errors-web", *(f"fp-errors-{n}" for n in names)]]
-    assert len(spec_writes) == 1
-    spec = manifests[opened.metadata.name]["spec"]
+    assert len(setup.spec_writes) == 1
+    spec = setup.spec
     assert [w["name"] for w in spec["affected"]] == ["web", *names]
     assert spec["title"] == "errors: web breaching (+4 more systems)"
