@@ -214,8 +214,11 @@ def test_a_recurring_window_holds_a_breach_back_then_opens_it_when_it_ends(
     _, process = operator
     pod = _serving(kubectl, exporter, namespace, "checkout")
     create_secret(k8s_api, namespace, recorder)
-    # Every minute, for 45 s, in UTC: the test starts its breach inside an occurrence.
-    schedule = {"cron": "* * * * *", "timeZone": "UTC", "duration": "45s"}
+    # Hourly at this very minute, in UTC, for as long as ends 30 s from now: the current
+    # occurrence began at this minute's start and the test's breach falls inside it.
+    now = _now()
+    last_for = now.second + 30
+    schedule = {"cron": f"{now.minute} * * * *", "timeZone": "UTC", "duration": f"{last_for}s"}
     apply(kubectl, namespace, _window("upgrade", workloads={"app": "checkout"}, schedule=schedule))
 
     def long_enough() -> dict[str, Any] | None:
@@ -223,10 +226,10 @@ def test_a_recurring_window_holds_a_breach_back_then_opens_it_when_it_ends(
         if not status.get("active"):
             return None
         left = datetime.fromisoformat(status["currentEnd"].replace("Z", "+00:00")) - _now()
-        return status if left > timedelta(seconds=30) else None
+        return status if left > timedelta(seconds=20) else None
 
     occurrence = wait_until(
-        long_enough, what="an occurrence with 30 s left", timeout=TIMEOUT, detail=process.log_tail
+        long_enough, what="an occurrence with 20 s left", timeout=TIMEOUT, detail=process.log_tail
     )
     ends = datetime.fromisoformat(occurrence["currentEnd"].replace("Z", "+00:00"))
     apply(kubectl, namespace, _detection_policy(recorder))
