@@ -1,12 +1,13 @@
 """The grouping gate of the signal router: adds a new signal to the open incident it
 groups with (reconcile/grouping.py decides which), instead of opening another.
 
-Joining is two writes: the signal appended to status.signals (under the incident's
-lock, so it is never added twice, even after a restart: the signal's fingerprint is
-looked up first), then spec.affected, spec.severity and the title in one spec write
-guarded by resourceVersion. Signals of one group (or one workload) that arrive together
-are routed one after the other (``opening``), so twenty breaches in one poll open one
-incident and join it, not twenty.
+Joining is two writes, under the incident's lock: spec.affected, spec.severity and the
+title in one spec write guarded by resourceVersion (none when nothing changes), then the
+signal appended to status.signals (never twice, even after a restart: its fingerprint is
+looked up first). Signals of one group (or one workload) are routed one after the other
+(``opening``), so twenty breaches in one poll open one incident and join it, not twenty;
+signals that find their incident while its last write is on wait and are written with the
+next one (``_flush``): a storm of a thousand alerts is a few writes per incident.
 """
 
 import asyncio
@@ -184,26 +185,15 @@ class Grouper:
         )
 
     async def _add_signals(self, key: tuple[str, str], batch: list[_Pending]) -> None:
-        """Called with the incident's lock held."""
+        """Called with the incident's lock held. The spec first, then status.signals: a
+        signal listed in status always has its workload in spec.affected (rollbacks and
+        remediations read it there), and a restart in between adds the signal when it
+        comes again (the spec then needs nothing)."""
         namespace, name = key
         incident = self._incidents.get(namespace, name)
         if incident is None or not batch:
             return
         held = signals_of(incident)
-        added: list[SignalStatus] = []
-        for waiting in batch:
-            signals = [*held, *added]
-            if not any(s.fingerprint == waiting.new.fingerprint for s in signals):
-                added.append(_as_signal(waiting, next_signal_id(signals)))
-        if added:
-            await self._writer.signals(namespace, name, [*held, *added])
-            logger.info(
-                "%d signals (%s) joined %s/%s",
-                len(added),
-                ", ".join(s.id for s in added),
-                namespace,
-                name,
-            )
 
         def grow(spec: dict[str, Any]) -> dict[str, Any] | None:
             patch: dict[str, Any] = {}
@@ -220,10 +210,22 @@ class Grouper:
                 patch.update(growth or {})
             return patch or None
 
-        known = self._incidents.get(namespace, name)
-        if known is not None and grow(known.spec.model_dump(mode="json", by_alias=True)) is None:
-            # Most signals of a storm join with a workload already listed: no spec call.
-            return
-        patched = await asyncio.to_thread(change_spec, namespace, name, grow)
-        if patched is not None:
-            self._incidents.put_raw(patched)
+        # Most signals of a storm join with a workload already listed: no spec call.
+        if grow(incident.spec.model_dump(mode="json", by_alias=True)) is not None:
+            patched = await asyncio.to_thread(change_spec, namespace, name, grow)
+            if patched is not None:
+                self._incidents.put_raw(patched)
+        added: list[SignalStatus] = []
+        for waiting in batch:
+            signals = [*held, *added]
+            if not any(s.fingerprint == waiting.new.fingerprint for s in signals):
+                added.append(_as_signal(waiting, next_signal_id(signals)))
+        if added:
+            await self._writer.signals(namespace, name, [*held, *added])
+            logger.info(
+                "%d signals (%s) joined %s/%s",
+                len(added),
+                ", ".join(s.id for s in added),
+                namespace,
+                name,
+            )
