@@ -21,7 +21,7 @@ help: ## Show this help.
 setup: setup-debian setup-python setup-binaries ## Everything a fresh machine needs: Debian packages, Python packages, control plane binaries.
 
 .PHONY: setup-debian
-setup-debian: ## Install Debian packages (Prometheus, openssl) when missing.
+setup-debian: ## Install Debian packages (Prometheus, Alertmanager, Chromium, openssl) when missing.
 	@hack/setup-debian.sh
 
 .PHONY: setup-python
@@ -67,7 +67,7 @@ imports: setup-python ## import-linter contracts (the domain stays pure).
 
 .PHONY: test
 test: setup lint typecheck imports ## The whole suite: lint, types, import contracts, unit and integration tests on a local control plane.
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest --durations=40 $(PYTEST_ARGS)
 
 .PHONY: unit
 unit: setup-python ## Unit tests only (no cluster).

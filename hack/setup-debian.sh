@@ -6,6 +6,8 @@ missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 # A real Alertmanager, for the tests that take its webhooks (grouping across sources).
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+# The browser tests of the status page and the dashboard drive Debian's Chromium.
+command -v chromium >/dev/null || missing+=(chromium)
 # The test harness makes its certificates with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

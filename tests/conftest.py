@@ -1,2 +1,2 @@
 # The control plane fixtures serve both tests/integration and tests/e2e.
-pytest_plugins = ["tests.cluster_fixtures"]
+pytest_plugins = ["tests.cluster_fixtures", "tests.browser_fixtures"]

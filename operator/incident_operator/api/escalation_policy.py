@@ -28,6 +28,7 @@ from incident_operator.api.incident import WorkloadReference
 from incident_operator.api.maintenance import MaintenanceSettings
 from incident_operator.api.remediations import CATALOG_LIMIT, Remediation
 from incident_operator.api.rotations import Rotation
+from incident_operator.api.status_page import StatusPageSettings
 from incident_operator.domain.conditions import Condition
 from incident_operator.domain.detection_queries import CATALOG
 from incident_operator.domain.durations import parse_duration
@@ -657,6 +658,11 @@ class EscalationPolicySpec(ApiModel):
     maintenance: MaintenanceSettings = Field(
         default=MaintenanceSettings(),
         description="Limits on this namespace's MaintenanceWindows (docs/maintenance.md).",
+    )
+    status_page: StatusPageSettings = Field(
+        default=StatusPageSettings(),
+        description="The components this policy shows on the public status page "
+        "(docs/status-page.md).",
     )
 
     @model_validator(mode="after")
