@@ -22,9 +22,11 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,11 @@ from typing import Any
 from tests.harness.cluster import ClusterInfo, LocalCluster, run_kubectl
 from tests.harness.incidents import Body, conditions
 from tests.harness.operator import OperatorProcess
-from tests.harness.plugin import run_plugin
+from tests.harness.plugin import PLUGIN, run_plugin
 from tests.harness.wait import wait_until
 from tests.harness.workloads import PART_OF_AGENTOS, deployment_manifest
 from tests.integration.exporters import WorkloadExporter
+from tests.support.intake_http import free_port
 from tests.support.receivers import HttpRecorder
 
 NAMESPACE = "demo"
@@ -60,6 +63,8 @@ class Demo:
         self.exporter = WorkloadExporter().start()
         self.chat = HttpRecorder().start()
         self.operator: OperatorProcess | None = None
+        self.dashboard: subprocess.Popen[bytes] | None = None
+        self.status_page = ""
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
         return run_kubectl(
@@ -191,6 +196,23 @@ class Demo:
                     }
                 ],
                 "rollback": {"approverGroup": "system:masters", "proposalWindow": "30m"},
+                # What customers see on the public status page (docs/status-page.md).
+                "statusPage": {
+                    "components": [
+                        {
+                            "name": "Checkout",
+                            "description": "Placing orders",
+                            "group": "Shop",
+                            "workloads": [{"kind": "Deployment", "name": "checkout"}],
+                        },
+                        {
+                            "name": "Payments",
+                            "description": "Card and wallet payments",
+                            "group": "Shop",
+                            "workloads": [{"kind": "Deployment", "name": "payments"}],
+                        },
+                    ]
+                },
                 # The remediation catalog (docs/remediation.md): what may be requested, with
                 # which parameters, approved by whom (here the rollback's group).
                 "remediations": [
@@ -213,11 +235,22 @@ class Demo:
         show(self.kubectl("get", "escalationpolicies", "-n", NAMESPACE))
 
         say("Starting the operator")
-        args = ["--prometheus-url", self.info.prometheus_url or ""]
+        self.status_page = f"http://127.0.0.1:{free_port()}/"
+        args = [
+            "--prometheus-url",
+            self.info.prometheus_url or "",
+            "--status-page-listen",
+            self.status_page.removeprefix("http://").rstrip("/"),
+            "--status-page-title",
+            "AgentOS Status",
+        ]
         self.operator = OperatorProcess(
             self.info.kubeconfig, self.workdir / "operator.log", extra_args=tuple(args)
         ).start()
         print(f"    log: {self.operator.log_path}")
+        print(f"    public status page: {self.status_page}")
+        self.wait(self.status_components, "the status page")
+        self.narrate_status()
 
         say("checkout v1 is healthy: 50 requests/s, no errors")
         container = {
@@ -247,6 +280,11 @@ class Demo:
         )
         incident_id = incident["status"]["id"]
         show(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "wide"))
+        self.wait(
+            lambda: self.status_components().get("Checkout") == "partial_outage",
+            "the status page to show Checkout's partial outage",
+        )
+        self.narrate_status()
 
         say(
             "The escalation matrix pages the primary on-call in #incident-high (our local receiver)"
@@ -266,6 +304,23 @@ class Demo:
         show(self.plugin("ack", incident_id))
         show(self.plugin("assign", incident_id, "commander", "me"))
         show(self.plugin("approve-rollback", incident_id))
+
+        say(
+            "The commander tells customers (the runbook's Initial Notification): only what is "
+            "published reaches the status page, never the title or internal updates"
+        )
+        show(
+            self.plugin(
+                "publish",
+                incident_id,
+                "--kind",
+                "initial",
+                "--message",
+                "Some checkouts are failing. We have found the cause and are rolling back.",
+            )
+        )
+        self.wait(lambda: self.status_updates() >= 1, "the customer message on the status page")
+        self.narrate_status()
 
         say("The operator rolls back like `kubectl rollout undo`, and waits for the rollout")
         self.wait(
@@ -325,6 +380,11 @@ class Demo:
             lambda: ((self.incident() or {}).get("status") or {}).get("phase") == "PostIncident",
             "PostIncident",
         )
+        self.wait(
+            lambda: self.status_components().get("Checkout") == "operational",
+            "the status page to show Checkout operational again",
+        )
+        self.narrate_status()
 
         say("The post-mortem draft, in the runbook's template")
         draft = self.wait(
@@ -390,6 +450,11 @@ class Demo:
         )
         incident_id = incident["status"]["id"]
         show(self.kubectl("get", "incidents", "-n", NAMESPACE, "-o", "wide"))
+        self.wait(
+            lambda: self.status_components().get("Payments") == "partial_outage",
+            "the status page to show Payments' partial outage",
+        )
+        self.narrate_status()
 
         say(
             f"The on-call asks for the catalog's remediation: "
@@ -440,7 +505,49 @@ class Demo:
             raise SystemExit(f"the remediation did not succeed: {record.get('message')}")
         show(self.plugin("timeline", incident_id))
 
+    def status_summary(self) -> dict[str, Any]:
+        """The public status page's /api/v2/summary.json (Statuspage's shape)."""
+        with urllib.request.urlopen(self.status_page + "api/v2/summary.json", timeout=5) as got:
+            summary: dict[str, Any] = json.load(got)
+            return summary
+
+    def status_components(self) -> dict[str, str]:
+        try:
+            summary = self.status_summary()
+        except OSError:
+            return {}
+        return {c["name"]: c["status"] for c in summary.get("components", [])}
+
+    def status_updates(self) -> int:
+        incidents = self.status_summary().get("incidents", [])
+        return sum(len(i.get("incident_updates", [])) for i in incidents)
+
+    def narrate_status(self) -> None:
+        """One line of what customers see on the status page right now."""
+        summary = self.status_summary()
+        components = ", ".join(
+            f"{c['name']}: {c['status'].replace('_', ' ')}" for c in summary["components"]
+        )
+        print(f"    {BOLD}status page{RESET}: {summary['status']['description']} ({components})")
+        for incident in summary.get("incidents", []):
+            for update in incident.get("incident_updates", [])[:1]:
+                print(f"    {DIM}{update['status']}: {update['body'][:120]}{RESET}")
+
+    def start_dashboard(self) -> str:
+        """`kubectl incident dashboard`, as the person running the demo, for --keep."""
+        port = free_port()
+        self.dashboard = subprocess.Popen(
+            [str(PLUGIN), "-n", NAMESPACE, "dashboard", "--port", str(port), "--no-open"],
+            env={**os.environ, "KUBECONFIG": str(self.info.kubeconfig)},
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "dashboard.log").open("ab"),
+        )
+        return f"http://127.0.0.1:{port}/"
+
     def close(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.terminate()
+            self.dashboard.wait(timeout=10)
         if self.operator is not None:
             self.operator.stop()
         self.exporter.stop()
@@ -485,6 +592,8 @@ def main() -> int:
             f"    Prometheus: {info.prometheus_url}\n"
         )
         if args.keep:
+            print(f"    Status page: {demo.status_page}")
+            print(f"    Dashboard: {demo.start_dashboard()} (kubectl incident dashboard)")
             print("Left running (--keep). Stop with Ctrl-C.")
             while True:
                 time.sleep(3600)
