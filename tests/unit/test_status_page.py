@@ -437,6 +437,8 @@ def test_the_html_page() -> None:
     # Text people wrote is escaped.
     assert "We are &lt;b&gt;investigating&lt;/b&gt;." in body
     assert '<time datetime="2026-11-26T11:40:00.000Z">' in body
+    # Components without a group come first, so none looks like a member of a group.
+    assert body.index(">Website<") < body.index("<h3>Platform</h3>") < body.index(">API<")
 
 
 def test_every_json_document_is_json() -> None:

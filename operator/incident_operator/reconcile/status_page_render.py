@@ -203,6 +203,13 @@ def grouped_components(page: StatusPage) -> list[tuple[str | None, list[Componen
     ]
 
 
+def html_groups(page: StatusPage) -> list[tuple[str | None, list[Component]]]:
+    """The HTML's lists: the components without a group first, then each group's."""
+    grouped = grouped_components(page)
+    alone = [member for group, members in grouped if group is None for member in members]
+    return ([(None, alone)] if alone else []) + [(g, m) for g, m in grouped if g is not None]
+
+
 def _past_by_day(page: StatusPage) -> list[tuple[str, list[PublicIncident]]]:
     days: dict[str, list[PublicIncident]] = {}
     for incident in page.past:
@@ -229,7 +236,7 @@ def _context(page: StatusPage, url: str) -> dict[str, Any]:
     return {
         "page": page,
         "url": url,
-        "groups": grouped_components(page),
+        "groups": html_groups(page),
         "by_id": {c.id: c for c in page.components},
         "past_days": _past_by_day(page),
         "state_words": STATE_WORDS,
