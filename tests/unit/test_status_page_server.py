@@ -13,7 +13,7 @@ import pytest
 from multidict import CIMultiDict
 
 from incident_operator.adapters import kubernetes
-from incident_operator.adapters.status_page_server import MAX_AGE, StatusPageServer
+from incident_operator.adapters.status_page_server import MAX_AGE, NotReady, StatusPageServer
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.status_page import Document
 from incident_operator.runtime.detection_state import IncidentIndex, WorkloadIndex
@@ -212,3 +212,25 @@ def test_the_renderer_renders_at_most_once_per_interval() -> None:
     fresh = PageRenderer("Status", sources, now=lambda: T0, every=0.0)
     assert b"major_outage" in fresh.documents("http://x")["/api/v2/components.json"].body
     assert b"major_outage" not in before
+
+
+def test_503_until_the_registries_are_read_then_the_page() -> None:
+    sources, _ = _registries()
+    read = False
+    starting = Sources(
+        policies=sources.policies,
+        incidents=sources.incidents,
+        windows=sources.windows,
+        labels_of=sources.labels_of,
+        ready=lambda: read,
+    )
+    renderer = PageRenderer("Status", starting, now=lambda: T0, every=0.0)
+    with pytest.raises(NotReady):
+        renderer.documents("http://x")
+    ((status, headers, body),) = _serve(renderer.documents, [("GET", "/", {})])
+    assert (status, body) == (503, b"the status page is starting\n")
+    assert headers["Retry-After"] == "5"
+    read = True
+    ((status, _, body),) = _serve(renderer.documents, [("GET", "/", {})])
+    assert status == 200
+    assert b"API" in body

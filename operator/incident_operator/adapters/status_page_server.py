@@ -3,7 +3,8 @@
 It serves documents a ``Source`` renders from memory (runtime/status_page.py): nothing
 here asks the API server, so the page keeps answering while it is unreachable. Should
 the source itself fail, the last documents it gave are served, and the failure is
-logged once per streak.
+logged once per streak; until it has given any (the operator is still reading its
+policies), every path is 503 with Retry-After.
 
 Only GET and HEAD; unknown paths are 404. Every document carries an ETag of its body,
 ``Last-Modified`` (when what it says changed) and ``Cache-Control: public`` with a short
@@ -28,6 +29,11 @@ Source = Callable[[str], Mapping[str, Document]]
 MAX_AGE: Final = 15
 HEALTH_PATH: Final = "/healthz"
 logger = logging.getLogger(__name__)
+
+
+class NotReady(Exception):
+    """Raised by a source whose data is not read yet (the operator is starting): the
+    last documents are served, or 503 when there are none."""
 
 
 def etag(body: bytes) -> str:
@@ -62,14 +68,17 @@ class StatusPageServer:
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
-    def _documents(self, base_url: str) -> Mapping[str, Document]:
+    def _documents(self, base_url: str) -> Mapping[str, Document] | None:
+        """The documents for ``base_url``; None when there are none to serve yet."""
         try:
             documents = self._source(base_url)
+        except NotReady:
+            return self._last.get(base_url)
         except Exception:
             if not self._failing:
                 logger.exception("the status page could not be rendered; serving the last one")
             self._failing = True
-            return self._last.get(base_url, {})
+            return self._last.get(base_url)
         self._failing = False
         self._last = {base_url: documents}
         return documents
@@ -86,7 +95,14 @@ class StatusPageServer:
             return web.Response(
                 status=405, text="only GET and HEAD\n", headers={"Allow": "GET, HEAD"}
             )
-        document = self._documents(self._base(request)).get(request.path)
+        documents = self._documents(self._base(request))
+        if documents is None:
+            return web.Response(
+                status=503,
+                text="the status page is starting\n",
+                headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            )
+        document = documents.get(request.path)
         if document is None:
             return web.Response(status=404, text="not found\n")
         tag = etag(document.body)

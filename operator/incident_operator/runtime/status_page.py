@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from incident_operator.adapters.status_page_server import StatusPageServer
+from incident_operator.adapters.status_page_server import NotReady, StatusPageServer
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.api.maintenance import MaintenanceWindow
@@ -44,6 +44,9 @@ class Sources:
     incidents: Callable[[], list[Incident]]
     windows: Callable[[], list[MaintenanceWindow]]
     labels_of: LabelsOf
+    # Whether the policies and windows have been listed once: before, the page would
+    # say "All Systems Operational" about no components at all.
+    ready: Callable[[], bool] = lambda: True
 
 
 def _windows() -> list[MaintenanceWindow]:
@@ -55,6 +58,7 @@ REGISTRIES = Sources(
     incidents=INCIDENTS.all,
     windows=_windows,
     labels_of=WORKLOADS.labels,
+    ready=lambda: POLICIES.ready.is_set() and WINDOWS.ready.is_set(),
 )
 
 
@@ -75,7 +79,10 @@ class PageRenderer:
         self._rendered: tuple[float, str, Mapping[str, Document]] | None = None
 
     def documents(self, base_url: str) -> Mapping[str, Document]:
-        """Every document by path; what it raises, the server answers with the last."""
+        """Every document by path; what it raises, the server answers with the last
+        (NotReady until the registries have been listed once)."""
+        if not self._sources.ready():
+            raise NotReady
         at = time.monotonic()
         if self._rendered is not None:
             rendered_at, rendered_for, documents = self._rendered
