@@ -2,6 +2,7 @@
 answering from memory when what feeds it fails (runtime/status_page.py's renderer over
 the operator's registries makes no API call)."""
 
+import argparse
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from multidict import CIMultiDict
 from incident_operator.adapters import kubernetes
 from incident_operator.adapters.status_page_server import MAX_AGE, NotReady, StatusPageServer
 from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.config import Settings, add_run_arguments
 from incident_operator.domain.status_page import Document
 from incident_operator.runtime.detection_state import IncidentIndex, WorkloadIndex
 from incident_operator.runtime.maintenance import WindowRegistry
@@ -234,3 +236,48 @@ def test_503_until_the_registries_are_read_then_the_page() -> None:
     ((status, _, body),) = _serve(renderer.documents, [("GET", "/", {})])
     assert status == 200
     assert b"API" in body
+
+
+def _settings(*args: str, environ: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, environ or {})
+    return Settings.from_arguments(parser.parse_args(list(args)))
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "listen", "title", "url"),
+    [
+        ((), {}, None, "Status", None),
+        (("--status-page-listen", "0.0.0.0:8090"), {}, ("0.0.0.0", 8090), "Status", None),
+        (
+            ("--status-page-title", "Acme", "--status-page-url", "https://status.acme.test/"),
+            {"STATUS_PAGE_LISTEN": "127.0.0.1:9000"},
+            ("127.0.0.1", 9000),
+            "Acme",
+            "https://status.acme.test",
+        ),
+        ((), {"STATUS_PAGE_TITLE": "From env"}, None, "From env", None),
+    ],
+)
+def test_status_page_flags(
+    args: tuple[str, ...],
+    environ: dict[str, str],
+    listen: tuple[str, int] | None,
+    title: str,
+    url: str | None,
+) -> None:
+    settings = _settings(*args, environ=environ)
+    assert (settings.status_page_listen, settings.status_page_title) == (listen, title)
+    assert settings.status_page_url == url
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("--status-page-listen", "8090"), "--status-page-listen '8090': expected HOST:PORT"),
+        (("--status-page-url", "status.acme.test"), "--status-page-url 'status.acme.test'"),
+    ],
+)
+def test_malformed_status_page_flags_name_the_flag(args: tuple[str, ...], complaint: str) -> None:
+    with pytest.raises(ValueError, match="^" + complaint.replace("(", r"\(")):
+        _settings(*args)
