@@ -377,7 +377,8 @@ def test_statuspage_json_shapes() -> None:
     assert update["status"] == "investigating"
     assert update["body"] == "We are investigating."
     assert update["incident_id"] == incident["id"]
-    assert [c["name"] for c in incident["components"]] == ["API"]
+    # The same component as the components list says it.
+    assert incident["components"] == [api]
     assert documents["/api/v2/incidents/unresolved.json"]["incidents"] == [incident]
     assert documents["/api/v2/incidents.json"]["incidents"] == [incident]
     assert documents["/api/v2/status.json"] == {

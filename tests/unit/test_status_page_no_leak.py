@@ -3,7 +3,8 @@
 Random incidents carry a marker string in every field customers must not see (title,
 summary, impact, internal updates and their authors, roles, the authors of published
 messages, triage, mitigation, names, namespaces, labels, annotations, signals' rules and
-policies, post-mortems, the policy's own name); no marker appears in any document the
+policies, the policy's own name and labels, a maintenance window's name, reason and
+owner, workload labels); no marker appears in any document the
 page serves: the HTML, the Atom feed, every JSON.
 """
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
+from incident_operator.api.maintenance import MaintenanceWindow
 from incident_operator.reconcile.status_page import build_page
 from incident_operator.reconcile.status_page_render import render_documents
 
@@ -51,6 +53,22 @@ def _policy(namespace: str) -> EscalationPolicy:
                         {"name": "Agents", "signals": [_marker("componentsignal", 0)]},
                     ]
                 },
+            },
+        }
+    )
+
+
+def _window(namespace: str) -> MaintenanceWindow:
+    """A window holding the API's workload now, with markers in what it says."""
+    return MaintenanceWindow.model_validate(
+        {
+            "metadata": {"name": _name("window", 0), "namespace": namespace},
+            "spec": {
+                "selector": {"workloads": {"matchLabels": {"app": _name("workloadlabel", 0)}}},
+                "start": (T0 - timedelta(hours=1)).isoformat(),
+                "end": (T0 + timedelta(hours=1)).isoformat(),
+                "reason": _marker("windowreason", 0),
+                "owner": _name("windowowner", 0),
             },
         }
     )
@@ -126,8 +144,8 @@ def test_no_internal_field_reaches_any_document(held: list[Incident]) -> None:
         title="Status",
         policies=[_policy(NAMESPACE)],
         incidents=held,
-        windows=[],
-        labels_of=lambda *_: None,
+        windows=[_window(NAMESPACE)],
+        labels_of=lambda *_: {"app": _name("workloadlabel", 0)},
         now=T0,
     )
     for path, document in render_documents(page, "https://status.example.test").items():

@@ -120,9 +120,11 @@ def components_json(page: StatusPage) -> list[dict[str, Any]]:
     return listed
 
 
-def _incident_json(incident: PublicIncident, page: StatusPage, url: str) -> dict[str, Any]:
+def _incident_json(
+    incident: PublicIncident, page: StatusPage, url: str, listed: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``listed``: the components as components_json lists them, by id."""
     page_id = _page_id(page)
-    by_id = {c.id: c for c in page.components}
     return {
         "id": incident.id,
         "name": incident.name,
@@ -151,11 +153,7 @@ def _incident_json(incident: PublicIncident, page: StatusPage, url: str) -> dict
             }
             for update in incident.updates
         ],
-        "components": [
-            _component_json(by_id[i], page_id, by_id[i].position + 1)
-            for i in incident.component_ids
-            if i in by_id
-        ],
+        "components": [listed[i] for i in incident.component_ids if i in listed],
     }
 
 
@@ -167,7 +165,8 @@ def api_documents(page: StatusPage, url: str) -> dict[str, dict[str, Any]]:
     """Statuspage's v2 documents by path."""
     head = page_json(page, url)
     components = components_json(page)
-    unresolved = [_incident_json(i, page, url) for i in page.unresolved]
+    listed = {c["id"]: c for c in components}
+    unresolved = [_incident_json(i, page, url, listed) for i in page.unresolved]
     return {
         "/api/v2/summary.json": {
             "page": head,
@@ -180,7 +179,9 @@ def api_documents(page: StatusPage, url: str) -> dict[str, dict[str, Any]]:
         "/api/v2/components.json": {"page": head, "components": components},
         "/api/v2/incidents.json": {
             "page": head,
-            "incidents": [_incident_json(i, page, url) for i in page.incidents[:INCIDENT_LIMIT]],
+            "incidents": [
+                _incident_json(i, page, url, listed) for i in page.incidents[:INCIDENT_LIMIT]
+            ],
         },
         "/api/v2/incidents/unresolved.json": {"page": head, "incidents": unresolved},
     }
