@@ -85,6 +85,13 @@ class Settings:
     pagerduty_webhook_secret_key: str = "secret"
     #: Where incidents PagerDuty triggers are declared; None: the secret's namespace.
     pagerduty_namespace: str | None = None
+    #: HOST:PORT of the public status page (docs/status-page.md); None: not served.
+    status_page_listen: tuple[str, int] | None = None
+    #: The status page's name, its h1 and its JSON ``page.name``.
+    status_page_title: str = "Status"
+    #: The page's public base URL, for the Atom feed's and the JSON's links; None: the
+    #: URL each request was made to.
+    status_page_url: str | None = None
     #: Seconds one notification send may take; a claim's lease is this plus 5 seconds.
     send_timeout: float = 10.0
     #: Seconds between two reads of each ConfigMap and Secret whose versions are kept
@@ -104,6 +111,9 @@ class Settings:
         alertmanager_host, alertmanager_port = _host_port(
             args.alertmanager_listen, "--alertmanager-listen"
         )
+        status_page_url = (args.status_page_url or "").rstrip("/") or None
+        if status_page_url and not status_page_url.startswith(("http://", "https://")):
+            raise ValueError(f"--status-page-url {status_page_url!r}: expected an http(s) URL")
         return cls(
             namespaces=tuple(args.namespace or ()),
             health_listen=(
@@ -125,6 +135,13 @@ class Settings:
             pagerduty_webhook_secret=pagerduty_secret,
             pagerduty_webhook_secret_key=args.pagerduty_webhook_secret_key,
             pagerduty_namespace=args.pagerduty_namespace or None,
+            status_page_listen=(
+                _host_port(args.status_page_listen, "--status-page-listen")
+                if args.status_page_listen
+                else None
+            ),
+            status_page_title=args.status_page_title or "Status",
+            status_page_url=status_page_url,
             send_timeout=_positive_seconds(args.send_timeout, "--send-timeout"),
             config_snapshot_interval=_positive_seconds(
                 args.config_snapshot_interval, "--config-snapshot-interval"
@@ -216,6 +233,22 @@ def add_run_arguments(
         default=env("PAGERDUTY_NAMESPACE"),
         help="where incidents triggered in PagerDuty are declared (env PAGERDUTY_NAMESPACE; "
         "default: the namespace of --pagerduty-webhook-secret)",
+    )
+    parser.add_argument(
+        "--status-page-listen",
+        default=env("STATUS_PAGE_LISTEN"),
+        help="HOST:PORT of the public status page (env STATUS_PAGE_LISTEN); unset: no page",
+    )
+    parser.add_argument(
+        "--status-page-title",
+        default=env("STATUS_PAGE_TITLE", "Status"),
+        help="the status page's name (env STATUS_PAGE_TITLE; default Status)",
+    )
+    parser.add_argument(
+        "--status-page-url",
+        default=env("STATUS_PAGE_URL"),
+        help="the status page's public base URL, for links in its Atom feed and JSON (env "
+        "STATUS_PAGE_URL; default: the URL each request was made to)",
     )
     parser.add_argument(
         "--send-timeout",

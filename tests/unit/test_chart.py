@@ -174,6 +174,37 @@ def test_alertmanager_service_selects_the_leader_only(default: list[Manifest]) -
     assert ports["alertmanager"]["port"] == target
 
 
+def test_no_status_page_by_default(default: list[Manifest]) -> None:
+    container = operator_container(default)
+    assert not any(a.startswith("--status-page") for a in container["args"])
+    assert "status-page" not in {p["name"] for p in container["ports"]}
+    assert "incident-operator-status-page" not in _services(default)
+
+
+def test_the_status_page_service_selects_the_leader_only() -> None:
+    manifests = render(
+        "--set", "statusPage.enabled=true",
+        "--set", "statusPage.port=8099",
+        "--set", "statusPage.title=Acme Status: prod #1",
+        "--set", "statusPage.url=https://status.example.com",
+    )  # fmt: skip
+    container = operator_container(manifests)
+    deployment = one(manifests, "Deployment")
+    service = _services(manifests)["incident-operator-status-page"]
+    # Served where kopf runs: on the leader, as the receiver is.
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == {
+        **deployment["spec"]["selector"]["matchLabels"],
+        LEADER_LABEL: "true",
+    }
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 8099
+    assert _port_number(container, port["targetPort"]) == 8099
+    assert "--status-page-listen=0.0.0.0:8099" in container["args"]
+    assert "--status-page-title=Acme Status: prod #1" in container["args"]
+    assert "--status-page-url=https://status.example.com" in container["args"]
+
+
 def test_the_metrics_service_name_fits_a_dns_label() -> None:
     long = "a" * 63
     names = _services(render("--set", f"fullnameOverride={long}"))
@@ -302,14 +333,25 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
                 "pagerduty_namespace": "shop",
             },
         ),
+        (
+            ["--set", "statusPage.enabled=true", "--set", "statusPage.title=Acme: prod"],
+            {"status_page_listen": "0.0.0.0:8090", "status_page_title": "Acme: prod"},
+        ),
     ],
-    ids=["default", "namespaced-prometheus", "minimal", "pagerduty"],
+    ids=["default", "namespaced-prometheus", "minimal", "pagerduty", "status-page"],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(
     values: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The parser reads defaults from these; the pod sets them through the downward API.
-    for name in ("PROMETHEUS_URL", "ALERTMANAGER_TOKEN_SECRET", "ALERTMANAGER_LISTEN"):
+    for name in (
+        "PROMETHEUS_URL",
+        "ALERTMANAGER_TOKEN_SECRET",
+        "ALERTMANAGER_LISTEN",
+        "STATUS_PAGE_LISTEN",
+        "STATUS_PAGE_TITLE",
+        "STATUS_PAGE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     args = _parse_run_args(operator_container(render(*values))["args"], monkeypatch)
     for name, value in expected.items():
@@ -434,6 +476,7 @@ def test_rbac_can_be_left_to_the_user() -> None:
         (["--set", "prometheus.url=prometheus:9090"], "url"),
         (["--set", "replicas=2"], "replicas"),  # a typo of replicaCount
         (["--set", "secretAccess.namespaces={Bad_Name}"], "namespaces"),
+        (["--set", "statusPage.url=status.example.com"], "url"),
     ],
 )
 def test_values_schema_rejects_bad_values(values: list[str], complaint: str) -> None:

@@ -12,6 +12,7 @@ from incident_operator.handlers import (
     maintenance,
     policies,
     settings,
+    status_page,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "maintenance",
     "policies",
     "settings",
+    "status_page",
 ]

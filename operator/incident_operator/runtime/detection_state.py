@@ -45,6 +45,10 @@ class WorkloadIndex:
     def in_namespace(self, namespace: str) -> list[tuple[WorkloadKey, dict[str, str]]]:
         return list(self._by_namespace.get(namespace, {}).items())
 
+    def labels(self, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+        """The workload's labels; None when it is not known."""
+        return self._by_namespace.get(namespace, {}).get(WorkloadKey(kind, name))
+
 
 def _age_key(incident: Incident) -> tuple[datetime, str]:
     created = incident.metadata.creation_timestamp or datetime.max.replace(tzinfo=UTC)
@@ -128,6 +132,10 @@ class IncidentIndex:
             for signal in incident.status.signals:
                 found[signal.fingerprint] = incident
         return found
+
+    def all(self) -> list[Incident]:
+        """Every incident held, open or not (the status page lists resolved ones too)."""
+        return [i for held in self._by_namespace.values() for i in held.values()]
 
     def wanting_readings(self, namespace: str) -> list[Incident]:
         return [i for i in self._by_namespace.get(namespace, {}).values() if wants_readings(i)]
