@@ -114,9 +114,12 @@ def _free_port() -> int:
 @pytest.fixture
 def operator_from_venv(
     venv: Path, cluster: ClusterInfo, namespace: str, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`incident-operator run` from the clean install, watching one empty namespace."""
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str, Path]]:
+    """`incident-operator run` from the clean install, watching one empty namespace, with
+    its status page on (its templates are package data: an editable install hides a
+    template left out of the wheel)."""
     url = f"http://127.0.0.1:{_free_port()}"
+    status_page = f"127.0.0.1:{_free_port()}"
     log = tmp_path / "operator.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -127,6 +130,8 @@ def operator_from_venv(
                 namespace,
                 "--health-listen",
                 url.removeprefix("http://"),
+                "--status-page-listen",
+                status_page,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -134,7 +139,7 @@ def operator_from_venv(
             env={**_clean_env(), "KUBECONFIG": str(cluster.kubeconfig)},
         )
     try:
-        yield process, url, log
+        yield process, url, status_page, log
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -146,9 +151,9 @@ def operator_from_venv(
 
 
 def test_operator_from_the_clean_install_starts_and_stops(
-    operator_from_venv: tuple[subprocess.Popen[bytes], str, Path],
+    operator_from_venv: tuple[subprocess.Popen[bytes], str, str, Path],
 ) -> None:
-    process, url, log = operator_from_venv
+    process, url, status_page, log = operator_from_venv
 
     def ready() -> bool:
         with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
@@ -167,6 +172,18 @@ def test_operator_from_the_clean_install_starts_and_stops(
     )
     with urllib.request.urlopen(f"{url}/metrics", timeout=2) as response:
         assert response.status == 200
+
+    def status_page_html() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://{status_page}/", timeout=2) as response:
+                return str(response.read().decode())
+        except urllib.error.HTTPError as error:  # 503 until its data is listed once
+            if error.code != 503:
+                raise
+            return None
+
+    html = wait_until(status_page_html, what="the status page's HTML", timeout=30)
+    assert "All Systems Operational" in html
     # Kubernetes stops a pod with SIGTERM and kills it after the grace period (30 s in the
     # chart): an operator that does not exit by then never gives its Lease up.
     process.send_signal(signal.SIGTERM)
