@@ -29,7 +29,9 @@ SECURITY_HEADERS = {
         "object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it, Chromium sends "Origin: null" on the dashboard's own forms,
+    # which the Origin check must refuse (sandboxed frames elsewhere send it too).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

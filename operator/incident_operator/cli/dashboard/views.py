@@ -35,7 +35,7 @@ class Clock:
 
     @property
     def due_iso(self) -> str:
-        return self.due.isoformat() if self.due else ""
+        return self.due.isoformat().replace("+00:00", "Z") if self.due else ""
 
     @property
     def due_text(self) -> str:

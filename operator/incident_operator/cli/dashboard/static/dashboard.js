@@ -55,6 +55,8 @@ function listen() {
   const status = document.getElementById("live-state");
   const events = new EventSource("/events");
   events.onopen = () => {
+    // What changed between rendering the page and (re)connecting was heard by no one.
+    for (const region of regions) refresh(region);
     document.body.dataset.live = "connected";
     if (status) status.textContent = "Live: updates as the cluster changes.";
   };
