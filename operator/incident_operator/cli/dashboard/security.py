@@ -50,9 +50,9 @@ def loopback_address(text: str) -> str:
         loopback = False
     if not loopback:
         raise NotLoopback(
-            f"--address {text}: the dashboard acts with your credentials, so it listens on a "
-            "loopback address only (127.0.0.1, ::1 or localhost); to reach it from another "
-            "machine, forward a port over SSH"
+            f"{text} is not a loopback address: the dashboard acts with your credentials, so "
+            "it listens on loopback only (127.0.0.1, ::1 or localhost); to reach it from "
+            "another machine, forward a port over SSH"
         )
     return text.strip("[]")
 
