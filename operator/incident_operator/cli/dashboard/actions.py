@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from incident_operator.cli import main
 from incident_operator.cli.cluster import Cluster
-from incident_operator.cli.customer_commands import cmd_publish
+from incident_operator.cli.customer_commands import KINDS, cmd_publish
 from incident_operator.cli.failures import describe
 from incident_operator.cli.remediation_commands import cmd_approve
 from incident_operator.cli.rollback_commands import cmd_approve_rollback
@@ -66,7 +66,7 @@ ACTIONS: dict[str, tuple[main.Command, Arguments]] = {
     "publish": (
         cmd_publish,
         lambda form: {
-            "kind": _field(form, "kind", ["initial", "progress", "resolution"]),
+            "kind": _field(form, "kind", list(KINDS)),
             "message": _field(form, "message"),
             "subject": _optional(form, "subject"),
             "file": None,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from incident_operator.api.annotations import ACKNOWLEDGED_BY
+from incident_operator.cli.customer_commands import KINDS
 from incident_operator.cli.main import STATES
 from incident_operator.domain.durations import format_duration
 from incident_operator.domain.phases import Phase
@@ -21,7 +22,7 @@ ROLE_NAMES = (
     ("scribe", "Scribe"),
 )
 # The kinds `kubectl incident publish --kind` takes, by the API's word.
-MESSAGE_KINDS = {"Initial": "initial", "Progress": "progress", "Resolution": "resolution"}
+MESSAGE_KINDS = {word: option for option, word in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,10 @@ class Detail:
     def draft_kind(self) -> str:
         """The kind of message the publish form starts at: the draft's, else progress."""
         return MESSAGE_KINDS.get(self.draft.get("kind", ""), "progress")
+
+    @property
+    def message_kinds(self) -> list[str]:
+        return list(KINDS)
 
     @property
     def states(self) -> list[str]:
