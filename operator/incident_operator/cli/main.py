@@ -32,6 +32,7 @@ from incident_operator.cli import render
 from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
 from incident_operator.cli.config_history_command import add_config_history
 from incident_operator.cli.customer_commands import add_publish
+from incident_operator.cli.dashboard.command import add_dashboard
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.failures import describe
 from incident_operator.cli.maintenance_commands import add_maintenance_commands
@@ -425,7 +426,13 @@ def _parser() -> argparse.ArgumentParser:
     # Commands defined in their own modules take --debug after the command too.
     registered = [
         register(commands)
-        for register in (add_approve_rollback, add_publish, add_oncall, add_config_history)
+        for register in (
+            add_approve_rollback,
+            add_publish,
+            add_oncall,
+            add_config_history,
+            add_dashboard,
+        )
     ]
     for sub in [
         *registered,

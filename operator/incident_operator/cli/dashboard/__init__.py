@@ -1,0 +1,1 @@
+"""``kubectl incident dashboard``: the responders' dashboard in the browser (docs/dashboard.md)."""
