@@ -516,7 +516,7 @@ class Demo:
             summary = self.status_summary()
         except OSError:
             return {}
-        return {c["name"]: c["status"] for c in summary.get("components", [])}
+        return {c["name"]: c["status"] for c in summary.get("components", []) if not c.get("group")}
 
     def status_updates(self) -> int:
         incidents = self.status_summary().get("incidents", [])
@@ -526,7 +526,9 @@ class Demo:
         """One line of what customers see on the status page right now."""
         summary = self.status_summary()
         components = ", ".join(
-            f"{c['name']}: {c['status'].replace('_', ' ')}" for c in summary["components"]
+            f"{c['name']}: {c['status'].replace('_', ' ')}"
+            for c in summary["components"]
+            if not c.get("group")  # a group's entry repeats its worst member
         )
         print(f"    {BOLD}status page{RESET}: {summary['status']['description']} ({components})")
         for incident in summary.get("incidents", []):
