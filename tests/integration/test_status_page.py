@@ -4,6 +4,7 @@ told (and not told), the recovery; axe-core finds nothing on either page."""
 
 import json
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from tests.harness.incidents import (
     patch_incident,
     policy_manifest,
 )
+from tests.harness.loopback import get_ok
 from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
@@ -163,3 +165,45 @@ def test_an_outage_and_its_recovery_as_customers_see_them(
     assert "Resolved" in past.inner_text()
     assert accessibility_violations(page) == []
     screenshot(page, "status-page-resolved")
+
+
+def _api_server_answers(cluster: ClusterInfo) -> bool:
+    try:
+        return get_ok(
+            f"{cluster.api_server_url}/readyz", token=cluster.admin_token, ca_file=cluster.ca_file
+        )
+    except OSError:
+        return False
+
+
+def test_the_page_keeps_answering_while_the_api_server_is_down(
+    cluster: ClusterInfo, kubectl: Kubectl, namespace: str, status_page: str
+) -> None:
+    """It answers from the operator's memory: a restart of kube-apiserver (SIGTERM, then
+    started again) changes nothing customers see, and no request fails."""
+    if not cluster.controllable:
+        pytest.skip("the cluster was not started by the harness: cannot restart its API server")
+    url = status_page
+    policy = policy_manifest("team", default=True, statusPage={"components": COMPONENTS})
+    kubectl("apply", "-n", namespace, "-f", "-", input=policy)
+    create_incident(
+        kubectl,
+        namespace,
+        "api-down",
+        severity="P0",
+        affected=[{"kind": "Deployment", "name": "api"}],
+    )
+    expected = {"API": "major_outage", "Website": "operational"}
+    _wait_states(url, expected)
+
+    restarting = threading.Thread(target=cluster.restart_api_server, kwargs={"grace": 5})
+    restarting.start()
+    answers: list[tuple[bool, dict[str, str]]] = []
+    while restarting.is_alive():
+        # Any HTTP error or refused connection raises here and fails the test.
+        answers.append((_api_server_answers(cluster), _states(url)))
+    restarting.join()
+
+    while_down = [states for api_up, states in answers if not api_up]
+    assert while_down, "the page was never asked while the API server was down"
+    assert all(states == expected for _, states in answers), answers
