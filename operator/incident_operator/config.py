@@ -85,6 +85,11 @@ class Settings:
     pagerduty_webhook_secret_key: str = "secret"
     #: Where incidents PagerDuty triggers are declared; None: the secret's namespace.
     pagerduty_namespace: str | None = None
+    #: (namespace, name) of the Secret holding the operator's Slack app credentials (keys
+    #: ``bot-token`` and ``signing-secret``); None: no Slack app (docs/chat-ops.md).
+    slack_app_secret: tuple[str, str] | None = None
+    #: Slack's Web API base URL (the tests point it at a local fake).
+    slack_api_url: str = "https://slack.com/api/"
     #: HOST:PORT of the public status page (docs/status-page.md); None: not served.
     status_page_listen: tuple[str, int] | None = None
     #: The status page's name, its h1 and its JSON ``page.name``.
@@ -111,6 +116,10 @@ class Settings:
         alertmanager_host, alertmanager_port = _host_port(
             args.alertmanager_listen, "--alertmanager-listen"
         )
+        slack_app_secret = _namespaced_name(args.slack_app_secret, "--slack-app-secret")
+        slack_api_url = args.slack_api_url.rstrip("/") + "/"
+        if not slack_api_url.startswith(("http://", "https://")):
+            raise ValueError(f"--slack-api-url {args.slack_api_url!r}: expected an http(s) URL")
         status_page_url = (args.status_page_url or "").rstrip("/") or None
         if status_page_url and not status_page_url.startswith(("http://", "https://")):
             raise ValueError(f"--status-page-url {status_page_url!r}: expected an http(s) URL")
@@ -135,6 +144,8 @@ class Settings:
             pagerduty_webhook_secret=pagerduty_secret,
             pagerduty_webhook_secret_key=args.pagerduty_webhook_secret_key,
             pagerduty_namespace=args.pagerduty_namespace or None,
+            slack_app_secret=slack_app_secret,
+            slack_api_url=slack_api_url,
             status_page_listen=(
                 _host_port(args.status_page_listen, "--status-page-listen")
                 if args.status_page_listen
@@ -233,6 +244,18 @@ def add_run_arguments(
         default=env("PAGERDUTY_NAMESPACE"),
         help="where incidents triggered in PagerDuty are declared (env PAGERDUTY_NAMESPACE; "
         "default: the namespace of --pagerduty-webhook-secret)",
+    )
+    parser.add_argument(
+        "--slack-app-secret",
+        default=env("SLACK_APP_SECRET"),
+        help="NAMESPACE/NAME of the Secret holding the operator's Slack app credentials "
+        "(keys bot-token and signing-secret): slackApp channels, incident channels and "
+        "actions from Slack (env SLACK_APP_SECRET; docs/chat-ops.md); unset: no Slack app",
+    )
+    parser.add_argument(
+        "--slack-api-url",
+        default=env("SLACK_API_URL", "https://slack.com/api/"),
+        help="Slack's Web API base URL (env SLACK_API_URL; default https://slack.com/api/)",
     )
     parser.add_argument(
         "--status-page-listen",

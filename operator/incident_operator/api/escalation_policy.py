@@ -22,6 +22,7 @@ from incident_operator.api.base import (
     duration_well_formed_cel,
     unique_by,
 )
+from incident_operator.api.chat import ChatSettings
 from incident_operator.api.contacts import Contact, ContactRole, RoleKey
 from incident_operator.api.grouping import Grouping
 from incident_operator.api.incident import WorkloadReference
@@ -348,6 +349,11 @@ _CHANNEL_RULES: list[tuple[str, Callable[["Channel"], bool], str]] = [
         "a slack channel needs secretRef (webhook URL)",
     ),
     (
+        "self.type != 'slackApp' || has(self.chatChannel)",
+        lambda c: c.type != ChannelType.SLACK_APP or c.chat_channel is not None,
+        "a slackApp channel needs chatChannel (the channel the operator's Slack app posts to)",
+    ),
+    (
         "self.type != 'pagerduty' || has(self.secretRef)",
         lambda c: c.type != ChannelType.PAGERDUTY or c.secret_ref is not None,
         "a pagerduty channel needs secretRef (routing key)",
@@ -658,6 +664,11 @@ class EscalationPolicySpec(ApiModel):
     maintenance: MaintenanceSettings = Field(
         default=MaintenanceSettings(),
         description="Limits on this namespace's MaintenanceWindows (docs/maintenance.md).",
+    )
+    chat: ChatSettings = Field(
+        default=ChatSettings(),
+        description="Chat-ops through the operator's Slack app: a channel per incident, the "
+        "chat log marker (docs/chat-ops.md).",
     )
     status_page: StatusPageSettings = Field(
         default=StatusPageSettings(),

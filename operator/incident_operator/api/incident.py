@@ -19,6 +19,7 @@ from incident_operator.api.base import (
     cel,
     unique_by,
 )
+from incident_operator.api.chat import ChatStatus
 from incident_operator.api.communication_status import CommunicationStatus
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
@@ -734,6 +735,11 @@ class IncidentStatus(ApiModel):
     checklist: Annotated[list[ChecklistItemStatus], Field(max_length=32)] = []
     action_items: Annotated[list[ActionItemStatus], Field(max_length=100)] = []
     recorded: Recorded = Recorded()
+    chat: ChatStatus | None = Field(
+        default=None,
+        description="Chat-ops through the operator's Slack app: the incident's channel, the "
+        "messages kept updated, lines logged from chat (docs/chat-ops.md).",
+    )
 
 
 class Incident(ApiModel):

@@ -94,7 +94,11 @@ _CUSTOMER_KINDS = frozenset(
 
 
 class ChannelType(StrEnum):
+    # A Slack incoming webhook: one message per notification, nothing done from chat.
     SLACK = "slack"
+    # The operator's Slack app (--slack-app-secret): posts through the Web API, keeps one
+    # message per incident updated in place, threads updates under it (docs/chat-ops.md).
+    SLACK_APP = "slackApp"
     PAGERDUTY = "pagerduty"
     EMAIL = "email"
     WEBHOOK = "webhook"
