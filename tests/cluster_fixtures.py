@@ -47,6 +47,17 @@ def _is_integration(item: pytest.Item) -> bool:
     return any(directory in item.path.parents for directory in CLUSTER_TEST_DIRS)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Several xdist workers each start a cluster; on one given cluster they would change
+    the same cluster-wide objects (CRDs, ClusterRoles, admission policies) at once."""
+    workers = getattr(config.option, "numprocesses", None)
+    if os.environ.get(ENV_KUBECONFIG) and workers not in (None, 0, 1):
+        raise pytest.UsageError(
+            f"{ENV_KUBECONFIG} names one cluster: run one worker (-n 1, TEST_WORKERS=1), "
+            f"not {workers}"
+        )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/integration and tests/e2e is marked ``integration``."""
     for item in items:

@@ -3,7 +3,6 @@ operator from what its watches hold: an outage on one component, what customers 
 told (and not told), the recovery; axe-core finds nothing on either page."""
 
 import json
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.harness.operator import OperatorProcess
 from tests.harness.plugin import run_plugin
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
+from tests.support.intake_http import free_port
 
 pytestmark = pytest.mark.timeout(120)
 TITLE = "Acme Status"
@@ -41,17 +41,10 @@ COMPONENTS = [
 CUSTOMER_TEXT = "We are investigating failed API calls. Next update within 15 minutes."
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def status_page(cluster: ClusterInfo, namespace: str, tmp_path: Path) -> Iterator[str]:
     """The operator serving its status page, watching only the test's namespace."""
-    port = _free_port()
+    port = free_port()
     args = ("--namespace", namespace, "--status-page-listen", f"127.0.0.1:{port}")
     args += ("--status-page-title", TITLE)
     with OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log", extra_args=args):
