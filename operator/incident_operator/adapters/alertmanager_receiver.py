@@ -110,7 +110,8 @@ class SlackSignedIntake:
 
 class AlertmanagerReceiver:
     """The intakes' HTTP server: /alerts and /webhook with the bearer token (when it is
-    set), /pagerduty with PagerDuty's signature (when its secret is set)."""
+    set), /pagerduty with PagerDuty's signature (when its secret is set), /slack/events
+    with Slack's (when the Slack app's Secret is set)."""
 
     def __init__(
         self,

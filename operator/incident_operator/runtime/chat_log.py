@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from incident_operator.adapters.incident_store import read_incident, write_status
+from incident_operator.api.chat import ChatLogEntry, ChatSettings
 from incident_operator.api.incident import Incident
 from incident_operator.reconcile.alerts import PayloadError
 from incident_operator.reconcile.chat_log import (
@@ -27,7 +28,6 @@ from incident_operator.reconcile.chat_log import (
 from incident_operator.reconcile.governing_policy import governing_policy
 from incident_operator.reconcile.pagerduty_intake import policy_contacts
 from incident_operator.reconcile.slack_events import (
-    ChatLine,
     Ignored,
     UrlVerification,
     parse_event,
@@ -64,9 +64,21 @@ class ChatLogIntake:
         held = self._incidents.by_chat_channel(event.channel)
         if held is None:
             return 200, {"ignored": f"channel {event.channel} is no incident's channel"}
-        return await self._log(held.metadata.namespace, held.metadata.name, event)
+        # Decided from the index's copy (its spec and labels), so the many messages without
+        # the marker cost no API call.
+        namespace, name = held.metadata.namespace, held.metadata.name
+        policy = governing_policy(held, self._policies.in_namespace(namespace)).policy
+        marker = (policy.spec.chat if policy is not None else ChatSettings()).log_marker
+        text = logged_text(event, marker)
+        if text is None:
+            return 200, {"ignored": f"not a line to log (no {marker!r} first)"}
+        entry = chat_log_entry(event, text, slack_author(event.user, policy_contacts(policy)))
+        return await self._log(namespace, name, event.channel, entry)
 
-    async def _log(self, namespace: str, name: str, line: ChatLine) -> tuple[int, dict[str, Any]]:
+    async def _log(
+        self, namespace: str, name: str, channel: str, entry: ChatLogEntry
+    ) -> tuple[int, dict[str, Any]]:
+        """Adds ``entry`` to the incident's status.chat.log unless it is there already."""
         async with self._writer.lock(namespace, name):
             for _ in range(_ATTEMPTS):
                 raw = await asyncio.to_thread(read_incident, namespace, name)
@@ -74,29 +86,25 @@ class ChatLogIntake:
                 chat = incident.status.chat if incident is not None else None
                 if incident is None or chat is None or chat.channel is None:
                     return 200, {"ignored": f"{namespace}/{name} is gone"}
-                if chat.channel.id != line.channel:
+                if chat.channel.id != channel:
                     return 200, {"ignored": f"{namespace}/{name} has another channel now"}
-                policy = governing_policy(incident, self._policies.in_namespace(namespace)).policy
-                marker = policy.spec.chat.log_marker if policy is not None else "!log"
-                text = logged_text(line, marker)
-                if text is None:
-                    return 200, {"ignored": f"not a line to log (no {marker!r} first)"}
-                author = slack_author(line.user, policy_contacts(policy))
-                log = with_line(chat.log, chat_log_entry(line, text, author))
+                log = with_line(chat.log, entry)
                 if log is None:
-                    return 200, {"unchanged": f"{namespace}/{name}", "ts": line.ts}
-                wire = [entry.to_wire() for entry in log]
+                    return 200, {"unchanged": f"{namespace}/{name}", "ts": entry.ts}
                 written = await asyncio.to_thread(
                     write_status,
                     namespace,
                     name,
                     incident.metadata.resource_version,
-                    {"chat": {"log": wire}},
+                    {"chat": {"log": [line.to_wire() for line in log]}},
                 )
                 if written is not None:
-                    logger.info("%s/%s: logged %s from chat (%s)", namespace, name, line.ts, author)
-                    return 200, {"logged": f"{namespace}/{name}", "ts": line.ts, "author": author}
+                    logger.info(
+                        "%s/%s: logged %s from chat (%s)", namespace, name, entry.ts, entry.author
+                    )
+                    answer = {"logged": f"{namespace}/{name}", "ts": entry.ts}
+                    return 200, answer | {"author": entry.author}
         logger.warning(
-            "%s/%s: chat line %s not logged: kept losing races", namespace, name, line.ts
+            "%s/%s: chat line %s not logged: kept losing races", namespace, name, entry.ts
         )
         return 503, {"error": "the incident kept changing; retry"}
