@@ -18,6 +18,7 @@ from incident_operator.adapters.alertmanager_receiver import (
 )
 from incident_operator.api.chat import ChatLogEntry, ChatStatus
 from incident_operator.api.contacts import Contact
+from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.domain.reasons import EntryType
 from incident_operator.reconcile.alerts import PayloadError
@@ -33,7 +34,11 @@ from incident_operator.reconcile.slack_events import (
     parse_event,
     ts_time,
 )
+from incident_operator.runtime import chat_log as chat_log_runtime
+from incident_operator.runtime.chat_log import ChatLogIntake
 from incident_operator.runtime.detection_state import IncidentIndex
+from incident_operator.runtime.detection_writer import Writer
+from incident_operator.runtime.policies import PolicyRegistry
 from tests.support.slack_signing import (
     encoded,
     event_callback,
@@ -302,3 +307,82 @@ def test_an_unreadable_signing_secret_is_503() -> None:
     body = encoded(url_verification("c"))
     answers = _post(lambda: None, [(body, signed_headers(body, SECRET))])
     assert answers[0][0] == 503
+
+
+# ------------------------------------------------------------------ the intake's writes
+
+
+class _Api:
+    """The incident as the API server holds it, and the guarded writes made to it; the
+    first ``conflicts`` writes lose a race (another writer got in first)."""
+
+    def __init__(self, body: dict[str, Any], conflicts: int = 0) -> None:
+        self.body = body
+        self.conflicts = conflicts
+        self.reads = 0
+        self.writes: list[dict[str, Any]] = []
+
+    def read(self, namespace: str, name: str) -> dict[str, Any]:
+        self.reads += 1
+        return self.body
+
+    def write(
+        self, namespace: str, name: str, version: str, difference: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        if self.conflicts:
+            self.conflicts -= 1
+            return None
+        self.writes.append(difference)
+        return self.body
+
+
+def _intake(monkeypatch: pytest.MonkeyPatch, api: _Api, marker: str = "#log") -> ChatLogIntake:
+    monkeypatch.setattr(chat_log_runtime, "read_incident", api.read)
+    monkeypatch.setattr(chat_log_runtime, "write_status", api.write)
+    index = IncidentIndex()
+    index.put_raw(api.body)
+    policies = PolicyRegistry()
+    dana = {"name": "Dana", "user": "dana@example.com", "slack": {"mention": "U0DANA"}}
+    policy = {
+        "metadata": {"name": "team", "namespace": "shop"},
+        "spec": {
+            "default": True,
+            "chat": {"logMarker": marker},
+            "contacts": [{"role": "commander", "primary": dana}],
+        },
+    }
+    policies.put(EscalationPolicy.model_validate(policy))
+    return ChatLogIntake(Writer(index), index, policies)
+
+
+def _say(intake: ChatLogIntake, text: str, user: str = "U0DANA") -> tuple[int, dict[str, Any]]:
+    event = event_callback(message_event(CHANNEL, user, text, TS))
+    return asyncio.run(intake(encoded(event)))
+
+
+def test_chatter_without_the_policys_marker_costs_no_api_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = _Api(_held("a", CHANNEL))
+    intake = _intake(monkeypatch, api)
+    assert _say(intake, "!log the default marker is not this policy's") == (
+        200,
+        {"ignored": "not a line to log (no '#log' first)"},
+    )
+    assert (api.reads, api.writes) == (0, [])
+
+
+def test_a_write_that_loses_a_race_is_decided_again_from_a_fresh_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = _Api(_held("a", CHANNEL), conflicts=2)
+    status, answer = _say(_intake(monkeypatch, api), "#log flushed the cache")
+    assert (status, answer["author"]) == (200, "dana@example.com")
+    assert api.reads == 3
+    [written] = api.writes
+    assert written["chat"]["log"][0] | {"time": None} == {
+        "ts": TS,
+        "author": "dana@example.com",
+        "text": "flushed the cache",
+        "time": None,
+    }
