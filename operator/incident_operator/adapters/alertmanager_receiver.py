@@ -12,7 +12,9 @@ While the Secret cannot be read, requests get 503 (Alertmanager retries) rather 
 The same server (port, Service, leader label) takes the other intakes (docs/intake.md):
 ``/webhook``, the generic JSON webhook, with the same bearer token, and ``/pagerduty``,
 PagerDuty's v3 webhooks, signed with the subscription's secret instead (read and cached
-the same way; a delivery whose signature matches none is 401 and nothing is written).
+the same way; a delivery whose signature matches none is 401 and nothing is written),
+and ``/slack/events``, Slack's Events API, signed with the Slack app's signing secret
+(adapters/slack_signature.py: a bad signature or an old timestamp is 401, nothing written).
 """
 
 import asyncio
@@ -26,10 +28,12 @@ from typing import Any
 from aiohttp import web
 
 from incident_operator.adapters.secrets import SecretError
+from incident_operator.adapters.slack_signature import slack_signed
 
 PATH = "/alerts"
 WEBHOOK_PATH = "/webhook"
 PAGERDUTY_PATH = "/pagerduty"
+SLACK_EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Intake = Callable[[bytes], Awaitable[tuple[int, dict[str, Any]]]]
@@ -96,9 +100,18 @@ class SignedIntake:
     intake: Intake
 
 
+@dataclass(frozen=True)
+class SlackSignedIntake:
+    """An intake authenticated by Slack's request signature (with its timestamp)."""
+
+    signing_secret: CachedToken
+    intake: Intake
+
+
 class AlertmanagerReceiver:
     """The intakes' HTTP server: /alerts and /webhook with the bearer token (when it is
-    set), /pagerduty with PagerDuty's signature (when its secret is set)."""
+    set), /pagerduty with PagerDuty's signature (when its secret is set), /slack/events
+    with Slack's (when the Slack app's Secret is set)."""
 
     def __init__(
         self,
@@ -108,6 +121,7 @@ class AlertmanagerReceiver:
         intake: Intake | None,
         webhook: Intake | None = None,
         pagerduty: SignedIntake | None = None,
+        slack_events: SlackSignedIntake | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -115,6 +129,7 @@ class AlertmanagerReceiver:
         self._intake = intake
         self._webhook = webhook
         self._pagerduty = pagerduty
+        self._slack_events = slack_events
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -144,6 +159,27 @@ class AlertmanagerReceiver:
         if not signed.check(body, header, [expected]):
             return web.json_response(
                 {"error": "missing or wrong X-PagerDuty-Signature"}, status=401
+            )
+        return await _call(signed.intake, body)
+
+    async def _handle_slack_events(self, request: web.Request) -> web.Response:
+        assert self._slack_events is not None
+        signed = self._slack_events
+        expected = await signed.signing_secret.get()
+        if expected is None:
+            return web.json_response(
+                {"error": "the Slack signing secret cannot be read"}, status=503
+            )
+        body = await _read(request)
+        if isinstance(body, web.Response):
+            return body
+        if not slack_signed(body, request.headers, expected):
+            # Perhaps the Secret was rotated since it was read: look again, at most so often.
+            secret = signed.signing_secret
+            expected = await secret.get(max_age=secret.recheck) or expected
+        if not slack_signed(body, request.headers, expected):
+            return web.json_response(
+                {"error": "missing or wrong X-Slack-Signature, or an old timestamp"}, status=401
             )
         return await _call(signed.intake, body)
 
@@ -177,6 +213,8 @@ class AlertmanagerReceiver:
             app.router.add_post(WEBHOOK_PATH, self._handle_webhook)
         if self._pagerduty is not None:
             app.router.add_post(PAGERDUTY_PATH, self._handle_pagerduty)
+        if self._slack_events is not None:
+            app.router.add_post(SLACK_EVENTS_PATH, self._handle_slack_events)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

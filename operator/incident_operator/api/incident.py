@@ -19,7 +19,7 @@ from incident_operator.api.base import (
     cel,
     unique_by,
 )
-from incident_operator.api.chat import ChatStatus
+from incident_operator.api.chat import ChatStatus, SlackTs
 from incident_operator.api.communication_status import CommunicationStatus
 from incident_operator.api.escalation_status import (
     NOTIFICATION_LIMIT,
@@ -643,6 +643,11 @@ class Recorded(ApiModel):
     signals: Annotated[int, Field(ge=0)] = Field(
         default=0,
         description="The highest signal number (s3 -> 3) the timeline told of as joined.",
+    )
+    chat_log: SlackTs | None = Field(
+        default=None,
+        description="The ts of the last line of status.chat.log the timeline told of "
+        "(ChatLogged); the lines after it are new.",
     )
 
 

@@ -338,6 +338,9 @@ class EntryType(StrEnum):
     REMEDIATION_FAILED = "RemediationFailed"
     # A signal joined the incident (grouping); the message names source, rule, workload.
     SIGNAL_JOINED = "SignalJoined"
+    # A line of the incident's Slack channel was logged (its marker or a pin); the actor
+    # is its author, the message its text (reconcile/chat_log.py).
+    CHAT_LOGGED = "ChatLogged"
     # Merge (`kubectl incident merge`): on both incidents, naming the other.
     MERGED = "Merged"
     # Split (`kubectl incident split`): on both incidents, naming the other.

@@ -49,6 +49,7 @@ from incident_operator.domain.severity import ACTION_ITEM_SLA, Severity, Severit
 from incident_operator.domain.signals import Level
 from incident_operator.domain.sla import compute_deadlines, next_wakeup, overdue
 from incident_operator.domain.timeline import Entry, bound
+from incident_operator.reconcile.chat_log import record_chat_log
 from incident_operator.reconcile.governing_policy import (
     GoverningPolicy,
     auto_resolve_allowed,
@@ -508,6 +509,9 @@ def reconcile_incident(
     for joined in record_joined(status, now):
         scratch.entries.append(joined)
         status.timeline.append(joined)
+    for logged in record_chat_log(status):
+        scratch.entries.append(logged)
+        status.timeline.append(logged)
     acknowledged = _record_acknowledgement(incident, scratch)
     postmortem_required = requires_postmortem(level)
     _update_action_items(incident, scratch)

@@ -51,6 +51,7 @@ from incident_operator.adapters.alertmanager_receiver import (
     AlertmanagerReceiver,
     CachedToken,
     SignedIntake,
+    SlackSignedIntake,
 )
 from incident_operator.adapters.prometheus import (
     Prometheus,
@@ -58,6 +59,7 @@ from incident_operator.adapters.prometheus import (
     PrometheusUnreachable,
 )
 from incident_operator.adapters.secrets import read_secret_value
+from incident_operator.adapters.slack_signature import SIGNING_SECRET_KEY
 from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import EscalationPolicy, EscalationPolicySpec
 from incident_operator.api.incident import Incident
@@ -97,6 +99,7 @@ from incident_operator.reconcile.grouping import for_grouping
 from incident_operator.reconcile.pagerduty_intake import signatures_match
 from incident_operator.runtime import clock
 from incident_operator.runtime.alert_intake import AlertIntake
+from incident_operator.runtime.chat_log import ChatLogIntake
 from incident_operator.runtime.detection_state import (
     INCIDENTS,
     WORKLOADS,
@@ -526,11 +529,16 @@ class DetectionService:
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
         else:
             logger.info("no --prometheus-url: threshold detection is off")
-        if settings.alertmanager_token_secret or settings.pagerduty_webhook_secret:
+        if (
+            settings.alertmanager_token_secret
+            or settings.pagerduty_webhook_secret
+            or settings.slack_app_secret
+        ):
             service._receiver = await _start_receiver(settings, seeder, writer, router)
         else:
             logger.info(
-                "no --alertmanager-token-secret nor --pagerduty-webhook-secret: "
+                "no --alertmanager-token-secret, --pagerduty-webhook-secret nor "
+                "--slack-app-secret: "
                 "the intake receiver is off"
             )
         return service
@@ -599,6 +607,16 @@ async def _start_receiver(
             signatures_match,
             PagerDutyIntake(seeder, writer, INCIDENTS, declared_in, router),
         )
+    slack_events = None
+    if settings.slack_app_secret is not None:
+        namespace, name = settings.slack_app_secret
+        slack_events = SlackSignedIntake(
+            CachedToken(
+                _secret_reader(namespace, name, SIGNING_SECRET_KEY),
+                what="the Slack signing secret",
+            ),
+            ChatLogIntake(writer, INCIDENTS),
+        )
     receiver = AlertmanagerReceiver(
         settings.alertmanager_host,
         settings.alertmanager_port,
@@ -606,6 +624,7 @@ async def _start_receiver(
         alerts,
         webhook=webhook,
         pagerduty=pagerduty,
+        slack_events=slack_events,
     )
     try:
         await receiver.start()

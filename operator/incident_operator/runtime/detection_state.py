@@ -62,6 +62,15 @@ _READ_STATUS = frozenset(
 )
 
 
+def _slim_status(status: Mapping[str, object]) -> dict[str, object]:
+    slim = {k: v for k, v in status.items() if k in _READ_STATUS}
+    chat = status.get("chat")
+    if isinstance(chat, Mapping) and chat.get("channel"):
+        # Only the channel: the chat log finds its incident by it (runtime/chat_log.py).
+        slim["chat"] = {"channel": chat["channel"]}
+    return slim
+
+
 def _older(resource_version: str, held: Incident) -> bool:
     """Whether ``resource_version`` is older than the held copy's. Opaque by contract,
     but the API server's are etcd revisions: compared as numbers when both are."""
@@ -97,9 +106,7 @@ class IncidentIndex:
             "spec": {k: v for k, v in spec.items() if k not in _UNREAD_SPEC}
             if isinstance(spec, Mapping)
             else spec,
-            "status": {k: v for k, v in status.items() if k in _READ_STATUS}
-            if isinstance(status, Mapping)
-            else {},
+            "status": _slim_status(status) if isinstance(status, Mapping) else {},
         }
         try:
             incident = Incident.model_validate(slim)
@@ -132,6 +139,19 @@ class IncidentIndex:
             for signal in incident.status.signals:
                 found[signal.fingerprint] = incident
         return found
+
+    def by_chat_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose own Slack channel (status.chat.channel) is ``channel_id``;
+        an open one before a closed one, the oldest first."""
+        held = [
+            i
+            for i in self.all()
+            if i.status.chat is not None
+            and i.status.chat.channel is not None
+            and i.status.chat.channel.id == channel_id
+        ]
+        held.sort(key=lambda i: (not is_open(i), _age_key(i)))
+        return held[0] if held else None
 
     def all(self) -> list[Incident]:
         """Every incident held, open or not (the status page lists resolved ones too)."""
