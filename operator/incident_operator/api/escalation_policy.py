@@ -374,6 +374,11 @@ _CHANNEL_RULES: list[tuple[str, Callable[["Channel"], bool], str]] = [
         "a webhook channel needs url",
     ),
     (
+        "self.type == 'webhook' || !has(self.bodyTemplate)",
+        lambda c: c.type == ChannelType.WEBHOOK or c.body_template is None,
+        "bodyTemplate is for webhook channels only",
+    ),
+    (
         "self.type != 'pagerduty' || !has(self.audience) || self.audience == 'internal'",
         lambda c: c.type != ChannelType.PAGERDUTY or c.audience == Audience.INTERNAL,
         "a pagerduty channel pages responders; its audience must be internal",
@@ -411,6 +416,17 @@ class Channel(ApiModel):
         default=Audience.INTERNAL,
         description="internal: responders' notifications; customer: only the runbook's "
         "customer messages (initial notification, progress update, resolution).",
+    )
+    body_template: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="webhook: a Jinja2 template (sandboxed) rendering the JSON body instead "
+        "of the operator's own, e.g. a Microsoft Teams Adaptive Card or a Google Chat "
+        "message; variables kind, subject, text, incident (id, name, namespace, title, "
+        "severity, level, phase), mention, targets, late, audience, channel, key, "
+        "idempotency_key, timestamp; quote values with |tojson. It must render a JSON object "
+        "or array. The API server cannot parse Jinja2: the operator reports a template that "
+        "fails on the policy's TemplatesValid condition and on the incident's "
+        "NotificationsFailing condition (docs/escalation.md).",
     )
 
     @model_validator(mode="after")

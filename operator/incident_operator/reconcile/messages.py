@@ -13,6 +13,7 @@ policy's ``TemplatesValid`` condition before any incident needs the template.
 """
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -51,6 +52,7 @@ from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.joined_signals import describe_signal, signals_in
 from incident_operator.reconcile.related_links import policy_links
 from incident_operator.reconcile.triage import triage_summary
+from incident_operator.reconcile.webhook_bodies import BodyTemplateProblem
 
 # Annotations responders may set for the texts' optional lines.
 BRIDGE_ANNOTATION = "sre.agentos.io/bridge"
@@ -732,14 +734,27 @@ def templates_condition(
     problems: list[TemplateProblem],
     now: datetime,
     generation: int | None,
+    body_problems: Sequence[BodyTemplateProblem] = (),
 ) -> Condition | None:
-    """The policy's TemplatesValid condition, or None when it would not change."""
-    if problems:
+    """The policy's TemplatesValid condition, or None when it would not change.
+
+    ``body_problems`` are the webhook channels' bodyTemplates that fail: those have no
+    built-in to fall back on, their notifications fail until the template is fixed.
+    """
+    if problems or body_problems:
         status, reason = ConditionStatus.FALSE, Reason.TEMPLATE_ERROR
-        message = (
-            "; ".join(problem.describe() for problem in problems)
-            + "; the built-in templates are used instead"
-        )
+        parts = []
+        if problems:
+            parts.append(
+                "; ".join(problem.describe() for problem in problems)
+                + "; the built-in templates are used instead"
+            )
+        if body_problems:
+            parts.append(
+                "; ".join(problem.describe() for problem in body_problems)
+                + "; the channel's notifications fail until it is fixed"
+            )
+        message = "; ".join(parts)
     else:
         status, reason, message = (
             ConditionStatus.TRUE,
