@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 TEAMS_SAMPLE = Path(__file__).parents[2] / "manifests" / "samples" / "chat-webhooks" / "teams.yaml"
 # Renders, but not JSON: the subject is not quoted.
 BROKEN = '{"text": {{ subject }}}'
+TEAMS_SIG = "teams-workflow-signature-secret"
 
 
 def _condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -32,7 +33,8 @@ def test_teams_gets_an_adaptive_card_and_a_broken_template_names_itself(
 ) -> None:
     http = env.http
     teams = yaml.safe_load(TEAMS_SAMPLE.read_text())
-    teams["url"] = f"{http.url}/webhook/teams"
+    # The sample reads its URL from the Secret, as a Workflows URL carries its signature.
+    env.create_secret(**{"teams-workflow-url": f"{http.url}/webhook/teams?sig={TEAMS_SIG}"})
     name = teams["name"]
     broken = {"name": "broken", "type": "webhook", "url": f"{http.url}/webhook/broken"}
     broken["bodyTemplate"] = BROKEN
@@ -86,6 +88,8 @@ def test_teams_gets_an_adaptive_card_and_a_broken_template_names_itself(
         assert record["state"] in ("Pending", "Sending", "Failed")
         assert record["attempts"] <= 3  # MAX_CLIENT_ERROR_ATTEMPTS: not retried as a 5xx is
     assert "channel broken: bodyTemplate" in _condition(body, "NotificationsFailing")["message"]
+    # The URL's signature is a secret like the others: in no status, Event or log.
+    env.assert_no_secret("api", also={"teams-sig": TEAMS_SIG})
     templates_valid = _condition(policy, "TemplatesValid")
     assert templates_valid["message"].startswith(
         "spec.channels[broken].bodyTemplate: the rendered body is not valid JSON"

@@ -206,3 +206,34 @@ def test_body_template_is_for_webhook_channels_only() -> None:
                 "bodyTemplate": "{}",
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({}, "a webhook channel needs url or urlSecretRef (one of them)"),
+        (
+            {"url": "http://127.0.0.1:1/x", "urlSecretRef": {"name": "s", "key": "url"}},
+            "a webhook channel needs url or urlSecretRef (one of them)",
+        ),
+    ],
+)
+def test_a_webhook_channel_takes_its_url_from_spec_or_a_secret(
+    settings: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ValueError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        Channel.model_validate({"name": "w", "type": "webhook", **settings})
+    from_secret = {"name": "w", "type": "webhook", "urlSecretRef": {"name": "s", "key": "url"}}
+    assert Channel.model_validate(from_secret).url is None
+
+
+def test_url_secret_ref_is_for_webhook_channels_only() -> None:
+    with pytest.raises(ValueError, match="urlSecretRef is for webhook channels only"):
+        Channel.model_validate(
+            {
+                "name": "s",
+                "type": "slack",
+                "secretRef": {"name": "s", "key": "k"},
+                "urlSecretRef": {"name": "s", "key": "url"},
+            }
+        )

@@ -369,9 +369,14 @@ _CHANNEL_RULES: list[tuple[str, Callable[["Channel"], bool], str]] = [
         "an email channel with email.username needs secretRef (the SMTP password)",
     ),
     (
-        "self.type != 'webhook' || has(self.url)",
-        lambda c: c.type != ChannelType.WEBHOOK or c.url is not None,
-        "a webhook channel needs url",
+        "self.type != 'webhook' || has(self.url) != has(self.urlSecretRef)",
+        lambda c: c.type != ChannelType.WEBHOOK or (c.url is None) != (c.url_secret_ref is None),
+        "a webhook channel needs url or urlSecretRef (one of them)",
+    ),
+    (
+        "self.type == 'webhook' || !has(self.urlSecretRef)",
+        lambda c: c.type == ChannelType.WEBHOOK or c.url_secret_ref is None,
+        "urlSecretRef is for webhook channels only",
     ),
     (
         "self.type == 'webhook' || !has(self.bodyTemplate)",
@@ -405,6 +410,12 @@ class Channel(ApiModel):
     url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = Field(
         default=None,
         description="webhook: where to POST; pagerduty: the Events API base URL.",
+    )
+    url_secret_ref: SecretKeyReference | None = Field(
+        default=None,
+        description="webhook: where to POST, read from a Secret instead of url, for "
+        "receivers whose URL is the credential (a Microsoft Teams Workflows URL's sig, a "
+        "Google Chat webhook's key and token).",
     )
     email: EmailSettings | None = None
     chat_channel: Annotated[str, Field(max_length=80)] | None = Field(

@@ -152,6 +152,11 @@ async def _send(
         if secret_ref is not None:
             secret = await secret_value(incident, secret_ref)
             secrets.append(secret)
+        if channel.url_secret_ref is not None:
+            # The URL is the credential (Teams, Google Chat): redacted like the others.
+            url = await secret_value(incident, channel.url_secret_ref)
+            secrets.append(url)
+            channel = channel.model_copy(update={"url": url})
         if channel.email is not None and channel.email.ca_secret_ref is not None:
             ca = await secret_value(incident, channel.email.ca_secret_ref)
             secrets.append(ca)
