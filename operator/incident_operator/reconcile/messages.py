@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -52,7 +52,6 @@ from incident_operator.reconcile.governing_policy import effective_level
 from incident_operator.reconcile.joined_signals import describe_signal, signals_in
 from incident_operator.reconcile.related_links import policy_links
 from incident_operator.reconcile.triage import triage_summary
-from incident_operator.reconcile.webhook_bodies import BodyTemplateProblem
 
 # Annotations responders may set for the texts' optional lines.
 BRIDGE_ANNOTATION = "sre.agentos.io/bridge"
@@ -134,6 +133,13 @@ _CUSTOMER_STATUS = {
 }
 
 
+class Describable(Protocol):
+    """A template problem that says where it is and what is wrong (TemplateProblem,
+    webhook_bodies.BodyTemplateProblem)."""
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class TemplateProblem:
     template: TemplateName
@@ -159,7 +165,8 @@ def _compile(source: str) -> Template:
     return _ENV.from_string(source)
 
 
-def _template_line(error: BaseException) -> int | None:
+def template_line(error: BaseException) -> int | None:
+    """The template's line a Jinja2 error (of syntax or of rendering) points at, if known."""
     if isinstance(error, TemplateSyntaxError):
         return error.lineno
     frames = traceback.extract_tb(error.__traceback__)
@@ -169,7 +176,7 @@ def _template_line(error: BaseException) -> int | None:
 
 def _problem(name: TemplateName, error: Exception) -> TemplateProblem:
     message = error.message if isinstance(error, TemplateError) and error.message else str(error)
-    return TemplateProblem(name, _template_line(error), message[:_MESSAGE_LIMIT])
+    return TemplateProblem(name, template_line(error), message[:_MESSAGE_LIMIT])
 
 
 def render_template(name: TemplateName, source: str, context: dict[str, Any]) -> str:
@@ -734,7 +741,7 @@ def templates_condition(
     problems: list[TemplateProblem],
     now: datetime,
     generation: int | None,
-    body_problems: Sequence[BodyTemplateProblem] = (),
+    body_problems: Sequence[Describable] = (),
 ) -> Condition | None:
     """The policy's TemplatesValid condition, or None when it would not change.
 

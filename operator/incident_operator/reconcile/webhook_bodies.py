@@ -19,13 +19,12 @@ real message does not render.
 """
 
 import json
-import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from incident_operator.api.escalation_policy import Channel
@@ -36,11 +35,10 @@ from incident_operator.domain.notifications import (
     alert_level,
 )
 from incident_operator.domain.severity import Severity
+from incident_operator.reconcile.messages import template_line
 
 JsonBody = dict[str, Any] | list[Any]
 
-# Where a template's line numbers come from in Jinja2's rewritten tracebacks.
-_TEMPLATE_FILENAME = "<template>"
 _MESSAGE_LIMIT = 200
 
 
@@ -72,14 +70,6 @@ class BodyTemplateError(Exception):
 @lru_cache(maxsize=64)
 def _compile(source: str) -> Template:
     return _ENV.from_string(source)
-
-
-def _template_line(error: BaseException) -> int | None:
-    if isinstance(error, TemplateSyntaxError):
-        return error.lineno
-    frames = traceback.extract_tb(error.__traceback__)
-    lines = [frame.lineno for frame in frames if frame.filename == _TEMPLATE_FILENAME]
-    return lines[-1] if lines else None
 
 
 def body_variables(message: OutgoingMessage, channel: str, audience: Audience) -> dict[str, Any]:
@@ -116,7 +106,7 @@ def render_body(
         rendered = _compile(source).render(body_variables(message, channel, audience))
     except Exception as error:  # any failure of a policy's template is the template's
         text = error.message if isinstance(error, TemplateError) and error.message else str(error)
-        raise BodyTemplateError(text[:_MESSAGE_LIMIT], _template_line(error)) from None
+        raise BodyTemplateError(text[:_MESSAGE_LIMIT], template_line(error)) from None
     try:
         body = json.loads(rendered)
     except json.JSONDecodeError as error:
