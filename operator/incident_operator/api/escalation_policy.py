@@ -369,9 +369,19 @@ _CHANNEL_RULES: list[tuple[str, Callable[["Channel"], bool], str]] = [
         "an email channel with email.username needs secretRef (the SMTP password)",
     ),
     (
-        "self.type != 'webhook' || has(self.url)",
-        lambda c: c.type != ChannelType.WEBHOOK or c.url is not None,
-        "a webhook channel needs url",
+        "self.type != 'webhook' || has(self.url) != has(self.urlSecretRef)",
+        lambda c: c.type != ChannelType.WEBHOOK or (c.url is None) != (c.url_secret_ref is None),
+        "a webhook channel needs url or urlSecretRef (one of them)",
+    ),
+    (
+        "self.type == 'webhook' || !has(self.urlSecretRef)",
+        lambda c: c.type == ChannelType.WEBHOOK or c.url_secret_ref is None,
+        "urlSecretRef is for webhook channels only",
+    ),
+    (
+        "self.type == 'webhook' || !has(self.bodyTemplate)",
+        lambda c: c.type == ChannelType.WEBHOOK or c.body_template is None,
+        "bodyTemplate is for webhook channels only",
     ),
     (
         "self.type != 'pagerduty' || !has(self.audience) || self.audience == 'internal'",
@@ -401,6 +411,12 @@ class Channel(ApiModel):
         default=None,
         description="webhook: where to POST; pagerduty: the Events API base URL.",
     )
+    url_secret_ref: SecretKeyReference | None = Field(
+        default=None,
+        description="webhook: where to POST, read from a Secret instead of url, for "
+        "receivers whose URL is the credential (a Microsoft Teams Workflows URL's sig, a "
+        "Google Chat webhook's key and token).",
+    )
     email: EmailSettings | None = None
     chat_channel: Annotated[str, Field(max_length=80)] | None = Field(
         default=None,
@@ -411,6 +427,17 @@ class Channel(ApiModel):
         default=Audience.INTERNAL,
         description="internal: responders' notifications; customer: only the runbook's "
         "customer messages (initial notification, progress update, resolution).",
+    )
+    body_template: Annotated[str, Field(max_length=16384)] | None = Field(
+        default=None,
+        description="webhook: a Jinja2 template (sandboxed) rendering the JSON body instead "
+        "of the operator's own, e.g. a Microsoft Teams Adaptive Card or a Google Chat "
+        "message; variables kind, subject, text, incident (id, name, namespace, title, "
+        "severity, level, phase), mention, targets, late, audience, channel, key, "
+        "idempotency_key, timestamp; quote values with |tojson. It must render a JSON object "
+        "or array. The API server cannot parse Jinja2: the operator reports a template that "
+        "fails on the policy's TemplatesValid condition and on the incident's "
+        "NotificationsFailing condition (docs/escalation.md).",
     )
 
     @model_validator(mode="after")

@@ -13,11 +13,12 @@ policy's ``TemplatesValid`` condition before any incident needs the template.
 """
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -132,6 +133,13 @@ _CUSTOMER_STATUS = {
 }
 
 
+class Describable(Protocol):
+    """A template problem that says where it is and what is wrong (TemplateProblem,
+    webhook_bodies.BodyTemplateProblem)."""
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class TemplateProblem:
     template: TemplateName
@@ -157,7 +165,8 @@ def _compile(source: str) -> Template:
     return _ENV.from_string(source)
 
 
-def _template_line(error: BaseException) -> int | None:
+def template_line(error: BaseException) -> int | None:
+    """The template's line a Jinja2 error (of syntax or of rendering) points at, if known."""
     if isinstance(error, TemplateSyntaxError):
         return error.lineno
     frames = traceback.extract_tb(error.__traceback__)
@@ -167,7 +176,7 @@ def _template_line(error: BaseException) -> int | None:
 
 def _problem(name: TemplateName, error: Exception) -> TemplateProblem:
     message = error.message if isinstance(error, TemplateError) and error.message else str(error)
-    return TemplateProblem(name, _template_line(error), message[:_MESSAGE_LIMIT])
+    return TemplateProblem(name, template_line(error), message[:_MESSAGE_LIMIT])
 
 
 def render_template(name: TemplateName, source: str, context: dict[str, Any]) -> str:
@@ -732,14 +741,27 @@ def templates_condition(
     problems: list[TemplateProblem],
     now: datetime,
     generation: int | None,
+    body_problems: Sequence[Describable] = (),
 ) -> Condition | None:
-    """The policy's TemplatesValid condition, or None when it would not change."""
-    if problems:
+    """The policy's TemplatesValid condition, or None when it would not change.
+
+    ``body_problems`` are the webhook channels' bodyTemplates that fail: those have no
+    built-in to fall back on, their notifications fail until the template is fixed.
+    """
+    if problems or body_problems:
         status, reason = ConditionStatus.FALSE, Reason.TEMPLATE_ERROR
-        message = (
-            "; ".join(problem.describe() for problem in problems)
-            + "; the built-in templates are used instead"
-        )
+        parts = []
+        if problems:
+            parts.append(
+                "; ".join(problem.describe() for problem in problems)
+                + "; the built-in templates are used instead"
+            )
+        if body_problems:
+            parts.append(
+                "; ".join(problem.describe() for problem in body_problems)
+                + "; the channel's notifications fail until it is fixed"
+            )
+        message = "; ".join(parts)
     else:
         status, reason, message = (
             ConditionStatus.TRUE,

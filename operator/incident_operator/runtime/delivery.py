@@ -20,10 +20,11 @@ from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import Channel, EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
 from incident_operator.api.incident import Incident
-from incident_operator.domain.notifications import ChannelType, redact
+from incident_operator.domain.notifications import ChannelType, OutgoingMessage, redact
 from incident_operator.reconcile.contacts import find_contact
 from incident_operator.reconcile.escalation import DeliveryOutcome
 from incident_operator.reconcile.messages import outgoing_message
+from incident_operator.reconcile.webhook_bodies import BodyTemplateError, JsonBody, render_body
 from incident_operator.runtime import clock
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,17 @@ def _secret_ref(
     return contact.pagerduty.secret_ref
 
 
+def _webhook_body(channel: Channel, message: OutgoingMessage) -> JsonBody | None:
+    """What the channel's bodyTemplate renders for ``message``; None without one. A
+    template that fails fails the same way every time: not retryable until it is fixed."""
+    if channel.type is not ChannelType.WEBHOOK or channel.body_template is None:
+        return None
+    try:
+        return render_body(channel.body_template, message, channel.name, channel.audience)
+    except BodyTemplateError as error:
+        raise DeliveryError(f"channel {channel.name}: {error.describe()}", False) from None
+
+
 async def _send(
     session: aiohttp.ClientSession,
     incident: Incident,
@@ -140,13 +152,19 @@ async def _send(
         if secret_ref is not None:
             secret = await secret_value(incident, secret_ref)
             secrets.append(secret)
+        if channel.url_secret_ref is not None:
+            # The URL is the credential (Teams, Google Chat): redacted like the others.
+            url = await secret_value(incident, channel.url_secret_ref)
+            secrets.append(url)
+            channel = channel.model_copy(update={"url": url})
         if channel.email is not None and channel.email.ca_secret_ref is not None:
             ca = await secret_value(incident, channel.email.ca_secret_ref)
             secrets.append(ca)
         message, problem = outgoing_message(incident, policy, record, clock.now())
         if problem is not None:
             logger.warning("%s; the built-in template was used", problem.describe())
-        notifier = build_notifier(channel, secret, session, send_seconds, ca)
+        body = _webhook_body(channel, message)
+        notifier = build_notifier(channel, secret, session, send_seconds, ca, body)
         await asyncio.wait_for(notifier.send(message), send_seconds)
     except DeliveryError as error:
         return DeliveryOutcome(

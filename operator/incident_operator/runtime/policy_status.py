@@ -22,6 +22,7 @@ from incident_operator.reconcile.invalid import describe_validation_error, not_r
 from incident_operator.reconcile.messages import template_problems, templates_condition
 from incident_operator.reconcile.policy import reconcile_policy
 from incident_operator.reconcile.rotations import rotations_condition
+from incident_operator.reconcile.webhook_bodies import body_template_problems
 from incident_operator.runtime import clock
 
 KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
@@ -81,13 +82,17 @@ async def write_ready(body: dict[str, Any], parsed: EscalationPolicy | Validatio
 
 
 async def write_templates_valid(body: dict[str, Any], policy: EscalationPolicy) -> None:
-    """TemplatesValid: the policy's overrides rendered against sample incidents."""
+    """TemplatesValid: the policy's overrides and its webhook channels' bodyTemplates
+    rendered against samples."""
     problems = template_problems(policy.spec.communication.templates)
+    body_problems = body_template_problems(policy.spec.channels)
     generation = policy.metadata.generation or None
     await _write_derived_condition(
         body,
         policy,
-        lambda conditions: templates_condition(conditions, problems, clock.now(), generation),
+        lambda conditions: templates_condition(
+            conditions, problems, clock.now(), generation, body_problems
+        ),
         TEMPLATES_MANAGER,
         Reason.TEMPLATE_ERROR,
     )

@@ -1,5 +1,7 @@
 """Notifiers, one module per channel type, and the factory that picks one for a channel."""
 
+from typing import Any
+
 import aiohttp
 
 from incident_operator.adapters.notifiers.base import DeliveryError, Notifier
@@ -20,9 +22,11 @@ def build_notifier(
     session: aiohttp.ClientSession,
     timeout: float,
     ca: str | None = None,
+    webhook_body: dict[str, Any] | list[Any] | None = None,
 ) -> Notifier:
     """The notifier for ``channel``; ``secret`` is the value its secretRef names, ``ca``
-    the PEM bundle its ``email.caSecretRef`` names.
+    the PEM bundle its ``email.caSecretRef`` names, ``webhook_body`` what its bodyTemplate
+    rendered for the message.
 
     A channel missing what it needs raises DeliveryError (not retryable): the policy
     must be fixed. The CRD's rules refuse most such channels before they get here.
@@ -42,5 +46,5 @@ def build_notifier(
     if channel.type is ChannelType.WEBHOOK:
         if not channel.url:
             raise DeliveryError(f"channel {channel.name}: no url", False)
-        return WebhookNotifier(session, channel.url, secret)
+        return WebhookNotifier(session, channel.url, secret, webhook_body)
     return NoopNotifier()

@@ -18,7 +18,7 @@ _BODY_SHOWN = 200
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | list[Any],
     headers: dict[str, str],
     secrets: list[str],
     what: str,

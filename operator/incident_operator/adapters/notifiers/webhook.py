@@ -1,4 +1,8 @@
-"""A generic webhook: the notification as JSON, with an optional bearer token."""
+"""A generic webhook: the notification as JSON, with an optional bearer token.
+
+The JSON is ``webhook_body``'s unless the channel's bodyTemplate rendered one (Teams,
+Google Chat: reconcile/webhook_bodies.py); the runtime renders it and hands it over.
+"""
 
 from typing import Any
 
@@ -31,10 +35,18 @@ def webhook_body(message: OutgoingMessage) -> dict[str, Any]:
 
 
 class WebhookNotifier:
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        token: str | None,
+        body: dict[str, Any] | list[Any] | None = None,
+    ) -> None:
         self._session = session
         self._url = url
         self._token = token
+        # The bodyTemplate's rendering of the message, sent instead of webhook_body's.
+        self._body = body
 
     async def send(self, message: OutgoingMessage) -> None:
         headers = {IDEMPOTENCY_HEADER: message.idempotency_key}
@@ -43,7 +55,7 @@ class WebhookNotifier:
         await post_json(
             self._session,
             self._url,
-            webhook_body(message),
+            webhook_body(message) if self._body is None else self._body,
             headers,
             [self._token] if self._token else [],
             "webhook",
