@@ -125,6 +125,12 @@ class Reason(StrEnum):
     DELIVERY_RETRYING = "DeliveryRetrying"
     # NotificationsFailing=False: everything recorded was delivered or is on its way.
     DELIVERING = "Delivering"
+    # Chat-ops (Events, Warning): Slack refused or failed a call of the operator's Slack
+    # app (the message has Slack's error code); the rest of the incident pass went on.
+    CHAT_FAILED = "ChatFailed"
+    # Chat-ops (Event, Warning): the policy uses the Slack app (a slackApp channel or
+    # spec.chat.incidentChannel) and the operator runs without --slack-app-secret.
+    SLACK_APP_NOT_CONFIGURED = "SlackAppNotConfigured"
     # TemplatesValid=True / False.
     TEMPLATES_RENDER = "TemplatesRender"
     TEMPLATE_ERROR = "TemplateError"
