@@ -125,6 +125,11 @@ class ChatOps:
         except DeliveryError as error:
             await self._warn(body, Reason.CHAT_FAILED, f"Slack app: {error.message}")
             return body, clock.now() + RETRY_AFTER if error.retryable else None
+        except Exception as error:  # a bug or the API server: the rest of the pass goes on
+            logger.exception("chat-ops for %s/%s failed", *key)
+            message = f"Slack app: unexpected error ({type(error).__name__})"
+            await self._warn(body, Reason.CHAT_FAILED, message)
+            return body, clock.now() + RETRY_AFTER
         self._warned.pop(key, None)
         return body, wake_at
 
