@@ -190,6 +190,25 @@ def test_incident_channel_card_updates_threads_adoption_and_archiving(
             what="a ChatFailed Event",
         )
         assert "chat.update: missing_scope" in refused[0]["message"]
+
+        # A restart repeats nothing: the card the refusal left stale is updated in place,
+        # no channel or card is created again.
+        slack.allow("chat.update")
+        operator.stop()
+        operator = OperatorProcess(env.cluster.kubeconfig, log, extra_args=arguments).start()
+
+        def card_shows_p2() -> list[FakeMessage] | None:
+            found = slack.messages_in(critical.id)
+            return [m for m in found if m.ts == card_ts and "[P2]" in m.text] or None
+
+        wait_until(
+            card_shows_p2,
+            timeout=20,
+            what="the stale card updated after the restart",
+        )
+        assert len(slack.calls_of("conversations.create")) == 2
+        assert [m.ts for m in slack.messages_in(critical.id) if m.thread_ts is None] == [card_ts]
+        assert len(slack.messages_in(own.id)) == 1
         # The bot token went only to Slack, in the Authorization header.
         assert {c.authorization for c in slack.calls} == {f"Bearer {BOT_TOKEN}"}
         env.assert_no_secret("api", "db", also={"bot-token": BOT_TOKEN})
