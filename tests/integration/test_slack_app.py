@@ -246,5 +246,16 @@ def test_without_the_slack_app_a_policy_using_it_is_told_so(env: EscalationEnv) 
             timeout=20,
             what="a SlackAppNotConfigured Event",
         )
+        policy = env.wait_for(
+            "team",
+            lambda b: any(c["type"] == "ChatReady" for c in b["status"].get("conditions", [])),
+            "the policy's ChatReady condition",
+            operator,
+            kind="escalationpolicy",
+        )
     assert "--slack-app-secret" in told[0]["message"]
     assert "chat" not in body["status"]
+    ready = next(c for c in policy["status"]["conditions"] if c["type"] == "ChatReady")
+    assert ready["status"] == "False"
+    assert ready["reason"] == "SlackAppNotConfigured"
+    assert "--slack-app-secret" in ready["message"]

@@ -13,6 +13,7 @@ from incident_operator.reconcile.chat import (
     app_channels,
     archive_at,
     channel_topic,
+    chat_ready_condition,
     incident_card,
     responder_ids,
     uses_slack_app,
@@ -181,3 +182,20 @@ def test_the_escalation_template_names_the_recorded_channel() -> None:
     assert named["incident"]["channel"] == "#inc-0042-checkout-errors"
     fallback = incident_context(_incident(), NOW, None)
     assert fallback["incident"]["channel"] == "#incident-api"
+
+
+def test_the_policy_is_told_when_the_slack_app_it_uses_is_missing() -> None:
+    uses = _policy(channels=CHANNELS)
+    missing = chat_ready_condition([], uses, False, NOW, 1)
+    assert missing is not None
+    assert missing.status == "False"
+    assert "--slack-app-secret" in missing.message
+    configured = chat_ready_condition([missing], uses, True, NOW, 1)
+    assert configured is not None
+    assert configured.status == "True"
+    assert chat_ready_condition([configured], uses, True, NOW, 1) is None  # unchanged
+    # A policy that never used the app gets no condition; one that stopped, True.
+    assert chat_ready_condition([], _policy(), False, NOW, 1) is None
+    stopped = chat_ready_condition([missing], _policy(), False, NOW, 1)
+    assert stopped is not None
+    assert stopped.status == "True"

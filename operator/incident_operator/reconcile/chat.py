@@ -19,9 +19,11 @@ from incident_operator.api.chat import ChatStatus, IncidentChannelSettings
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
 from incident_operator.domain.chat import incident_channel_name
+from incident_operator.domain.conditions import Condition, ConditionStatus, changed_condition
 from incident_operator.domain.durations import parse_duration
 from incident_operator.domain.notifications import ChannelType
 from incident_operator.domain.phases import Phase
+from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.reconcile.contacts import contact_roles
 from incident_operator.reconcile.escalation import planned_steps
 
@@ -178,3 +180,33 @@ def archive_at(incident: Incident, policy: EscalationPolicy | None) -> datetime 
         return None
     settings = channel_settings(policy) or IncidentChannelSettings()
     return closed + parse_duration(settings.archive_after)
+
+
+def chat_ready_condition(
+    conditions: list[Condition],
+    policy: EscalationPolicy,
+    app_configured: bool,
+    now: datetime,
+    generation: int | None,
+) -> Condition | None:
+    """The policy's ChatReady condition, or None when it would not change (a policy that
+    never used the Slack app gets none)."""
+    if uses_slack_app(policy) and not app_configured:
+        status, reason = ConditionStatus.FALSE, Reason.SLACK_APP_NOT_CONFIGURED
+        message = (
+            "the policy uses the operator's Slack app (a slackApp channel or "
+            "spec.chat.incidentChannel) but the operator runs without --slack-app-secret: "
+            "nothing is posted through it (docs/chat-ops.md)"
+        )
+    elif uses_slack_app(policy) or any(c.type == ConditionType.CHAT_READY for c in conditions):
+        status, reason = ConditionStatus.TRUE, Reason.SLACK_APP_CONFIGURED
+        message = (
+            "the operator's Slack app is configured"
+            if uses_slack_app(policy)
+            else "the policy uses no Slack app"
+        )
+    else:
+        return None
+    return changed_condition(
+        conditions, ConditionType.CHAT_READY, status, reason, message, now, generation
+    )
