@@ -121,7 +121,10 @@ class ChatOps:
                     "runs without --slack-app-secret: nothing is posted (docs/chat-ops.md)",
                 )
                 return body, None
-            body, wake_at = await self._sync(app, body, policy)
+            body, wake_at, failure = await self._sync(app, body, policy)
+            if failure is not None:
+                await self._warn(body, Reason.CHAT_FAILED, f"Slack app: {failure.message}")
+                return body, clock.now() + RETRY_AFTER if failure.retryable else wake_at
         except DeliveryError as error:
             await self._warn(body, Reason.CHAT_FAILED, f"Slack app: {error.message}")
             return body, clock.now() + RETRY_AFTER if error.retryable else None
@@ -135,7 +138,9 @@ class ChatOps:
 
     async def _sync(
         self, app: SlackApp, body: dict[str, Any], policy: EscalationPolicy | None
-    ) -> tuple[dict[str, Any], datetime | None]:
+    ) -> tuple[dict[str, Any], datetime | None, DeliveryError | None]:
+        """The incident as written, when to look again, and the first failure of a
+        channel's card (the other channels were kept all the same)."""
         incident = Incident.model_validate(body)
         settings = channel_settings(policy)
         name = wanted_channel_name(incident, policy)
@@ -154,21 +159,28 @@ class ChatOps:
             own = None
         bridge = settings.bridge_url if settings is not None else None
         targets: list[tuple[str, bool]] = [(own.id, True)] if own is not None else []
-        for reference in app_channels(incident, policy):
-            channel_id = await app.channel_id(reference)
-            if all(channel_id != known for known, _ in targets):
-                targets.append((channel_id, False))
-        for channel_id, is_own in targets:
-            body = await self._keep_card(app, body, policy, channel_id, is_own, bridge)
+        targets += [(reference, False) for reference in app_channels(incident, policy)]
+        # One channel failing (the bot not in it, say) leaves the others kept; the first
+        # failure is reported once all were tried.
+        failure: DeliveryError | None = None
+        done: set[str] = set()
+        for reference, is_own in targets:
+            try:
+                channel_id = await app.channel_id(reference)
+                if channel_id not in done:
+                    done.add(channel_id)
+                    body = await self._keep_card(app, body, policy, channel_id, is_own, bridge)
+            except DeliveryError as error:
+                failure = failure or error
         incident = Incident.model_validate(body)
         due = archive_at(incident, policy)
-        if due is None or due > clock.now():
-            return body, due
-        chat = incident.status.chat or ChatStatus()
-        assert chat.channel is not None
-        await app.archive(chat.channel.id)
-        archived = chat.channel.model_copy(update={"archived_at": clock.now()})
-        return await self._record(body, lambda c: _with(c, channel=archived)), None
+        if due is not None and due <= clock.now():
+            chat = incident.status.chat or ChatStatus()
+            assert chat.channel is not None
+            await app.archive(chat.channel.id)
+            archived = chat.channel.model_copy(update={"archived_at": clock.now()})
+            body, due = await self._record(body, lambda c: _with(c, channel=archived)), None
+        return body, due, failure
 
     async def _keep_card(
         self,
