@@ -337,8 +337,12 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
             ["--set", "statusPage.enabled=true", "--set", "statusPage.title=Acme: prod"],
             {"status_page_listen": "0.0.0.0:8090", "status_page_title": "Acme: prod"},
         ),
+        (
+            ["--set", "slackApp.secretName=slack-app"],
+            {"slack_app_secret": "incident-operator/slack-app"},
+        ),
     ],
-    ids=["default", "namespaced-prometheus", "minimal", "pagerduty", "status-page"],
+    ids=["default", "namespaced-prometheus", "minimal", "pagerduty", "status-page", "slack-app"],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(
     values: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -351,6 +355,7 @@ def test_rendered_arguments_are_accepted_by_the_operator(
         "STATUS_PAGE_LISTEN",
         "STATUS_PAGE_TITLE",
         "STATUS_PAGE_URL",
+        "SLACK_APP_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
     args = _parse_run_args(operator_container(render(*values))["args"], monkeypatch)

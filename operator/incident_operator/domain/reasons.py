@@ -50,6 +50,9 @@ class ConditionType(StrEnum):
     # EscalationPolicy: every role an escalation target names has a row in spec.contacts;
     # False names the target (it pages the channels' routing key instead).
     CONTACTS_RESOLVED = "ContactsResolved"
+    # EscalationPolicy: False when it uses the operator's Slack app (a slackApp channel,
+    # spec.chat.incidentChannel) and the operator runs without --slack-app-secret.
+    CHAT_READY = "ChatReady"
     # EscalationPolicy: detection can measure what the policy's rules watch (detection's).
     METRICS_AVAILABLE = "MetricsAvailable"
     # EscalationPolicy: every rotation's time zone is known; False names the rotation.
@@ -125,6 +128,14 @@ class Reason(StrEnum):
     DELIVERY_RETRYING = "DeliveryRetrying"
     # NotificationsFailing=False: everything recorded was delivered or is on its way.
     DELIVERING = "Delivering"
+    # Chat-ops (Events, Warning): Slack refused or failed a call of the operator's Slack
+    # app (the message has Slack's error code); the rest of the incident pass went on.
+    CHAT_FAILED = "ChatFailed"
+    # Chat-ops (Event, Warning): the policy uses the Slack app (a slackApp channel or
+    # spec.chat.incidentChannel) and the operator runs without --slack-app-secret.
+    SLACK_APP_NOT_CONFIGURED = "SlackAppNotConfigured"
+    # ChatReady=True: the Slack app the policy uses is configured, or it uses none now.
+    SLACK_APP_CONFIGURED = "SlackAppConfigured"
     # TemplatesValid=True / False.
     TEMPLATES_RENDER = "TemplatesRender"
     TEMPLATE_ERROR = "TemplateError"

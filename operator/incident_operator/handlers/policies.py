@@ -10,10 +10,12 @@ import kopf
 
 from incident_operator.api import GROUP, VERSION
 from incident_operator.api.escalation_policy import EscalationPolicy
+from incident_operator.config import Settings
 from incident_operator.runtime.incidents import IncidentPipeline
 from incident_operator.runtime.policies import POLICIES
 from incident_operator.runtime.policy_status import (
     parse_policy,
+    write_chat_ready,
     write_contacts_resolved,
     write_ready,
     write_rotations_valid,
@@ -40,3 +42,5 @@ async def on_policy(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
         await write_templates_valid(raw, parsed)
         await write_rotations_valid(raw, parsed)
         await write_contacts_resolved(raw, parsed)
+        settings: Settings = memo.get("settings") or Settings()
+        await write_chat_ready(raw, parsed, settings.slack_app_secret is not None)

@@ -1,6 +1,6 @@
 """The chat log: lines of an incident's Slack channel the scribe would have written down.
 
-Two halves, both pure (docs/chat-log.md):
+Two halves, both pure (docs/chat-ops.md#logging-from-chat):
 
 - taking a line (runtime/chat_log.py): a message starting with the policy's
   ``spec.chat.logMarker`` (the marker a word of its own: ``!log deploy reverted``), or a

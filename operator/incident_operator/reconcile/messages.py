@@ -308,7 +308,12 @@ def incident_context(
         "summary": spec.summary,
         "impact": spec.impact,
         "source": spec.source.value,
-        "channel": f"#incident-{meta.name}",
+        # The incident's own Slack channel once created (docs/chat-ops.md).
+        "channel": (
+            f"#{status.chat.channel.name}"
+            if status.chat is not None and status.chat.channel is not None
+            else f"#incident-{meta.name}"
+        ),
         "commander": spec.roles.commander,
         "tech_lead": spec.roles.tech_lead,
         "comms_lead": spec.roles.comms_lead,

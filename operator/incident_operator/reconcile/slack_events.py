@@ -2,7 +2,7 @@
 
 Slack posts a JSON envelope once its signature is verified (adapters/alertmanager_receiver.py):
 ``url_verification`` when the Request URL is saved (answered with its challenge), and
-``event_callback`` carrying one event. Two events are read (docs/chat-log.md):
+``event_callback`` carrying one event. Two events are read (docs/chat-ops.md#logging-from-chat):
 
 - ``message`` in a channel: a person's line (no subtype; ``thread_broadcast`` and
   ``file_share`` are people's lines too). Bots' messages (``bot_id`` set or subtype

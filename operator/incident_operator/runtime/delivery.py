@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from incident_operator.adapters.notifiers import DeliveryError, build_notifier
+from incident_operator.adapters.notifiers import DeliveryError, Notifier, build_notifier
+from incident_operator.adapters.notifiers.slack_app import SlackAppNotifier
 from incident_operator.adapters.secrets import SecretError, read_secret_value
+from incident_operator.adapters.slack_app import SlackApp
 from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import Channel, EscalationPolicy
 from incident_operator.api.escalation_status import NotificationRecord
@@ -39,13 +41,20 @@ SENDS_IN_PARALLEL = 64
 SECRET_REUSE = timedelta(seconds=5)
 
 SecretValue = Callable[[Incident, SecretKeyReference], Awaitable[str]]
+# The operator's Slack app client (runtime/chat.py), None when it runs without one.
+SlackAppClient = Callable[[], Awaitable[SlackApp | None]]
+
+
+async def _no_slack_app() -> SlackApp | None:
+    return None
 
 
 class Sender:
     """Sends notifications: one HTTP session and a bounded number of sends at a time."""
 
-    def __init__(self, send_seconds: float) -> None:
+    def __init__(self, send_seconds: float, slack_app: SlackAppClient = _no_slack_app) -> None:
         self._send_seconds = send_seconds
+        self._slack_app = slack_app
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(SENDS_IN_PARALLEL)
         self._secrets: dict[tuple[str, str, str], tuple[datetime, str]] = {}
@@ -79,7 +88,15 @@ class Sender:
         record: NotificationRecord,
     ) -> DeliveryOutcome:
         async with self._slots:
-            return await _send(session, incident, policy, record, self._send_seconds, self._secret)
+            return await _send(
+                session,
+                incident,
+                policy,
+                record,
+                self._send_seconds,
+                self._secret,
+                self._slack_app,
+            )
 
     async def _secret(self, incident: Incident, ref: SecretKeyReference) -> str:
         """A channel's Secret value, reused for SECRET_REUSE; a missing one is a retryable
@@ -142,6 +159,7 @@ async def _send(
     record: NotificationRecord,
     send_seconds: float,
     secret_value: SecretValue,
+    slack_app: SlackAppClient = _no_slack_app,
 ) -> DeliveryOutcome:
     """One attempt; every failure becomes an outcome whose text holds no secret."""
     secrets: list[str] = []
@@ -163,8 +181,12 @@ async def _send(
         message, problem = outgoing_message(incident, policy, record, clock.now())
         if problem is not None:
             logger.warning("%s; the built-in template was used", problem.describe())
-        body = _webhook_body(channel, message)
-        notifier = build_notifier(channel, secret, session, send_seconds, ca, body)
+        notifier: Notifier
+        if channel.type is ChannelType.SLACK_APP:
+            notifier = await _slack_app_notifier(slack_app, channel, incident)
+        else:
+            body = _webhook_body(channel, message)
+            notifier = build_notifier(channel, secret, session, send_seconds, ca, body)
         await asyncio.wait_for(notifier.send(message), send_seconds)
     except DeliveryError as error:
         return DeliveryOutcome(
@@ -182,3 +204,15 @@ async def _send(
             record.key, record.attempts, clock.now(), f"unexpected error ({type(error).__name__})"
         )
     return DeliveryOutcome(record.key, record.attempts, clock.now())
+
+
+async def _slack_app_notifier(
+    slack_app: SlackAppClient, channel: Channel, incident: Incident
+) -> Notifier:
+    """A slackApp channel posts through the operator's Slack app, in the card's thread."""
+    app = await slack_app()
+    if app is None:
+        raise DeliveryError(
+            f"channel {channel.name}: the operator runs without --slack-app-secret", False
+        )
+    return SlackAppNotifier(app, channel.chat_channel or "", incident.status.chat)

@@ -34,6 +34,7 @@ written, waste a number). Wake-ups always read the incident afresh.
 """
 
 import asyncio
+import dataclasses
 import logging
 import random
 import secrets
@@ -99,6 +100,7 @@ from incident_operator.reconcile.rollback import (
 )
 from incident_operator.reconcile.status_patch import status_difference
 from incident_operator.runtime import clock
+from incident_operator.runtime.chat import ChatOps
 from incident_operator.runtime.delivery import Sender
 from incident_operator.runtime.events import EventPoster
 from incident_operator.runtime.merge import MergeSplit
@@ -199,7 +201,8 @@ class IncidentPipeline:
         self._allocator: IncidentIdAllocator | None = None
         self._events = EventPoster()
         self._merges = MergeSplit(self._events)
-        self._sender = Sender(settings.send_timeout)
+        self._chat = ChatOps(settings)
+        self._sender = Sender(settings.send_timeout, self._chat.app)
         self._senders: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
 
@@ -240,6 +243,7 @@ class IncidentPipeline:
     def on_deleted(self, key: Key) -> None:
         self.wakeups.forget(key)
         self._memory.pop(key, None)
+        self._chat.forget(key)
         metrics.INCIDENTS.forget(*key)
 
     def replan_namespace(self, namespace: str) -> None:
@@ -288,6 +292,7 @@ class IncidentPipeline:
     async def _passes(self, key: Key, body: dict[str, Any], memory: _Memory) -> None:
         carried = _Round()
         decision: IncidentDecision | None = None
+        chat_wake_at: datetime | None = None
         for _ in range(MAX_ROUNDS):
             memory.decided.append(body["metadata"]["resourceVersion"])
             incident = await self._parse(body)
@@ -336,6 +341,12 @@ class IncidentPipeline:
                 body, carried = fresh, _Round()
                 continue
             del memory.outcomes[: len(outcomes)]
+            # Slack before the sends: a slackApp notification goes in its card's thread.
+            chatted, chat_wake_at = await self._chat.sync(written, inputs.governing.policy)
+            if chatted is not written:
+                chat = IncidentStatus.model_validate(chatted.get("status") or {}).chat
+                status = decision.status.model_copy(update={"chat": chat})
+                decision, written = dataclasses.replace(decision, status=status), chatted
             self._after_write(written, incident.status, inputs, decision)
             carried = await self._patch(incident, decision)
             carried.acted = await self._remediate(incident, decision.remediation_actions)
@@ -345,6 +356,8 @@ class IncidentPipeline:
         if decision is not None:
             now = clock.now()
             wake_at = decision.wake_at
+            if chat_wake_at is not None:
+                wake_at = min(wake_at or chat_wake_at, chat_wake_at)
             if wake_at is not None:
                 # A deadline that fell due was acted on in this pass; never spin on one.
                 wake_at = max(wake_at, now + MIN_WAKE_AFTER)

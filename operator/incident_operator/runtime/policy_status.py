@@ -17,6 +17,7 @@ from incident_operator.adapters.events import post_event
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.domain.conditions import Condition, ConditionStatus
 from incident_operator.domain.reasons import ConditionType, EventType, Reason
+from incident_operator.reconcile.chat import chat_ready_condition
 from incident_operator.reconcile.contacts import contact_problems, contacts_condition
 from incident_operator.reconcile.invalid import describe_validation_error, not_ready_conditions
 from incident_operator.reconcile.messages import template_problems, templates_condition
@@ -29,6 +30,7 @@ KIND, PLURAL = "EscalationPolicy", "escalationpolicies"
 TEMPLATES_MANAGER = "incident-operator-notifications"
 ROTATIONS_MANAGER = "incident-operator-rotations"
 CONTACTS_MANAGER = "incident-operator-contacts"
+CHAT_MANAGER = "incident-operator-chat"
 _CONDITION = TypeAdapter(Condition)
 _CONDITIONS = TypeAdapter(list[Condition])
 
@@ -121,6 +123,22 @@ async def write_contacts_resolved(body: dict[str, Any], policy: EscalationPolicy
         lambda conditions: contacts_condition(conditions, problems, clock.now(), generation),
         CONTACTS_MANAGER,
         Reason.UNKNOWN_ROLE,
+    )
+
+
+async def write_chat_ready(
+    body: dict[str, Any], policy: EscalationPolicy, app_configured: bool
+) -> None:
+    """ChatReady: a policy using the Slack app while the operator has none is told so."""
+    generation = policy.metadata.generation or None
+    await _write_derived_condition(
+        body,
+        policy,
+        lambda conditions: chat_ready_condition(
+            conditions, policy, app_configured, clock.now(), generation
+        ),
+        CHAT_MANAGER,
+        Reason.SLACK_APP_NOT_CONFIGURED,
     )
 
 

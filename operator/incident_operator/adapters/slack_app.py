@@ -1,0 +1,136 @@
+"""The operator's Slack app: the few Web API methods chat-ops uses, over slack_sdk.
+
+Every failure becomes ``DeliveryError`` saying whether trying again could help:
+rate limits, Slack's own 5xx and the network are retryable; a refusal (invalid_auth,
+missing_scope, channel_not_found, is_archived, ...) is not, since the app or the policy
+must be fixed. The bot token is only ever handed to slack_sdk: errors are made here from
+Slack's error code, never from the request, so none can show it.
+
+Channel names are resolved to IDs through conversations.list (archived channels
+included, so an archived incident channel is found rather than created again) and kept
+for the process's life: a channel's ID never changes.
+"""
+
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from incident_operator.adapters.notifiers.base import DeliveryError
+
+# Slack error codes worth trying again; any other ``ok: false`` is a refusal.
+RETRYABLE_ERRORS: Final = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+# Answers that mean the wanted state is already there.
+_ALREADY = frozenset({"already_in_channel", "already_archived", "cant_invite_self"})
+# Channels asked for per conversations.list page.
+_PAGE = 200
+
+
+def _is_channel_id(reference: str) -> bool:
+    return reference[:1] in ("C", "G") and reference.isalnum() and reference.isupper()
+
+
+class SlackApp:
+    """The Web API calls of chat-ops, one client per bot token."""
+
+    def __init__(self, token: str, base_url: str, timeout: float) -> None:
+        self._client = AsyncWebClient(token=token, base_url=base_url, timeout=int(timeout) or 1)
+        self._ids: dict[str, str] = {}
+
+    async def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
+        """Calls slack_sdk's own method for ``method`` (it encodes each as Slack wants)."""
+        try:
+            response = await getattr(self._client, method.replace(".", "_"))(**arguments)
+        except SlackApiError as error:
+            code = str(error.response.get("error") or f"HTTP {error.response.status_code}")
+            retryable = code in RETRYABLE_ERRORS or error.response.status_code >= 500
+            raise DeliveryError(f"Slack {method}: {code}", retryable) from None
+        except TimeoutError:
+            raise DeliveryError(f"Slack {method}: no answer in time", True) from None
+        except aiohttp.ClientError as error:
+            raise DeliveryError(f"Slack {method}: {type(error).__name__}", True) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def channel_id(self, reference: str) -> str:
+        """The ID of ``reference`` (#name, name or an ID)."""
+        if _is_channel_id(reference):
+            return reference
+        name = reference.lstrip("#")
+        if name not in self._ids:
+            found = await self.find_channel(name)
+            if found is None:
+                raise DeliveryError(f"Slack: no channel #{name} (channel_not_found)", False)
+            self._ids[name] = found
+        return self._ids[name]
+
+    async def find_channel(self, name: str) -> str | None:
+        """The ID of the channel called ``name``, archived or not; None if there is none."""
+        cursor = ""
+        while True:
+            page = await self._call(
+                "conversations.list",
+                types="public_channel,private_channel",
+                exclude_archived=False,
+                limit=_PAGE,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for channel in page.get("channels") or []:
+                if channel.get("name") == name:
+                    return str(channel["id"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
+
+    async def create_channel(self, name: str) -> str:
+        """Creates ``name`` and returns its ID; one that exists already (name_taken: we
+        created it before a restart lost the record) is adopted, not created again."""
+        try:
+            created = await self._call("conversations.create", name=name, is_private=False)
+        except DeliveryError as error:
+            if not error.message.endswith("name_taken"):
+                raise
+            existing = await self.find_channel(name)
+            if existing is None:
+                raise
+            self._ids[name] = existing
+            return existing
+        channel_id = str(created["channel"]["id"])
+        self._ids[name] = channel_id
+        return channel_id
+
+    async def post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+    ) -> tuple[str, str]:
+        """Posts a message (in the thread of ``thread_ts`` if given); (channel ID, ts)."""
+        arguments: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks}
+        if thread_ts is not None:
+            arguments["thread_ts"] = thread_ts
+        posted = await self._call("chat.postMessage", **arguments)
+        return str(posted["channel"]), str(posted["ts"])
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        """Replaces the message ``ts`` in place."""
+        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=topic)
+
+    async def invite(self, channel: str, users: list[str]) -> None:
+        """Invites ``users`` (member IDs); those already in are no error."""
+        if not users:
+            return
+        try:
+            await self._call("conversations.invite", channel=channel, users=",".join(users))
+        except DeliveryError as error:
+            if error.message.rsplit(": ", 1)[-1] not in _ALREADY:
+                raise
+
+    async def archive(self, channel: str) -> None:
+        try:
+            await self._call("conversations.archive", channel=channel)
+        except DeliveryError as error:
+            if error.message.rsplit(": ", 1)[-1] not in _ALREADY:
+                raise
