@@ -8,9 +8,11 @@ from playwright.sync_api import Browser, Page
 from tests.harness.browser import headless_chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole run: starting it costs about a second."""
+    """One Chromium per test module (starting it costs about a second). Not one per
+    session: Playwright's sync API keeps an event loop running in the thread while it is
+    open, and every later test of the worker calling ``asyncio.run`` would fail."""
     with headless_chromium() as running:
         yield running
 

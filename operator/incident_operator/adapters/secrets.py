@@ -6,6 +6,7 @@ never the value.
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from kubernetes import client
 
@@ -36,3 +37,8 @@ def read_secret_value(namespace: str, ref: SecretKeyReference) -> str:
         raise SecretError(
             f"Secret {namespace}/{ref.name} key {ref.key!r} is not UTF-8 text"
         ) from None
+
+
+def secret_reader(namespace: str, name: str, key: str) -> Callable[[], str | None]:
+    """A blocking reader of one Secret value, as ``CachedToken`` takes; empty is none."""
+    return lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None

@@ -3,7 +3,8 @@
 Slack signs every request to the app's Request URL: ``X-Slack-Signature: v0=<hex
 HMAC-SHA256 of "v0:{X-Slack-Request-Timestamp}:{body}" with the signing secret>``. A
 request is taken when the signature matches and its timestamp is within five minutes of
-now (either way), so a captured request cannot be replayed later (docs/chat-ops.md#logging-from-chat).
+now (either way), so a captured request cannot be replayed later
+(docs/chat-ops.md#logging-from-chat).
 """
 
 from collections.abc import Mapping

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from incident_operator.adapters.alertmanager_receiver import CachedToken
 from incident_operator.adapters.events import post_event
 from incident_operator.adapters.incident_store import read_incident, write_status
 from incident_operator.adapters.notifiers.base import DeliveryError
-from incident_operator.adapters.secrets import SecretError, read_secret_value
+from incident_operator.adapters.secrets import secret_reader
 from incident_operator.adapters.slack_app import SlackApp
-from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.chat import ChatMessage, ChatStatus, IncidentChannel
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
@@ -57,9 +57,6 @@ from incident_operator.runtime.wakeups import Key
 logger = logging.getLogger(__name__)
 
 BOT_TOKEN_KEY: Final = "bot-token"
-# How long the bot token read from the Secret is reused (a rotated token is in use
-# within this long).
-TOKEN_REUSE: Final = timedelta(seconds=30)
 # When a retryable Slack failure is tried again.
 RETRY_AFTER: Final = timedelta(seconds=10)
 # Conflicting writes of status.chat tried again before giving up until the next pass.
@@ -73,7 +70,17 @@ class ChatOps:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._app: tuple[datetime, str, SlackApp] | None = None
+        # The bot token, re-read from the Secret every 30 s (a rotated one is in use
+        # within that long), and the client made for it.
+        self._token = (
+            None
+            if settings.slack_app_secret is None
+            else CachedToken(
+                secret_reader(*settings.slack_app_secret, BOT_TOKEN_KEY),
+                what="the Slack app's bot token",
+            )
+        )
+        self._app: tuple[str, SlackApp] | None = None
         # The last warning posted per incident, so a failure that repeats every pass is
         # one Event, not one a pass.
         self._warned: dict[Key, str] = {}
@@ -81,23 +88,22 @@ class ChatOps:
     async def app(self) -> SlackApp | None:
         """The Slack app client (None without --slack-app-secret); DeliveryError when
         its Secret cannot be read."""
-        if self._settings.slack_app_secret is None:
+        if self._token is None:
             return None
-        now = clock.now()
-        if self._app is not None and now - self._app[0] < TOKEN_REUSE:
-            return self._app[2]
-        namespace, name = self._settings.slack_app_secret
-        reference = SecretKeyReference(name=name, key=BOT_TOKEN_KEY)
-        try:
-            token = await asyncio.to_thread(read_secret_value, namespace, reference)
-        except SecretError as error:
-            raise DeliveryError(f"the Slack app's {error}", retryable=True) from None
-        if self._app is not None and self._app[1] == token:
-            self._app = (now, token, self._app[2])
-        else:
-            app = SlackApp(token, self._settings.slack_api_url, self._settings.send_timeout)
-            self._app = (now, token, app)
-        return self._app[2]
+        token = await self._token.get()
+        if token is None:
+            namespace, name = self._settings.slack_app_secret or ("", "")
+            raise DeliveryError(
+                f"the Slack app's bot token could not be read (Secret {namespace}/{name}, "
+                f"key {BOT_TOKEN_KEY})",
+                retryable=True,
+            )
+        if self._app is None or self._app[0] != token:
+            self._app = (
+                token,
+                SlackApp(token, self._settings.slack_api_url, self._settings.send_timeout),
+            )
+        return self._app[1]
 
     def forget(self, key: Key) -> None:
         self._warned.pop(key, None)

@@ -42,7 +42,7 @@ never raises: what a task raised is logged.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,9 +58,8 @@ from incident_operator.adapters.prometheus import (
     PrometheusQueryError,
     PrometheusUnreachable,
 )
-from incident_operator.adapters.secrets import read_secret_value
+from incident_operator.adapters.secrets import secret_reader
 from incident_operator.adapters.slack_signature import SIGNING_SECRET_KEY
-from incident_operator.api.base import SecretKeyReference
 from incident_operator.api.escalation_policy import EscalationPolicy, EscalationPolicySpec
 from incident_operator.api.incident import Incident
 from incident_operator.config import Settings
@@ -591,14 +590,14 @@ async def _start_receiver(
         namespace, name = settings.alertmanager_token_secret
         key = settings.alertmanager_token_key
         # An empty value is no token; a Secret that cannot be read is logged by CachedToken.
-        token = CachedToken(_secret_reader(namespace, name, key))
+        token = CachedToken(secret_reader(namespace, name, key))
         alerts = AlertIntake(seeder, writer, INCIDENTS, default_namespace=namespace, router=router)
         webhook = WebhookIntake(seeder, writer, INCIDENTS, namespace, router)
     pagerduty = None
     if settings.pagerduty_webhook_secret is not None:
         namespace, name = settings.pagerduty_webhook_secret
         secret = CachedToken(
-            _secret_reader(namespace, name, settings.pagerduty_webhook_secret_key),
+            secret_reader(namespace, name, settings.pagerduty_webhook_secret_key),
             what="the PagerDuty webhook secret",
         )
         declared_in = settings.pagerduty_namespace or namespace
@@ -612,7 +611,7 @@ async def _start_receiver(
         namespace, name = settings.slack_app_secret
         slack_events = SlackSignedIntake(
             CachedToken(
-                _secret_reader(namespace, name, SIGNING_SECRET_KEY),
+                secret_reader(namespace, name, SIGNING_SECRET_KEY),
                 what="the Slack signing secret",
             ),
             ChatLogIntake(writer, INCIDENTS),
@@ -633,8 +632,3 @@ async def _start_receiver(
         logger.error("the Alertmanager receiver could not start: %s", error)
         return None
     return receiver
-
-
-def _secret_reader(namespace: str, name: str, key: str) -> Callable[[], str | None]:
-    """Reads one Secret value (blocking); an empty value is none."""
-    return lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None
