@@ -1,6 +1,7 @@
 """The ``incident-operator`` command: ``run`` the operator, or render the ``crds``."""
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
@@ -11,10 +12,12 @@ from incident_operator.config import add_run_arguments
 
 def _run(args: argparse.Namespace) -> int:
     import kopf
+    from kubernetes.config import ConfigException
 
     import incident_operator.handlers  # noqa: F401  (registers the handlers)
     from incident_operator.adapters import metrics
     from incident_operator.adapters.health_server import READINESS, Role, serve
+    from incident_operator.adapters.kubernetes import api_client
     from incident_operator.adapters.leader_election import LeaderElector, LeaseSettings
     from incident_operator.adapters.leader_label import LeaderLabel
     from incident_operator.config import Settings
@@ -31,6 +34,11 @@ def _run(args: argparse.Namespace) -> int:
         # in a storm of thousands of incidents, formatting those lines is a tenth of the
         # process's CPU. Its warnings and errors stay; --verbose brings the rest back.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # The kubeconfig is loaded here, before any thread that calls the API server and
+    # before kopf's login (which loads it again): see adapters/kubernetes.py. A missing
+    # one is left for kopf's login to report, as it always has.
+    with contextlib.suppress(ConfigException):
+        api_client()
     if settings.health_listen is not None:
         serve(*settings.health_listen)
     stop, lost = threading.Event(), threading.Event()

@@ -1,5 +1,6 @@
 """The Kubernetes API client the operator's own calls use (kopf has its own for watches)."""
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -24,13 +25,22 @@ def call_error_reason(error: Exception) -> str:
     return str(error.reason) if isinstance(error, client.ApiException) else repr(error)
 
 
+# Loading a kubeconfig is not thread-safe in the kubernetes client: it records the temp
+# file holding certificate-authority-data before writing it, so a second loader at the
+# same moment (kopf's login, the readiness probe's thread) can read an empty CA file and
+# fail TLS with "no certificate or crl found". One load at a time (the entrypoint loads
+# it once before starting any thread).
+_LOADING = threading.Lock()
+
+
 @cache
 def api_client() -> client.ApiClient:
     """In-cluster credentials when running in a pod, else the current kubeconfig."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
+    with _LOADING:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
     # One connection per thread that may call at once, so none waits for a connection.
     configuration.connection_pool_maxsize = CALLS_IN_PARALLEL
