@@ -444,3 +444,32 @@ def test_signals_joining_one_incident_together_are_written_in_one_write(
     spec = setup.spec
     assert [w["name"] for w in spec["affected"]] == ["web", *names]
     assert spec["title"] == "errors: web breaching (+4 more systems)"
+
+
+def test_stopping_cancels_the_writes_in_flight_and_takes_no_more_joins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A join being written when the operator stops is cut, said to be not written (its
+    intake answers an error; the signal comes again) and never written afterwards."""
+    setup = _gate(monkeypatch)
+    gate, policy, writer = setup.gate, setup.policy, setup.writer
+
+    async def scenario() -> tuple[BaseException | None, list[asyncio.Task[None]]]:
+        # The incident's lock is held elsewhere: the flush waits for it.
+        async with writer.lock("prod", setup.opened.metadata.name):
+            joining = await gate.join(_new("api", policy=policy))
+            assert joining is not None
+            tasks = gate.stopping()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        with pytest.raises(runtime_grouping.StoppingError):
+            await gate.join(_new("db", policy=policy))
+        return joining.written.exception(), tasks
+
+    error, tasks = asyncio.run(scenario())
+    assert isinstance(error, runtime_grouping.StoppingError)
+    assert len(tasks) == 1
+    assert all(task.cancelled() for task in tasks)
+    assert writer.written == []
+    assert setup.spec_writes == []

@@ -505,6 +505,7 @@ class DetectionService:
         self._detector: Detector | None = None
         self._prometheus: Prometheus | None = None
         self._receiver: AlertmanagerReceiver | None = None
+        self._grouper: Grouper | None = None
 
     @classmethod
     def polling(cls, detector: Detector) -> "DetectionService":
@@ -520,7 +521,7 @@ class DetectionService:
         seeder, writer = Seeder(WORKLOADS, INCIDENTS), Writer(INCIDENTS)
         router = SignalRouter(writer)
         router.maintenance = MAINTENANCE.serving(router)
-        router.grouping = Grouper(writer, INCIDENTS)
+        grouper = router.grouping = Grouper(writer, INCIDENTS)
         if settings.prometheus_url:
             prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
             service = cls.polling(Detector(prometheus, seeder, writer, router=router))
@@ -528,6 +529,7 @@ class DetectionService:
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
         else:
             logger.info("no --prometheus-url: threshold detection is off")
+        service._grouper = grouper
         if (
             settings.alertmanager_token_secret
             or settings.pagerduty_webhook_secret
@@ -548,6 +550,9 @@ class DetectionService:
         tasks = [] if self._detector is None else self._detector.tasks()
         if self._task is not None:
             tasks.append(self._task)
+        if self._grouper is not None:
+            # Joins being written: none may write after the operator stopped leading.
+            tasks += self._grouper.stopping()
         await stop_tasks("detection", tasks, seconds)
         if self._receiver is not None:
             await _within("the Alertmanager receiver", self._receiver.stop(), deadline)

@@ -59,6 +59,16 @@ def _as_signal(waiting: _Pending, id_: str) -> SignalStatus:
     return as_signal(new.detection, id_, new.spec.source, new.spec.severity, waiting.at)
 
 
+class StoppingError(RuntimeError):
+    """The grouping gate is stopping: a signal was not taken, or not written."""
+
+
+def _fail(batch: list[_Pending], error: Exception) -> None:
+    for waiting in batch:
+        if not waiting.written.done():
+            waiting.written.set_exception(error)
+
+
 class Grouper:
     """The router's GroupingGate (runtime/signal_router.py)."""
 
@@ -73,6 +83,8 @@ class Grouper:
         # write is scheduled or on (``_flush``).
         self._pending: dict[tuple[str, str], list[_Pending]] = {}
         self._flushing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # Set by ``stopping``: no new join, no new write.
+        self._stopped = False
         self._writing: dict[tuple[str, str], list[_Pending]] = {}
 
     @asynccontextmanager
@@ -103,6 +115,10 @@ class Grouper:
         return rule_signal
 
     async def join(self, new: NewIncident) -> Joining | None:
+        if self._stopped:
+            # Not "no group": that would open an incident of its own. The intake answers
+            # an error, and the signal comes again (resent, or detected again).
+            raise StoppingError("the operator is stopping: the signal was not taken")
         now = clock.now()
         # Signals on their way in count too: for the cap, and so one is never added twice.
         incidents = [self._with_pending(i) for i in self._incidents.open_in(new.namespace)]
@@ -166,9 +182,12 @@ class Grouper:
                 self._writing[key] = batch
                 await self._add_signals(key, batch)
         except Exception as error:
-            for waiting in batch:
-                if not waiting.written.done():
-                    waiting.written.set_exception(error)
+            _fail(batch, error)
+        except asyncio.CancelledError:
+            # Stopping: what was not written is said to be not written (its intake answers
+            # an error and the signal comes again); nothing is written after this.
+            _fail([*batch, *self._pending.pop(key, [])], StoppingError("the operator is stopping"))
+            raise
         else:
             for waiting in batch:
                 if not waiting.written.done():
@@ -176,8 +195,18 @@ class Grouper:
         finally:
             self._writing.pop(key, None)
             del self._flushing[key]
-            if self._pending.get(key):
+            if self._pending.get(key) and not self._stopped:
                 self._schedule(key)
+
+    def stopping(self) -> list[asyncio.Task[None]]:
+        """Takes no more joins; the writes in flight, for the caller to cancel and await
+        (a write cut between the spec and the signals is completed when the signal
+        comes again, as after a restart)."""
+        self._stopped = True
+        # Joins no write has taken yet (a write cancelled before it starts never runs).
+        for key in list(self._pending):
+            _fail(self._pending.pop(key), StoppingError("the operator is stopping"))
+        return list(self._flushing.values())
 
     def _schedule(self, key: tuple[str, str]) -> None:
         self._flushing[key] = asyncio.create_task(
