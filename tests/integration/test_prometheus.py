@@ -59,7 +59,9 @@ def test_kube_state_metrics_series_for_a_pod(
     _create_pod(k8s_api, namespace, "payments")
     selector = f'namespace="{namespace}",pod="payments"'
 
-    [info] = _wait_series(prometheus_url, f"kube_pod_info{{{selector}}}", cluster)
+    # The series of the scheduled pod: kube-state-metrics may have been scraped while the
+    # pod had no host IP yet, and that older series (no host_ip label) lingers a while.
+    [info] = _wait_series(prometheus_url, f'kube_pod_info{{{selector},host_ip!=""}}', cluster)
     assert info["metric"]["job"] == "kube-state-metrics"
     assert info["metric"]["node"] in cluster.nodes or info["metric"]["node"].startswith("kwok-")
     assert info["metric"]["host_ip"] == "127.0.0.1"
