@@ -108,6 +108,19 @@ class SlackSignedIntake:
     intake: Intake
 
 
+async def _authentic(secret: CachedToken, accepts: Callable[[str], bool]) -> bool | None:
+    """Whether the Secret's value ``accepts`` the request; None: the Secret cannot be read.
+    A refusal reads the Secret again (at most every ``recheck`` seconds): it may have been
+    rotated since it was read."""
+    expected = await secret.get()
+    if expected is None:
+        return None
+    if accepts(expected):
+        return True
+    fresh = await secret.get(max_age=secret.recheck)
+    return fresh is not None and fresh != expected and accepts(fresh)
+
+
 class AlertmanagerReceiver:
     """The intakes' HTTP server: /alerts and /webhook with the bearer token (when it is
     set), /pagerduty with PagerDuty's signature (when its secret is set), /slack/events
@@ -144,19 +157,16 @@ class AlertmanagerReceiver:
     async def _handle_pagerduty(self, request: web.Request) -> web.Response:
         assert self._pagerduty is not None
         signed = self._pagerduty
-        expected = await signed.secret.get()
-        if expected is None:
-            return web.json_response(
-                {"error": "the PagerDuty webhook secret cannot be read"}, status=503
-            )
         body = await _read(request)
         if isinstance(body, web.Response):
             return body
         header = request.headers.get("X-PagerDuty-Signature")
-        if header and not signed.check(body, header, [expected]):
-            # Perhaps the Secret was rotated since it was read: look again, at most so often.
-            expected = await signed.secret.get(max_age=signed.secret.recheck) or expected
-        if not signed.check(body, header, [expected]):
+        authentic = await _authentic(signed.secret, lambda key: signed.check(body, header, [key]))
+        if authentic is None:
+            return web.json_response(
+                {"error": "the PagerDuty webhook secret cannot be read"}, status=503
+            )
+        if not authentic:
             return web.json_response(
                 {"error": "missing or wrong X-PagerDuty-Signature"}, status=401
             )
@@ -165,19 +175,17 @@ class AlertmanagerReceiver:
     async def _handle_slack_events(self, request: web.Request) -> web.Response:
         assert self._slack_events is not None
         signed = self._slack_events
-        expected = await signed.signing_secret.get()
-        if expected is None:
-            return web.json_response(
-                {"error": "the Slack signing secret cannot be read"}, status=503
-            )
         body = await _read(request)
         if isinstance(body, web.Response):
             return body
-        if not slack_signed(body, request.headers, expected):
-            # Perhaps the Secret was rotated since it was read: look again, at most so often.
-            secret = signed.signing_secret
-            expected = await secret.get(max_age=secret.recheck) or expected
-        if not slack_signed(body, request.headers, expected):
+        authentic = await _authentic(
+            signed.signing_secret, lambda key: slack_signed(body, request.headers, key)
+        )
+        if authentic is None:
+            return web.json_response(
+                {"error": "the Slack signing secret cannot be read"}, status=503
+            )
+        if not authentic:
             return web.json_response(
                 {"error": "missing or wrong X-Slack-Signature, or an old timestamp"}, status=401
             )
@@ -185,16 +193,15 @@ class AlertmanagerReceiver:
 
     async def _bearer_intake(self, request: web.Request, intake: Intake) -> web.Response:
         assert self._token is not None
-        expected = await self._token.get()
-        if expected is None:
+        given = _bearer(request)
+        authentic = await _authentic(
+            self._token, lambda token: given is not None and _same(given, token)
+        )
+        if authentic is None:
             return web.json_response(
                 {"error": "the receiver's token Secret cannot be read"}, status=503
             )
-        given = _bearer(request)
-        if given is not None and not _same(given, expected):
-            # Perhaps the Secret was rotated since it was read: look again, at most so often.
-            expected = await self._token.get(max_age=self._token.recheck) or expected
-        if given is None or not _same(given, expected):
+        if not authentic:
             return web.json_response(
                 {"error": "missing or wrong bearer token"},
                 status=401,
