@@ -48,6 +48,11 @@ crds: setup-python ## Render crds/*.yaml from the pydantic models.
 	@$(PY) -m incident_operator crds --output crds
 	@hack/sync-chart.sh
 
+.PHONY: monitoring
+monitoring: setup-python ## Render the operator's alerts and the Grafana dashboards (manifests/components/monitoring, the chart's files/).
+	@$(PY) -m incident_operator monitoring --output manifests/components/monitoring
+	@hack/sync-chart.sh
+
 .PHONY: lint
 lint: setup-python ## ruff check and format check.
 	@$(VENV)/bin/ruff check $(PY_DIRS)

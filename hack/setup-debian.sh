@@ -4,6 +4,8 @@
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
+# promtool (in the same package) checks and unit-tests the operator's alert rules.
+command -v promtool >/dev/null || missing+=(prometheus)
 # A real Alertmanager, for the tests that take its webhooks (grouping across sources).
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 # The browser tests of the status page and the dashboard drive Debian's Chromium.

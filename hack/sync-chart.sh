@@ -44,3 +44,10 @@ rm -f "$chart/files/remediations"/*.yaml
 for f in "$root"/manifests/remediations/*/clusterrole.yaml; do
   cp "$f" "$chart/files/remediations/$(basename "$(dirname "$f")").yaml"
 done
+# The operator's alerts and dashboards (`make monitoring` writes the originals):
+#   manifests/components/monitoring/incident-operator.rules.yaml, dashboards/*.json
+#                                        -> charts/incident-operator/files/monitoring/
+mkdir -p "$chart/files/monitoring/dashboards"
+cp "$root/manifests/components/monitoring/incident-operator.rules.yaml" "$chart/files/monitoring/"
+rm -f "$chart/files/monitoring/dashboards"/*.json
+cp "$root"/manifests/components/monitoring/dashboards/*.json "$chart/files/monitoring/dashboards/"

@@ -1,4 +1,5 @@
-"""The ``incident-operator`` command: ``run`` the operator, or render the ``crds``."""
+"""The ``incident-operator`` command: ``run`` the operator, or render the ``crds`` or the
+``monitoring`` files (alerts and dashboards)."""
 
 import argparse
 import contextlib
@@ -116,6 +117,23 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitoring(args: argparse.Namespace) -> int:
+    from incident_operator.api.monitoring import render_monitoring
+
+    output = Path(args.output)
+    rendered = render_monitoring()
+    if args.check:
+        stale = [name for name, text in rendered.items() if _read(output / name) != text]
+        for name in stale:
+            print(f"{output / name} is stale; run `make monitoring`", file=sys.stderr)
+        return 1 if stale else 0
+    for name, text in rendered.items():
+        (output / name).parent.mkdir(parents=True, exist_ok=True)
+        (output / name).write_text(text)
+        print(output / name)
+    return 0
+
+
 def _read(path: Path) -> str | None:
     return path.read_text() if path.exists() else None
 
@@ -130,6 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     crds.add_argument("--output", default="crds", help="directory to write (default: crds)")
     crds.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
     crds.set_defaults(handler=_crds)
+    monitoring = commands.add_parser(
+        "monitoring", help="render the operator's alerts and the Grafana dashboards"
+    )
+    monitoring.add_argument(
+        "--output",
+        default="manifests/components/monitoring",
+        help="directory to write (default: manifests/components/monitoring)",
+    )
+    monitoring.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
+    monitoring.set_defaults(handler=_monitoring)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

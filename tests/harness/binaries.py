@@ -67,3 +67,13 @@ def prometheus_binary() -> Path:
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"Prometheus not found at {path}; run hack/setup-debian.sh")
     return path
+
+
+def promtool_binary() -> Path:
+    """Debian's promtool (the prometheus package ships it), or $INCIDENT_OPERATOR_PROMTOOL."""
+    configured = os.environ.get("INCIDENT_OPERATOR_PROMTOOL")
+    found = configured or shutil.which("promtool") or "/usr/bin/promtool"
+    path = Path(found)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"promtool not found at {path}; run hack/setup-debian.sh")
+    return path

@@ -53,7 +53,11 @@ def test_metrics_count_incidents_and_time_to_acknowledge(
         what="time to acknowledge observed",
         detail=operator.log_tail,
     )
-    assert _samples(operator)[("incident_operator_leader", ())] == 1
+    samples = _samples(operator)
+    assert samples[("incident_operator_leader", ())] == 1
+    (build,) = [labels for name, labels in samples if name == "incident_operator_build_info"]
+    assert dict(build)["version"] == "0.1.0"
+    assert samples[("incident_operator_build_info", build)] == 1
 
 
 def test_probes_and_prometheus_scrape(cluster: ClusterInfo, operator: OperatorProcess) -> None:

@@ -41,7 +41,7 @@ EXPECTED_KINDS = {
     "ValidatingAdmissionPolicyBinding",
 }
 # What the chart may render with some values: nothing else, ever.
-OPTIONAL_KINDS = {"ServiceMonitor", "CustomResourceDefinition"}
+OPTIONAL_KINDS = {"ServiceMonitor", "CustomResourceDefinition", "PrometheusRule", "ConfigMap"}
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
 
@@ -70,8 +70,12 @@ def test_default_install_renders_exactly_the_expected_kinds(default: list[Manife
         ["--set", "crds.templated=true", "--api-versions", SERVICE_MONITOR_API],
         ["--set", "secretAccess.namespaces={a,b}", "--set", "watchNamespaces={a,b}"],
         ["--set", "alertmanager.enabled=false", "--set", "leaderElection.enabled=false"],
+        [
+            *("--set", "monitoring.prometheusRule.enabled=true"),
+            *("--set", "monitoring.dashboards.enabled=true"),
+        ],
     ],
-    ids=["no-pdb", "crds-servicemonitor", "namespaced", "minimal"],
+    ids=["no-pdb", "crds-servicemonitor", "namespaced", "minimal", "monitoring"],
 )
 def test_no_values_render_unexpected_kinds(values: list[str]) -> None:
     kinds = {m["kind"] for m in render(*values)}

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from incident_operator.adapters.metrics import INTAKE_REQUESTS
 from incident_operator.adapters.secrets import SecretError
 from incident_operator.adapters.slack_signature import slack_signed
 
@@ -213,7 +215,7 @@ class AlertmanagerReceiver:
         return await _call(intake, body)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_count_response])
         if self._token is not None and self._intake is not None:
             app.router.add_post(PATH, self._handle)
         if self._token is not None and self._webhook is not None:
@@ -236,6 +238,21 @@ class AlertmanagerReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+@web.middleware
+async def _count_response(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """incident_operator_intake_requests_total by path and status: the intake's refusals
+    (401, 413, 5xx) are what the IncidentOperatorIntakeRefusing alert watches."""
+    # Unknown paths are counted together, so a scanner cannot grow the label set.
+    path = request.path if request.match_info.route.resource is not None else "other"
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        INTAKE_REQUESTS.labels(path=path, code=str(error.status)).inc()
+        raise
+    INTAKE_REQUESTS.labels(path=path, code=str(response.status)).inc()
+    return response
 
 
 async def _read(request: web.Request) -> bytes | web.Response:

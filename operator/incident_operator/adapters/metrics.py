@@ -1,7 +1,9 @@
 """The operator's own metrics (prometheus_client), in one place for every part to use."""
 
+import platform
 from collections import Counter as Tally
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -59,6 +61,37 @@ RECONCILE_SECONDS = Histogram(
     "incident_operator_reconcile_duration_seconds", "Time to reconcile one object.", ["kind"]
 )
 LEADING = Gauge("incident_operator_leader", "1 while this replica is the active one.")
+INTAKE_REQUESTS = Counter(
+    "incident_operator_intake_requests_total",
+    "Deliveries to the intake receiver (/alerts, /webhook, /pagerduty, /slack/events) by "
+    "path and HTTP status code; 4xx and 5xx are refusals.",
+    ["path", "code"],
+)
+DEADLINE_LATENESS = Histogram(
+    "incident_operator_deadline_lateness_seconds",
+    "How long after an incident's deadline (escalation step, update reminder, SLA clock) "
+    "the operator decided on it.",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+)
+BUILD_INFO = Gauge(
+    "incident_operator_build_info",
+    "Always 1; the labels say which operator, Python and kopf this replica runs.",
+    ["version", "python", "kopf"],
+)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO.labels(
+    version=_version("incident-operator"),
+    python=platform.python_version(),
+    kopf=_version("kopf"),
+).set(1)
 
 
 class IncidentCensus(Collector):

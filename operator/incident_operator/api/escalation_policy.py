@@ -562,7 +562,8 @@ class Links(ApiModel):
     ] = Field(
         default=[],
         description="Empty means the runbook's: System Overview, Agent Execution, API "
-        "Performance, Infrastructure (/d/...).",
+        "Performance, Infrastructure (/d/...), the Grafana dashboards the operator ships "
+        "(docs/monitoring.md); set dashboardBaseUrl to your Grafana's URL to open them.",
     )
     runbooks: Annotated[
         list[LinkSpec], Field(max_length=20, json_schema_extra=_LIST_MAP_BY_NAME), unique_by("name")

@@ -5,9 +5,14 @@ four related runbooks (as paths next to it, ``./...``). A policy may list its ow
 ``spec.links``; a list it leaves empty keeps these. Paths are shown as they are unless
 the policy gives a base URL to put in front of them, so a message never carries a
 made-up host.
+
+The dashboards are the ones ``make monitoring`` generates (domain.dashboards): with
+``spec.links.dashboardBaseUrl`` set to Grafana's URL, each link opens its dashboard (``/d/<uid>``).
 """
 
 from dataclasses import dataclass
+
+from incident_operator.domain.dashboards import RUNBOOK_DASHBOARDS as GENERATED_DASHBOARDS
 
 
 @dataclass(frozen=True)
@@ -28,12 +33,10 @@ class RelatedLinks:
     runbooks: tuple[Link, ...]
 
 
-# The appendix's Dashboard Links table, row by row.
-RUNBOOK_DASHBOARDS: tuple[Link, ...] = (
-    Link("System Overview", "/d/system-overview", "High-level system health"),
-    Link("Agent Execution", "/d/agent-execution", "Agent performance metrics"),
-    Link("API Performance", "/d/api-performance", "API latency and errors"),
-    Link("Infrastructure", "/d/infrastructure", "Resource utilization"),
+# The appendix's Dashboard Links table, row by row: the dashboards generated from the
+# signal catalog (domain.dashboards), whose Grafana uids are these paths' last parts.
+RUNBOOK_DASHBOARDS: tuple[Link, ...] = tuple(
+    Link(board.title, board.path, board.purpose) for board in GENERATED_DASHBOARDS
 )
 
 # The appendix's Related Runbooks list, item by item.

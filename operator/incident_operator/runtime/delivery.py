@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
+from incident_operator.adapters.metrics import NOTIFICATIONS
 from incident_operator.adapters.notifiers import DeliveryError, Notifier, build_notifier
 from incident_operator.adapters.notifiers.slack_app import SlackAppNotifier
 from incident_operator.adapters.secrets import SecretError, read_secret_value
@@ -88,7 +89,7 @@ class Sender:
         record: NotificationRecord,
     ) -> DeliveryOutcome:
         async with self._slots:
-            return await _send(
+            outcome = await _send(
                 session,
                 incident,
                 policy,
@@ -97,6 +98,11 @@ class Sender:
                 self._secret,
                 self._slack_app,
             )
+        NOTIFICATIONS.labels(
+            channel=_channel_type(policy, record.channel),
+            outcome="sent" if outcome.error is None else "failed",
+        ).inc()
+        return outcome
 
     async def _secret(self, incident: Incident, ref: SecretKeyReference) -> str:
         """A channel's Secret value, reused for SECRET_REUSE; a missing one is a retryable
@@ -123,6 +129,15 @@ def _channel(policy: EscalationPolicy | None, name: str) -> Channel:
     if channel is None:
         raise DeliveryError(f"channel {name} is not in policy {policy.metadata.name}", False)
     return channel
+
+
+def _channel_type(policy: EscalationPolicy | None, name: str) -> str:
+    """The channel's type for incident_operator_notifications_total; "unknown" when the
+    policy no longer has it."""
+    try:
+        return _channel(policy, name).type.value
+    except DeliveryError:
+        return "unknown"
 
 
 def _secret_ref(

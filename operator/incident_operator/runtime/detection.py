@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from incident_operator.adapters import metrics
 from incident_operator.adapters.alertmanager_receiver import (
     AlertmanagerReceiver,
     CachedToken,
@@ -312,12 +313,19 @@ class Detector:
     ) -> RuleResult | None:
         if compiled.query is None:
             return None
+        started = time.monotonic()
         try:
-            return await self._prometheus.query(compiled.query, previous)
+            answer = await self._prometheus.query(compiled.query, previous)
         except PrometheusUnreachable as error:
+            metrics.PROMETHEUS_QUERIES.labels("error").inc()
             return QueryFailure(Reason.PROMETHEUS_UNREACHABLE, str(error))
         except PrometheusQueryError as error:
+            metrics.PROMETHEUS_QUERIES.labels("error").inc()
             return QueryFailure(Reason.QUERY_FAILED, str(error))
+        finally:
+            metrics.PROMETHEUS_QUERY_SECONDS.observe(time.monotonic() - started)
+        metrics.PROMETHEUS_QUERIES.labels("empty" if answer.evaluated_at is None else "ok").inc()
+        return answer
 
     async def cycle(self, policy: EscalationPolicy) -> None:
         namespace, name = policy.metadata.namespace, policy.metadata.name

@@ -62,7 +62,11 @@ from incident_operator.adapters.workloads_rollback import (
     remove_incident_annotations,
 )
 from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.api.escalation_status import NotificationRecord
+from incident_operator.api.escalation_status import (
+    EscalationStatus,
+    NotificationRecord,
+    StepCause,
+)
 from incident_operator.api.incident import (
     Incident,
     IncidentSource,
@@ -553,6 +557,7 @@ class IncidentPipeline:
             record = next(r for r in after.remediations if r.id == action.record_id)
             if record.attempt is not None:
                 self._own_attempts.add(record.attempt)
+        _count_escalations(before.escalation, after.escalation)
         _count_rollback(before.rollback, after.rollback)
         _count_remediations(before.remediations, after.remediations)
         severity = str((written.get("spec") or {}).get("severity"))
@@ -692,6 +697,22 @@ def _awaiting_detection(incident: Incident, now: datetime) -> datetime | None:
         return None
     until = created + DETECTION_WRITE_GRACE
     return until if now < until else None
+
+
+def _count_escalations(before: EscalationStatus | None, after: EscalationStatus | None) -> None:
+    """incident_operator_escalations_total, once per step reached (a superseded step is
+    recorded, not taken); ``trigger`` is the trigger that escalated, else Schedule."""
+    if after is None:
+        return
+    reached = {step.key for step in before.steps} if before is not None else set()
+    for step in after.steps:
+        if step.key in reached or step.cause is StepCause.SUPERSEDED:
+            continue
+        trigger = next((t.name.value for t in after.triggers if t.step == step.key), None)
+        metrics.ESCALATIONS.labels(
+            severity=step.severity.value,
+            trigger=trigger if step.cause is StepCause.TRIGGER and trigger else step.cause.value,
+        ).inc()
 
 
 def _count_rollback(before: RollbackStatus | None, after: RollbackStatus | None) -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from incident_operator.adapters.metrics import DEADLINE_LATENESS
 from incident_operator.runtime import clock
 
 Key = tuple[str, str]
@@ -49,13 +50,13 @@ class Wakeups:
     def due_at(self, key: Key) -> datetime | None:
         return self._due.get(key)
 
-    def _pop_ready(self, now: datetime) -> list[Key]:
+    def _pop_ready(self, now: datetime) -> list[tuple[datetime, Key]]:
         ready = []
         while self._heap and self._heap[0][0] <= now:
             when, key = heapq.heappop(self._heap)
             if self._due.get(key) == when:
                 del self._due[key]
-                ready.append(key)
+                ready.append((when, key))
         return ready
 
     def _next_due(self) -> datetime | None:
@@ -70,8 +71,10 @@ class Wakeups:
         try:
             while True:
                 self._changed.clear()
-                for key in self._pop_ready(clock.now()):
+                for when, key in self._pop_ready(clock.now()):
                     await slots.acquire()
+                    # Measured once a slot is free: waiting for one is lateness too.
+                    DEADLINE_LATENESS.observe(max((clock.now() - when).total_seconds(), 0.0))
                     task = asyncio.create_task(self._wake(wake, key, slots))
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
