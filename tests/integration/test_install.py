@@ -19,6 +19,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import create_incident, wait_for_incident
+from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 from tests.helm import CHART, REPO, Manifest, key, render, run_helm, without_helm_labels
@@ -479,6 +481,9 @@ def test_helm_install_in_namespaced_mode_binds_roles_in_the_watched_namespace_on
                 wait_until(answer, what=f"{role} to {verb} {resource}", timeout=30)
             else:
                 assert not answer(), f"{role} may {verb} {resource}"
+        _operator_works_with_only_these_rights(
+            cluster, kubectl, namespace, f"{release}-incident-operator", other_namespace, tmp_path
+        )
     finally:
         run_helm("uninstall", release, *helm_env, "--wait", home=tmp_path)
     gone = kubectl(
@@ -486,6 +491,41 @@ def test_helm_install_in_namespaced_mode_binds_roles_in_the_watched_namespace_on
         "--ignore-not-found", "-o", "name",
     )  # fmt: skip
     assert not gone.stdout.strip(), "helm uninstall left the watched namespace's Role"
+
+
+def _operator_works_with_only_these_rights(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    account_namespace: str,
+    account: str,
+    watched: str,
+    tmp_path: Path,
+) -> None:
+    """The operator, run with the ServiceAccount's own token and --namespace ``watched``,
+    becomes ready (kopf's watches, the readiness probe's API check) and gives an incident
+    its ID (ConfigMap counter, status, events) without one request refused."""
+    token = kubectl(
+        "create", "token", account, "-n", account_namespace, "--duration=10m"
+    ).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    log = tmp_path / "operator.log"
+    with OperatorProcess(kubeconfig, log, extra_args=("--namespace", watched)) as operator:
+        create_incident(kubectl, watched, "checkout-down")
+        wait_for_incident(
+            kubectl,
+            watched,
+            "checkout-down",
+            lambda body: bool(body.get("status", {}).get("id")),
+            "an ID from the operator running as its ServiceAccount",
+            detail=operator.log_tail,
+        )
+    refused = [line for line in log.read_text().splitlines() if "forbidden" in line.lower()]
+    assert not refused, "\n".join(refused)
 
 
 # -------------------------------------------------------------------------- samples
