@@ -4,7 +4,8 @@
 # and kustomize (kubectl apply -k) nothing outside manifests/. The originals:
 #   crds/*.yaml                          -> charts/incident-operator/crds/, manifests/crds/
 #   manifests/admission/*.yaml           -> charts/incident-operator/files/admission/
-#   manifests/rbac/incident-responder.yaml, manifests/install/clusterrole.yaml
+#   manifests/rbac/incident-responder.yaml, manifests/rbac/aggregated-roles.yaml,
+#   manifests/install/clusterrole.yaml, manifests/install/rollback-clusterrole.yaml
 #                                        -> charts/incident-operator/files/
 #   manifests/remediations/KIND/clusterrole.yaml
 #                                        -> charts/incident-operator/files/remediations/KIND.yaml
@@ -39,6 +40,8 @@ mv "$root/manifests/crds/kustomization.yaml.tmp" "$root/manifests/crds/kustomiza
 copy_yaml "$root/manifests/admission" "$chart/files/admission"
 cp "$root/manifests/rbac/incident-responder.yaml" "$chart/files/incident-responder.yaml"
 cp "$root/manifests/install/clusterrole.yaml" "$chart/files/clusterrole.yaml"
+cp "$root/manifests/install/rollback-clusterrole.yaml" "$chart/files/rollback-clusterrole.yaml"
+cp "$root/manifests/rbac/aggregated-roles.yaml" "$chart/files/aggregated-roles.yaml"
 mkdir -p "$chart/files/remediations"
 rm -f "$chart/files/remediations"/*.yaml
 for f in "$root"/manifests/remediations/*/clusterrole.yaml; do

@@ -19,6 +19,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from tests.harness.cluster import ClusterInfo
+from tests.harness.incidents import create_incident, wait_for_incident
+from tests.harness.operator import OperatorProcess
 from tests.harness.protocols import Kubectl
 from tests.harness.wait import wait_until
 from tests.helm import CHART, REPO, Manifest, key, render, run_helm, without_helm_labels
@@ -69,6 +71,21 @@ def test_kustomize_and_chart_grant_the_same_rules(kustomize_build: list[Manifest
         return {key(m): m["rules"] for m in manifests if m["kind"] in ("ClusterRole", "Role")}
 
     assert rules(render()) == rules(kustomize_build)
+
+
+def test_kustomize_namespaced_overlay_is_the_chart_namespaced_install(
+    cluster: ClusterInfo,
+) -> None:
+    # manifests/namespaced watches `production`: the chart with watchNamespaces={production}.
+    text = cluster.kubectl("kustomize", str(MANIFESTS / "namespaced")).stdout
+    plain = {key(m): _normalized(m) for m in yaml.safe_load_all(text) if m}
+    values = ("--include-crds", "--set", "watchNamespaces={production}")
+    chart = {key(m): _normalized(without_helm_labels(m)) for m in render(*values)}
+    assert set(plain) - set(chart) == {("Namespace", "", OPERATOR_NS)}
+    assert not set(chart) - set(plain), f"only in the chart: {set(chart) - set(plain)}"
+    differing = [k for k in chart if chart[k] != plain[k]]
+    assert not differing, f"the chart and manifests/namespaced differ in {differing}"
+    assert not [k for k in plain if k[0] == "ClusterRoleBinding" and "rollback" in k[2]]
 
 
 def test_samples_are_not_part_of_the_install(kustomize_build: list[Manifest]) -> None:
@@ -369,6 +386,146 @@ def test_helm_install_limits_channel_secrets_to_the_listed_namespaces(
         "get", "clusterrole", f"{release}-incident-operator", "--ignore-not-found", "-o", "name"
     )
     assert not gone.stdout.strip(), "helm uninstall left the ClusterRole"
+
+
+# ------------------------------------------------------ helm install, namespaced mode
+
+
+# The release's ServiceAccount with watchNamespaces={{other}}: its rights are Roles there;
+# nothing in the release namespace ({ns}) beyond its Lease, token and Pod label, nothing in
+# kube-system, and only kopf's reads of CRDs and namespace names cluster-wide.
+NAMESPACED_CAN_I = _can_i_table(
+    """
+    yes update configmaps/incident-operator-ids                {other}
+    yes patch  daemonsets.apps                                 {other}
+    yes list   replicasets.apps                                {other}
+    yes watch  deployments.apps                                {other}
+    yes patch  incidents.sre.agentos.io:status                 {other}
+    yes create events                                          {other}
+    yes get    secrets/incident-channels                       {other}
+    no  delete deployments.apps                                {other}
+    no  update configmaps/incident-operator-ids                {ns}
+    no  patch  daemonsets.apps                                 {ns}
+    no  patch  incidents.sre.agentos.io:status                 {ns}
+    no  get    secrets/incident-channels                       {ns}
+    yes update leases.coordination.k8s.io/{release}-incident-operator {ns}
+    yes patch  pods                                            {ns}
+    no  update configmaps                                      kube-system
+    no  patch  daemonsets.apps                                 kube-system
+    no  list   deployments.apps                                kube-system
+    no  create events                                          kube-system
+    no  get    secrets/incident-channels                       kube-system
+    no  watch  deployments.apps                                *
+    no  list   incidents.sre.agentos.io                        *
+    yes watch  customresourcedefinitions.apiextensions.k8s.io  *
+    yes list   namespaces                                      *
+    no  update namespaces                                      *
+"""
+)
+# People in the watched namespace, by the built-in roles the chart's roles aggregate into.
+PEOPLE_CAN_I = _can_i_table(
+    """
+    yes list   incidents.sre.agentos.io                        view
+    yes get    escalationpolicies.sre.agentos.io               view
+    no  patch  incidents.sre.agentos.io                        view
+    yes patch  incidents.sre.agentos.io                        edit
+    yes create maintenancewindows.sre.agentos.io               edit
+    no  patch  incidents.sre.agentos.io:status                 edit
+    no  delete incidents.sre.agentos.io                        edit
+"""
+)
+
+
+def test_helm_install_in_namespaced_mode_binds_roles_in_the_watched_namespace_only(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    other_namespace: str,
+    tmp_path: Path,
+) -> None:
+    release = "watching"
+    helm_env = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace)
+    run_helm(
+        "install", release, str(CHART), *helm_env,
+        "--skip-crds", "--set", "admissionPolicies=false", "--set", "rbac.responderRole=false",
+        "--set", f"watchNamespaces={{{other_namespace}}}", "--set", "replicaCount=1",
+        home=tmp_path,
+    )  # fmt: skip
+    try:
+        user = f"system:serviceaccount:{namespace}:{release}-incident-operator"
+        for verb, resource, where, expected in NAMESPACED_CAN_I:
+            target = _namespace(where, ns=namespace, other=other_namespace)
+            allowed = _can_i(kubectl, verb, resource.format(release=release), target, user)
+            assert allowed is expected, f"{verb} {resource} in {where}"
+        people = {role: f"{role}-{secrets.token_hex(3)}" for role in ("view", "edit")}
+        for role, person in people.items():
+            kubectl(
+                "create", "rolebinding", person, f"--clusterrole={role}", f"--user={person}",
+                "-n", other_namespace,
+            )  # fmt: skip
+        for verb, resource, role, expected in PEOPLE_CAN_I:
+
+            def answer(
+                person: str = people[role], verb: str = verb, resource: str = resource
+            ) -> bool:
+                name, _, subresource = resource.partition(":")
+                args = ["auth", "can-i", verb, name, "-n", other_namespace]
+                args += [f"--subresource={subresource}"] if subresource else []
+                result = kubectl(
+                    *args, check=False, as_user=person, as_groups=("system:authenticated",)
+                )
+                return result.stdout.strip() == "yes"
+
+            if expected:
+                # The controller manager aggregates the chart's roles into view and edit.
+                wait_until(answer, what=f"{role} to {verb} {resource}", timeout=30)
+            else:
+                assert not answer(), f"{role} may {verb} {resource}"
+        _operator_works_with_only_these_rights(
+            cluster, kubectl, namespace, f"{release}-incident-operator", other_namespace, tmp_path
+        )
+    finally:
+        run_helm("uninstall", release, *helm_env, "--wait", home=tmp_path)
+    gone = kubectl(
+        "get", "role", f"{release}-incident-operator-watched", "-n", other_namespace,
+        "--ignore-not-found", "-o", "name",
+    )  # fmt: skip
+    assert not gone.stdout.strip(), "helm uninstall left the watched namespace's Role"
+
+
+def _operator_works_with_only_these_rights(
+    cluster: ClusterInfo,
+    kubectl: Kubectl,
+    account_namespace: str,
+    account: str,
+    watched: str,
+    tmp_path: Path,
+) -> None:
+    """The operator, run with the ServiceAccount's own token and --namespace ``watched``,
+    becomes ready (kopf's watches, the readiness probe's API check) and gives an incident
+    its ID (ConfigMap counter, status, events) without one request refused."""
+    token = kubectl(
+        "create", "token", account, "-n", account_namespace, "--duration=10m"
+    ).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    log = tmp_path / "operator.log"
+    with OperatorProcess(kubeconfig, log, extra_args=("--namespace", watched)) as operator:
+        create_incident(kubectl, watched, "checkout-down")
+        wait_for_incident(
+            kubectl,
+            watched,
+            "checkout-down",
+            lambda body: bool(body.get("status", {}).get("id")),
+            "an ID from the operator running as its ServiceAccount",
+            detail=operator.log_tail,
+        )
+    refused = [line for line in log.read_text().splitlines() if "forbidden" in line.lower()]
+    assert not refused, "\n".join(refused)
 
 
 # -------------------------------------------------------------------------- samples

@@ -242,11 +242,16 @@ def test_update_strategy_keeps_a_ready_replica_throughout(default: list[Manifest
     }
 
 
-def test_service_monitor_only_when_enabled_and_the_cluster_has_the_api() -> None:
+def test_service_monitor_whenever_enabled_with_or_without_the_api() -> None:
+    # Off by default: installing one needs the Prometheus Operator's CRDs.
     assert not by_kind(render(), "ServiceMonitor")
-    monitor = one(render("--api-versions", SERVICE_MONITOR_API), "ServiceMonitor")
-    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert not by_kind(render("--api-versions", SERVICE_MONITOR_API), "ServiceMonitor")
+    # Enabled, it is rendered whatever the cluster reports: `helm template` and GitOps
+    # tools render without a cluster.
+    for api in ([], ["--api-versions", SERVICE_MONITOR_API]):
+        monitor = one(render("--set", "serviceMonitor.enabled=true", *api), "ServiceMonitor")
+        assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+        assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     # It selects the metrics Service (every replica), not the leader-only one.
     selected = [
         name
@@ -255,10 +260,6 @@ def test_service_monitor_only_when_enabled_and_the_cluster_has_the_api() -> None
         <= service["metadata"]["labels"].items()
     ]
     assert selected == ["incident-operator-metrics"]
-    disabled = render(
-        "--api-versions", SERVICE_MONITOR_API, "--set", "serviceMonitor.enabled=false"
-    )
-    assert not by_kind(disabled, "ServiceMonitor")
 
 
 def test_pod_disruption_budget_keeps_one_replica_and_selects_the_operator(
@@ -378,11 +379,16 @@ def test_rendered_arguments_are_accepted_by_the_operator(
 # --------------------------------------------------------------------------- RBAC
 
 
+# ClusterRoles for people (bound by them, or aggregated into view/edit/admin), not the
+# operator's.
+PEOPLES_ROLES = {"incident-responder", "incident-operator-view", "incident-operator-edit"}
+
+
 def _rules(manifests: list[Manifest]) -> list[tuple[str, Manifest]]:
     return [
         (f"{m['kind']}/{m['metadata']['name']}", rule)
         for m in manifests
-        if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"] != "incident-responder"
+        if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"] not in PEOPLES_ROLES
         for rule in m["rules"]
     ]
 
@@ -532,6 +538,8 @@ def test_templated_crds_are_the_shipped_ones_and_are_kept_on_uninstall() -> None
     for crd in templated:
         annotations = crd["metadata"].pop("annotations")
         assert annotations == {"helm.sh/resource-policy": "keep"}
+        # The release's labels, as on every object of the release.
+        assert crd["metadata"].pop("labels") == one(render(), "Deployment")["metadata"]["labels"]
         assert crd == shipped[crd["metadata"]["name"]]
 
 
@@ -544,6 +552,14 @@ def _copies() -> list[tuple[Path, Path]]:
         (
             REPO / "manifests" / "rbac" / "incident-responder.yaml",
             CHART / "files" / "incident-responder.yaml",
+        ),
+        (
+            REPO / "manifests" / "install" / "rollback-clusterrole.yaml",
+            CHART / "files" / "rollback-clusterrole.yaml",
+        ),
+        (
+            REPO / "manifests" / "rbac" / "aggregated-roles.yaml",
+            CHART / "files" / "aggregated-roles.yaml",
         ),
     ]
     for source in sorted((REPO / "crds").glob("*.yaml")):

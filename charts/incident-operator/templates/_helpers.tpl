@@ -27,6 +27,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ include "incident-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: {{ .Chart.Name }}
 {{- end }}
 
 {{/* Labels the Deployment selects its pods by; never change them in an upgrade. */}}
@@ -71,3 +72,31 @@ incident-operator.sre.agentos.io/leader: "true"
 {{- define "incident-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/*
+An object read from files/ (a copy of a manifests/ file), as YAML with the release's
+labels merged into its own (the release's win): every object of a release carries
+them. Takes (dict "root" $ "object" OBJECT).
+*/}}
+{{- define "incident-operator.withReleaseLabels" -}}
+{{- $object := .object }}
+{{- $labels := merge (include "incident-operator.labels" .root | fromYaml) ($object.metadata.labels | default dict) }}
+{{- $_ := set $object.metadata "labels" $labels }}
+{{- toYaml $object }}
+{{- end }}
+
+{{/*
+The documents of a multi-document YAML file from files/, parsed (empty ones left out),
+as a YAML list under the key "objects": fromYaml can return a dict only.
+*/}}
+{{- define "incident-operator.fileObjects" -}}
+{{- $objects := list }}
+{{- range regexSplit "(?m)^---\\s*$" (.root.Files.Get .path) -1 }}
+{{- $object := fromYaml . }}
+{{- if $object }}
+{{- $objects = append $objects $object }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "objects" $objects) }}
+{{- end }}
+
