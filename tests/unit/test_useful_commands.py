@@ -8,19 +8,31 @@ import pytest
 
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import Incident
+from incident_operator.cli.cluster import PluginError
 from incident_operator.cli.main import _parser
+from incident_operator.cli.useful_commands import _health_text
 from incident_operator.domain.detection import InstantVector, WorkloadKey, resolve_thresholds
 from incident_operator.domain.rollback_plan import workload_from_objects
 from incident_operator.domain.rollout_history import change_causes, recent_rollouts
 from incident_operator.domain.signals import Level, Signal
-from incident_operator.domain.workload_health import pod_health, workload_health
+from incident_operator.domain.workload_health import (
+    PodHealth,
+    WorkloadHealth,
+    pod_health,
+    workload_health,
+)
 from incident_operator.reconcile.detection import compile_rule
 from incident_operator.reconcile.incident_summary import (
     SummaryFormat,
     render_summary,
     summarize,
 )
-from incident_operator.reconcile.signal_levels import readings, rule_level, signal_source
+from incident_operator.reconcile.signal_levels import (
+    RuleLevel,
+    readings,
+    rule_level,
+    signal_source,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -391,3 +403,45 @@ def test_the_commands_parse_their_windows_and_outputs() -> None:
     assert (args.incident, args.format) == ("INC-42", "markdown")
     with pytest.raises(SystemExit):
         _parser().parse_args(["errors", "--last", "soon"])
+
+
+def test_the_health_table_marks_levels_and_escapes_what_the_cluster_says() -> None:
+    sick = WorkloadHealth("shop", "Deployment", "stuck", 1, 0, 1, 0, "0 of 1 available")
+    pod = PodHealth("shop", "stuck-1", "Pending", 0, 1, 0, "app: Bad\x1b[31mReason")
+    queue = RuleLevel(
+        "shop",
+        "runbook",
+        "queue",
+        "agentQueueDepth",
+        Level.WARNING,
+        WorkloadKey("Deployment", "checkout"),
+        2000,
+        resolve_thresholds(Signal.AGENT_QUEUE_DEPTH, None, None, None),
+        {Level.UNKNOWN: 2, Level.WARNING: 1},
+    )
+    text = _health_text([sick], [sick], [pod], [queue], "http://127.0.0.1:9", None, [], False)
+    assert "Workloads: 1, 0 fully available" in text
+    assert "app: Bad\\x1b[31mReason" in text
+    assert "\x1b" not in text
+    [row] = [line for line in text.splitlines() if line.startswith("runbook")]
+    assert row.split() == [
+        "runbook",
+        "queue",
+        "agentQueueDepth",
+        "warning",
+        "!",
+        "Deployment/checkout",
+        "2000",
+        ">",
+        "1000",
+        ">",
+        "5000",
+        "1",
+        "warning,",
+        "2",
+        "unknown",
+    ]
+    failed = _health_text(
+        [], [], [], [], "http://x", PluginError("Prometheus at http://x"), [], False
+    )
+    assert "Detection rules: not evaluated: Prometheus at http://x" in failed

@@ -315,9 +315,9 @@ def cmd_health(cluster: Cluster, args: argparse.Namespace) -> int:
         _print_data(
             args.output,
             {
-                "workloads": [_workload_row(w) for w in sick],
                 "workloadsTotal": len(judged),
-                "pods": [_pod_row(p) for p in pods],
+                "unavailableWorkloads": [_workload_row(w) for w in sick],
+                "unhealthyPods": [_pod_row(p) for p in pods],
                 "rules": [_rule_row(r) for r in rules],
                 "prometheus": url,
                 "prometheusError": str(unreachable) if unreachable else None,

@@ -14,7 +14,7 @@ and the runbook's thresholds apply.
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from incident_operator.api.escalation_policy import DetectionRule, EscalationPolicy
@@ -152,61 +152,35 @@ def rule_level(
 ) -> RuleLevel:
     """The level of ``compiled`` from its query's ``result`` (a string: why there is none)
     over the policy's ``workloads`` (every workload of the namespace, with labels)."""
-    name = policy.metadata.name or ""
     watched = rule_workloads(compiled.rule, policy_workloads(policy, workloads))
-
-    def unknown(problem: str) -> RuleLevel:
-        return RuleLevel(
-            namespace,
-            name,
-            compiled.name,
-            compiled.signal_text,
-            Level.UNKNOWN,
-            None,
-            None,
-            compiled.thresholds,
-            {Level.UNKNOWN: len(watched)},
-            problem,
-        )
-
+    unknown = RuleLevel(
+        namespace=namespace,
+        policy=policy.metadata.name or "",
+        rule=compiled.name,
+        signal=compiled.signal_text,
+        level=Level.UNKNOWN,
+        workload=None,
+        value=None,
+        thresholds=compiled.thresholds,
+        counts={Level.UNKNOWN: len(watched)} if watched else {},
+    )
     if compiled.error is not None or compiled.thresholds is None:
-        return unknown(compiled.error or "the rule cannot be evaluated")
+        return replace(unknown, problem=compiled.error or "the rule cannot be evaluated")
     if isinstance(result, str):
-        return unknown(result)
+        return replace(unknown, problem=result)
     if not watched:
-        return RuleLevel(
-            namespace,
-            name,
-            compiled.name,
-            compiled.signal_text,
-            Level.UNKNOWN,
-            None,
-            None,
-            compiled.thresholds,
-            {},
-            "the policy's selector matches no workload",
-        )
+        return replace(unknown, problem="the policy's selector matches no workload")
     evaluation = evaluate(
         result, namespace, watched, compiled.thresholds, now, stale_after(interval_of(policy))
     )
+    observations = evaluation.observations.values()
     counts: dict[Level, int] = {}
-    for observation in evaluation.observations.values():
+    for observation in observations:
         counts[observation.level] = counts.get(observation.level, 0) + 1
     level = next(level for level in _SEVERITY_ORDER if counts.get(level))
     if level is Level.UNKNOWN:
-        problems = sorted({o.problem or "" for o in evaluation.observations.values()})
-        return RuleLevel(
-            namespace,
-            name,
-            compiled.name,
-            compiled.signal_text,
-            Level.UNKNOWN,
-            None,
-            None,
-            compiled.thresholds,
-            counts,
-            ", ".join(p for p in problems if p) or None,
-        )
+        problems = sorted({o.problem for o in observations if o.problem})
+        return replace(unknown, counts=counts, problem=", ".join(problems) or None)
     above = compiled.thresholds.direction is Direction.ABOVE
     at_level = [
         (workload, observation.value)
@@ -214,14 +188,4 @@ def rule_level(
         if observation.level is level and observation.value is not None
     ]
     workload, value = (max if above else min)(at_level, key=lambda item: item[1] or 0.0)
-    return RuleLevel(
-        namespace,
-        name,
-        compiled.name,
-        compiled.signal_text,
-        level,
-        workload,
-        value,
-        compiled.thresholds,
-        counts,
-    )
+    return replace(unknown, level=level, workload=workload, value=value, counts=counts)
