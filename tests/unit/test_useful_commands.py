@@ -445,3 +445,34 @@ def test_the_health_table_marks_levels_and_escapes_what_the_cluster_says() -> No
         [], [], [], [], "http://x", PluginError("Prometheus at http://x"), [], False
     )
     assert "Detection rules: not evaluated: Prometheus at http://x" in failed
+
+
+def test_a_stateful_sets_rollouts_come_from_its_controller_revisions() -> None:
+    def revision(number: int, image: str, cause: str | None = None) -> dict[str, Any]:
+        annotations = {"kubernetes.io/change-cause": cause} if cause else {}
+        return {
+            "metadata": {
+                "name": f"db-{number}",
+                "annotations": annotations,
+                "ownerReferences": [{"controller": True, "uid": UID}],
+                "creationTimestamp": (NOW - timedelta(minutes=60 - number)).isoformat(),
+            },
+            "revision": number,
+            "data": {
+                "spec": {"template": {"spec": {"containers": [{"name": "db", "image": image}]}}}
+            },
+        }
+
+    history = [revision(1, "pg:15"), revision(2, "pg:16", cause="major upgrade")]
+    raw = {
+        "metadata": {"name": "db", "uid": UID},
+        "spec": {"template": {"spec": {"containers": [{"name": "db", "image": "pg:16"}]}}},
+    }
+    workload = workload_from_objects("StatefulSet", raw, history)
+    found = recent_rollouts("shop", workload, change_causes(history), NOW - timedelta(hours=1))
+    assert [(r.reference, r.revision, r.current) for r in found] == [
+        ("StatefulSet/db", 1, False),
+        ("StatefulSet/db", 2, True),
+    ]
+    assert found[1].changes == ("container db: image pg:15 -> pg:16",)
+    assert found[1].change_cause == "major upgrade"
