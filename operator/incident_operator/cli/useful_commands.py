@@ -482,7 +482,7 @@ def _signal_command(command: _SignalCommand) -> Callable[[Cluster, argparse.Name
             f"warning {warning} (!), critical {critical} (!!), from {escape(source.origin)}"
         )
         if not found:
-            print(f"no workload has a {command.signal.value} series (Prometheus {escape(url)})")
+            print(f"no workload has a series of {command.signal.value} (Prometheus {escape(url)})")
             return 0
         print(
             table(
