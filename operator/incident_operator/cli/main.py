@@ -42,6 +42,7 @@ from incident_operator.cli.remediation_commands import add_remediation_commands
 from incident_operator.cli.render import label as _label
 from incident_operator.cli.response_commands import add_response_commands, cmd_resolve
 from incident_operator.cli.rollback_commands import add_approve_rollback
+from incident_operator.cli.useful_commands import add_useful_commands
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 from incident_operator.domain.links import RelatedLinks
 from incident_operator.reconcile.related_links import policy_links
@@ -440,6 +441,7 @@ def _parser() -> argparse.ArgumentParser:
         *add_remediation_commands(commands),
         *add_maintenance_commands(commands),
         *add_merge_commands(commands),
+        *add_useful_commands(commands),
     ]:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
