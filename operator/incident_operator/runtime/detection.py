@@ -58,6 +58,8 @@ from incident_operator.adapters.prometheus import (
     PrometheusQueryError,
     PrometheusUnreachable,
 )
+from incident_operator.adapters.prometheus_auth import PrometheusAccess
+from incident_operator.adapters.prometheus_auth import access as prometheus_access
 from incident_operator.adapters.secrets import secret_reader
 from incident_operator.adapters.slack_signature import SIGNING_SECRET_KEY
 from incident_operator.api.escalation_policy import EscalationPolicy, EscalationPolicySpec
@@ -523,7 +525,9 @@ class DetectionService:
         router.maintenance = MAINTENANCE.serving(router)
         grouper = router.grouping = Grouper(writer, INCIDENTS)
         if settings.prometheus_url:
-            prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
+            prometheus = Prometheus(
+                settings.prometheus_url, settings.prometheus_timeout, access=_access(settings)
+            )
             service = cls.polling(Detector(prometheus, seeder, writer, router=router))
             service._prometheus = prometheus
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
@@ -585,6 +589,20 @@ async def _within(what: str, stopping: Coroutine[Any, Any, None], deadline: floa
         logger.warning("stopping %s took too long; left unfinished", what)
     elif not task.cancelled() and (error := task.exception()) is not None:
         logger.error("stopping %s failed: %s", what, _describe(error))
+
+
+def _access(settings: Settings) -> PrometheusAccess:
+    """The credentials, TLS trust and headers of --prometheus-url."""
+    if settings.prometheus_insecure_skip_verify:
+        logger.warning("--prometheus-insecure-skip-verify: no certificate of Prometheus is checked")
+    return prometheus_access(
+        bearer_token=settings.prometheus_bearer_token_secret,
+        basic_auth=settings.prometheus_basic_auth_secret,
+        ca_file=settings.prometheus_ca_file,
+        ca_secret=settings.prometheus_ca_secret,
+        insecure_skip_verify=settings.prometheus_insecure_skip_verify,
+        headers=dict(settings.prometheus_headers),
+    )
 
 
 async def _start_receiver(
