@@ -46,10 +46,10 @@ def _secret_key(text: str | None, flag: str, default_key: str) -> tuple[str, str
     if not text:
         return None
     reference, _, key = text.partition(":")
-    found = _namespaced_name(reference, flag)
-    if found is None:
+    namespace, _, name = reference.partition("/")
+    if not namespace or not name or "/" in name:
         raise ValueError(f"{flag} {text!r}: expected NAMESPACE/NAME[:KEY]")
-    return (*found, key or default_key)
+    return namespace, name, key or default_key
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ policy's MetricsAvailable condition), and what it sends to a Prometheus that is 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from incident_operator.adapters.prometheus import (
 )
 from incident_operator.adapters.prometheus_auth import access
 from incident_operator.api.base import SecretKeyReference
+from incident_operator.config import Settings, add_run_arguments
 from tests.harness.certs import Certificates, generate
 from tests.support.receivers import HOST, free_port, server_tls
 
@@ -296,31 +298,87 @@ def test_the_ca_from_a_file_or_a_secret_is_trusted_and_skipping_checks_works(
 
 
 def test_a_ca_that_cannot_be_read_is_named_until_it_can(
-    tmp_path: Path, fake_secrets: FakeSecrets, certs: Certificates
+    tmp_path: Path,
+    fake_secrets: FakeSecrets,
+    certs: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "not-pem").write_text("hello")
 
     async def scenario(url: str) -> None:
-        cases = [
-            (access(ca_file=str(tmp_path / "absent.pem")), "absent.pem"),
-            (access(ca_file=str(tmp_path / "not-pem")), "not-pem"),
-            (
-                access(ca_secret=("monitoring", "prom-ca", "ca.crt")),
-                "Secret monitoring/prom-ca not found",
-            ),
-        ]
-        for given, says in cases:
-            prometheus = Prometheus(url, timeout=2, access=given)
+        for ca_file in ("absent.pem", "not-pem"):
+            prometheus = Prometheus(url, timeout=2, access=access(ca_file=str(tmp_path / ca_file)))
             try:
                 with pytest.raises(PrometheusUnreachable, match="no TLS trust") as error:
                     await prometheus.query("up")
-                assert says in str(error.value)
-                if given.authorization is None and "Secret" in says:
-                    # Nothing is kept of the failure: once the Secret exists, it connects.
-                    key = ("monitoring", "prom-ca", "ca.crt")
-                    fake_secrets.values[key] = certs.ca_cert.read_text()
-                    await prometheus.query("up")
+                assert f"the CA file {tmp_path / ca_file}" in str(error.value)
             finally:
                 await prometheus.close()
 
+        key = ("monitoring", "prom-ca", "ca.crt")
+        prometheus = Prometheus(url, timeout=2, access=access(ca_secret=key))
+        try:
+            # A cycle's queries at once: one read of the missing Secret, one message each.
+            failures = await asyncio.gather(
+                *(prometheus.query("up") for _ in range(5)), return_exceptions=True
+            )
+            assert {str(f) for f in failures} == {
+                f"Prometheus at {url}: no TLS trust: Secret monitoring/prom-ca not found"
+            }
+            assert fake_secrets.reads == 1
+            # Once it exists, a later query reads it again and connects.
+            fake_secrets.values[key] = certs.ca_cert.read_text()
+            monkeypatch.setattr("incident_operator.adapters.prometheus._TLS_RETRY_SECONDS", 0)
+            vector = await prometheus.query("up")
+            assert vector.values[None] == {(None, "api"): (0.5,)}
+        finally:
+            await prometheus.close()
+
     _serve(_ok, scenario, certs)
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def _settings(*flags: str) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, environ={})
+    return Settings.from_arguments(parser.parse_args(list(flags)))
+
+
+def test_the_access_flags_become_settings() -> None:
+    settings = _settings(
+        "--prometheus-bearer-token-secret=monitoring/prom",
+        "--prometheus-ca-secret=monitoring/prom-ca:bundle.pem",
+        "--prometheus-header=X-Scope-OrgID=tenant-a",
+        "--prometheus-header=X-Extra = a=b",
+    )
+    assert settings.prometheus_bearer_token_secret == ("monitoring", "prom", "token")
+    assert settings.prometheus_ca_secret == ("monitoring", "prom-ca", "bundle.pem")
+    assert settings.prometheus_headers == (("X-Scope-OrgID", "tenant-a"), ("X-Extra", "a=b"))
+    assert _settings().prometheus_bearer_token_secret is None
+    basic = _settings("--prometheus-basic-auth-secret=monitoring/login")
+    assert basic.prometheus_basic_auth_secret == ("monitoring", "login")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--prometheus-bearer-token-secret=prom"], "expected NAMESPACE/NAME[:KEY]"),
+        (
+            ["--prometheus-bearer-token-secret=a/b", "--prometheus-basic-auth-secret=a/c"],
+            "give one",
+        ),
+        (["--prometheus-ca-file=/ca.pem", "--prometheus-ca-secret=a/b"], "give one"),
+        (["--prometheus-insecure-skip-verify", "--prometheus-ca-file=/ca.pem"], "checks no"),
+        (["--prometheus-header=X-Scope-OrgID"], "expected NAME=VALUE"),
+        (["--prometheus-header=Bad Name=x"], "expected NAME=VALUE"),
+        (["--prometheus-header=Authorization=Bearer x"], "from a Secret"),
+    ],
+    ids=["no-namespace", "bearer-and-basic", "two-cas", "insecure-with-ca", "no-value",
+         "space", "authorization"],
+)  # fmt: skip
+def test_malformed_access_flags_name_the_flag(flags: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match="--prometheus-") as error:
+        _settings(*flags)
+    assert message in str(error.value)

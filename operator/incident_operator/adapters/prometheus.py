@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import json
 import ssl
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -47,6 +48,8 @@ from incident_operator.domain.detection import (
 )
 
 _VALUE = b'"value":['
+# Seconds before a CA that could not be read is read again.
+_TLS_RETRY_SECONDS = 5.0
 
 
 class PrometheusUnreachable(Exception):
@@ -172,17 +175,28 @@ class Prometheus:
         self._parallel = parallel
         self._access = access or PrometheusAccess()
         self._session: aiohttp.ClientSession | None = None
+        self._making = asyncio.Lock()
+        self._tls_failure: tuple[float, str] = (0.0, "")
 
     async def _client(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop it was made in. The TLS
         # setting may read a Secret: until it can, every query says why it cannot.
-        if self._session is None:
+        if self._session is not None:
+            return self._session
+        # One session, however many of a cycle's queries ask for it at once.
+        async with self._making:
+            if self._session is not None:
+                return self._session
+            # A CA that cannot be read is read again after a while, not for every query.
+            failed_at, failure = self._tls_failure
+            if failure and time.monotonic() - failed_at < _TLS_RETRY_SECONDS:
+                raise PrometheusUnreachable(failure)
             try:
                 tls = await asyncio.to_thread(self._access.tls)
             except (SecretError, OSError, ssl.SSLError) as error:
-                raise PrometheusUnreachable(
-                    f"Prometheus at {self.url}: no TLS trust: {_one_line(error)}"
-                ) from None
+                failure = f"Prometheus at {self.url}: no TLS trust: {_one_line(error)}"
+                self._tls_failure = (time.monotonic(), failure)
+                raise PrometheusUnreachable(failure) from None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._parallel, ssl=tls),
                 timeout=aiohttp.ClientTimeout(total=self.timeout + 1),
