@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from incident_operator.domain.http_headers import bad_header_name
+
 
 def _host_port(text: str, flag: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
@@ -55,13 +57,10 @@ def _secret_key(text: str | None, flag: str, default_key: str) -> tuple[str, str
 def _header(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     name = name.strip()
-    if not equals or not name or any(c in name for c in " :\t\r\n") or "\n" in value:
+    if not equals or "\n" in value or "\r" in value:
         raise ValueError(f"--prometheus-header {text!r}: expected NAME=VALUE")
-    if name.lower() == "authorization":
-        raise ValueError(
-            "--prometheus-header Authorization: give credentials from a Secret with "
-            "--prometheus-bearer-token-secret or --prometheus-basic-auth-secret"
-        )
+    if (why := bad_header_name(name)) is not None:
+        raise ValueError(f"--prometheus-header {name!r}: {why}")
     return name, value.strip()
 
 
@@ -90,6 +89,9 @@ def _prometheus_access(args: argparse.Namespace) -> dict[str, Any]:
         "prometheus_ca_secret": ca_secret,
         "prometheus_insecure_skip_verify": args.prometheus_insecure_skip_verify,
         "prometheus_headers": tuple(_header(h) for h in args.prometheus_header or ()),
+        "prometheus_headers_secret": _namespaced_name(
+            args.prometheus_headers_secret, "--prometheus-headers-secret"
+        ),
     }
 
 
@@ -165,6 +167,8 @@ class Settings:
     prometheus_ca_secret: tuple[str, str, str] | None = None
     prometheus_insecure_skip_verify: bool = False
     prometheus_headers: tuple[tuple[str, str], ...] = ()
+    #: (namespace, name) of a Secret whose every key is a header sent with each query.
+    prometheus_headers_secret: tuple[str, str] | None = None
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Settings":
@@ -395,4 +399,11 @@ def _add_prometheus_access_arguments(
         action="append",
         help="NAME=VALUE sent with every query, e.g. X-Scope-OrgID=tenant-a for a "
         "Mimir, Cortex or Thanos tenant (repeatable)",
+    )
+    parser.add_argument(
+        "--prometheus-headers-secret",
+        default=env("PROMETHEUS_HEADERS_SECRET"),
+        help="NAMESPACE/NAME of a Secret whose every key is a header sent with every query "
+        "(its value the header's), read at the first connection "
+        "(env PROMETHEUS_HEADERS_SECRET)",
     )

@@ -621,15 +621,18 @@ def test_the_operator_may_read_only_the_prometheus_secrets_it_is_given() -> None
         "prometheus.auth.basicAuthSecret=prom-login",
         "--set",
         "prometheus.auth.caSecret=prom-login",
+        "--set",
+        "prometheus.auth.headersSecret=prom-tenant",
     )
     readable = [
         rule["resourceNames"]
         for _, rule in _rules(manifests)
         if "secrets" in rule["resources"] and "prom-login" in rule.get("resourceNames", [])
     ]
-    assert readable == [["prom-login"]]
+    assert readable == [["prom-login", "prom-tenant"]]
     args = operator_container(manifests)["args"]
     assert "--prometheus-basic-auth-secret=incident-operator/prom-login" in args
+    assert "--prometheus-headers-secret=incident-operator/prom-tenant" in args
     # Without a URL the values are inert: no flag, no right.
     quiet = render("--set", "prometheus.auth.bearerTokenSecret=prom-token")
     assert not any("prometheus" in a for a in operator_container(quiet)["args"])

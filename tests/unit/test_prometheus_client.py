@@ -50,6 +50,16 @@ class FakeSecrets:
         monkeypatch.setattr(
             "incident_operator.adapters.prometheus_auth.read_secret_value", self.read
         )
+        monkeypatch.setattr(
+            "incident_operator.adapters.prometheus_auth.read_secret_data", self.read_all
+        )
+
+    def read_all(self, namespace: str, name: str) -> dict[str, str]:
+        self.reads += 1
+        found = {k: v for (n, s, k), v in self.values.items() if (n, s) == (namespace, name)}
+        if not found:
+            raise secrets.SecretError(f"Secret {namespace}/{name} not found")
+        return found
 
     def read(self, namespace: str, ref: SecretKeyReference) -> str:
         self.reads += 1
@@ -258,6 +268,52 @@ def test_a_missing_credentials_secret_reads_as_the_refusal_it_causes(
     _serve(_error(401, "who are you"), scenario)
 
 
+def test_headers_from_a_secret_are_sent_with_those_of_the_flags(
+    fake_secrets: FakeSecrets,
+) -> None:
+    fake_secrets.values[("monitoring", "tenant", "x-scope-orgid")] = "tenant-b"
+    fake_secrets.values[("monitoring", "tenant", "X-Org-Token")] = "t0k"
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append({k: v for k, v in request.headers.items() if k.startswith("X-")})
+        return web.json_response(ANSWER)
+
+    async def scenario(url: str) -> None:
+        given = access(
+            headers={"X-Scope-OrgID": "tenant-a"}, headers_secret=("monitoring", "tenant")
+        )
+        prometheus = Prometheus(url, access=given)
+        try:
+            await prometheus.query("up")
+            await prometheus.query("up")
+        finally:
+            await prometheus.close()
+
+    _serve(handle, scenario)
+    # The flag's value wins over the Secret's; the Secret is read once, at connection.
+    assert seen == [{"X-Scope-OrgID": "tenant-a", "X-Org-Token": "t0k"}] * 2
+    assert fake_secrets.reads == 1
+
+
+def test_a_headers_secret_key_that_is_no_header_name_is_named(fake_secrets: FakeSecrets) -> None:
+    fake_secrets.values[("monitoring", "tenant", "Authorization")] = "Bearer x"
+
+    async def scenario(url: str) -> None:
+        prometheus = Prometheus(url, access=access(headers_secret=("monitoring", "tenant")))
+        try:
+            with pytest.raises(PrometheusUnreachable) as error:
+                await prometheus.query("up")
+            assert str(error.value) == (
+                f"Prometheus at {url}: cannot connect: Secret monitoring/tenant key "
+                "'Authorization': set by the operator itself; give credentials from a Secret"
+            )
+        finally:
+            await prometheus.close()
+
+    _serve(_ok, scenario)
+
+
 # --------------------------------------------------------------------------------- TLS
 
 
@@ -309,7 +365,7 @@ def test_a_ca_that_cannot_be_read_is_named_until_it_can(
         for ca_file in ("absent.pem", "not-pem"):
             prometheus = Prometheus(url, timeout=2, access=access(ca_file=str(tmp_path / ca_file)))
             try:
-                with pytest.raises(PrometheusUnreachable, match="no TLS trust") as error:
+                with pytest.raises(PrometheusUnreachable, match="cannot connect") as error:
                     await prometheus.query("up")
                 assert f"the CA file {tmp_path / ca_file}" in str(error.value)
             finally:
@@ -323,12 +379,12 @@ def test_a_ca_that_cannot_be_read_is_named_until_it_can(
                 *(prometheus.query("up") for _ in range(5)), return_exceptions=True
             )
             assert {str(f) for f in failures} == {
-                f"Prometheus at {url}: no TLS trust: Secret monitoring/prom-ca not found"
+                f"Prometheus at {url}: cannot connect: Secret monitoring/prom-ca not found"
             }
             assert fake_secrets.reads == 1
             # Once it exists, a later query reads it again and connects.
             fake_secrets.values[key] = certs.ca_cert.read_text()
-            monkeypatch.setattr("incident_operator.adapters.prometheus._TLS_RETRY_SECONDS", 0)
+            monkeypatch.setattr("incident_operator.adapters.prometheus._CONNECT_RETRY_SECONDS", 0)
             vector = await prometheus.query("up")
             assert vector.values[None] == {(None, "api"): (0.5,)}
         finally:
@@ -372,7 +428,7 @@ def test_the_access_flags_become_settings() -> None:
         (["--prometheus-ca-file=/ca.pem", "--prometheus-ca-secret=a/b"], "give one"),
         (["--prometheus-insecure-skip-verify", "--prometheus-ca-file=/ca.pem"], "checks no"),
         (["--prometheus-header=X-Scope-OrgID"], "expected NAME=VALUE"),
-        (["--prometheus-header=Bad Name=x"], "expected NAME=VALUE"),
+        (["--prometheus-header=Bad Name=x"], "not a header name"),
         (["--prometheus-header=Authorization=Bearer x"], "from a Secret"),
     ],
     ids=["no-namespace", "bearer-and-basic", "two-cas", "insecure-with-ca", "no-value",

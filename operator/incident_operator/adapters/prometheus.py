@@ -32,10 +32,12 @@ import hashlib
 import json
 import ssl
 import time
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from incident_operator.adapters.prometheus_auth import PrometheusAccess
 from incident_operator.adapters.secrets import SecretError
@@ -48,8 +50,8 @@ from incident_operator.domain.detection import (
 )
 
 _VALUE = b'"value":['
-# Seconds before a CA that could not be read is read again.
-_TLS_RETRY_SECONDS = 5.0
+# Seconds before a CA or headers Secret that could not be read is read again.
+_CONNECT_RETRY_SECONDS = 5.0
 
 
 class PrometheusUnreachable(Exception):
@@ -90,6 +92,15 @@ def _explain(url: str, status: int, body: bytes) -> str:
         phrase = ""
     head = f"HTTP {status} {phrase}".rstrip() if kind is None else f"HTTP {status} ({kind})"
     return f"Prometheus at {url} answered {head}: {_one_line(detail)}"[:500]
+
+
+def _merged(from_secret: Mapping[str, str], from_flags: Mapping[str, str]) -> CIMultiDict[str]:
+    """The headers of both; a flag's wins over the Secret's of the same name, whatever
+    the case of either."""
+    headers = CIMultiDict(from_secret)
+    for name, value in from_flags.items():
+        headers[name] = value
+    return headers
 
 
 def _one_line(error: object) -> str:
@@ -176,31 +187,33 @@ class Prometheus:
         self._access = access or PrometheusAccess()
         self._session: aiohttp.ClientSession | None = None
         self._making = asyncio.Lock()
-        self._tls_failure: tuple[float, str] = (0.0, "")
+        self._connect_failure: tuple[float, str] = (0.0, "")
 
     async def _client(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop it was made in. The TLS
-        # setting may read a Secret: until it can, every query says why it cannot.
+        # setting and headers may read Secrets: until they can, every query says why not.
         if self._session is not None:
             return self._session
         # One session, however many of a cycle's queries ask for it at once.
         async with self._making:
             if self._session is not None:
                 return self._session
-            # A CA that cannot be read is read again after a while, not for every query.
-            failed_at, failure = self._tls_failure
-            if failure and time.monotonic() - failed_at < _TLS_RETRY_SECONDS:
+            # A CA or headers Secret that cannot be read is read again after a while, not
+            # for every query.
+            failed_at, failure = self._connect_failure
+            if failure and time.monotonic() - failed_at < _CONNECT_RETRY_SECONDS:
                 raise PrometheusUnreachable(failure)
             try:
                 tls = await asyncio.to_thread(self._access.tls)
+                headers = await asyncio.to_thread(self._access.secret_headers)
             except (SecretError, OSError, ssl.SSLError) as error:
-                failure = f"Prometheus at {self.url}: no TLS trust: {_one_line(error)}"
-                self._tls_failure = (time.monotonic(), failure)
+                failure = f"Prometheus at {self.url}: cannot connect: {_one_line(error)}"
+                self._connect_failure = (time.monotonic(), failure)
                 raise PrometheusUnreachable(failure) from None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._parallel, ssl=tls),
                 timeout=aiohttp.ClientTimeout(total=self.timeout + 1),
-                headers=dict(self._access.headers),
+                headers=_merged(headers, self._access.headers),
                 # HTTPS_PROXY / NO_PROXY, like the notifiers (docs/install.md).
                 trust_env=True,
             )

@@ -9,7 +9,8 @@ Cloud, a kube-rbac-proxy in front of the in-cluster one) wants one of:
 - a CA bundle that signed its serving certificate, from a Secret key or a file (a
   mounted ConfigMap or Secret); read when the client first connects, so a new CA needs
   a restart;
-- fixed headers, e.g. ``X-Scope-OrgID`` naming the tenant.
+- fixed headers, e.g. ``X-Scope-OrgID`` naming the tenant, from flags or from a Secret
+  (each key a header); the Secret is read when the client first connects, like the CA.
 
 Values are never logged and never put in a message; messages name the Secret and key.
 """
@@ -20,8 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from incident_operator.adapters.alertmanager_receiver import CachedToken
-from incident_operator.adapters.secrets import read_secret_value, secret_reader
+from incident_operator.adapters.secrets import (
+    SecretError,
+    read_secret_data,
+    read_secret_value,
+    secret_reader,
+)
 from incident_operator.api.base import SecretKeyReference
+from incident_operator.domain.http_headers import bad_header_name
 
 # The keys of a basic-auth Secret, as Kubernetes' own kubernetes.io/basic-auth type has them.
 USERNAME_KEY = "username"
@@ -29,10 +36,16 @@ PASSWORD_KEY = "password"
 
 # Blocking: the TLS setting of the client's connections (a context, or False: no checks).
 TlsSetting = Callable[[], ssl.SSLContext | bool]
+# Blocking: headers read when the client connects.
+HeaderReader = Callable[[], dict[str, str]]
 
 
 def _verify_by_default() -> ssl.SSLContext | bool:
     return True
+
+
+def _no_headers() -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class PrometheusAccess:
     credentials: str = "no credentials are configured"
     #: Blocking: the TLS setting, built when the client first connects.
     tls: TlsSetting = _verify_by_default
+    #: Blocking: headers from a Secret, read when the client first connects.
+    secret_headers: HeaderReader = _no_headers
 
 
 def bearer_token_reader(namespace: str, name: str, key: str) -> Callable[[], str | None]:
@@ -70,6 +85,19 @@ def basic_auth_reader(namespace: str, name: str) -> Callable[[], str | None]:
         return f"Basic {base64.b64encode(pair).decode()}"
 
     return authorization
+
+
+def headers_reader(namespace: str, name: str) -> HeaderReader:
+    """Each key of Secret namespace/name as a header; SecretError names a bad key."""
+
+    def headers() -> dict[str, str]:
+        found = read_secret_data(namespace, name)
+        for key in found:
+            if (why := bad_header_name(key)) is not None:
+                raise SecretError(f"Secret {namespace}/{name} key {key!r}: {why}")
+        return found
+
+    return headers
 
 
 def tls_setting(
@@ -116,6 +144,7 @@ def access(
     ca_secret: tuple[str, str, str] | None = None,
     insecure_skip_verify: bool = False,
     headers: Mapping[str, str] | None = None,
+    headers_secret: tuple[str, str] | None = None,
 ) -> PrometheusAccess:
     """The access the operator's flags describe (at most one of bearer and basic)."""
     authorization, credentials = None, "no credentials are configured"
@@ -140,4 +169,5 @@ def access(
         authorization=authorization,
         credentials=credentials,
         tls=tls_setting(ca_file, ca_secret, insecure_skip_verify),
+        secret_headers=_no_headers if headers_secret is None else headers_reader(*headers_secret),
     )

@@ -602,6 +602,7 @@ def _access(settings: Settings) -> PrometheusAccess:
         ca_secret=settings.prometheus_ca_secret,
         insecure_skip_verify=settings.prometheus_insecure_skip_verify,
         headers=dict(settings.prometheus_headers),
+        headers_secret=settings.prometheus_headers_secret,
     )
 
 
