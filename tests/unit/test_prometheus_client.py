@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from incident_operator.adapters import secrets
 from incident_operator.adapters.prometheus import (
@@ -184,6 +185,41 @@ def test_a_refused_connection_names_the_url() -> None:
             await prometheus.close()
 
     asyncio.run(scenario())
+
+
+def test_each_query_is_counted_by_outcome() -> None:
+    def count(outcome: str) -> float:
+        found = REGISTRY.get_sample_value(
+            "incident_operator_prometheus_queries_total", {"outcome": outcome}
+        )
+        return found or 0.0
+
+    empty = {"status": "success", "data": {"resultType": "vector", "result": []}}
+
+    async def handle(request: web.Request) -> web.Response:
+        query = (await request.post())["query"]
+        if query == "bad(":
+            return web.json_response({"status": "error", "error": "parse error"}, status=400)
+        return web.json_response(empty if query == "absent" else ANSWER)
+
+    before = {outcome: count(outcome) for outcome in ("ok", "empty", "error")}
+
+    async def scenario(url: str) -> None:
+        prometheus = Prometheus(url, timeout=2)
+        try:
+            await prometheus.query("up")
+            await prometheus.query("absent")
+            with pytest.raises(PrometheusQueryError):
+                await prometheus.query("bad(")
+        finally:
+            await prometheus.close()
+
+    _serve(handle, scenario)
+    assert {outcome: count(outcome) - before[outcome] for outcome in before} == {
+        "ok": 1,
+        "empty": 1,
+        "error": 1,
+    }
 
 
 # ------------------------------------------------------------------ credentials, headers

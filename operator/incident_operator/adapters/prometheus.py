@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from incident_operator.adapters.metrics import PROMETHEUS_QUERIES, PROMETHEUS_QUERY_SECONDS
 from incident_operator.adapters.prometheus_auth import PrometheusAccess
 from incident_operator.adapters.secrets import SecretError
 from incident_operator.domain.detection import (
@@ -227,8 +228,21 @@ class Prometheus:
     async def query(self, promql: str, previous: InstantVector | None = None) -> InstantVector:
         """The instant vector of ``promql`` now; ``previous`` is this query's last answer.
 
-        Raises PrometheusUnreachable or PrometheusQueryError.
+        Raises PrometheusUnreachable or PrometheusQueryError. Each query is counted in
+        incident_operator_prometheus_queries_total by outcome (ok, empty, error) and timed.
         """
+        started = time.monotonic()
+        try:
+            vector = await self._query(promql, previous)
+        except (PrometheusUnreachable, PrometheusQueryError):
+            PROMETHEUS_QUERIES.labels(outcome="error").inc()
+            raise
+        finally:
+            PROMETHEUS_QUERY_SECONDS.observe(time.monotonic() - started)
+        PROMETHEUS_QUERIES.labels(outcome="ok" if vector.values else "empty").inc()
+        return vector
+
+    async def _query(self, promql: str, previous: InstantVector | None) -> InstantVector:
         # POST: queries are a few kilobytes of PromQL, beyond some URL limits.
         form = {"query": promql, "timeout": f"{round(self.timeout * 1000)}ms"}
         session = await self._client()
