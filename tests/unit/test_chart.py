@@ -509,6 +509,18 @@ def test_rbac_can_be_left_to_the_user() -> None:
         (["--set", "replicas=2"], "replicas"),  # a typo of replicaCount
         (["--set", "secretAccess.namespaces={Bad_Name}"], "namespaces"),
         (["--set", "statusPage.url=status.example.com"], "url"),
+        (["--set", "prometheus.auth.insecureSkipVerify=yes"], "insecureSkipVerify"),
+        (
+            [
+                "--set",
+                "prometheus.url=https://p",
+                "--set",
+                "prometheus.auth.bearerTokenSecret=a",
+                "--set",
+                "prometheus.auth.basicAuthSecret=b",
+            ],
+            "not both",
+        ),
     ],
 )
 def test_values_schema_rejects_bad_values(values: list[str], complaint: str) -> None:
