@@ -12,6 +12,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from incident_operator.domain.http_headers import bad_header_name
 
@@ -180,6 +181,12 @@ class Settings:
         prometheus_url = args.prometheus_url or None
         if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
             raise ValueError(f"--prometheus-url {prometheus_url!r}: expected an http(s) URL")
+        if prometheus_url and "@" in urlsplit(prometheus_url).netloc:
+            # The URL is in conditions and logs: credentials go in a Secret, never in it.
+            raise ValueError(
+                "--prometheus-url: no credentials in the URL; give them with "
+                "--prometheus-basic-auth-secret"
+            )
         alertmanager_host, alertmanager_port = _host_port(
             args.alertmanager_listen, "--alertmanager-listen"
         )

@@ -466,9 +466,10 @@ def test_the_access_flags_become_settings() -> None:
         (["--prometheus-header=X-Scope-OrgID"], "expected NAME=VALUE"),
         (["--prometheus-header=Bad Name=x"], "not a header name"),
         (["--prometheus-header=Authorization=Bearer x"], "from a Secret"),
+        (["--prometheus-url=https://admin:pw@prometheus.example"], "no credentials in the URL"),
     ],
     ids=["no-namespace", "bearer-and-basic", "two-cas", "insecure-with-ca", "no-value",
-         "space", "authorization"],
+         "space", "authorization", "password-in-url"],
 )  # fmt: skip
 def test_malformed_access_flags_name_the_flag(flags: list[str], message: str) -> None:
     with pytest.raises(ValueError, match="--prometheus-") as error:
