@@ -11,6 +11,10 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from incident_operator.domain.http_headers import bad_header_name
 
 
 def _host_port(text: str, flag: str) -> tuple[str, int]:
@@ -38,6 +42,58 @@ def _namespaced_name(text: str | None, flag: str) -> tuple[str, str] | None:
     if not namespace or not name or "/" in name:
         raise ValueError(f"{flag} {text!r}: expected NAMESPACE/NAME")
     return namespace, name
+
+
+def _secret_key(text: str | None, flag: str, default_key: str) -> tuple[str, str, str] | None:
+    """NAMESPACE/NAME[:KEY] as (namespace, name, key); None when unset."""
+    if not text:
+        return None
+    reference, _, key = text.partition(":")
+    namespace, _, name = reference.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"{flag} {text!r}: expected NAMESPACE/NAME[:KEY]")
+    return namespace, name, key or default_key
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    name = name.strip()
+    if not equals or "\n" in value or "\r" in value:
+        raise ValueError(f"--prometheus-header {text!r}: expected NAME=VALUE")
+    if (why := bad_header_name(name)) is not None:
+        raise ValueError(f"--prometheus-header {name!r}: {why}")
+    return name, value.strip()
+
+
+def _prometheus_access(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields of the Prometheus connection, checked together."""
+    bearer = _secret_key(
+        args.prometheus_bearer_token_secret, "--prometheus-bearer-token-secret", "token"
+    )
+    basic = _namespaced_name(args.prometheus_basic_auth_secret, "--prometheus-basic-auth-secret")
+    if bearer and basic:
+        raise ValueError(
+            "--prometheus-bearer-token-secret and --prometheus-basic-auth-secret: give one"
+        )
+    ca_file = args.prometheus_ca_file or None
+    ca_secret = _secret_key(args.prometheus_ca_secret, "--prometheus-ca-secret", "ca.crt")
+    if ca_file and ca_secret:
+        raise ValueError("--prometheus-ca-file and --prometheus-ca-secret: give one")
+    if args.prometheus_insecure_skip_verify and (ca_file or ca_secret):
+        raise ValueError(
+            "--prometheus-insecure-skip-verify checks no certificate: drop it or the CA flag"
+        )
+    return {
+        "prometheus_bearer_token_secret": bearer,
+        "prometheus_basic_auth_secret": basic,
+        "prometheus_ca_file": ca_file,
+        "prometheus_ca_secret": ca_secret,
+        "prometheus_insecure_skip_verify": args.prometheus_insecure_skip_verify,
+        "prometheus_headers": tuple(_header(h) for h in args.prometheus_header or ()),
+        "prometheus_headers_secret": _namespaced_name(
+            args.prometheus_headers_secret, "--prometheus-headers-secret"
+        ),
+    }
 
 
 def _lease_seconds(text: str) -> float:
@@ -102,6 +158,18 @@ class Settings:
     #: Seconds between two reads of each ConfigMap and Secret whose versions are kept
     #: (docs/remediation/config-rollback.md).
     config_snapshot_interval: float = 15.0
+    #: How detection reaches a Prometheus that is not open (docs/install.md, "Connecting
+    #: to Prometheus"): (namespace, name, key) of a bearer token's Secret, or (namespace,
+    #: name) of a Secret with keys username and password; a CA bundle's file or (namespace,
+    #: name, key) Secret; no certificate checks at all; fixed headers, e.g. a tenant's.
+    prometheus_bearer_token_secret: tuple[str, str, str] | None = None
+    prometheus_basic_auth_secret: tuple[str, str] | None = None
+    prometheus_ca_file: str | None = None
+    prometheus_ca_secret: tuple[str, str, str] | None = None
+    prometheus_insecure_skip_verify: bool = False
+    prometheus_headers: tuple[tuple[str, str], ...] = ()
+    #: (namespace, name) of a Secret whose every key is a header sent with each query.
+    prometheus_headers_secret: tuple[str, str] | None = None
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "Settings":
@@ -113,6 +181,12 @@ class Settings:
         prometheus_url = args.prometheus_url or None
         if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
             raise ValueError(f"--prometheus-url {prometheus_url!r}: expected an http(s) URL")
+        if prometheus_url and "@" in urlsplit(prometheus_url).netloc:
+            # The URL is in conditions and logs: credentials go in a Secret, never in it.
+            raise ValueError(
+                "--prometheus-url: no credentials in the URL; give them with "
+                "--prometheus-basic-auth-secret"
+            )
         alertmanager_host, alertmanager_port = _host_port(
             args.alertmanager_listen, "--alertmanager-listen"
         )
@@ -157,6 +231,7 @@ class Settings:
             config_snapshot_interval=_positive_seconds(
                 args.config_snapshot_interval, "--config-snapshot-interval"
             ),
+            **_prometheus_access(args),
         )
 
 
@@ -284,4 +359,58 @@ def add_run_arguments(
         default=env("INCIDENT_OPERATOR_CONFIG_SNAPSHOT_INTERVAL", "15"),
         help="seconds between two reads of each ConfigMap and Secret whose versions are "
         "kept for configRollback (env INCIDENT_OPERATOR_CONFIG_SNAPSHOT_INTERVAL; default 15)",
+    )
+    _add_prometheus_access_arguments(parser, environ)
+
+
+def _add_prometheus_access_arguments(
+    parser: argparse.ArgumentParser, environ: Mapping[str, str]
+) -> None:
+    """Credentials, TLS trust and headers for --prometheus-url (docs/install.md)."""
+    env = environ.get
+    parser.add_argument(
+        "--prometheus-bearer-token-secret",
+        default=env("PROMETHEUS_BEARER_TOKEN_SECRET"),
+        help="NAMESPACE/NAME[:KEY] of the Secret whose key (default token) detection sends "
+        "to Prometheus as a bearer token; read again when Prometheus answers 401 or 403 "
+        "(env PROMETHEUS_BEARER_TOKEN_SECRET)",
+    )
+    parser.add_argument(
+        "--prometheus-basic-auth-secret",
+        default=env("PROMETHEUS_BASIC_AUTH_SECRET"),
+        help="NAMESPACE/NAME of the Secret with keys username and password for Prometheus' "
+        "basic auth (env PROMETHEUS_BASIC_AUTH_SECRET)",
+    )
+    parser.add_argument(
+        "--prometheus-ca-file",
+        default=env("PROMETHEUS_CA_FILE"),
+        help="PEM file of the CA that signed Prometheus' certificate, trusted besides the "
+        "system's, e.g. mounted with the chart's extraVolumes (env PROMETHEUS_CA_FILE)",
+    )
+    parser.add_argument(
+        "--prometheus-ca-secret",
+        default=env("PROMETHEUS_CA_SECRET"),
+        help="NAMESPACE/NAME[:KEY] of the Secret whose key (default ca.crt) holds that CA "
+        "(env PROMETHEUS_CA_SECRET)",
+    )
+    parser.add_argument(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        default=env("PROMETHEUS_INSECURE_SKIP_VERIFY", "").lower() in ("1", "true", "yes"),
+        help="check no TLS certificate of Prometheus: anyone on the path can read the "
+        "credentials and forge answers; for a test cluster only "
+        "(env PROMETHEUS_INSECURE_SKIP_VERIFY)",
+    )
+    parser.add_argument(
+        "--prometheus-header",
+        action="append",
+        help="NAME=VALUE sent with every query, e.g. X-Scope-OrgID=tenant-a for a "
+        "Mimir, Cortex or Thanos tenant (repeatable)",
+    )
+    parser.add_argument(
+        "--prometheus-headers-secret",
+        default=env("PROMETHEUS_HEADERS_SECRET"),
+        help="NAMESPACE/NAME of a Secret whose every key is a header sent with every query "
+        "(its value the header's), read at the first connection "
+        "(env PROMETHEUS_HEADERS_SECRET)",
     )

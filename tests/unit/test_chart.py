@@ -346,8 +346,33 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
             ["--set", "slackApp.secretName=slack-app"],
             {"slack_app_secret": "incident-operator/slack-app"},
         ),
+        (
+            [
+                "--set",
+                "prometheus.url=https://mimir.example:443/prometheus",
+                "--set",
+                "prometheus.auth.bearerTokenSecret=prom-token",
+                "--set",
+                "prometheus.auth.caSecret=prom-ca",
+                "--set",
+                "prometheus.auth.headers.X-Scope-OrgID=tenant-a",
+            ],
+            {
+                "prometheus_bearer_token_secret": "incident-operator/prom-token:token",
+                "prometheus_ca_secret": "incident-operator/prom-ca:ca.crt",
+                "prometheus_header": ["X-Scope-OrgID=tenant-a"],
+            },
+        ),
     ],
-    ids=["default", "namespaced-prometheus", "minimal", "pagerduty", "status-page", "slack-app"],
+    ids=[
+        "default",
+        "namespaced-prometheus",
+        "minimal",
+        "pagerduty",
+        "status-page",
+        "slack-app",
+        "prometheus-auth",
+    ],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(
     values: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -361,6 +386,8 @@ def test_rendered_arguments_are_accepted_by_the_operator(
         "STATUS_PAGE_TITLE",
         "STATUS_PAGE_URL",
         "SLACK_APP_SECRET",
+        "PROMETHEUS_BEARER_TOKEN_SECRET",
+        "PROMETHEUS_CA_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
     args = _parse_run_args(operator_container(render(*values))["args"], monkeypatch)
@@ -492,6 +519,18 @@ def test_rbac_can_be_left_to_the_user() -> None:
         (["--set", "replicas=2"], "replicas"),  # a typo of replicaCount
         (["--set", "secretAccess.namespaces={Bad_Name}"], "namespaces"),
         (["--set", "statusPage.url=status.example.com"], "url"),
+        (["--set", "prometheus.auth.insecureSkipVerify=yes"], "insecureSkipVerify"),
+        (
+            [
+                "--set",
+                "prometheus.url=https://p",
+                "--set",
+                "prometheus.auth.bearerTokenSecret=a",
+                "--set",
+                "prometheus.auth.basicAuthSecret=b",
+            ],
+            "not both",
+        ),
     ],
 )
 def test_values_schema_rejects_bad_values(values: list[str], complaint: str) -> None:
@@ -604,3 +643,29 @@ def test_kustomize_crds_list_every_crd() -> None:
     assert sorted(kustomization["resources"]) == sorted(
         p.name for p in (REPO / "crds").glob("*.yaml")
     )
+
+
+def test_the_operator_may_read_only_the_prometheus_secrets_it_is_given() -> None:
+    manifests = render(
+        "--set",
+        "prometheus.url=https://prometheus.example",
+        "--set",
+        "prometheus.auth.basicAuthSecret=prom-login",
+        "--set",
+        "prometheus.auth.caSecret=prom-login",
+        "--set",
+        "prometheus.auth.headersSecret=prom-tenant",
+    )
+    readable = [
+        rule["resourceNames"]
+        for _, rule in _rules(manifests)
+        if "secrets" in rule["resources"] and "prom-login" in rule.get("resourceNames", [])
+    ]
+    assert readable == [["prom-login", "prom-tenant"]]
+    args = operator_container(manifests)["args"]
+    assert "--prometheus-basic-auth-secret=incident-operator/prom-login" in args
+    assert "--prometheus-headers-secret=incident-operator/prom-tenant" in args
+    # Without a URL the values are inert: no flag, no right.
+    quiet = render("--set", "prometheus.auth.bearerTokenSecret=prom-token")
+    assert not any("prometheus" in a for a in operator_container(quiet)["args"])
+    assert not any("prom-token" in str(rule) for _, rule in _rules(quiet))

@@ -158,7 +158,10 @@ def test_the_client_sends_the_query_and_explains_errors_and_refusals() -> None:
             assert received[0] == {"query": "up", "timeout": "2500ms"}
             with pytest.raises(PrometheusQueryError) as error:
                 await prometheus.query("bad(")
-            assert str(error.value) == "HTTP 400: 1:5: parse error"
+            assert str(error.value) == (
+                f"Prometheus at http://127.0.0.1:{port} answered HTTP 400 (bad_data): "
+                "1:5: parse error"
+            )
         finally:
             await prometheus.close()
             await runner.cleanup()

@@ -5,22 +5,18 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from prometheus_client import REGISTRY
 
 from incident_operator.adapters.alertmanager_receiver import PATH, AlertmanagerReceiver, CachedToken
-from incident_operator.adapters.prometheus import PrometheusQueryError
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.escalation_status import EscalationStatus, NotificationRecord
 from incident_operator.api.incident import Incident
-from incident_operator.domain.detection import InstantVector, Sample, vector_of
 from incident_operator.domain.notifications import NotificationKind
 from incident_operator.runtime import clock
 from incident_operator.runtime.delivery import Sender
-from incident_operator.runtime.detection import Detector
 from incident_operator.runtime.incidents import _count_escalations
 from incident_operator.runtime.wakeups import Wakeups
 
@@ -176,38 +172,3 @@ def test_each_escalation_step_is_counted_once_with_what_escalated_it() -> None:
         _count_escalations(before, after)
         _count_escalations(after, after)
     assert (triggered, scheduled, superseded) == ([1], [0], [0])
-
-
-def test_detection_queries_are_counted_by_outcome() -> None:
-    class Answers:
-        """ok, then empty, then an error: one of each."""
-
-        def __init__(self) -> None:
-            self._answers: list[InstantVector | Exception] = [
-                vector_of([Sample({"namespace": "shop", "workload": "api"}, 1.0, T0)]),
-                vector_of([]),
-                PrometheusQueryError("HTTP 400: bad PromQL"),
-            ]
-
-        async def query(self, promql: str, previous: InstantVector | None = None) -> InstantVector:
-            answer = self._answers.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-
-    detector = Detector(cast(Any, Answers()), cast(Any, None), cast(Any, None))
-    rule = cast(Any, SimpleNamespace(query="up"))
-
-    async def three() -> None:
-        for _ in range(3):
-            await detector._result(rule, None)
-
-    metric = "incident_operator_prometheus_queries_total"
-    with (
-        _change(metric, outcome="ok") as ok,
-        _change(metric, outcome="empty") as empty,
-        _change(metric, outcome="error") as error,
-        _change("incident_operator_prometheus_query_duration_seconds_count") as timed,
-    ):
-        asyncio.run(three())
-    assert (ok, empty, error, timed) == ([1], [1], [1], [3])

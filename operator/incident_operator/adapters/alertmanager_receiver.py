@@ -54,9 +54,12 @@ class CachedToken:
         ttl: float = 30.0,
         recheck: float = 5.0,
         what: str = "the Alertmanager token",
+        consequence: str = "requests get 503",
     ) -> None:
         self._reader = reader
         self._what = what
+        # What the log says follows from an unreadable Secret.
+        self._consequence = consequence
         self._ttl = ttl
         # A wrong token re-reads the Secret, but no more often than this (seconds).
         self.recheck = recheck
@@ -75,7 +78,7 @@ class CachedToken:
                 try:
                     self._value = await asyncio.to_thread(self._reader)
                 except SecretError as error:
-                    logger.warning("%s: %s; requests get 503", self._what, error)
+                    logger.warning("%s: %s; %s", self._what, error, self._consequence)
                     self._value = None
                 except Exception:
                     logger.exception("reading %s failed", self._what)

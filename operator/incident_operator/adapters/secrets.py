@@ -39,6 +39,25 @@ def read_secret_value(namespace: str, ref: SecretKeyReference) -> str:
         ) from None
 
 
+def read_secret_data(namespace: str, name: str) -> dict[str, str]:
+    """Blocking; every key of Secret ``name``, decoded."""
+    try:
+        secret = core().read_namespaced_secret(name, namespace)
+    except client.ApiException as error:
+        if is_not_found(error):
+            raise SecretError(f"Secret {namespace}/{name} not found") from None
+        raise SecretError(
+            f"Secret {namespace}/{name} could not be read (HTTP {error.status})"
+        ) from None
+    values = {}
+    for key, encoded in (secret.data or {}).items():
+        try:
+            values[key] = base64.b64decode(encoded).decode().strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not UTF-8 text") from None
+    return values
+
+
 def secret_reader(namespace: str, name: str, key: str) -> Callable[[], str | None]:
     """A blocking reader of one Secret value, as ``CachedToken`` takes; empty is none."""
     return lambda: read_secret_value(namespace, SecretKeyReference(name=name, key=key)) or None

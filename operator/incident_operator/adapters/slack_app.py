@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from incident_operator.adapters.notifiers.base import DeliveryError
+from incident_operator.adapters.proxies import proxy_for
 
 # Slack error codes worth trying again; any other ``ok: false`` is a refusal.
 RETRYABLE_ERRORS: Final = frozenset(
@@ -38,6 +39,8 @@ class SlackApp:
 
     def __init__(self, token: str, base_url: str, timeout: float) -> None:
         self._client = AsyncWebClient(token=token, base_url=base_url, timeout=int(timeout) or 1)
+        # slack_sdk reads HTTPS_PROXY but not NO_PROXY: the proxy is chosen for this URL.
+        self._client.proxy = proxy_for(base_url)
         self._ids: dict[str, str] = {}
 
     async def _call(self, method: str, **arguments: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import aiohttp
 
 from incident_operator.adapters.metrics import NOTIFICATIONS
 from incident_operator.adapters.notifiers import DeliveryError, Notifier, build_notifier
+from incident_operator.adapters.notifiers.http import client_session
 from incident_operator.adapters.notifiers.slack_app import SlackAppNotifier
 from incident_operator.adapters.secrets import SecretError, read_secret_value
 from incident_operator.adapters.slack_app import SlackApp
@@ -73,8 +74,7 @@ class Sender:
     ) -> list[DeliveryOutcome]:
         """One attempt for each of ``records``, side by side; an outcome for each."""
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._send_seconds)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session = client_session(self._send_seconds)
         session = self._session
         outcomes = await asyncio.gather(
             *(self._send_one(session, incident, policy, record) for record in records)

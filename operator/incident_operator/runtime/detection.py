@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from incident_operator.adapters import metrics
 from incident_operator.adapters.alertmanager_receiver import (
     AlertmanagerReceiver,
     CachedToken,
@@ -59,6 +58,8 @@ from incident_operator.adapters.prometheus import (
     PrometheusQueryError,
     PrometheusUnreachable,
 )
+from incident_operator.adapters.prometheus_auth import PrometheusAccess
+from incident_operator.adapters.prometheus_auth import access as prometheus_access
 from incident_operator.adapters.secrets import secret_reader
 from incident_operator.adapters.slack_signature import SIGNING_SECRET_KEY
 from incident_operator.api.escalation_policy import EscalationPolicy, EscalationPolicySpec
@@ -313,19 +314,12 @@ class Detector:
     ) -> RuleResult | None:
         if compiled.query is None:
             return None
-        started = time.monotonic()
         try:
-            answer = await self._prometheus.query(compiled.query, previous)
+            return await self._prometheus.query(compiled.query, previous)
         except PrometheusUnreachable as error:
-            metrics.PROMETHEUS_QUERIES.labels("error").inc()
             return QueryFailure(Reason.PROMETHEUS_UNREACHABLE, str(error))
         except PrometheusQueryError as error:
-            metrics.PROMETHEUS_QUERIES.labels("error").inc()
             return QueryFailure(Reason.QUERY_FAILED, str(error))
-        finally:
-            metrics.PROMETHEUS_QUERY_SECONDS.observe(time.monotonic() - started)
-        metrics.PROMETHEUS_QUERIES.labels("empty" if answer.evaluated_at is None else "ok").inc()
-        return answer
 
     async def cycle(self, policy: EscalationPolicy) -> None:
         namespace, name = policy.metadata.namespace, policy.metadata.name
@@ -531,7 +525,9 @@ class DetectionService:
         router.maintenance = MAINTENANCE.serving(router)
         grouper = router.grouping = Grouper(writer, INCIDENTS)
         if settings.prometheus_url:
-            prometheus = Prometheus(settings.prometheus_url, settings.prometheus_timeout)
+            prometheus = Prometheus(
+                settings.prometheus_url, settings.prometheus_timeout, access=_access(settings)
+            )
             service = cls.polling(Detector(prometheus, seeder, writer, router=router))
             service._prometheus = prometheus
             logger.info("detection polls Prometheus at %s", settings.prometheus_url)
@@ -593,6 +589,21 @@ async def _within(what: str, stopping: Coroutine[Any, Any, None], deadline: floa
         logger.warning("stopping %s took too long; left unfinished", what)
     elif not task.cancelled() and (error := task.exception()) is not None:
         logger.error("stopping %s failed: %s", what, _describe(error))
+
+
+def _access(settings: Settings) -> PrometheusAccess:
+    """The credentials, TLS trust and headers of --prometheus-url."""
+    if settings.prometheus_insecure_skip_verify:
+        logger.warning("--prometheus-insecure-skip-verify: no certificate of Prometheus is checked")
+    return prometheus_access(
+        bearer_token=settings.prometheus_bearer_token_secret,
+        basic_auth=settings.prometheus_basic_auth_secret,
+        ca_file=settings.prometheus_ca_file,
+        ca_secret=settings.prometheus_ca_secret,
+        insecure_skip_verify=settings.prometheus_insecure_skip_verify,
+        headers=dict(settings.prometheus_headers),
+        headers_secret=settings.prometheus_headers_secret,
+    )
 
 
 async def _start_receiver(

@@ -15,6 +15,12 @@ from incident_operator.domain.notifications import redact, retryable_http_status
 _BODY_SHOWN = 200
 
 
+def client_session(total_seconds: float) -> aiohttp.ClientSession:
+    """The notifiers' HTTP session: each request bounded by ``total_seconds``, and the
+    standard proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) honoured, as in curl."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=total_seconds), trust_env=True)
+
+
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
