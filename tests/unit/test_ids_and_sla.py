@@ -2,7 +2,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incident_operator.domain.ids import format_incident_id, parse_incident_id
+from incident_operator.domain.ids import (
+    format_incident_id,
+    parse_incident_id,
+    parse_incident_reference,
+)
 from incident_operator.domain.severity import Severity, level
 from incident_operator.domain.sla import compute_deadlines, next_business_day
 
@@ -20,6 +24,26 @@ def test_ids_round_trip(number: int, text: str) -> None:
 @pytest.mark.parametrize("text", ["INC-1", "INC-", "inc-00x1", "0042", "my-incident"])
 def test_not_ids(text: str) -> None:
     assert parse_incident_id(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("INC-0042", 42),
+        ("inc-42", 42),
+        ("INC-42", 42),
+        ("42", 42),
+        ("0042", 42),
+        ("INC-12345", 12345),
+    ],
+)
+def test_references_people_type(text: str, number: int) -> None:
+    assert parse_incident_reference(text) == number
+
+
+@pytest.mark.parametrize("text", ["INC-", "INC-0", "0", "inc-00x1", "my-incident", "inc-42-db"])
+def test_not_references(text: str) -> None:
+    assert parse_incident_reference(text) is None
 
 
 def test_ids_start_at_one() -> None:

@@ -12,7 +12,7 @@ from kubernetes import client, config
 from incident_operator.api import GROUP, VERSION
 from incident_operator.cli.failures import PluginError, api_message
 from incident_operator.cli.kubeconfig import Kubeconfig, read_kubeconfig
-from incident_operator.domain.ids import parse_incident_id
+from incident_operator.domain.ids import parse_incident_id, parse_incident_reference
 
 __all__ = ["Cluster", "PluginError", "api_message", "utcnow"]
 
@@ -84,9 +84,7 @@ class Cluster:
 
     def find(self, reference: str) -> dict[str, Any]:
         """An incident by its name or its INC id (INC-0042, inc-42 and 42 work too)."""
-        number = parse_incident_id(reference)
-        if number is None and reference.isdigit():
-            number = int(reference)
+        number = parse_incident_reference(reference)
         if number is None:
             try:
                 return cast(

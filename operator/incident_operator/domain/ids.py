@@ -4,6 +4,8 @@ import re
 
 ID_PATTERN = r"^INC-[0-9]{4,}$"
 _ID = re.compile(r"INC-([0-9]{4,})")
+# What people type for an incident: INC-0042, inc-42, or 42.
+_REFERENCE = re.compile(r"(?:INC-)?0*([1-9][0-9]*)")
 
 
 def format_incident_id(number: int) -> str:
@@ -15,4 +17,11 @@ def format_incident_id(number: int) -> str:
 def parse_incident_id(text: str) -> int | None:
     """The number in ``INC-0042`` (case-insensitive), or None when ``text`` is no ID."""
     match = _ID.fullmatch(text.upper())
+    return int(match.group(1)) if match else None
+
+
+def parse_incident_reference(text: str) -> int | None:
+    """The incident number people mean by ``INC-0042``, ``inc-42`` or ``42`` (the runbook's
+    ``INC-42`` too); None when ``text`` is none of these (a resource name, say)."""
+    match = _REFERENCE.fullmatch(text.upper())
     return int(match.group(1)) if match else None
