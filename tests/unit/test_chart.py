@@ -341,8 +341,17 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
             ["--set", "slackApp.secretName=slack-app"],
             {"slack_app_secret": "incident-operator/slack-app"},
         ),
+        (["--set", "logFormat=json"], {"log_format": "json"}),
     ],
-    ids=["default", "namespaced-prometheus", "minimal", "pagerduty", "status-page", "slack-app"],
+    ids=[
+        "default",
+        "namespaced-prometheus",
+        "minimal",
+        "pagerduty",
+        "status-page",
+        "slack-app",
+        "json-logs",
+    ],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(
     values: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
