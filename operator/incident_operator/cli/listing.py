@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from incident_operator.cli import output, raw_api
-from incident_operator.cli.cluster import Cluster, utcnow
+from incident_operator.cli.cluster import Cluster, PluginError, utcnow
 
 
 def _open(row: dict[str, Any]) -> bool:
@@ -20,6 +20,8 @@ def _open(row: dict[str, Any]) -> bool:
 
 def cmd_list(cluster: Cluster, args: argparse.Namespace) -> int:
     path = raw_api.incidents_path(None if args.all_namespaces else cluster.namespace)
+    if args.watch and args.output in ("json", "yaml", "name"):
+        raise PluginError(f"-w prints table rows: use it without -o {args.output} (or -o wide)")
     if args.output in ("json", "yaml", "name"):
         listed = raw_api.get(cluster, path, {})
         items = [i for i in listed["items"] if args.all or _open({"object": i})]
