@@ -93,9 +93,11 @@ def _same_as_kubectl_get(
 def test_list_prints_what_kubectl_get_prints(
     cluster: ClusterInfo, kubectl: Kubectl, shared: tuple[str, dict[str, str]]
 ) -> None:
-    namespace, _ = shared
+    namespace, ids = shared
     for extra in ([], ["-o", "wide"], ["--no-headers"]):
         _same_as_kubectl_get(cluster, kubectl, namespace, extra)
+    everywhere = _plugin(cluster, namespace, "list", "-A", "--no-headers").splitlines()
+    assert [namespace, "checkout", ids["checkout"]] in [row.split()[:3] for row in everywhere]
     wide_header = _plugin(cluster, namespace, "list", "-o", "wide").splitlines()[0]
     assert wide_header.split()[:3] == ["NAME", "ID", "SEVERITY"]
     assert "TITLE" in wide_header
