@@ -139,10 +139,15 @@ e2e-kind: setup-python ## On kind (needs Docker): build the image, helm install 
 ##@ Benchmarks
 
 .PHONY: bench
-bench: setup ## Benchmarks (not part of `make test`): detection latency and cost, rollback latency, alert storm.
+bench: setup ## Benchmarks (not part of `make test`): detection latency and cost, rollback latency, alert storm, plugin start-up.
 	@$(PY) -m bench.detection
 	@$(PY) -m bench.rollback_latency
 	@$(PY) -m bench.storm
+	@$(PY) -m bench.plugin_startup
+
+.PHONY: bench-plugin
+bench-plugin: setup ## Plugin start-up: p50/p90 of `kubectl incident ack|show|list|approve-rollback` against kubectl's equivalents, and the ratio (~1 min).
+	@$(PY) -m bench.plugin_startup $(ARGS)
 
 .PHONY: bench-storm
 bench-storm: setup ## Alert storm: 1,000 Alertmanager alerts over 50 workloads in 10 groups: incidents, time to all signals, pages, against an anchor (~3 min).

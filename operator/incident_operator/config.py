@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 from incident_operator.domain.http_headers import bad_header_name
 
+# --log-format: kopf's log formats (kopf.LogFormat), by their lower-case names.
+LOG_FORMATS = ("full", "plain", "json")
+
 
 def _host_port(text: str, flag: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
@@ -124,6 +127,8 @@ class Settings:
     pod_name: str | None = None
     #: kopf's and our debug logging.
     verbose: bool = False
+    #: How log lines are written: kopf's "full" (timestamped text), "plain" or "json".
+    log_format: str = "full"
     #: Prometheus polled by detection rules; None: threshold detection is off.
     prometheus_url: str | None = None
     #: Seconds one PromQL query may take.
@@ -210,6 +215,7 @@ class Settings:
             pod_namespace=args.pod_namespace or None,
             pod_name=args.pod_name or None,
             verbose=args.verbose,
+            log_format=args.log_format,
             prometheus_url=prometheus_url,
             prometheus_timeout=_positive_seconds(args.prometheus_timeout, "--prometheus-timeout"),
             alertmanager_host=alertmanager_host,
@@ -281,6 +287,13 @@ def add_run_arguments(
         help="name of this Pod, labelled while it leads (env POD_NAME)",
     )
     parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=env("LOG_FORMAT") or "full",
+        help="full: timestamped text (default); plain: the message only; json: one JSON "
+        "object a line, for log collectors (env LOG_FORMAT)",
+    )
     parser.add_argument(
         "--prometheus-url",
         default=env("PROMETHEUS_URL"),

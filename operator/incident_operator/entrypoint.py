@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"incident-operator run: {error}", file=sys.stderr)
         return 2
     # Logging first, so what leader election and the leader label say is seen.
-    kopf.configure(verbose=settings.verbose)
+    kopf.configure(verbose=settings.verbose, log_format=kopf.LogFormat[settings.log_format.upper()])
     if not settings.verbose:
         # kopf logs every handler call on every object at INFO ("Handler ... succeeded"):
         # in a storm of thousands of incidents, formatting those lines is a tenth of the

@@ -196,7 +196,8 @@ def test_control_characters_from_the_cluster_are_printed_escaped(
         summary=f"first line {CONTROLS}\nsecond line\x1b]0;retitled\x07",
     )
     body = wait_for_status_field(kubectl, namespace, "hostile", "id", operator.log_tail)
-    listed = run_plugin(cluster.kubeconfig, namespace, "list").stdout
+    # The title is a wide column of `kubectl get incidents`, and so of `list`.
+    listed = run_plugin(cluster.kubeconfig, namespace, "list", "-o", "wide").stdout
     shown = run_plugin(cluster.kubeconfig, namespace, "show", body["status"]["id"]).stdout
     for output in (listed, shown):
         assert "\x1b" not in output, repr(output)

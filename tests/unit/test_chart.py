@@ -363,6 +363,7 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
                 "prometheus_header": ["X-Scope-OrgID=tenant-a"],
             },
         ),
+        (["--set", "logFormat=json"], {"log_format": "json"}),
     ],
     ids=[
         "default",
@@ -372,6 +373,7 @@ def _parse_run_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> argpars
         "status-page",
         "slack-app",
         "prometheus-auth",
+        "json-logs",
     ],
 )
 def test_rendered_arguments_are_accepted_by_the_operator(

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from incident_operator.cli import render
+from incident_operator.cli import output, render
 from incident_operator.cli.escape import escape, escape_block
 
 NOW = datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
@@ -123,8 +123,21 @@ def _incident(**fields: Any) -> dict[str, Any]:
     }
 
 
+def _listed() -> str:
+    """`list`: the server's Table of the incident, as the plugin prints it."""
+    incident = _incident()
+    table = {
+        "columnDefinitions": [
+            {"name": "Name", "type": "string"},
+            {"name": "Title", "type": "string", "priority": 1},
+        ],
+        "rows": [{"cells": [HOSTILE, incident["spec"]["title"]], "object": incident}],
+    }
+    return "\n".join(output.table_lines(table, NOW, wide=True, headers=True, namespaces=True))
+
+
 PRINTED = {
-    "list": lambda: render.incident_rows([_incident()], NOW, namespaces=True),
+    "list": _listed,
     "show": lambda: render.show(_incident(), NOW),
     "timeline": lambda: render.timeline(_incident()["status"]),
     "rollback": lambda: "\n".join(render.rollback_section(_incident()["status"])),

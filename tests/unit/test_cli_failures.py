@@ -413,7 +413,7 @@ class _Fake(Cluster):
 
 
 def _connect_to(failure: BaseException | None) -> Callable[..., Cluster]:
-    def connect(*_: Any) -> Cluster:
+    def connect(*_: Any, **__: Any) -> Cluster:
         fake = _Fake(api=cast(client.ApiClient, None), namespace="shop", source=SOURCE)
         fake.failure = failure
         return fake

@@ -2,24 +2,23 @@
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 
 from incident_operator.api import GROUP, VERSION
-from incident_operator.cli.failures import PluginError, api_message
+from incident_operator.cli import impersonation
+from incident_operator.cli.common import DEFAULT_TIMEOUT, PluginError, utcnow
+from incident_operator.cli.failures import api_message
 from incident_operator.cli.kubeconfig import Kubeconfig, read_kubeconfig
 from incident_operator.domain.ids import parse_incident_id, parse_incident_reference
 
-__all__ = ["Cluster", "PluginError", "api_message", "utcnow"]
+__all__ = ["DEFAULT_TIMEOUT", "Cluster", "PluginError", "api_message", "utcnow"]
 
 PLURAL = "incidents"
 FIELD_MANAGER = "kubectl-incident"
-# Seconds to wait for the API server on each request (--request-timeout); 0 waits forever.
-DEFAULT_TIMEOUT = 30.0
 
 
 class _Conflict(Exception):
@@ -44,7 +43,10 @@ class Cluster:
         context: str | None,
         namespace: str | None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        impersonate: str | None = None,
+        groups: Sequence[str] = (),
     ) -> "Cluster":
+        """``impersonate`` and ``groups`` act as another user (kubectl's --as, --as-group)."""
         source = read_kubeconfig(kubeconfig, os.environ, context)
         try:
             api = config.new_client_from_config(
@@ -54,6 +56,8 @@ class Cluster:
         # The client's loader is untyped and raises whatever a malformed entry leads to.
         except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as error:
             raise PluginError(f"kubeconfig {source.where}: {error}") from error
+        if impersonate or groups:
+            impersonation.impersonate(api, impersonate, groups)
         return cls(api, namespace or source.namespace or "default", source, timeout or None)
 
     @property
@@ -228,7 +232,3 @@ class Cluster:
                 return None
             raise PluginError(api_message(error)) from error
         return cast(dict[str, Any], found)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -23,14 +23,11 @@ import urllib3.exceptions as http
 import yaml
 from kubernetes import client, config
 
+from incident_operator.cli.common import PluginError as PluginError  # re-exported
 from incident_operator.cli.escape import escape
 from incident_operator.cli.kubeconfig import Kubeconfig, KubeconfigError
 
 E = TypeVar("E", bound=BaseException)
-
-
-class PluginError(Exception):
-    """An error the person can act on; printed as it is, without a traceback."""
 
 
 def api_message(error: client.ApiException) -> str:

@@ -11,41 +11,38 @@ Every failure ends the plugin with one line on stderr, ``error: ...``, and exit 
 (2 for a usage error, 130 when interrupted); ``failures.describe`` says what failed and
 where. ``--debug`` prints the traceback before that line. Whatever is printed that came
 from the cluster is escaped first (``escape``): it may hold terminal control characters.
+
+Start-up
+--------
+The plugin starts for every command typed, so this module imports nothing heavy: the
+Kubernetes client, the pydantic models and Jinja2 are imported by the command that is
+run, and a command defined in another module is registered by importing that module
+only when it is the one run (``_REGISTRARS``). ``tests/unit/test_cli_startup.py``
+keeps it so.
 """
 
+from __future__ import annotations
+
 import argparse
+import importlib
 import os
 import re
 import secrets
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any, NoReturn
-
-from pydantic import ValidationError
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from incident_operator.api import API_VERSION
 from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
-from incident_operator.api.escalation_policy import EscalationPolicy
-from incident_operator.api.incident import PostMortemStatusWord
-from incident_operator.cli import render
-from incident_operator.cli.cluster import DEFAULT_TIMEOUT, Cluster, PluginError, utcnow
-from incident_operator.cli.config_history_command import add_config_history
-from incident_operator.cli.customer_commands import add_publish
-from incident_operator.cli.dashboard.command import add_dashboard
+from incident_operator.cli.common import DEFAULT_TIMEOUT, PluginError, utcnow
 from incident_operator.cli.escape import escape, escape_block
-from incident_operator.cli.failures import describe
-from incident_operator.cli.maintenance_commands import add_maintenance_commands
-from incident_operator.cli.merge_commands import add_merge_commands
-from incident_operator.cli.oncall_command import add_oncall
-from incident_operator.cli.remediation_commands import add_remediation_commands
-from incident_operator.cli.render import label as _label
-from incident_operator.cli.response_commands import add_response_commands, cmd_resolve
-from incident_operator.cli.rollback_commands import add_approve_rollback
-from incident_operator.cli.useful_commands import add_useful_commands
+from incident_operator.cli.output import add_output_options
 from incident_operator.domain.checklists import RESPONDER_ITEMS
-from incident_operator.domain.links import RelatedLinks
-from incident_operator.reconcile.related_links import policy_links
+
+if TYPE_CHECKING:
+    from incident_operator.cli.cluster import Cluster
+    from incident_operator.domain.links import RelatedLinks
 
 ROLES = {
     "commander": "commander",
@@ -56,9 +53,28 @@ ROLES = {
 STATES = ["Investigating", "Identified", "Mitigating", "Monitoring", "Resolved"]
 SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
 POSTMORTEM_KEY = "postmortem.md"
-_STATUS_SPELLED = {word.value: word.spelled for word in PostMortemStatusWord}
 
-Command = Callable[[Cluster, argparse.Namespace], int]
+Command = Callable[["Cluster", argparse.Namespace], int]
+
+
+def _label(incident: dict[str, Any]) -> str:
+    """``render.label``, imported when a command prints (render imports the models)."""
+    from incident_operator.cli.render import label
+
+    return label(incident)
+
+
+def cmd_resolve(cluster: Cluster, args: argparse.Namespace) -> int:
+    from incident_operator.cli.response_commands import cmd_resolve as resolve
+
+    return resolve(cluster, args)
+
+
+def _status_spelled(word: str) -> str:
+    """A post-mortem status as the runbook spells it ("In Review")."""
+    from incident_operator.api.incident import PostMortemStatusWord
+
+    return PostMortemStatusWord(word).spelled
 
 
 def _as_me(cluster: Cluster, extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -104,18 +120,28 @@ def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
 
 
 def cmd_list(cluster: Cluster, args: argparse.Namespace) -> int:
-    items = cluster.list_incidents(all_namespaces=args.all_namespaces)
-    if not args.all:
-        items = [i for i in items if (i.get("status") or {}).get("phase") != "Closed"]
-    if not items:
-        print("no open incidents" if not args.all else "no incidents")
-        return 0
-    print(render.incident_rows(items, utcnow(), namespaces=args.all_namespaces))
-    return 0
+    from incident_operator.cli.listing import cmd_list as list_incidents
+
+    return list_incidents(cluster, args)
+
+
+def _print_object(incident: dict[str, Any], body: Any, output: str) -> None:
+    """-o json|yaml: ``body``; -o name: the incident's resource/name."""
+    from incident_operator.cli import output as formats
+
+    if output == "name":
+        print(formats.name_line(incident))
+    else:
+        print(formats.object_text(body, output))
 
 
 def cmd_show(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
+    if args.output in ("json", "yaml", "name"):
+        _print_object(incident, incident, args.output)
+        return 0
+    from incident_operator.cli import render
+
     print(render.show(incident, utcnow(), _related_links(cluster, incident)))
     return 0
 
@@ -123,6 +149,11 @@ def cmd_show(cluster: Cluster, args: argparse.Namespace) -> int:
 def _related_links(cluster: Cluster, incident: dict[str, Any]) -> RelatedLinks:
     """The governing policy's runbooks and dashboards (status.escalation.policy names it),
     or the runbook appendix's when no policy governs the incident."""
+    from pydantic import ValidationError
+
+    from incident_operator.api.escalation_policy import EscalationPolicy
+    from incident_operator.reconcile.related_links import policy_links
+
     name = ((incident.get("status") or {}).get("escalation") or {}).get("policy")
     body = cluster.read_policy(name) if name else None
     if body is None:
@@ -135,7 +166,14 @@ def _related_links(cluster: Cluster, incident: dict[str, Any]) -> RelatedLinks:
 
 
 def cmd_timeline(cluster: Cluster, args: argparse.Namespace) -> int:
-    print(render.timeline(cluster.find(args.incident).get("status") or {}))
+    incident = cluster.find(args.incident)
+    status = incident.get("status") or {}
+    if args.output in ("json", "yaml", "name"):
+        _print_object(incident, status.get("timeline") or [], args.output)
+        return 0
+    from incident_operator.cli import render
+
+    print(render.timeline(status))
     return 0
 
 
@@ -265,7 +303,7 @@ def cmd_postmortem(cluster: Cluster, args: argparse.Namespace) -> int:
             },
         )
         done = [
-            f"{key} {_STATUS_SPELLED[value] if key == 'status' else value}"
+            f"{key} {_status_spelled(value) if key == 'status' else value}"
             for key, value in changes.items()
         ]
         done += [
@@ -312,11 +350,59 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="kubectl incident",
-        description="Run incidents from kubectl. INCIDENT is a name or an ID such as INC-0042.",
-    )
+# Commands defined in other modules: (module, function registering them, the commands it
+# registers). Only the module of the command being run is imported; an unknown command,
+# --help and completion import them all (test_cli_startup checks the names listed here).
+_REGISTRARS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("incident_operator.cli.rollback_commands", "add_approve_rollback", ("approve-rollback",)),
+    ("incident_operator.cli.customer_commands", "add_publish", ("publish",)),
+    ("incident_operator.cli.oncall_command", "add_oncall", ("oncall",)),
+    ("incident_operator.cli.config_history_command", "add_config_history", ("config-history",)),
+    ("incident_operator.cli.dashboard.command", "add_dashboard", ("dashboard",)),
+    (
+        "incident_operator.cli.response_commands",
+        "add_response_commands",
+        ("triage", "mitigate", "resolve"),
+    ),
+    (
+        "incident_operator.cli.remediation_commands",
+        "add_remediation_commands",
+        ("remediate", "approve"),
+    ),
+    ("incident_operator.cli.maintenance_commands", "add_maintenance_commands", ("maintenance",)),
+    ("incident_operator.cli.merge_commands", "add_merge_commands", ("merge", "split", "signals")),
+    (
+        "incident_operator.cli.useful_commands",
+        "add_useful_commands",
+        ("health", "errors", "queue", "deploys", "summary"),
+    ),
+    ("incident_operator.cli.lint", "add_lint", ("lint",)),
+    ("incident_operator.cli.completion", "add_completion", ("completion",)),
+)
+# Global options that take the next word as their value.
+VALUED_GLOBALS = {
+    "--kubeconfig",
+    "--context",
+    "-n",
+    "--namespace",
+    "--request-timeout",
+    "--as",
+    "--as-group",
+}
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word in ``argv`` (the first word that is not a global option or its value)."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if not word.startswith("-"):
+            return word
+        index += 2 if word in VALUED_GLOBALS else 1
+    return None
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG)")
     parser.add_argument("--context", help="the kubeconfig context to use")
     parser.add_argument("-n", "--namespace", help="namespace (default: the context's)")
@@ -328,7 +414,46 @@ def _parser() -> argparse.ArgumentParser:
         help=f"how long to wait for the API server on each request; 0 waits forever "
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        help="act as this user (impersonation, as kubectl --as; needs the impersonate verb)",
+    )
+    parser.add_argument(
+        "--as-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="act as a member of this group (repeatable; as kubectl --as-group)",
+    )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's commands, by name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parser_for(words: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for ``words``, with only the module defining their command imported;
+    all of them without a known command (--help, a usage error listing every command)."""
+    command = command_of(words)
+    parser = _parser(command or "")  # "": none of the other modules
+    if command not in subcommands(parser):
+        parser = _parser()
+    return parser
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kubectl incident",
+        description="Run incidents from kubectl. INCIDENT is a name or an ID such as INC-0042.",
+    )
+    _add_global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
@@ -354,9 +479,15 @@ def _parser() -> argparse.ArgumentParser:
     declare.add_argument(
         "--wait", type=float, default=10.0, help="seconds to wait for the operator to assign the ID"
     )
-    listing = add("list", cmd_list, "list open incidents")
+    listing = add(
+        "list", cmd_list, "list open incidents, with the columns of `kubectl get incidents`"
+    )
     listing.add_argument("-A", "--all-namespaces", action="store_true")
     listing.add_argument("--all", action="store_true", help="include closed incidents")
+    listing.add_argument(
+        "-w", "--watch", action="store_true", help="then print a row for each change, until ^C"
+    )
+    add_output_options(listing)
     for name, handler, help_ in (
         (
             "show",
@@ -367,7 +498,35 @@ def _parser() -> argparse.ArgumentParser:
         ("timeline", cmd_timeline, "the whole timeline"),
         ("ack", cmd_ack, "acknowledge as yourself"),
     ):
-        add(name, handler, help_).add_argument("incident", metavar="INCIDENT")
+        sub = add(name, handler, help_)
+        sub.add_argument("incident", metavar="INCIDENT")
+        if name != "ack":
+            add_output_options(sub)
+    wait = add(
+        "wait",
+        _cmd_wait,
+        "wait until the incident reaches a phase or state, has a condition, or is deleted",
+    )
+    wait.add_argument("incident", metavar="INCIDENT")
+    wait.add_argument(
+        "--for",
+        dest="wait_for",
+        required=True,
+        type=_wanted,
+        metavar="CONDITION",
+        help="phase=PHASE (e.g. Resolved), state=STATE, condition=TYPE[=VALUE] or delete",
+    )
+    wait.add_argument(
+        "--timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait: 30s, 5m, 1h30m (default 30s); then exit code 1",
+    )
+    version = add("version", _cmd_version, "the plugin's version, and the cluster's")
+    version.add_argument("--client", action="store_true", help="the plugin's version only")
+    version.add_argument("-o", "--output", choices=("json", "yaml"))
+    version.set_defaults(offline=_version_offline)
     postmortem = add(
         "postmortem",
         cmd_postmortem,
@@ -425,36 +584,74 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--undo", action="store_true", help="untick instead")
     add("whoami", cmd_whoami, "who the API server says you are")
     # Commands defined in their own modules take --debug after the command too.
-    registered = [
-        register(commands)
-        for register in (
-            add_approve_rollback,
-            add_publish,
-            add_oncall,
-            add_config_history,
-            add_dashboard,
-        )
-    ]
-    for sub in [
-        *registered,
-        *add_response_commands(commands),
-        *add_remediation_commands(commands),
-        *add_maintenance_commands(commands),
-        *add_merge_commands(commands),
-        *add_useful_commands(commands),
-    ]:
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    for module, function, names in _REGISTRARS:
+        if command is not None and command not in names:
+            continue
+        registered = getattr(importlib.import_module(module), function)(commands)
+        for sub in registered if isinstance(registered, list) else [registered]:
+            sub.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+            )
     return parser
 
 
+def _cmd_wait(cluster: Cluster, args: argparse.Namespace) -> int:
+    from incident_operator.cli.wait import cmd_wait
+
+    return cmd_wait(cluster, args)
+
+
+def _wanted(text: str) -> Any:
+    from incident_operator.cli.wait import wanted
+
+    return wanted(text)
+
+
+def _duration(text: str) -> float:
+    from incident_operator.cli.wait import duration
+
+    return duration(text)
+
+
+def _cmd_version(cluster: Cluster, args: argparse.Namespace) -> int:
+    from incident_operator.cli.version import cmd_version
+
+    return cmd_version(cluster, args)
+
+
+def _version_offline(args: argparse.Namespace) -> int | None:
+    """``version --client`` needs no cluster; None: connect and ask it too."""
+    if not args.client:
+        return None
+    from incident_operator.cli.version import print_version
+
+    return print_version(args, server=None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["__complete"]:
+        # Cobra's protocol, which kubectl_complete-incident also answers (completion.py).
+        from incident_operator.cli.completion import answer
+
+        return answer(words[1:])
+    args = parser_for(words).parse_args(words)
     cluster: Cluster | None = None
     try:
-        cluster = Cluster.connect(
-            args.kubeconfig, args.context, args.namespace, args.request_timeout
-        )
-        code: int = args.handler(cluster, args)
+        offline = getattr(args, "offline", None)
+        code: int | None = offline(args) if offline else None
+        if code is None:
+            from incident_operator.cli.cluster import Cluster
+
+            cluster = Cluster.connect(
+                args.kubeconfig,
+                args.context,
+                args.namespace,
+                args.request_timeout,
+                impersonate=args.as_user,
+                groups=args.as_group,
+            )
+            code = args.handler(cluster, args)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`| head`): nothing more to say, and no one to say it to.
@@ -463,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as error:
         if args.debug:
             traceback.print_exc()
+        from incident_operator.cli.failures import describe
+
         print(f"error: {describe(error, cluster.source if cluster else None)}", file=sys.stderr)
         return 130 if isinstance(error, KeyboardInterrupt) else 1
     return code

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.signals_render import signals_section
 from incident_operator.domain.durations import format_duration
@@ -36,17 +35,6 @@ def _parse(moment: str | None) -> datetime | None:
     return datetime.fromisoformat(moment) if moment else None
 
 
-def age(moment: str | None, now: datetime) -> str:
-    parsed = _parse(moment)
-    if parsed is None:
-        return "-"
-    seconds = int((now - parsed).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
-
-
 def clock(label: str, due: str | None, now: datetime) -> str:
     parsed = _parse(due)
     if parsed is None:
@@ -58,29 +46,6 @@ def clock(label: str, due: str | None, now: datetime) -> str:
         late = -delta
         when = f"OVERDUE by {format_duration(late.__class__(seconds=int(late.total_seconds())))}"
     return f"{label:<16} {parsed.strftime('%Y-%m-%d %H:%M:%S')}Z  ({when})"
-
-
-def incident_rows(items: list[dict[str, Any]], now: datetime, namespaces: bool) -> str:
-    header = ["ID", "NAME", "SEVERITY", "PHASE", "STATE", "COMMANDER", "AGE", "TITLE"]
-    if namespaces:
-        header.insert(0, "NAMESPACE")
-    rows = []
-    for item in sorted(items, key=lambda i: (i["metadata"]["namespace"], i["metadata"]["name"])):
-        spec, status = item.get("spec") or {}, item.get("status") or {}
-        row = [
-            status.get("id", "-"),
-            item["metadata"]["name"],
-            spec.get("severity", "?"),
-            status.get("phase", "-"),
-            spec.get("state", "-"),
-            (spec.get("roles") or {}).get("commander", "-"),
-            age(item["metadata"].get("creationTimestamp"), now),
-            spec.get("title", ""),
-        ]
-        if namespaces:
-            row.insert(0, item["metadata"]["namespace"])
-        rows.append(row)
-    return table(header, rows)
 
 
 def timeline(status: dict[str, Any], last: int | None = None) -> str:
@@ -227,16 +192,17 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
     return "\n".join(lines)
 
 
-_POSTMORTEM_WORDS = {word.value: word.spelled for word in PostMortemStatusWord}
-
-
 def postmortem_section(post_mortem: dict[str, Any]) -> list[str]:
     """What people recorded of the post-mortem, its status as the runbook spells it."""
     if not post_mortem:
         return []
+    # Here, not at the top: `label` is imported by every command, the models are heavy.
+    from incident_operator.api.incident import PostMortemStatusWord
+
+    spelled = {word.value: word.spelled for word in PostMortemStatusWord}
     word = post_mortem.get("status", "Draft")
     parts = [
-        f"Post-mortem:     {_POSTMORTEM_WORDS.get(word, word)}",
+        f"Post-mortem:     {spelled.get(word, word)}",
         f"owner {post_mortem.get('owner') or '(none: needed to close)'}",
     ]
     if post_mortem.get("scheduledAt"):
