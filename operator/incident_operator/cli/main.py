@@ -16,7 +16,6 @@ from the cluster is escaped first (``escape``): it may hold terminal control cha
 import argparse
 import os
 import re
-import secrets
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,8 +23,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from incident_operator.api import API_VERSION
-from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
+from incident_operator.adapters import incident_actions as actions
 from incident_operator.api.escalation_policy import EscalationPolicy
 from incident_operator.api.incident import PostMortemStatusWord
 from incident_operator.cli import render
@@ -46,14 +44,10 @@ from incident_operator.domain.checklists import RESPONDER_ITEMS
 from incident_operator.domain.links import RelatedLinks
 from incident_operator.reconcile.related_links import policy_links
 
-ROLES = {
-    "commander": "commander",
-    "tech-lead": "techLead",
-    "comms-lead": "commsLead",
-    "scribe": "scribe",
-}
-STATES = ["Investigating", "Identified", "Mitigating", "Monitoring", "Resolved"]
-SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
+# The words and writes are the Slack actions' too (adapters/incident_actions.py).
+ROLES = actions.ROLES
+STATES = actions.STATES
+SEVERITIES = actions.SEVERITIES
 POSTMORTEM_KEY = "postmortem.md"
 _STATUS_SPELLED = {word.value: word.spelled for word in PostMortemStatusWord}
 
@@ -61,12 +55,10 @@ Command = Callable[[Cluster, argparse.Namespace], int]
 
 
 def _as_me(cluster: Cluster, extra: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"metadata": {"annotations": {CHANGED_BY: cluster.whoami(), **(extra or {})}}}
+    return actions.as_caller(cluster.whoami(), extra)
 
 
-def _slug(title: str) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
-    return f"{words or 'incident'}-{secrets.token_hex(2)}"
+_slug = actions.incident_name
 
 
 def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -86,13 +78,7 @@ def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
             spec["affected"].append({"kind": kind, "name": name})
     if args.commander:
         spec["roles"] = {"commander": me if args.commander == "me" else args.commander}
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": "Incident",
-        "metadata": {"name": args.name or _slug(args.title), "annotations": {CHANGED_BY: me}},
-        "spec": spec,
-    }
-    created = cluster.create(body)
+    created = actions.declare(cluster, args.name or _slug(args.title), spec, me)
     name = created["metadata"]["name"]
     incident_id = cluster.wait_for_id(name, timeout=args.wait)
     if incident_id is None:
@@ -141,11 +127,10 @@ def cmd_timeline(cluster: Cluster, args: argparse.Namespace) -> int:
 def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
     me = cluster.whoami()
-    already = incident["metadata"].get("annotations", {}).get(ACKNOWLEDGED_BY)
+    already = actions.acknowledge(cluster, incident, me)
     if already:
         print(f"already acknowledged by {escape(already)}")
         return 0
-    cluster.patch(incident, _as_me(cluster, {ACKNOWLEDGED_BY: me}))
     print(f"{_label(incident)} acknowledged by {escape(me)}")
     return 0
 
@@ -153,7 +138,7 @@ def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
 def _set_spec(cluster: Cluster, reference: str, spec: dict[str, Any], done: str) -> int:
     """Sets spec fields outright, as the caller, and says what was done."""
     incident = cluster.find(reference)
-    cluster.patch(incident, {**_as_me(cluster), "spec": spec})
+    actions.set_spec(cluster, incident, cluster.whoami(), spec)
     print(f"{_label(incident)}: {escape(done)}")
     return 0
 
@@ -167,15 +152,7 @@ def cmd_assign(cluster: Cluster, args: argparse.Namespace) -> int:
 
 def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
-    update = {"message": args.message, "author": cluster.whoami(), "time": utcnow().isoformat()}
-    as_me = _as_me(cluster)
-
-    def append(current: dict[str, Any]) -> dict[str, Any]:
-        updates = [*((current.get("spec") or {}).get("updates") or []), update]
-        return {**as_me, "spec": {"updates": updates}}
-
-    patched = cluster.patch_from(incident, append)
-    count = len(patched["spec"]["updates"])
+    count = actions.post_update(cluster, incident, cluster.whoami(), args.message, utcnow())
     print(f"{_label(incident)}: update posted ({count} in all)")
     return 0
 
