@@ -11,6 +11,7 @@ argument, or is typed in the incident's own channel, which implies it.
 """
 
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from urllib.parse import parse_qsl
 
 from incident_operator.api.contacts import Contact
 from incident_operator.api.incident import Incident
-from incident_operator.domain.ids import parse_incident_id
 from incident_operator.domain.phases import Phase
 from incident_operator.reconcile.alerts import PayloadError
 
@@ -75,6 +75,16 @@ class Request:
     response_url: str | None = None
 
 
+# An incident as people type it in Slack: INC-42, inc-0042, INC42.
+_REFERENCE = re.compile(r"INC-?([0-9]{1,9})", re.IGNORECASE)
+
+
+def reference_number(text: str) -> int | None:
+    """The number of an incident reference (``INC-42``); None when ``text`` is none."""
+    match = _REFERENCE.fullmatch(text)
+    return int(match.group(1)) if match else None
+
+
 def usage() -> str:
     return "Usage: /incident " + "\n/incident ".join(USAGE.values())
 
@@ -102,7 +112,7 @@ def command_action(text: str) -> Action:
             raise CommandError(f"Usage: /incident {USAGE['declare']}")
         return Action(verb, (rest[0].upper(), " ".join(rest[1:])))
     reference = None
-    if rest and parse_incident_id(rest[0]) is not None:
+    if rest and reference_number(rest[0]) is not None:
         reference, rest = rest[0], rest[1:]
     wanted = {"ack": 0, "state": 1, "severity": 1, "assign": 2}
     if verb in wanted and len(rest) != wanted[verb]:

@@ -45,6 +45,7 @@ from incident_operator.reconcile.slack_commands import (
     member_mention,
     parse_command,
     parse_interaction,
+    reference_number,
     unmapped,
 )
 from incident_operator.runtime.detection_state import IncidentIndex
@@ -188,7 +189,7 @@ class SlackActions:
                 raise ActionRefused(f"incident {'/'.join(action.key)} no longer exists")
             return found
         if action.reference is not None:
-            number = parse_incident_id(action.reference)
+            number = reference_number(action.reference)
             named = [
                 i
                 for i in self._incidents.all()
