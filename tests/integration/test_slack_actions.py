@@ -127,7 +127,10 @@ def chat(
         ),
     )
     # The chart's RBAC for this release, impersonation of Dana, Erin and the approvers.
+    # The shared incident-responder role stays the session's (admission_policies applies it).
     rendered = render(
+        "--set",
+        "rbac.responderRole=false",
         "--set",
         "slackApp.secretName=slack-app",
         "--set",
@@ -140,6 +143,7 @@ def chat(
     rbac = [m for m in rendered if m["kind"] in RBAC_KINDS]
     assert any(m["metadata"]["name"].endswith("-slack-impersonation") for m in rbac)
     cluster_scoped = [m for m in rbac if m["kind"].startswith("Cluster")]
+    assert all(m["metadata"]["name"].startswith(RELEASE) for m in cluster_scoped)
     kubectl(
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac})
     )
