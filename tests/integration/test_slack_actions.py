@@ -252,6 +252,18 @@ def test_slash_commands_post_an_update_and_change_the_state_as_the_mapped_user(
     incident = chat.incident()
     assert incident["spec"]["state"] == "Identified"
     assert incident["metadata"]["annotations"]["sre.agentos.io/changed-by"] == ERIN_USER
+    said = chat.press(ERIN, "incident-commander", _key(chat))
+    assert said == f"{incident_id}: commander is {ERIN_USER}"
+    assert chat.incident()["spec"]["roles"]["commander"] == ERIN_USER
+    # Declared from any channel, in the Slack app Secret's namespace, as Dana.
+    said = chat.command(DANA, "declare P3 Search is slow", channel="C0RANDOM1")
+    name = said.split()[0]
+    assert said == f"{name} declared as {DANA_USER}; the operator assigns its ID"
+    declared = chat.api.get_namespaced_custom_object(
+        "sre.agentos.io", "v1alpha1", chat.namespace, "incidents", name
+    )
+    assert declared["spec"]["title"] == "Search is slow"
+    assert declared["metadata"]["annotations"]["sre.agentos.io/changed-by"] == DANA_USER
     assert chat.command(ERIN, "ack", channel="C0RANDOM1").startswith(
         "This is not an incident's channel"
     )
