@@ -14,6 +14,9 @@ conversations.create (name_taken for an existing name), conversations.list (page
 ``limit``/``cursor``, archived ones included unless ``exclude_archived``),
 conversations.setTopic, conversations.invite, conversations.archive, auth.test.
 
+``response_url(key)`` is a URL like the one Slack puts in a button press or a slash
+command; what is posted to it is kept in ``responses[key]`` (acting from Slack).
+
 ``add_channel`` seeds a channel (say ``#incident-critical``, or an incident's channel
 left behind by an operator killed before recording it); ``refuse(method, error)`` makes
 a method answer ``ok: false`` with ``error`` until ``allow(method)``.
@@ -83,6 +86,7 @@ class FakeSlack:
         # Messages by (channel, ts); updates replace them in place.
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self._refused: dict[str, str] = {}
+        self.responses: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -121,6 +125,14 @@ class FakeSlack:
         with self._lock:
             self._refused.pop(method, None)
 
+    def response_url(self, key: str) -> str:
+        """Where an answer to the interaction ``key`` is posted (kept in ``responses``)."""
+        return f"http://{HOST}:{self.port}/response/{key}"
+
+    def responses_to(self, key: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.responses.get(key, []))
+
     # ------------------------------------------------------------------ queries
 
     def calls_of(self, method: str) -> list[SlackCall]:
@@ -144,6 +156,7 @@ class FakeSlack:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_post("/response/{key}", self._respond)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, HOST, self.port, reuse_address=True).start()
@@ -165,6 +178,12 @@ class FakeSlack:
             else:
                 answer = self._answer(method, arguments)
         return web.json_response(answer)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        answer = await request.json()
+        with self._lock:
+            self.responses.setdefault(request.match_info["key"], []).append(answer)
+        return web.json_response({"ok": True})
 
     def _new_channel(self, name: str, archived: bool = False) -> FakeChannel:
         channel = FakeChannel(f"C{next(self._ids):07d}", name, archived=archived)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 from typing import Any
 
 
@@ -77,3 +78,53 @@ def pin_added_event(channel: str, pinned_by: str, message: dict[str, Any]) -> di
         },
         "event_ts": f"{time.time():.6f}",
     }
+
+
+def form(fields: dict[str, str]) -> bytes:
+    """A form-encoded body, as Slack posts interactions and slash commands."""
+    return urllib.parse.urlencode(fields).encode()
+
+
+def button_press(user: str, channel: str, action_id: str, value: str, response_url: str) -> bytes:
+    """A block_actions interaction: ``user`` pressed the button ``action_id`` (with
+    ``value``) on a message in ``channel``; the form body with its ``payload`` field."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0001", "domain": "example"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "token": "legacy",
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel, "name": "incident"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "incident-actions",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return form({"payload": json.dumps(payload)})
+
+
+def slash_command(user: str, channel: str, text: str, response_url: str) -> bytes:
+    """``/incident {text}`` typed by ``user`` in ``channel``: the form body Slack posts."""
+    return form(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "channel_id": channel,
+            "channel_name": "incident",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/incident",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )

@@ -46,6 +46,11 @@ def test_not_references(text: str) -> None:
     assert parse_incident_reference(text) is None
 
 
+def test_a_bare_number_is_a_reference_only_where_asked() -> None:
+    assert parse_incident_reference("42", bare_number=False) is None
+    assert parse_incident_reference("INC42", bare_number=False) == 42
+
+
 def test_ids_start_at_one() -> None:
     with pytest.raises(ValueError, match="start at 1"):
         format_incident_id(0)

@@ -14,7 +14,9 @@ The same server (port, Service, leader label) takes the other intakes (docs/inta
 PagerDuty's v3 webhooks, signed with the subscription's secret instead (read and cached
 the same way; a delivery whose signature matches none is 401 and nothing is written),
 and ``/slack/events``, Slack's Events API, signed with the Slack app's signing secret
-(adapters/slack_signature.py: a bad signature or an old timestamp is 401, nothing written).
+(adapters/slack_signature.py: a bad signature or an old timestamp is 401, nothing written);
+``/slack/interactions`` (the card's buttons) and ``/slack/commands`` (``/incident``) are
+signed and checked the same way (docs/chat-ops.md#acting-from-slack).
 """
 
 import asyncio
@@ -36,6 +38,8 @@ PATH = "/alerts"
 WEBHOOK_PATH = "/webhook"
 PAGERDUTY_PATH = "/pagerduty"
 SLACK_EVENTS_PATH = "/slack/events"
+SLACK_INTERACTIONS_PATH = "/slack/interactions"
+SLACK_COMMANDS_PATH = "/slack/commands"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Intake = Callable[[bytes], Awaitable[tuple[int, dict[str, Any]]]]
@@ -140,6 +144,8 @@ class AlertmanagerReceiver:
         webhook: Intake | None = None,
         pagerduty: SignedIntake | None = None,
         slack_events: SlackSignedIntake | None = None,
+        slack_interactions: SlackSignedIntake | None = None,
+        slack_commands: SlackSignedIntake | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -148,6 +154,8 @@ class AlertmanagerReceiver:
         self._webhook = webhook
         self._pagerduty = pagerduty
         self._slack_events = slack_events
+        self._slack_interactions = slack_interactions
+        self._slack_commands = slack_commands
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -179,7 +187,19 @@ class AlertmanagerReceiver:
 
     async def _handle_slack_events(self, request: web.Request) -> web.Response:
         assert self._slack_events is not None
-        signed = self._slack_events
+        return await self._slack_signed(request, self._slack_events)
+
+    async def _handle_slack_interactions(self, request: web.Request) -> web.Response:
+        assert self._slack_interactions is not None
+        return await self._slack_signed(request, self._slack_interactions)
+
+    async def _handle_slack_commands(self, request: web.Request) -> web.Response:
+        assert self._slack_commands is not None
+        return await self._slack_signed(request, self._slack_commands)
+
+    async def _slack_signed(self, request: web.Request, signed: SlackSignedIntake) -> web.Response:
+        """Slack's requests (events, button presses, slash commands): a bad signature or
+        an old timestamp is 401 and the intake never sees the body."""
         body = await _read(request)
         if isinstance(body, web.Response):
             return body
@@ -227,6 +247,10 @@ class AlertmanagerReceiver:
             app.router.add_post(PAGERDUTY_PATH, self._handle_pagerduty)
         if self._slack_events is not None:
             app.router.add_post(SLACK_EVENTS_PATH, self._handle_slack_events)
+        if self._slack_interactions is not None:
+            app.router.add_post(SLACK_INTERACTIONS_PATH, self._handle_slack_interactions)
+        if self._slack_commands is not None:
+            app.router.add_post(SLACK_COMMANDS_PATH, self._handle_slack_commands)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

@@ -37,3 +37,7 @@ MERGE_BY: Final = "sre.agentos.io/merge-by"
 # incident for, and who asked. Removed once done or refused.
 SPLIT: Final = "sre.agentos.io/split"
 SPLIT_BY: Final = "sre.agentos.io/split-by"
+# A rollback approval (`kubectl incident approve-rollback`, the card's Approve rollback):
+# who approves, and the status.rollback.proposal they were shown.
+APPROVE_ROLLBACK: Final = "sre.agentos.io/approve-rollback"
+APPROVE_ROLLBACK_PROPOSAL: Final = "sre.agentos.io/approve-rollback-proposal"

@@ -94,7 +94,17 @@ class Contact(ApiModel):
         description="Shown in messages and status, e.g. 'Dana Smith' or 'SRE primary rotation'."
     )
     user: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
-        default=None, description="Their Kubernetes user name (who may acknowledge)."
+        default=None,
+        description="Their Kubernetes user name (who may acknowledge); with slack.mention, "
+        "who a Slack member acts as from Slack.",
+    )
+    groups: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The Kubernetes groups they act with (e.g. the rollback approver group). "
+        "Actions taken from Slack (docs/chat-ops.md#acting-from-slack) are made by the "
+        "operator impersonating user with these groups, which the chart must allow "
+        "(slackApp.impersonate.users and .groups).",
     )
     pager_duty_user: (
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")] | None

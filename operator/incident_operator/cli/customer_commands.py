@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from incident_operator.api.annotations import CHANGED_BY
+from incident_operator.adapters import incident_actions as actions
 from incident_operator.cli.cluster import Cluster, PluginError, utcnow
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.render import label as _label
@@ -105,17 +105,7 @@ def cmd_publish(cluster: Cluster, args: argparse.Namespace) -> int:
         print(escape_block(message["text"]), end="" if message["text"].endswith("\n") else "\n")
         return 0
     me = cluster.whoami()
-    entry = {**message, "author": me, "time": utcnow().isoformat()}
-
-    def append(current: dict[str, Any]) -> dict[str, Any]:
-        published = (current.get("spec") or {}).get("customerMessages") or []
-        return {
-            "metadata": {"annotations": {CHANGED_BY: me}},
-            "spec": {"customerMessages": [*published, entry]},
-        }
-
-    patched = cluster.patch_from(incident, append)
-    count = len(patched["spec"]["customerMessages"])
+    count = actions.publish(cluster, incident, me, message, utcnow())
     print(
         f"{_label(incident)}: {escape(message['kind'])} customer message published as "
         f"{escape(me)} ({count} in all); the operator sends it to the customer channels"

@@ -13,7 +13,6 @@ The line is escaped (``escape``): it may quote a name or a message from the clus
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 from collections.abc import Iterator
@@ -23,19 +22,15 @@ import urllib3.exceptions as http
 import yaml
 from kubernetes import client, config
 
-from incident_operator.cli.common import PluginError as PluginError  # re-exported
+from incident_operator.adapters.incident_actions import api_message
+from incident_operator.cli.common import PluginError
 from incident_operator.cli.escape import escape
 from incident_operator.cli.kubeconfig import Kubeconfig, KubeconfigError
 
 E = TypeVar("E", bound=BaseException)
 
 
-def api_message(error: client.ApiException) -> str:
-    """The API server's own message for an error answer, or its status line."""
-    try:
-        return str(json.loads(error.body or "")["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{error.status} {error.reason}"
+__all__ = ["PluginError", "api_message", "describe", "one_line"]
 
 
 def describe(error: BaseException, source: Kubeconfig | None = None) -> str:

@@ -27,31 +27,25 @@ import argparse
 import importlib
 import os
 import re
-import secrets
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from incident_operator.api import API_VERSION
-from incident_operator.api.annotations import ACKNOWLEDGED_BY, CHANGED_BY
 from incident_operator.cli.common import DEFAULT_TIMEOUT, PluginError, utcnow
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.output import add_output_options
 from incident_operator.domain.checklists import RESPONDER_ITEMS
 
+# The words are the Slack actions' too, and so are the writes (adapters/incident_actions.py,
+# imported by the commands that write: it brings the Kubernetes client).
+from incident_operator.domain.responder_words import ROLES, SEVERITIES, STATES
+
 if TYPE_CHECKING:
     from incident_operator.cli.cluster import Cluster
     from incident_operator.domain.links import RelatedLinks
 
-ROLES = {
-    "commander": "commander",
-    "tech-lead": "techLead",
-    "comms-lead": "commsLead",
-    "scribe": "scribe",
-}
-STATES = ["Investigating", "Identified", "Mitigating", "Monitoring", "Resolved"]
-SEVERITIES = ["P0", "P1", "P2", "P3", "P4"]
 POSTMORTEM_KEY = "postmortem.md"
 
 Command = Callable[["Cluster", argparse.Namespace], int]
@@ -77,13 +71,13 @@ def _status_spelled(word: str) -> str:
     return PostMortemStatusWord(word).spelled
 
 
+def _actions() -> ModuleType:
+    """adapters/incident_actions.py, imported by the commands that write."""
+    return importlib.import_module("incident_operator.adapters.incident_actions")
+
+
 def _as_me(cluster: Cluster, extra: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"metadata": {"annotations": {CHANGED_BY: cluster.whoami(), **(extra or {})}}}
-
-
-def _slug(title: str) -> str:
-    words = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
-    return f"{words or 'incident'}-{secrets.token_hex(2)}"
+    return cast(dict[str, Any], _actions().as_caller(cluster.whoami(), extra))
 
 
 def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -103,13 +97,9 @@ def cmd_declare(cluster: Cluster, args: argparse.Namespace) -> int:
             spec["affected"].append({"kind": kind, "name": name})
     if args.commander:
         spec["roles"] = {"commander": me if args.commander == "me" else args.commander}
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": "Incident",
-        "metadata": {"name": args.name or _slug(args.title), "annotations": {CHANGED_BY: me}},
-        "spec": spec,
-    }
-    created = cluster.create(body)
+    created = _actions().declare(
+        cluster, args.name or _actions().incident_name(args.title), spec, me
+    )
     name = created["metadata"]["name"]
     incident_id = cluster.wait_for_id(name, timeout=args.wait)
     if incident_id is None:
@@ -180,11 +170,10 @@ def cmd_timeline(cluster: Cluster, args: argparse.Namespace) -> int:
 def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
     me = cluster.whoami()
-    already = incident["metadata"].get("annotations", {}).get(ACKNOWLEDGED_BY)
+    already = _actions().acknowledge(cluster, incident, me)
     if already:
         print(f"already acknowledged by {escape(already)}")
         return 0
-    cluster.patch(incident, _as_me(cluster, {ACKNOWLEDGED_BY: me}))
     print(f"{_label(incident)} acknowledged by {escape(me)}")
     return 0
 
@@ -192,7 +181,7 @@ def cmd_ack(cluster: Cluster, args: argparse.Namespace) -> int:
 def _set_spec(cluster: Cluster, reference: str, spec: dict[str, Any], done: str) -> int:
     """Sets spec fields outright, as the caller, and says what was done."""
     incident = cluster.find(reference)
-    cluster.patch(incident, {**_as_me(cluster), "spec": spec})
+    _actions().set_spec(cluster, incident, cluster.whoami(), spec)
     print(f"{_label(incident)}: {escape(done)}")
     return 0
 
@@ -206,15 +195,7 @@ def cmd_assign(cluster: Cluster, args: argparse.Namespace) -> int:
 
 def cmd_update(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
-    update = {"message": args.message, "author": cluster.whoami(), "time": utcnow().isoformat()}
-    as_me = _as_me(cluster)
-
-    def append(current: dict[str, Any]) -> dict[str, Any]:
-        updates = [*((current.get("spec") or {}).get("updates") or []), update]
-        return {**as_me, "spec": {"updates": updates}}
-
-    patched = cluster.patch_from(incident, append)
-    count = len(patched["spec"]["updates"])
+    count = _actions().post_update(cluster, incident, cluster.whoami(), args.message, utcnow())
     print(f"{_label(incident)}: update posted ({count} in all)")
     return 0
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from incident_operator.adapters import incident_actions as actions
 from incident_operator.api.annotations import (
     APPROVE_REMEDIATION,
     APPROVE_REMEDIATION_REQUEST,
@@ -143,29 +144,8 @@ def cmd_remediate(cluster: Cluster, args: argparse.Namespace) -> int:
     return 1 if record.get("phase") in ("Refused", "Failed", "Withdrawn") else 0
 
 
-def _proposed(incident: dict[str, Any], record_id: str) -> dict[str, Any]:
-    label = _label(incident)
-    record = next((r for r in _records(incident) if r.get("id") == record_id), None)
-    if record is None:
-        ids = ", ".join(str(r.get("id")) for r in _records(incident)) or "none"
-        raise PluginError(f"{label} has no remediation {escape(record_id)} (it has: {ids})")
-    pending = _annotations(incident).get(APPROVE_REMEDIATION)
-    if pending:
-        raise PluginError(
-            f"{label}: an approval by {escape(pending)} is being recorded; look again with "
-            f"`kubectl incident show {label}`"
-        )
-    if record.get("approvedBy"):
-        raise PluginError(
-            f"{label}: {escape(record_id)} was already approved by "
-            f"{escape(record['approvedBy'])} (it is {record.get('phase')})"
-        )
-    if record.get("phase") != "Proposed" or not record.get("proposal"):
-        raise PluginError(
-            f"{label}: {escape(record_id)} is {record.get('phase')}, not awaiting approval"
-            + (f": {escape(record['message'])}" if record.get("message") else "")
-        )
-    return record
+# The guards and refusals are the Slack button's too (adapters/incident_actions.py).
+_proposed = actions.remediation_proposed
 
 
 def cmd_approve(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -181,23 +161,7 @@ def cmd_approve(cluster: Cluster, args: argparse.Namespace) -> int:
     for line in diff_lines(shown.get("diff")):
         print(f"  {line}")
 
-    def approval(current: dict[str, Any]) -> dict[str, Any]:
-        now = _proposed(current, args.request)
-        if now.get("proposal") != proposal:
-            raise PluginError(
-                f"{_label(current)}: the proposal of {escape(args.request)} changed while you "
-                f"approved it (now {escape(str(now.get('proposal')))}: "
-                f"{escape(str(now.get('summary')))}); nothing was approved. Look again and "
-                "approve again"
-            )
-        annotations = {
-            APPROVE_REMEDIATION: me,
-            APPROVE_REMEDIATION_REQUEST: f"{args.request}:{proposal}",
-            CHANGED_BY: me,
-        }
-        return {"metadata": {"annotations": annotations}}
-
-    cluster.patch_from(incident, approval)
+    actions.approve_remediation(cluster, incident, me, args.request, proposal)
     print(f"{label}: approved {escape(args.request)} as {escape(me)}")
     return 0
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from incident_operator.adapters import incident_actions as actions
 from incident_operator.api.annotations import CHANGED_BY
 from incident_operator.cli.cluster import Cluster, PluginError
 from incident_operator.cli.escape import escape
@@ -139,11 +140,8 @@ def _decision(generation: int) -> Callable[[dict[str, Any]], str | None]:
 def cmd_resolve(cluster: Cluster, args: argparse.Namespace) -> int:
     incident = cluster.find(args.incident)
     me = cluster.whoami()
-    spec: dict[str, Any] = {"state": "Resolved"}
     override = getattr(args, "override", None)
-    if override:
-        spec["resolution"] = {"override": {"by": me, "reason": override}}
-    patched = cluster.patch(incident, {"metadata": {"annotations": {CHANGED_BY: me}}, "spec": spec})
+    patched = actions.resolve(cluster, incident, me, override)
     name = incident["metadata"]["name"]
     wait = getattr(args, "wait", DEFAULT_WAIT)
     phase = cluster.wait_for(name, _decision(patched["metadata"]["generation"]), wait)

@@ -16,62 +16,16 @@ other who approved first, with a non-zero exit.
 import argparse
 from typing import Any
 
-from incident_operator.api.annotations import CHANGED_BY
-from incident_operator.cli.cluster import Cluster, PluginError
+from incident_operator.adapters import incident_actions as actions
+from incident_operator.cli.cluster import Cluster
 from incident_operator.cli.escape import escape
 from incident_operator.cli.render import diff_lines
 from incident_operator.cli.render import label as _label
 from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL
 
-
-def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> PluginError:
-    label, name = _label(incident), escape(incident["metadata"]["name"])
-    if not rollback:
-        return PluginError(
-            f"{label} has no rollback proposal: the operator proposes one when an affected "
-            "workload had a new revision shortly before detection. Ask for one with "
-            f"`kubectl patch incident {name} --type=merge -p "
-            """'{"spec":{"rollback":{"target":{"kind":"Deployment","name":"NAME"}}}}'`"""
-        )
-    phase = rollback.get("phase")
-    detail = f": {rollback['message']}" if rollback.get("message") else ""
-    if phase == "Refused":
-        return PluginError(f"{label}: the rollback is refused ({rollback.get('reason')}){detail}")
-    if rollback.get("approvedBy"):
-        return PluginError(
-            f"{label}: the rollback was already approved by {escape(rollback['approvedBy'])} "
-            f"(it is {phase}){detail}"
-        )
-    return PluginError(f"{label}: the rollback is {phase}, not awaiting approval{detail}")
-
-
-def _proposal(incident: dict[str, Any]) -> dict[str, Any]:
-    rollback: dict[str, Any] = (incident.get("status") or {}).get("rollback") or {}
-    if rollback.get("phase") != "Proposed":
-        raise _no_proposal(incident, rollback)
-    pending = ((incident.get("metadata") or {}).get("annotations") or {}).get(APPROVE_ROLLBACK)
-    if pending:
-        # Written, not yet recorded by the operator: someone else won the race.
-        raise PluginError(
-            f"{_label(incident)}: the rollback was already approved by {escape(pending)} "
-            "(the operator is recording it)"
-        )
-    if not rollback.get("proposal"):
-        raise PluginError(
-            f"{_label(incident)}: the proposal has no identifier yet (an operator older "
-            "than this plugin, or one that has not re-planned it); try again in a few seconds"
-        )
-    return rollback
-
-
-def _what(rollback: dict[str, Any]) -> str:
-    target = rollback.get("target") or {}
-    current = rollback.get("currentRevision")
-    start = f"revision {current}" if current is not None else "its current template"
-    return (
-        f"{target.get('kind')}/{target.get('name')} from {start} to revision "
-        f"{rollback.get('targetRevision')}"
-    )
+# The guards and refusals are the Slack button's too (adapters/incident_actions.py).
+_proposal = actions.rollback_proposal
+_what = actions.rollback_what
 
 
 def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
@@ -83,22 +37,7 @@ def cmd_approve_rollback(cluster: Cluster, args: argparse.Namespace) -> int:
     print(f"{label}: approving proposal {escape(proposal)}: roll back {escape(_what(shown))}")
     for line in diff_lines(shown.get("diff")):
         print(f"  {line}")
-
-    def approval(current: dict[str, Any]) -> dict[str, Any]:
-        # Computed again from a fresh read after a conflict: the approval must still be
-        # for the proposal shown above, and nobody may have approved it in between.
-        now = _proposal(current)
-        if now.get("proposal") != proposal:
-            raise PluginError(
-                f"{_label(current)}: the proposal changed while you approved it (it is now "
-                f"{escape(str(now.get('proposal')))}: roll back {escape(_what(now))}); "
-                f"nothing was approved. Look at it again (kubectl incident show "
-                f"{_label(current)}) and approve again"
-            )
-        annotations = {APPROVE_ROLLBACK: me, APPROVE_ROLLBACK_PROPOSAL: proposal, CHANGED_BY: me}
-        return {"metadata": {"annotations": annotations}}
-
-    cluster.patch_from(incident, approval)
+    actions.approve_rollback(cluster, incident, me, proposal)
     print(f"{label}: approved rolling back {escape(_what(shown))} as {escape(me)}")
     return 0
 

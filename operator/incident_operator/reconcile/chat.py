@@ -26,6 +26,7 @@ from incident_operator.domain.phases import Phase
 from incident_operator.domain.reasons import ConditionType, Reason
 from incident_operator.reconcile.contacts import contact_roles
 from incident_operator.reconcile.escalation import planned_steps
+from incident_operator.reconcile.slack_commands import action_buttons
 
 # A Slack member ID (U0123ABCD, W0123ABCD): only these can be invited.
 _MEMBER_ID: Final = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -75,6 +76,10 @@ def incident_card(incident: Incident, bridge_url: str | None = None) -> Card:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*Bridge:* <{bridge_url}>"}}
         )
+    # Acting from Slack (reconcile/slack_commands.py): its buttons change with the incident.
+    buttons = action_buttons(incident)
+    if buttons is not None:
+        blocks.append(buttons)
     blocks.append(
         {
             "type": "context",

@@ -114,6 +114,7 @@ from incident_operator.runtime.intakes import PagerDutyIntake, WebhookIntake
 from incident_operator.runtime.maintenance import MAINTENANCE
 from incident_operator.runtime.policies import POLICIES, PolicyKey, PolicyRegistry
 from incident_operator.runtime.signal_router import SignalRouter
+from incident_operator.runtime.slack_actions import SlackActions
 
 logger = logging.getLogger(__name__)
 
@@ -630,16 +631,18 @@ async def _start_receiver(
             signatures_match,
             PagerDutyIntake(seeder, writer, INCIDENTS, declared_in, router),
         )
-    slack_events = None
+    slack_events = slack_interactions = slack_commands = None
     if settings.slack_app_secret is not None:
         namespace, name = settings.slack_app_secret
-        slack_events = SlackSignedIntake(
-            CachedToken(
-                secret_reader(namespace, name, SIGNING_SECRET_KEY),
-                what="the Slack signing secret",
-            ),
-            ChatLogIntake(writer, INCIDENTS),
+        signing_secret = CachedToken(
+            secret_reader(namespace, name, SIGNING_SECRET_KEY),
+            what="the Slack signing secret",
         )
+        slack_events = SlackSignedIntake(signing_secret, ChatLogIntake(writer, INCIDENTS))
+        # Acting from Slack: the card's buttons and /incident (runtime/slack_actions.py).
+        slack_actions = SlackActions(INCIDENTS, declare_in=namespace)
+        slack_interactions = SlackSignedIntake(signing_secret, slack_actions.interactions)
+        slack_commands = SlackSignedIntake(signing_secret, slack_actions.commands)
     receiver = AlertmanagerReceiver(
         settings.alertmanager_host,
         settings.alertmanager_port,
@@ -648,6 +651,8 @@ async def _start_receiver(
         webhook=webhook,
         pagerduty=pagerduty,
         slack_events=slack_events,
+        slack_interactions=slack_interactions,
+        slack_commands=slack_commands,
     )
     try:
         await receiver.start()

@@ -25,6 +25,7 @@ from incident_operator.cli.customer_commands import KINDS, cmd_publish
 from incident_operator.cli.failures import describe
 from incident_operator.cli.remediation_commands import cmd_approve
 from incident_operator.cli.rollback_commands import cmd_approve_rollback
+from incident_operator.domain.responder_words import STATES
 
 _ONE_AT_A_TIME = threading.Lock()
 # Seconds `state Resolved` waits for the operator's decision before it answers.
@@ -61,7 +62,7 @@ ACTIONS: dict[str, tuple[main.Command, Arguments]] = {
     "update": (main.cmd_update, lambda form: {"message": _field(form, "message")}),
     "state": (
         main.cmd_state,
-        lambda form: {"state": _field(form, "state", main.STATES), "wait": RESOLVE_WAIT},
+        lambda form: {"state": _field(form, "state", STATES), "wait": RESOLVE_WAIT},
     ),
     "publish": (
         cmd_publish,

@@ -11,9 +11,9 @@ from typing import Any
 
 from incident_operator.api.annotations import ACKNOWLEDGED_BY
 from incident_operator.cli.customer_commands import KINDS
-from incident_operator.cli.main import STATES
 from incident_operator.domain.durations import format_duration
 from incident_operator.domain.phases import Phase
+from incident_operator.domain.responder_words import STATES
 
 ROLE_NAMES = (
     ("commander", "Commander"),

@@ -1,0 +1,485 @@
+"""The writes people make to an Incident, one way for the plugin and for Slack.
+
+``kubectl incident`` (cli/) and the Slack buttons and slash command
+(runtime/slack_actions.py) make the same changes through this module: which merge patch
+each action is, the guards that keep it honest (a patch computed from the incident as it
+is, guarded by its resourceVersion and computed again after a conflict; an approval only
+for the proposal shown), and the refusals, as ``ActionRefused`` with the plugin's words.
+
+Every write is made as the caller: ``sre.agentos.io/changed-by`` is the user name the API
+server reports for the client (a SelfSubjectReview), so the admission policies
+(manifests/admission/) check it is really them. The plugin's client is the person's own
+kubeconfig; the Slack actions' client is the operator's, impersonating the person the
+policy maps the Slack member to (``impersonating``): RBAC, admission and the audit log
+see that person, and the operator's own rights add nothing.
+"""
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar, cast
+
+from kubernetes import client
+from urllib3 import HTTPHeaderDict
+
+from incident_operator.adapters.refusals import ActionRefused
+from incident_operator.api import API_VERSION, GROUP, VERSION
+from incident_operator.api.annotations import (
+    ACKNOWLEDGED_BY,
+    APPROVE_REMEDIATION,
+    APPROVE_REMEDIATION_REQUEST,
+    APPROVE_ROLLBACK,
+    APPROVE_ROLLBACK_PROPOSAL,
+    CHANGED_BY,
+)
+from incident_operator.domain.escape import escape
+from incident_operator.domain.ids import parse_incident_id, parse_incident_reference
+from incident_operator.domain.responder_words import ROLES
+
+PLURAL = "incidents"
+IMPERSONATE_USER = "Impersonate-User"
+IMPERSONATE_GROUP = "Impersonate-Group"
+_ATTEMPTS = 5
+T = TypeVar("T")
+Build = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class _Conflict(Exception):
+    """The object changed since it was read."""
+
+
+def api_message(error: client.ApiException) -> str:
+    """The API server's own message for an error answer, or its status line."""
+    try:
+        return str(json.loads(error.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
+
+
+def label(incident: dict[str, Any]) -> str:
+    """The incident's ID, or its name while it has none; escaped."""
+    return escape((incident.get("status") or {}).get("id") or incident["metadata"]["name"])
+
+
+class Incidents(Protocol):
+    """What the actions need of a client: the plugin's Cluster, or IncidentClient."""
+
+    def whoami(self) -> str: ...
+
+    def find(self, reference: str) -> dict[str, Any]: ...
+
+    def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_from(self, incident: dict[str, Any], build: Build) -> dict[str, Any]: ...
+
+
+class IncidentClient:
+    """Incidents of one namespace through ``api``, as whoever ``api`` authenticates as.
+
+    Subclasses are dataclasses giving ``api``, ``namespace`` and ``timeout`` (seconds per
+    request; None waits forever); ``field_manager`` names the writer in managedFields.
+    """
+
+    api: client.ApiClient
+    namespace: str
+    timeout: float | None
+    field_manager: ClassVar[str] = "kubectl-incident"
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def whoami(self) -> str:
+        """The caller's user name as the API server sees it (SelfSubjectReview)."""
+        return self.who()[0]
+
+    def who(self) -> tuple[str, list[str]]:
+        """The caller's user name and groups as the API server sees them."""
+        review: Any = client.AuthenticationV1Api(self.api).create_self_subject_review(
+            client.V1SelfSubjectReview(
+                api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
+            ),
+            _request_timeout=self.timeout,
+        )
+        info = review.status.user_info
+        return str(info.username), list(info.groups or [])
+
+    def list_incidents(self, all_namespaces: bool = False) -> list[dict[str, Any]]:
+        result: Any
+        if all_namespaces:
+            result = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, _request_timeout=self.timeout
+            )
+        else:
+            result = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, _request_timeout=self.timeout
+            )
+        return cast(list[dict[str, Any]], result["items"])
+
+    def find(self, reference: str) -> dict[str, Any]:
+        """An incident by its name or its INC id (INC-0042, inc-42 and 42 work too)."""
+        number = parse_incident_reference(reference)
+        if number is None:
+            try:
+                return cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        PLURAL,
+                        reference,
+                        _request_timeout=self.timeout,
+                    ),
+                )
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise ActionRefused(api_message(error)) from error
+                raise ActionRefused(
+                    f"no incident {reference!r} in namespace {self.namespace} "
+                    "(see `kubectl incident list`)"
+                ) from error
+        for item in self.list_incidents():
+            if parse_incident_id((item.get("status") or {}).get("id") or "") == number:
+                return item
+        raise ActionRefused(
+            f"no incident INC-{number:04d} in namespace {self.namespace} "
+            "(see `kubectl incident list`)"
+        )
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            created = self.custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                body,
+                field_manager=self.field_manager,
+                _request_timeout=self.timeout,
+            )
+        except client.ApiException as error:
+            raise ActionRefused(api_message(error)) from error
+        return cast(dict[str, Any], created)
+
+    def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of fields the caller sets outright (last writer wins, as kubectl)."""
+        return self._patch(incident["metadata"]["name"], body)
+
+    def patch_from(self, incident: dict[str, Any], build: Build) -> dict[str, Any]:
+        """A merge patch computed from the incident as it is now (appending to a list, say).
+
+        Guarded by the resourceVersion it was computed from; the operator writes status
+        often, so on a conflict it reads the incident again and recomputes, a few times.
+        """
+        name = incident["metadata"]["name"]
+        for _ in range(_ATTEMPTS):
+            body = build(incident)
+            guarded = {
+                **body,
+                "metadata": {
+                    **body.get("metadata", {}),
+                    "resourceVersion": incident["metadata"]["resourceVersion"],
+                },
+            }
+            try:
+                return self._patch(name, guarded)
+            except _Conflict:
+                incident = self.find(name)
+        raise ActionRefused(f"{name} kept changing while this was written; run the command again")
+
+    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            patched = self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                body,
+                field_manager=self.field_manager,
+                _request_timeout=self.timeout,
+            )
+        except client.ApiException as error:
+            if error.status == 409:
+                raise _Conflict from error
+            raise ActionRefused(api_message(error)) from error
+        return cast(dict[str, Any], patched)
+
+    def wait_for(
+        self, name: str, decided: Callable[[dict[str, Any]], T | None], timeout: float
+    ) -> T | None:
+        """What ``decided`` makes of the incident once it says something; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body: Any = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
+            )
+            found = decided(body)
+            if found is not None:
+                return found
+            time.sleep(0.2)
+        return None
+
+
+class ImpersonatingApiClient(client.ApiClient):
+    """An ApiClient sending ``Impersonate-User`` and one ``Impersonate-Group`` header per
+    group with every request (the client's default headers are a plain dict: one value a
+    name, and the API server reads each group from a header of its own)."""
+
+    def __init__(
+        self, configuration: client.Configuration, user: str, groups: Sequence[str]
+    ) -> None:
+        super().__init__(configuration)
+        self.user = user
+        self.groups = list(groups)
+
+    def call_api(  # type: ignore[no-untyped-def]
+        self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None
+    ):
+        headers = HTTPHeaderDict(header_params or {})
+        headers[IMPERSONATE_USER] = self.user
+        for group in self.groups:
+            headers.add(IMPERSONATE_GROUP, group)
+        return super().call_api(method, url, headers, body, post_params, _request_timeout)
+
+
+def impersonating(api: client.ApiClient, user: str, groups: Sequence[str]) -> client.ApiClient:
+    """A client with ``api``'s configuration (server, credentials) that acts as ``user``
+    in ``groups``: the API server checks that ``api``'s own identity may impersonate them
+    (RBAC verb impersonate on users and groups), then authorizes the request as them."""
+    return ImpersonatingApiClient(api.configuration, user, groups)
+
+
+# ------------------------------------------------------------------------ the actions
+
+
+def as_caller(me: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """The metadata part of a patch made by ``me``."""
+    return {"metadata": {"annotations": {CHANGED_BY: me, **(extra or {})}}}
+
+
+def acknowledge(incidents: Incidents, incident: dict[str, Any], me: str) -> str | None:
+    """Acknowledges as ``me``; who acknowledged it before, if anyone (nothing written)."""
+    already = incident["metadata"].get("annotations", {}).get(ACKNOWLEDGED_BY)
+    if already:
+        return str(already)
+    incidents.patch(incident, as_caller(me, {ACKNOWLEDGED_BY: me}))
+    return None
+
+
+def set_spec(
+    incidents: Incidents, incident: dict[str, Any], me: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """Sets spec fields outright, as ``me``."""
+    return incidents.patch(incident, {**as_caller(me), "spec": spec})
+
+
+def assign(incidents: Incidents, incident: dict[str, Any], me: str, role: str, user: str) -> str:
+    """Gives ``role`` (a ROLES word) to ``user`` ('me': the caller); who now has it."""
+    if role not in ROLES:
+        raise ActionRefused(f"no role {role!r}: use one of {', '.join(sorted(ROLES))}")
+    holder = me if user == "me" else user
+    set_spec(incidents, incident, me, {"roles": {ROLES[role]: holder}})
+    return holder
+
+
+def post_update(
+    incidents: Incidents, incident: dict[str, Any], me: str, message: str, now: datetime
+) -> int:
+    """Appends a status update by ``me`` to spec.updates; how many there are now."""
+    update = {"message": message, "author": me, "time": now.isoformat()}
+    as_me = as_caller(me)
+
+    def append(current: dict[str, Any]) -> dict[str, Any]:
+        updates = [*((current.get("spec") or {}).get("updates") or []), update]
+        return {**as_me, "spec": {"updates": updates}}
+
+    patched = incidents.patch_from(incident, append)
+    return len(patched["spec"]["updates"])
+
+
+def resolve(
+    incidents: Incidents, incident: dict[str, Any], me: str, override: str | None = None
+) -> dict[str, Any]:
+    """Sets the state Resolved (with the commander's override and its reason)."""
+    spec: dict[str, Any] = {"state": "Resolved"}
+    if override:
+        spec["resolution"] = {"override": {"by": me, "reason": override}}
+    return incidents.patch(incident, {**as_caller(me), "spec": spec})
+
+
+def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> ActionRefused:
+    shown, name = label(incident), escape(incident["metadata"]["name"])
+    if not rollback:
+        return ActionRefused(
+            f"{shown} has no rollback proposal: the operator proposes one when an affected "
+            "workload had a new revision shortly before detection. Ask for one with "
+            f"`kubectl patch incident {name} --type=merge -p "
+            """'{"spec":{"rollback":{"target":{"kind":"Deployment","name":"NAME"}}}}'`"""
+        )
+    phase = rollback.get("phase")
+    detail = f": {rollback['message']}" if rollback.get("message") else ""
+    if phase == "Refused":
+        return ActionRefused(f"{shown}: the rollback is refused ({rollback.get('reason')}){detail}")
+    if rollback.get("approvedBy"):
+        return ActionRefused(
+            f"{shown}: the rollback was already approved by {escape(rollback['approvedBy'])} "
+            f"(it is {phase}){detail}"
+        )
+    return ActionRefused(f"{shown}: the rollback is {phase}, not awaiting approval{detail}")
+
+
+def rollback_proposal(incident: dict[str, Any]) -> dict[str, Any]:
+    """status.rollback while it awaits approval; ActionRefused saying why it does not."""
+    rollback: dict[str, Any] = (incident.get("status") or {}).get("rollback") or {}
+    if rollback.get("phase") != "Proposed":
+        raise _no_proposal(incident, rollback)
+    pending = ((incident.get("metadata") or {}).get("annotations") or {}).get(APPROVE_ROLLBACK)
+    if pending:
+        # Written, not yet recorded by the operator: someone else won the race.
+        raise ActionRefused(
+            f"{label(incident)}: the rollback was already approved by {escape(pending)} "
+            "(the operator is recording it)"
+        )
+    if not rollback.get("proposal"):
+        raise ActionRefused(
+            f"{label(incident)}: the proposal has no identifier yet (an operator older "
+            "than this plugin, or one that has not re-planned it); try again in a few seconds"
+        )
+    return rollback
+
+
+def rollback_what(rollback: dict[str, Any]) -> str:
+    """``Deployment/web from revision 2 to revision 1``."""
+    target = rollback.get("target") or {}
+    current = rollback.get("currentRevision")
+    start = f"revision {current}" if current is not None else "its current template"
+    return (
+        f"{target.get('kind')}/{target.get('name')} from {start} to revision "
+        f"{rollback.get('targetRevision')}"
+    )
+
+
+def approve_rollback(
+    incidents: Incidents, incident: dict[str, Any], me: str, proposal: str
+) -> dict[str, Any]:
+    """Approves the rollback proposal ``proposal`` as ``me``, in one guarded patch that
+    is refused (nothing written) when the proposal is another by then or someone else
+    approved it first."""
+
+    def approval(current: dict[str, Any]) -> dict[str, Any]:
+        # Computed again from a fresh read after a conflict: the approval must still be
+        # for the proposal shown, and nobody may have approved it in between.
+        now = rollback_proposal(current)
+        if now.get("proposal") != proposal:
+            raise ActionRefused(
+                f"{label(current)}: the proposal changed while you approved it (it is now "
+                f"{escape(str(now.get('proposal')))}: roll back {escape(rollback_what(now))}); "
+                f"nothing was approved. Look at it again (kubectl incident show "
+                f"{label(current)}) and approve again"
+            )
+        annotations = {APPROVE_ROLLBACK: me, APPROVE_ROLLBACK_PROPOSAL: proposal, CHANGED_BY: me}
+        return {"metadata": {"annotations": annotations}}
+
+    return incidents.patch_from(incident, approval)
+
+
+class Creates(Protocol):
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def incident_name(title: str) -> str:
+    """A new incident's object name from its title: ``checkout-is-down-3f2a``."""
+    words = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return f"{words or 'incident'}-{secrets.token_hex(2)}"
+
+
+def declare(incidents: Creates, name: str, spec: dict[str, Any], me: str) -> dict[str, Any]:
+    """Creates the Incident ``name`` with ``spec``, declared by ``me``."""
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Incident",
+        "metadata": {"name": name, "annotations": {CHANGED_BY: me}},
+        "spec": spec,
+    }
+    return incidents.create(body)
+
+
+def publish(
+    incidents: Incidents,
+    incident: dict[str, Any],
+    me: str,
+    message: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Appends customer ``message`` (kind, text, subject) to spec.customerMessages,
+    authored by ``me``; how many there are now."""
+    entry = {**message, "author": me, "time": now.isoformat()}
+
+    def append(current: dict[str, Any]) -> dict[str, Any]:
+        published = (current.get("spec") or {}).get("customerMessages") or []
+        return {**as_caller(me), "spec": {"customerMessages": [*published, entry]}}
+
+    patched = incidents.patch_from(incident, append)
+    return len(patched["spec"]["customerMessages"])
+
+
+def _records(incident: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((incident.get("status") or {}).get("remediations") or [])
+
+
+def remediation_proposed(incident: dict[str, Any], record_id: str) -> dict[str, Any]:
+    """The remediation ``record_id`` while it awaits approval; ActionRefused saying why
+    it does not."""
+    shown = label(incident)
+    record = next((r for r in _records(incident) if r.get("id") == record_id), None)
+    if record is None:
+        ids = ", ".join(str(r.get("id")) for r in _records(incident)) or "none"
+        raise ActionRefused(f"{shown} has no remediation {escape(record_id)} (it has: {ids})")
+    annotations = (incident.get("metadata") or {}).get("annotations") or {}
+    pending = annotations.get(APPROVE_REMEDIATION)
+    if pending:
+        raise ActionRefused(
+            f"{shown}: an approval by {escape(pending)} is being recorded; look again with "
+            f"`kubectl incident show {shown}`"
+        )
+    if record.get("approvedBy"):
+        raise ActionRefused(
+            f"{shown}: {escape(record_id)} was already approved by "
+            f"{escape(record['approvedBy'])} (it is {record.get('phase')})"
+        )
+    if record.get("phase") != "Proposed" or not record.get("proposal"):
+        raise ActionRefused(
+            f"{shown}: {escape(record_id)} is {record.get('phase')}, not awaiting approval"
+            + (f": {escape(record['message'])}" if record.get("message") else "")
+        )
+    return record
+
+
+def approve_remediation(
+    incidents: Incidents, incident: dict[str, Any], me: str, record_id: str, proposal: str
+) -> dict[str, Any]:
+    """Approves remediation ``record_id``'s proposal ``proposal`` as ``me``, in one
+    guarded patch refused when the proposal changed or someone approved first."""
+
+    def approval(current: dict[str, Any]) -> dict[str, Any]:
+        now = remediation_proposed(current, record_id)
+        if now.get("proposal") != proposal:
+            raise ActionRefused(
+                f"{label(current)}: the proposal of {escape(record_id)} changed while you "
+                f"approved it (now {escape(str(now.get('proposal')))}: "
+                f"{escape(str(now.get('summary')))}); nothing was approved. Look again and "
+                "approve again"
+            )
+        annotations = {
+            APPROVE_REMEDIATION: me,
+            APPROVE_REMEDIATION_REQUEST: f"{record_id}:{proposal}",
+            CHANGED_BY: me,
+        }
+        return {"metadata": {"annotations": annotations}}
+
+    return incidents.patch_from(incident, approval)
