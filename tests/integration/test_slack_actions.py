@@ -93,6 +93,16 @@ class Chat:
         status, answer = self.post("/slack/commands", body)
         assert (status, answer["response_type"]) == (200, "ephemeral"), answer
         said: str = answer["text"]
+        if said == "Working on it…":
+            # Longer than Slack's 3 s: the outcome comes to the command's response_url.
+            later = wait_until(
+                lambda: self.slack.responses_to(key),
+                what=f"the answer to /incident {text}",
+                timeout=30,
+                detail=self.process.log_tail,
+            )
+            assert later[0]["response_type"] == "ephemeral"
+            said = later[0]["text"]
         return said
 
 
@@ -319,3 +329,23 @@ def test_unmapped_members_bad_signatures_old_timestamps_and_non_approvers_write_
         detail=chat.process.log_tail,
     )
     assert approver == DANA_USER
+
+
+def test_a_responder_resolves_from_chat_ticking_what_the_gate_holds(chat: Chat) -> None:
+    """The runbook's pre-resolution verification from Slack: Resolved is held naming the
+    open items, the responder ticks them with /incident check, and Resolve resolves."""
+    incident_id = chat.incident()["status"]["id"]
+    said = chat.command(ERIN, "state Resolved")
+    assert said.startswith(f"{incident_id}: Resolved is held, pre-resolution verification open: ")
+    assert f"/incident check {incident_id} ITEM..." in said, said
+    open_items = chat.incident()["status"]["resolution"]["openItems"]
+    assert open_items
+    assert f"verification open: {', '.join(open_items)}; tick them" in said, said
+    said = chat.command(ERIN, "check " + " ".join(open_items))
+    assert said == f"{incident_id}: ticked {', '.join(open_items)}"
+    checklist = chat.incident()["spec"]["checklist"]
+    assert all(checklist[item] is True for item in open_items)
+    answer = chat.press(ERIN, "incident-resolve", _key(chat))
+    assert answer.startswith(f"{incident_id}: resolved as {ERIN_USER}; phase "), answer
+    assert chat.incident()["status"]["phase"] in ("Resolved", "PostIncident")
+    assert chat.incident()["metadata"]["annotations"]["sre.agentos.io/changed-by"] == ERIN_USER

@@ -44,6 +44,16 @@ from incident_operator.reconcile.slack_commands import (
         ("publish", Action("publish")),
         ("publish INC-2 We are recovering", Action("publish", ("We are recovering",), "INC-2")),
         ("declare p0 Checkout is down", Action("declare", ("P0", "Checkout is down"))),
+        (
+            "check INC-5 manualverification customerImpactResolved",
+            Action("check", ("manualVerification", "customerImpactResolved"), "INC-5"),
+        ),
+        ("resolve", Action("resolve")),
+        (
+            "resolve INC-5 override  verified by hand",
+            Action("resolve", ("verified by hand",), "INC-5"),
+        ),
+        ("resolve override it is fine", Action("resolve", ("it is fine",))),
     ],
 )
 def test_commands_are_read_as_typed(text: str, expected: Action) -> None:
@@ -62,6 +72,10 @@ def test_commands_are_read_as_typed(text: str, expected: Action) -> None:
         ("assign boss me", "Usage: /incident assign"),
         ("declare P1", "Usage: /incident declare"),
         ("declare urgent Checkout", "Usage: /incident declare"),
+        ("check", "Usage: /incident check"),
+        ("check INC-5 coffee", "No checklist item coffee. Usage: /incident check"),
+        ("resolve now", "Usage: /incident resolve"),
+        ("resolve override", "Usage: /incident resolve"),
     ],
 )
 def test_a_command_that_cannot_be_read_is_answered_with_its_usage(text: str, usage: str) -> None:

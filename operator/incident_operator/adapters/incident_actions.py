@@ -312,6 +312,40 @@ def resolve(
     return incidents.patch(incident, {**as_caller(me), "spec": spec})
 
 
+# The phases a Resolved the operator accepted leads to.
+RESOLVED_PHASES = ("Resolved", "PostIncident", "Closed")
+
+
+def resolution_decision(
+    generation: int, how_to_tick: Callable[[str], str]
+) -> Callable[[dict[str, Any]], str | None]:
+    """Reads the operator's decision on a Resolved written at ``generation``: the phase it
+    led to, None while undecided; ActionRefused when it is held (``how_to_tick(label)``
+    says how to tick the open items, in the words of the plugin or of Slack)."""
+
+    def decided(body: dict[str, Any]) -> str | None:
+        status = body.get("status") or {}
+        if (status.get("observedGeneration") or 0) < generation:
+            return None
+        if status.get("phase") in RESOLVED_PHASES:
+            return str(status["phase"])
+        refused: dict[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "TransitionRefused"),
+            {},
+        )
+        if refused.get("status") != "True":
+            return None
+        if refused.get("reason") == "PreResolutionOpen":
+            open_items = (status.get("resolution") or {}).get("openItems") or []
+            raise ActionRefused(
+                f"{label(body)}: Resolved is held, pre-resolution verification open: "
+                f"{escape(', '.join(open_items))}; tick them {how_to_tick(label(body))}"
+            )
+        raise ActionRefused(f"{label(body)}: {escape(refused.get('message', 'refused'))}")
+
+    return decided
+
+
 def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> ActionRefused:
     shown, name = label(incident), escape(incident["metadata"]["name"])
     if not rollback:

@@ -23,7 +23,6 @@ from incident_operator.cli.escape import escape
 from incident_operator.cli.render import label as _label
 
 # Phases in which a Resolved state word has taken effect.
-_RESOLVED_PHASES = ("Resolved", "PostIncident", "Closed")
 # How long resolve waits for the operator's decision by default, in seconds.
 DEFAULT_WAIT = 15.0
 
@@ -110,31 +109,16 @@ def cmd_mitigate(cluster: Cluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def _how_to_tick(label: str) -> str:
+    return (
+        f"(kubectl incident check {label} ITEM...) or, as the commander, resolve with "
+        "--override REASON"
+    )
+
+
 def _decision(generation: int) -> Callable[[dict[str, Any]], str | None]:
-    """Reads the operator's decision on a Resolved: "resolved", or raises when it is held."""
-
-    def decided(body: dict[str, Any]) -> str | None:
-        status = body.get("status") or {}
-        if (status.get("observedGeneration") or 0) < generation:
-            return None
-        if status.get("phase") in _RESOLVED_PHASES:
-            return str(status["phase"])
-        refused: dict[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "TransitionRefused"),
-            {},
-        )
-        if refused.get("status") != "True":
-            return None
-        if refused.get("reason") == "PreResolutionOpen":
-            open_items = (status.get("resolution") or {}).get("openItems") or []
-            raise PluginError(
-                f"{_label(body)}: Resolved is held, pre-resolution verification open: "
-                f"{escape(', '.join(open_items))}; tick them (kubectl incident check "
-                f"{_label(body)} ITEM...) or, as the commander, resolve with --override REASON"
-            )
-        raise PluginError(f"{_label(body)}: {escape(refused.get('message', 'refused'))}")
-
-    return decided
+    """Reads the operator's decision on a Resolved: its phase, or raises when it is held."""
+    return actions.resolution_decision(generation, _how_to_tick)
 
 
 def cmd_resolve(cluster: Cluster, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from incident_operator.api.contacts import Contact
 from incident_operator.api.incident import Incident
+from incident_operator.domain.checklists import RESPONDER_ITEMS
 from incident_operator.domain.ids import parse_incident_reference
 from incident_operator.domain.phases import Phase
 from incident_operator.domain.responder_words import ROLES, SEVERITIES, STATES
@@ -33,6 +34,8 @@ USAGE: Final = {
     "severity": "severity [INC-42] P0|P1|P2|P3|P4",
     "assign": "assign [INC-42] commander|tech-lead|comms-lead|scribe me|@member|USER",
     "publish": "publish [INC-42] [MESSAGE] (the operator's draft when no message)",
+    "check": "check [INC-42] ITEM... (the pre-resolution items, e.g. manualVerification)",
+    "resolve": "resolve [INC-42] [override REASON] (the override: the commander's)",
 }
 # Button action_ids, by the verb each performs.
 BUTTONS: Final = {
@@ -130,7 +133,26 @@ def command_action(text: str) -> Action:
         rest = [rest[0].upper()]
     if verb == "assign" and rest[0].lower() not in ROLES:
         raise CommandError(f"Usage: /incident {USAGE[verb]}")
+    if verb == "check":
+        return Action(verb, _checklist_items(rest), reference)
+    if verb == "resolve":
+        if rest and (rest[0].lower() != "override" or len(rest) < 2):
+            raise CommandError(f"Usage: /incident {USAGE[verb]}")
+        # The override's reason, as typed.
+        return Action(verb, (_rest_of(text, 3 if reference else 2),) if rest else (), reference)
     return Action(verb, tuple(rest), reference)
+
+
+def _checklist_items(words: Sequence[str]) -> tuple[str, ...]:
+    """The checklist keys named (in any case); CommandError lists the keys there are."""
+    keys = {item.lower(): item for item in RESPONDER_ITEMS}
+    unknown = [word for word in words if word.lower() not in keys]
+    if not words or unknown:
+        said = f"No checklist item {', '.join(unknown)}. " if unknown else ""
+        raise CommandError(
+            f"{said}Usage: /incident {USAGE['check']}; the items: {', '.join(RESPONDER_ITEMS)}"
+        )
+    return tuple(keys[word.lower()] for word in words)
 
 
 def _rest_of(text: str, words: int) -> str:

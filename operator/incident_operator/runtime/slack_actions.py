@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 ANSWER_WITHIN: Final = 2.0
 # Seconds per API request made as the person, and for posting to a response_url.
 REQUEST_TIMEOUT: Final = 10.0
+# How long a Resolved waits for the operator's decision (the pre-resolution gate) before
+# answering that it is undecided, as `kubectl incident resolve` does.
+RESOLVE_WAIT: Final = 15.0
 FIELD_MANAGER: Final = "incident-operator-slack"
 IMPERSONATION_VALUES: Final = "slackApp.impersonate.users and slackApp.impersonate.groups"
 
@@ -273,12 +276,19 @@ def _done(
     if verb == "severity":
         actions.set_spec(incidents, incident, me, {"severity": action.arguments[0]})
         return f"{label}: severity {action.arguments[0]}"
-    if verb in ("resolve", "state") and (verb == "resolve" or action.arguments[0] == "Resolved"):
-        actions.resolve(incidents, incident, me)
-        return (
-            f"{label}: state Resolved set as {me}; the operator resolves it unless the "
-            "pre-resolution verification holds it (`kubectl incident show` says)"
+    if verb == "check":
+        actions.set_spec(
+            incidents, incident, me, {"checklist": dict.fromkeys(action.arguments, True)}
         )
+        return f"{label}: ticked {', '.join(action.arguments)}"
+    if verb in ("resolve", "state") and (verb == "resolve" or action.arguments[0] == "Resolved"):
+        override = action.arguments[0] if verb == "resolve" and action.arguments else None
+        patched = actions.resolve(incidents, incident, me, override)
+        decision = actions.resolution_decision(patched["metadata"]["generation"], _how_to_tick)
+        phase = incidents.wait_for(incident["metadata"]["name"], decision, RESOLVE_WAIT)
+        if phase is None:
+            return f"{label}: state Resolved set as {me}; the operator has not decided yet"
+        return f"{label}: resolved as {me}{' (override)' if override else ''}; phase {phase}"
     if verb == "state":
         actions.set_spec(incidents, incident, me, {"state": action.arguments[0]})
         return f"{label}: state {action.arguments[0]}"
@@ -295,6 +305,13 @@ def _done(
         count = actions.publish(incidents, incident, me, message, now)
         return f"{label}: {message['kind']} customer message published as {me} ({count} in all)"
     raise ActionRefused(f"unknown action {verb}")
+
+
+def _how_to_tick(label: str) -> str:
+    return (
+        f"(`/incident check {label} ITEM...`) or, as the commander, resolve with "
+        f"`/incident resolve {label} override REASON`"
+    )
 
 
 def _customer_message(incident: dict[str, Any], action: Action) -> dict[str, Any]:
