@@ -37,3 +37,8 @@ MERGE_BY: Final = "sre.agentos.io/merge-by"
 # incident for, and who asked. Removed once done or refused.
 SPLIT: Final = "sre.agentos.io/split"
 SPLIT_BY: Final = "sre.agentos.io/split-by"
+# A rollback approval (`kubectl incident approve-rollback`): who approves (the caller) and
+# which proposal they were shown (status.rollback.proposal), so an approval never applies
+# to a proposal that changed in the meantime.
+APPROVE_ROLLBACK: Final = "sre.agentos.io/approve-rollback"
+APPROVE_ROLLBACK_PROPOSAL: Final = "sre.agentos.io/approve-rollback-proposal"

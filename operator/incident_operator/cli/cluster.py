@@ -1,40 +1,96 @@
-"""The plugin's view of the cluster: the caller's context, namespace and identity."""
+"""The plugin's view of the cluster: the caller's context, namespace and identity.
+
+Requests go through the plugin's own small client (``adapters/kube_http.py``: the
+standard library, one kept-alive connection), built from the kubeconfig the plugin has
+read; a kubeconfig it does not handle (auth-provider, basic auth, ...) is handed to the
+Kubernetes client as before (``client_transport.py``). The Kubernetes client is imported
+only by commands that use its generated API classes (``Cluster.api``), so the common
+commands start in a fraction of the time.
+"""
+
+from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from kubernetes import client, config
-
+from incident_operator import __version__
+from incident_operator.adapters.kube_http import (
+    JSON,
+    MERGE_PATCH,
+    KubeApiError,
+    KubeHttp,
+    Unsupported,
+)
 from incident_operator.api import GROUP, VERSION
-from incident_operator.cli import impersonation
 from incident_operator.cli.common import DEFAULT_TIMEOUT, PluginError, utcnow
 from incident_operator.cli.failures import api_message
 from incident_operator.cli.kubeconfig import Kubeconfig, read_kubeconfig
 from incident_operator.domain.ids import parse_incident_id, parse_incident_reference
 
+if TYPE_CHECKING:
+    from kubernetes import client
+
 __all__ = ["DEFAULT_TIMEOUT", "Cluster", "PluginError", "api_message", "utcnow"]
 
 PLURAL = "incidents"
 FIELD_MANAGER = "kubectl-incident"
+USER_AGENT = f"kubectl-incident/{__version__}"
 
 
 class _Conflict(Exception):
     """The object changed since it was read."""
 
 
+class Transport(Protocol):
+    """``KubeHttp``, or ``ClientTransport`` (the Kubernetes client) when it cannot be."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> Any: ...
+
+    def stream(
+        self,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        *,
+        accept: str = JSON,
+        connect_timeout: float = 10.0,
+    ) -> Iterator[dict[str, Any]]: ...
+
+
 _ATTEMPTS = 5
+# Cluster.api's value until the Kubernetes client is first used (given None stays None).
+_ON_FIRST_USE: Any = object()
 T = TypeVar("T")
+
+
+def _incidents(namespace: str, name: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    return f"{path}/{name}" if name else path
 
 
 @dataclass
 class Cluster:
+    # The Kubernetes client, for commands that use its generated API classes; made on
+    # first use (a property, set below) unless given. Cluster's own methods do not use it.
     api: client.ApiClient
     namespace: str
     source: Kubeconfig  # the kubeconfig and context used, for error messages
     timeout: float | None = DEFAULT_TIMEOUT  # per request, in seconds; None waits forever
+    transport: Transport | None = None  # how the methods below send requests
+    impersonate: str | None = None  # kubectl's --as, for the client made on first use
+    groups: Sequence[str] = ()  # kubectl's --as-group
+    _whoami: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def connect(
@@ -45,9 +101,47 @@ class Cluster:
         timeout: float | None = DEFAULT_TIMEOUT,
         impersonate: str | None = None,
         groups: Sequence[str] = (),
-    ) -> "Cluster":
+    ) -> Cluster:
         """``impersonate`` and ``groups`` act as another user (kubectl's --as, --as-group)."""
         source = read_kubeconfig(kubeconfig, os.environ, context)
+        found = cls(
+            cast(Any, _ON_FIRST_USE),
+            namespace or source.namespace or "default",
+            source,
+            timeout or None,
+            impersonate=impersonate,
+            groups=tuple(groups),
+        )
+        try:
+            found.transport = found._own_transport()
+        except Unsupported:
+            from incident_operator.cli.client_transport import ClientTransport
+
+            found.transport = ClientTransport(found.api, found.timeout)
+        return found
+
+    def _own_transport(self) -> KubeHttp:
+        source = self.source
+        if source.user_entry is None or source.cluster_file is None or source.user_file is None:
+            raise Unsupported("the context names no user defined in the kubeconfig")
+        return KubeHttp.from_entries(
+            source.cluster_entry,
+            source.user_entry,
+            source.cluster_file.parent,
+            source.user_file.parent,
+            timeout=self.timeout,
+            impersonate_user=self.impersonate,
+            impersonate_groups=self.groups,
+            user_agent=USER_AGENT,
+        )
+
+    def _client(self) -> client.ApiClient:
+        """The Kubernetes client for the same kubeconfig, context and impersonation."""
+        from kubernetes import config
+
+        from incident_operator.cli import impersonation
+
+        source = self.source
         try:
             api = config.new_client_from_config(
                 config_file=os.pathsep.join(str(path) for path in source.paths),
@@ -56,59 +150,73 @@ class Cluster:
         # The client's loader is untyped and raises whatever a malformed entry leads to.
         except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as error:
             raise PluginError(f"kubeconfig {source.where}: {error}") from error
-        if impersonate or groups:
-            impersonation.impersonate(api, impersonate, groups)
-        return cls(api, namespace or source.namespace or "default", source, timeout or None)
+        if self.impersonate or self.groups:
+            impersonation.impersonate(api, self.impersonate, self.groups)
+        return cast("client.ApiClient", api)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> Any:
+        """One request to the API server, JSON in and out; KubeApiError for an error answer."""
+        return self._transport().request(
+            method, path, query, body, content_type=content_type, accept=accept
+        )
+
+    def stream(
+        self, path: str, query: Mapping[str, str] | None = None, *, accept: str = JSON
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch as they come (``{"type": ..., "object": ...}``)."""
+        return self._transport().stream(path, query, accept=accept)
+
+    def _transport(self) -> Transport:
+        if self.transport is None:
+            from incident_operator.cli.client_transport import ClientTransport
+
+            self.transport = ClientTransport(self.api, self.timeout)
+        return self.transport
 
     @property
     def custom(self) -> client.CustomObjectsApi:
+        from kubernetes import client
+
         return client.CustomObjectsApi(self.api)
 
     def whoami(self) -> str:
-        """The caller's user name as the API server sees it (SelfSubjectReview)."""
-        review: Any = client.AuthenticationV1Api(self.api).create_self_subject_review(
-            client.V1SelfSubjectReview(
-                api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
-            ),
-            _request_timeout=self.timeout,
-        )
-        return str(review.status.user_info.username)
+        """The caller's user name as the API server sees it (SelfSubjectReview; asked once)."""
+        if self._whoami is None:
+            review = self.request(
+                "POST",
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+            )
+            self._whoami = str(review["status"]["userInfo"]["username"])
+        return self._whoami
 
     def list_incidents(self, all_namespaces: bool = False) -> list[dict[str, Any]]:
-        result: Any
-        if all_namespaces:
-            result = self.custom.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, _request_timeout=self.timeout
-            )
-        else:
-            result = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, _request_timeout=self.timeout
-            )
-        return cast(list[dict[str, Any]], result["items"])
+        path = f"/apis/{GROUP}/{VERSION}/{PLURAL}" if all_namespaces else _incidents(self.namespace)
+        return cast(list[dict[str, Any]], self.request("GET", path)["items"])
 
     def find(self, reference: str) -> dict[str, Any]:
         """An incident by its name or its INC id (INC-0042, inc-42 and 42 work too)."""
         number = parse_incident_reference(reference)
         if number is None:
             try:
-                return cast(
-                    dict[str, Any],
-                    self.custom.get_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        self.namespace,
-                        PLURAL,
-                        reference,
-                        _request_timeout=self.timeout,
-                    ),
-                )
-            except client.ApiException as error:
+                found = self.request("GET", _incidents(self.namespace, reference))
+            except KubeApiError as error:
                 if error.status != 404:
                     raise PluginError(api_message(error)) from error
                 raise PluginError(
                     f"no incident {reference!r} in namespace {self.namespace} "
                     "(see `kubectl incident list`)"
                 ) from error
+            return cast(dict[str, Any], found)
         for item in self.list_incidents():
             if parse_incident_id((item.get("status") or {}).get("id") or "") == number:
                 return item
@@ -119,16 +227,10 @@ class Cluster:
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            created = self.custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                body,
-                field_manager=FIELD_MANAGER,
-                _request_timeout=self.timeout,
+            created = self.request(
+                "POST", _incidents(self.namespace), {"fieldManager": FIELD_MANAGER}, body
             )
-        except client.ApiException as error:
+        except KubeApiError as error:
             raise PluginError(api_message(error)) from error
         return cast(dict[str, Any], created)
 
@@ -162,33 +264,25 @@ class Cluster:
 
     def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            patched = self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
+            patched = self.request(
+                "PATCH",
+                _incidents(self.namespace, name),
+                {"fieldManager": FIELD_MANAGER},
                 body,
-                field_manager=FIELD_MANAGER,
-                _request_timeout=self.timeout,
+                content_type=MERGE_PATCH,
             )
-        except client.ApiException as error:
+        except KubeApiError as error:
             if error.status == 409:
                 raise _Conflict from error
             raise PluginError(api_message(error)) from error
         return cast(dict[str, Any], patched)
 
     def wait_for_id(self, name: str, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
-            )
+        def assigned(body: dict[str, Any]) -> str | None:
             incident_id = (body.get("status") or {}).get("id")
-            if incident_id:
-                return str(incident_id)
-            time.sleep(0.2)
-        return None
+            return str(incident_id) if incident_id else None
+
+        return self.wait_for(name, assigned, timeout)
 
     def wait_for(
         self, name: str, decided: Callable[[dict[str, Any]], T | None], timeout: float
@@ -196,10 +290,7 @@ class Cluster:
         """What ``decided`` makes of the incident once it says something; None on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            body: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
-            )
-            found = decided(body)
+            found = decided(self.request("GET", _incidents(self.namespace, name)))
             if found is not None:
                 return found
             time.sleep(0.2)
@@ -207,28 +298,35 @@ class Cluster:
 
     def read_configmap(self, name: str) -> dict[str, str] | None:
         try:
-            found = client.CoreV1Api(self.api).read_namespaced_config_map(
-                name, self.namespace, _request_timeout=self.timeout
-            )
-        except client.ApiException as error:
+            found = self.request("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/{name}")
+        except KubeApiError as error:
             if error.status == 404:
                 return None
             raise PluginError(api_message(error)) from error
-        return dict(found.data or {})
+        return dict(found.get("data") or {})
 
     def read_policy(self, name: str) -> dict[str, Any] | None:
         """The EscalationPolicy ``name`` in the namespace; None when it is gone."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/escalationpolicies/{name}"
         try:
-            found = self.custom.get_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                "escalationpolicies",
-                name,
-                _request_timeout=self.timeout,
-            )
-        except client.ApiException as error:
+            found = self.request("GET", path)
+        except KubeApiError as error:
             if error.status == 404:
                 return None
             raise PluginError(api_message(error)) from error
         return cast(dict[str, Any], found)
+
+
+def _api(cluster: Cluster) -> client.ApiClient:
+    made = cluster.__dict__.get("_api", _ON_FIRST_USE)
+    if made is _ON_FIRST_USE:
+        made = cluster.__dict__["_api"] = cluster._client()
+    return cast("client.ApiClient", made)
+
+
+def _set_api(cluster: Cluster, api: client.ApiClient | None) -> None:
+    cluster.__dict__["_api"] = api
+
+
+# After @dataclass, which made ``api`` an argument: reading it makes the client on first use.
+Cluster.api = property(_api, _set_api)  # type: ignore[assignment]

@@ -16,12 +16,15 @@ other who approved first, with a non-zero exit.
 import argparse
 from typing import Any
 
-from incident_operator.api.annotations import CHANGED_BY
+from incident_operator.api.annotations import (
+    APPROVE_ROLLBACK,
+    APPROVE_ROLLBACK_PROPOSAL,
+    CHANGED_BY,
+)
 from incident_operator.cli.cluster import Cluster, PluginError
 from incident_operator.cli.escape import escape
 from incident_operator.cli.render import diff_lines
 from incident_operator.cli.render import label as _label
-from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL
 
 
 def _no_proposal(incident: dict[str, Any], rollback: dict[str, Any]) -> PluginError:

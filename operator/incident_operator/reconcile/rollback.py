@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from incident_operator.api.annotations import (  # re-exported: defined with the other annotations
+    APPROVE_ROLLBACK as APPROVE_ROLLBACK,
+)
+from incident_operator.api.annotations import (
+    APPROVE_ROLLBACK_PROPOSAL as APPROVE_ROLLBACK_PROPOSAL,
+)
 from incident_operator.api.escalation_policy import EscalationPolicy, RollbackSettings
 from incident_operator.api.incident import (
     FixAttemptStatus,
@@ -75,8 +81,6 @@ from incident_operator.reconcile.fix_rollback import (
 )
 from incident_operator.reconcile.governing_policy import monitoring_window
 
-APPROVE_ROLLBACK = "sre.agentos.io/approve-rollback"
-APPROVE_ROLLBACK_PROPOSAL = "sre.agentos.io/approve-rollback-proposal"
 OPERATOR = "incident-operator"
 # How often an open proposal is checked against its workload, which sends no events.
 RECHECK_OPEN = timedelta(seconds=10)
