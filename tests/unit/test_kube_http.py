@@ -231,11 +231,15 @@ def test_client_certificate_from_files(
     server: Server, certs: Certificates, client_cert: tuple[Path, Path]
 ) -> None:
     crt, key = client_cert
-    kube = _client(server, certs, {"client-certificate": crt.name, "client-key": key.name})
-    assert kube.cert_file == "/" + crt.name  # relative to the kubeconfig's directory
-    kube = _client(server, certs, {"client-certificate": str(crt), "client-key": str(key)})
+    cluster = {"server": server.url, "certificate-authority": str(certs.ca_cert)}
+    user = {"client-certificate": crt.name, "client-key": key.name}
+    # Relative to the directory of the kubeconfig that defines the user.
+    kube = KubeHttp.from_entries(cluster, user, Path("/"), crt.parent)
+    assert kube.cert_file == str(crt)
     kube.request("GET", "/ok")
     assert server.seen[0].client_cn == "jane"
+    with pytest.raises(Unsupported):  # the Kubernetes client then says what is wrong
+        KubeHttp.from_entries(cluster, user, Path("/"), Path("/"))
 
 
 def test_token_file_is_read(server: Server, certs: Certificates, tmp_path: Path) -> None:
@@ -351,6 +355,57 @@ def test_tls_server_name_is_the_name_verified(server: Server, certs: Certificate
     with pytest.raises(KubeUnreachable) as raised:
         wrong.request("GET", "/ok")
     assert isinstance(raised.value.__cause__, ssl.SSLCertVerificationError)
+
+
+class _ConnectProxy:
+    """An http proxy on 127.0.0.1 that tunnels CONNECT and records each target."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.targets: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            reader = client.makefile("rb")
+            target = reader.readline().split()[1].decode()
+            while reader.readline() not in (b"\r\n", b""):
+                pass
+            self.targets.append(target)
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        sink.close()
+
+
+def test_an_http_proxy_tunnels_the_connection(server: Server, certs: Certificates) -> None:
+    proxy = _ConnectProxy()
+    cluster = {
+        "server": server.url,
+        "certificate-authority": str(certs.ca_cert),
+        "proxy-url": f"http://127.0.0.1:{proxy.port}",
+    }
+    kube = KubeHttp.from_entries(cluster, {"token": "t"}, Path(), Path())
+    assert kube.request("GET", "/ok") == {"path": "/ok"}
+    assert kube.request("GET", "/ok") == {"path": "/ok"}
+    assert proxy.targets == [server.url.removeprefix("https://")]
+    proxy.listener.close()
 
 
 # Errors, described as the Kubernetes client's are.

@@ -3,7 +3,7 @@ connection.
 
 The Kubernetes client package imports every generated model (about 200 ms), which is
 most of the time a short-lived process such as ``kubectl incident ack`` would take. This
-speaks the protocol directly with ``http.client`` and ``ssl``: JSON in and out, one
+speaks the protocol directly with ``socket`` and ``ssl``: JSON in and out, one
 connection for all the requests of a process, kubectl's impersonation headers and a
 timeout per request. It imports neither the Kubernetes client nor pydantic.
 
@@ -21,9 +21,9 @@ caused by the socket or TLS error, saying whether it happened while connecting.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
+import socket
 import ssl
 import time
 import urllib.parse
@@ -169,23 +169,128 @@ class _PrivateFiles:
         return path
 
 
-class _Connection(http.client.HTTPSConnection):
-    """HTTPS that tells a failure to connect from one later, and checks tls-server-name."""
+class Disconnected(ConnectionError):
+    """The server closed the connection, or said something that is not HTTP/1.1."""
 
-    def __init__(self, host: str, port: int | None, *, server_name: str | None, **kw: Any):
-        super().__init__(host, port, **kw)
-        self.server_name = server_name
+
+class _Response:
+    """An answer's status line and headers; its body read as a whole or chunk by chunk."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        line = reader.readline(65537)
+        if not line:
+            raise Disconnected("Remote end closed connection without response")
+        try:
+            version, status, *reason = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+            self.status = int(status)
+        except ValueError:
+            raise Disconnected(f"not an HTTP status line: {line[:80]!r}") from None
+        if not version.startswith("HTTP/1."):
+            raise Disconnected(f"not an HTTP/1.x answer: {line[:80]!r}")
+        self.reason = reason[0] if reason else ""
+        self.headers: dict[str, str] = {}
+        while (header := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            self.headers[name.strip()] = value.strip()
+        fields = {name.lower(): value for name, value in self.headers.items()}
+        self._chunked = "chunked" in fields.get("transfer-encoding", "").lower()
+        length = fields.get("content-length")
+        self._length = int(length) if length and not self._chunked else None
+        if self.status in (204, 304) or 100 <= self.status < 200:
+            self._length = 0
+        # Without a length the body ends when the connection does.
+        self.will_close = fields.get("connection", "").lower() == "close" or (
+            not self._chunked and self._length is None
+        )
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as it comes."""
+        if self._chunked:
+            while True:
+                size_line = self._reader.readline(65537)
+                if not size_line:
+                    raise Disconnected("the connection ended inside a chunked body")
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self._reader.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return
+                chunk = self._reader.read(size)
+                self._reader.readline(65537)  # the CRLF after the chunk
+                if len(chunk) < size:
+                    raise Disconnected("the connection ended inside a chunk")
+                yield chunk
+        elif self._length is not None:
+            if self._length:
+                body = self._reader.read(self._length)
+                if len(body) < self._length:
+                    raise Disconnected("the connection ended inside the body")
+                yield body
+        else:
+            while block := self._reader.read1(65536):
+                yield block
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+class _Connection:
+    """One HTTP/1.1 connection over TLS (through an http proxy's CONNECT if given).
+
+    Not ``http.client``: it imports the e-mail package to parse headers, a sixth of the
+    plugin's start-up; the API server's answers need only what is below.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        context: ssl.SSLContext,
+        server_name: str | None,
+        proxy: tuple[str, int] | None,
+        timeout: float | None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.context, self.server_name, self.proxy = context, server_name, proxy
+        self.timeout = timeout
+        self.sock: ssl.SSLSocket | None = None
+        self._reader: Any = None
         # Set once TCP is up: a timeout after it is the server not answering (TLS), as
         # urllib3 reports it, not the server not accepting the connection.
         self.tcp_connected = False
 
     def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)  # TCP (and a proxy's CONNECT)
-        self.tcp_connected = True
-        hostname = self.server_name or self._tunnel_host or self.host  # type: ignore[attr-defined]
-        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
-            self.sock, server_hostname=hostname
-        )
+        raw = socket.create_connection(self.proxy or (self.host, self.port), self.timeout)
+        try:
+            if self.proxy is not None:
+                self._tunnel(raw)
+            self.tcp_connected = True
+            self.sock = self.context.wrap_socket(raw, server_hostname=self.server_name or self.host)
+        except BaseException:
+            raw.close()
+            raise
+        self._reader = self.sock.makefile("rb")
+
+    def _tunnel(self, raw: socket.socket) -> None:
+        target = f"{self.host}:{self.port}"
+        raw.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        answer = _Response(raw.makefile("rb"))
+        if answer.status != 200:
+            raise OSError(f"the proxy {self.proxy} answered CONNECT with {answer.status}")
+
+    def send(self, head: bytes, payload: bytes | None) -> _Response:
+        assert self.sock is not None
+        self.sock.sendall(head + (payload or b""))
+        return _Response(self._reader)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self._reader = None, None
 
 
 @dataclass
@@ -240,6 +345,8 @@ class KubeHttp:
         if bool(cert_file) != bool(key_file):
             raise Unsupported("a client certificate without its key, or a key without one")
         token_file = user.get("tokenFile")
+        if token_file and not user.get("token") and not _path(token_file, user_dir).is_file():
+            raise Unsupported(f"tokenFile {token_file} is not a file")
         return cls(
             server=server.rstrip("/"),
             context=context,
@@ -273,7 +380,7 @@ class KubeHttp:
         response = self._send(method, path, query, body, content_type, accept, self.timeout)
         try:
             data = response.read()
-        except (OSError, http.client.HTTPException) as error:
+        except OSError as error:
             self.close()
             raise KubeUnreachable(self.server, connecting=False) from error
         if response.will_close:
@@ -291,20 +398,27 @@ class KubeHttp:
         """The JSON lines of a watch as they come; ends when the server ends the watch."""
         response = self._send("GET", path, query, None, JSON, accept, connect_timeout)
         finished = False
+        pending = b""
         try:
             assert self._connection is not None
             assert self._connection.sock is not None
             self._connection.sock.settimeout(_NO_TIMEOUT)
+            chunks = response.chunks()
             while True:
                 try:
-                    line = response.readline()
-                except (OSError, http.client.HTTPException) as error:
+                    chunk = next(chunks, None)
+                except OSError as error:
                     raise KubeUnreachable(self.server, connecting=False) from error
-                if not line:
+                if chunk is None:
                     finished = True
-                    return
-                if line.strip():
-                    yield json.loads(line)
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+            if pending.strip():
+                yield json.loads(pending)
         finally:
             if not finished or response.will_close:
                 self.close()  # left mid-watch: the connection carries the rest of it
@@ -327,25 +441,23 @@ class KubeHttp:
         content_type: str,
         accept: str,
         timeout: float | None,
-    ) -> http.client.HTTPResponse:
+    ) -> _Response:
         url = path + ("?" + urllib.parse.urlencode(list(query.items())) if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         credentials = self._credentials()
         for attempt in (1, 2):
             reused = self._used
             connection = self._connect(credentials, timeout)
+            lines = [f"{method} {url} HTTP/1.1", f"Host: {self._host}"]
+            headers = self._headers(credentials, accept, content_type, payload)
+            lines += [f"{name}: {value}" for name, value in headers]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
             try:
-                connection.putrequest(method, url, skip_accept_encoding=True)
-                for name, value in self._headers(credentials, accept, content_type, payload):
-                    connection.putheader(name, value)
-                connection.endheaders(payload)
-                response = connection.getresponse()
-            except (OSError, http.client.HTTPException) as error:
+                response = connection.send(head, payload)
+            except OSError as error:
                 self.close()
                 # A kept-alive connection the server closed meanwhile: once more on a new one.
-                stale = isinstance(
-                    error, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
-                )
+                stale = isinstance(error, Disconnected | BrokenPipeError | ConnectionResetError)
                 if reused and stale and attempt == 1:
                     continue
                 raise KubeUnreachable(self.server, connecting=False) from error
@@ -358,13 +470,17 @@ class KubeHttp:
                 self._exec = None
                 credentials = self._credentials()
                 continue
-            raise KubeApiError(response.status, response.reason, text, dict(response.getheaders()))
+            raise KubeApiError(response.status, response.reason, text, response.headers)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_error(self, response: http.client.HTTPResponse) -> str:
+    @property
+    def _host(self) -> str:
+        return urllib.parse.urlsplit(self.server).netloc
+
+    def _read_error(self, response: _Response) -> str:
         try:
             text = response.read().decode(errors="replace")
-        except (OSError, http.client.HTTPException):
+        except OSError:
             text = ""
             self.close()
         if response.will_close:
@@ -387,16 +503,14 @@ class KubeHttp:
         if self._connection is None:
             parsed = urllib.parse.urlsplit(self.server)
             host, port = parsed.hostname or "", parsed.port or 443
-            target = self.proxy or (host, port)
             connection = _Connection(
-                target[0],
-                target[1],
-                server_name=self.server_name,
+                host,
+                port,
                 context=self.context,
+                server_name=self.server_name,
+                proxy=self.proxy,
                 timeout=timeout,
             )
-            if self.proxy is not None:
-                connection.set_tunnel(host, port)
             try:
                 connection.connect()
             except OSError as error:
@@ -470,7 +584,10 @@ def _material(entry: Mapping[str, Any], key: str, base: Path, files: _PrivateFil
     if entry.get(f"{key}-data"):
         return files.write(key, _decoded(entry[f"{key}-data"]))
     if entry.get(key):
-        return str(_path(entry[key], base))
+        path = _path(entry[key], base)
+        if not path.is_file():
+            raise Unsupported(f"{key} {path} is not a file")  # the client says it as today
+        return str(path)
     return None
 
 
@@ -520,6 +637,7 @@ __all__ = [
     "JSON",
     "MERGE_PATCH",
     "CredentialError",
+    "Disconnected",
     "ExecPlugin",
     "KubeApiError",
     "KubeHttp",

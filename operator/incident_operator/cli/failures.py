@@ -18,7 +18,6 @@ of theirs cannot exist otherwise, and importing them would slow every command do
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import ssl
@@ -163,7 +162,7 @@ def _unreachable(
         return _not_accepted(server, via) if timeout else _not_connected(chain, server, via)
     if timeout is not None:
         return _no_answer(server, via)
-    if _first(chain, OSError) or _first(chain, http.client.HTTPException):
+    if _first(chain, OSError) is not None:  # reset, or closed (kube_http.Disconnected)
         return _broken_off(chain, server, via)
     return f"cannot talk to the API server {server}{via}: {' '.join(str(error).split())}"
 
