@@ -11,8 +11,9 @@ namespace of its own, then for each trial runs, interleaved so both see the same
 
 and takes each process's wall time. The package's bytecode is compiled first, as pip
 does when it installs the plugin: with ``PYTHONDONTWRITEBYTECODE`` set (or a read-only
-tree) every run would otherwise compile the plugin's modules again. No operator runs, so approve-rollback ends at "no
-proposal" (exit 1) after the same reads it makes when one exists; the others succeed.
+tree) every run would otherwise compile the plugin's modules again. No operator runs,
+so approve-rollback ends at "no proposal" (exit 1) after the same reads it makes when
+one exists; the others succeed.
 Prints p50 and p90 of each and the ratio of the p50s (the goal is at most 2), and
 writes them as JSON with ``--json``.
 """

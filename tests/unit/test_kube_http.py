@@ -24,6 +24,7 @@ import yaml
 
 from incident_operator.adapters.kube_http import (
     CredentialError,
+    Disconnected,
     KubeApiError,
     KubeHttp,
     KubeUnreachable,
@@ -577,3 +578,55 @@ def test_the_subprocess_imports_of_a_request(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.splitlines() == ["Bearer t", "[]"]
+
+
+def _unreachable(connecting: bool, cause: BaseException) -> KubeUnreachable:
+    error = KubeUnreachable("https://127.0.0.1:6443", connecting)
+    error.__cause__ = cause
+    return error
+
+
+VIA = "(context 'prod' in /home/me/.kube/config)"
+SERVER = "the API server https://127.0.0.1:6443"
+# The own client's failures and the line urllib3's equivalent gets (test_cli_failures.py).
+UNREACHABLE = {
+    "refused": (
+        _unreachable(True, ConnectionRefusedError(111, "Connection refused")),
+        f"{SERVER} refused the connection {VIA}: is it running?",
+    ),
+    "no-route": (
+        _unreachable(True, OSError(113, "No route to host")),
+        f"cannot connect to {SERVER} {VIA}: No route to host",
+    ),
+    "name-resolution": (
+        _unreachable(True, socket.gaierror(-2, "Name or service not known")),
+        f"cannot resolve the API server's host https://127.0.0.1:6443 {VIA}",
+    ),
+    "connect-timeout": (
+        _unreachable(True, TimeoutError("timed out")),
+        f"{SERVER} did not accept the connection in time {VIA}",
+    ),
+    "read-timeout": (
+        _unreachable(False, TimeoutError("timed out")),
+        f"{SERVER} did not answer in time {VIA}; see --request-timeout",
+    ),
+    "other-tls": (
+        _unreachable(False, ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version")),
+        f"TLS with {SERVER} failed {VIA}: [SSL: WRONG_VERSION_NUMBER] wrong version",
+    ),
+    "reset": (
+        _unreachable(False, ConnectionResetError(104, "Connection reset by peer")),
+        f"{SERVER} broke off the connection {VIA}: Connection reset by peer",
+    ),
+    "closed": (
+        _unreachable(False, Disconnected("Remote end closed connection without response")),
+        f"{SERVER} broke off the connection {VIA}: Remote end closed connection without response",
+    ),
+}
+
+
+@pytest.mark.parametrize(("error", "line"), UNREACHABLE.values(), ids=UNREACHABLE.keys())
+def test_each_network_failure_reads_as_the_kubernetes_clients(
+    error: KubeUnreachable, line: str
+) -> None:
+    assert describe(error, SOURCE) == line
