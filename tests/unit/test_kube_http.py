@@ -181,6 +181,15 @@ def test_token_and_impersonation_headers(server: Server, certs: Certificates) ->
     assert seen.headers["impersonate-group"] == ["sre", "incident-approvers"]
 
 
+def test_a_server_url_with_a_path_prefixes_each_request(
+    server: Server, certs: Certificates
+) -> None:
+    ca = str(certs.ca_cert)
+    cluster = {"server": f"{server.url}/k8s/clusters/c-1/", "certificate-authority": ca}
+    kube = KubeHttp.from_entries(cluster, {}, Path(), Path())
+    assert kube.request("GET", "/api/v1") == {"path": "/k8s/clusters/c-1/api/v1"}
+
+
 def test_a_body_goes_as_json_with_its_content_type(server: Server, certs: Certificates) -> None:
     kube = _client(server, certs, {"token": "t"})
     patch = "application/merge-patch+json"
@@ -338,7 +347,7 @@ def test_what_it_does_not_handle_is_unsupported(user: dict[str, Any]) -> None:
     "cluster",
     [
         {"server": "http://127.0.0.1:8080"},
-        {"server": "https://127.0.0.1:1/prefix"},
+        {"server": "https://127.0.0.1:1/?query"},
         {"server": "https://127.0.0.1:1", "proxy-url": "socks5://127.0.0.1:1080"},
         {"server": "https://127.0.0.1:1", "certificate-authority": "/nowhere/ca.crt"},
     ],

@@ -8,10 +8,11 @@ connection for all the requests of a process, kubectl's impersonation headers an
 timeout per request. It imports neither the Kubernetes client nor pydantic.
 
 It is built from a kubeconfig's cluster and user entries (``KubeHttp.from_entries``):
-server, CA (data or file; the system's roots when neither), client certificate and key
-(data or file), token, tokenFile, ``exec`` credential plugins, insecure-skip-tls-verify,
-tls-server-name and an ``http://`` proxy-url. Anything else (auth-provider, basic auth,
-a SOCKS proxy, an entry it cannot read) raises ``Unsupported``: the caller then uses the
+server (a path in its URL prefixes every request), CA (data or file; the system's roots
+when neither), client certificate and key (data or file), token, tokenFile, ``exec``
+credential plugins, insecure-skip-tls-verify, tls-server-name and an ``http://``
+proxy-url. Anything else (auth-provider, basic auth, a SOCKS proxy, an entry it cannot
+read) raises ``Unsupported``: the caller then uses the
 Kubernetes client, which reports a broken entry in its own words.
 
 Errors: an answer that is an error raises ``KubeApiError`` (``status``, ``reason``,
@@ -336,7 +337,7 @@ class KubeHttp:
                 raise Unsupported(f"user.{key}")
         server = str(cluster.get("server") or "")
         parsed = urllib.parse.urlsplit(server)
-        if parsed.scheme != "https" or not parsed.hostname or parsed.path not in ("", "/"):
+        if parsed.scheme != "https" or not parsed.hostname or parsed.query or parsed.fragment:
             raise Unsupported(f"server {server!r}")
         files = _PrivateFiles()
         context = _tls_context(cluster, cluster_dir)
@@ -442,7 +443,10 @@ class KubeHttp:
         accept: str,
         timeout: float | None,
     ) -> _Response:
-        url = path + ("?" + urllib.parse.urlencode(list(query.items())) if query else "")
+        # A server URL with a path (a proxy in front of the API server, as Rancher's) is
+        # the prefix of every request's path.
+        prefix = urllib.parse.urlsplit(self.server).path
+        url = prefix + path + ("?" + urllib.parse.urlencode(list(query.items())) if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         credentials = self._credentials()
         for attempt in (1, 2):
