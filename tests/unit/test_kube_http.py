@@ -639,3 +639,20 @@ def test_each_network_failure_reads_as_the_kubernetes_clients(
     error: KubeUnreachable, line: str
 ) -> None:
     assert describe(error, SOURCE) == line
+
+
+def test_threads_each_have_their_own_connection(server: Server, certs: Certificates) -> None:
+    """The dashboard asks from a thread pool: answers never cross between threads."""
+    kube = _client(server, certs, {"token": "t"})
+    answers: dict[int, list[Any]] = {}
+
+    def ask(number: int) -> None:
+        answers[number] = [kube.request("GET", f"/n{number}-{i}") for i in range(10)]
+
+    threads = [threading.Thread(target=ask, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == {n: [{"path": f"/n{n}-{i}"} for i in range(10)] for n in range(4)}
+    assert len({seen.peer for seen in server.seen}) == 4

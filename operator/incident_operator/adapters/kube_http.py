@@ -22,6 +22,7 @@ caused by the socket or TLS error, saying whether it happened while connecting.
 
 from __future__ import annotations
 
+import _thread  # its ident only: threading is a dozen imports more
 import json
 import os
 import socket
@@ -312,8 +313,9 @@ class KubeHttp:
     impersonate_groups: tuple[str, ...] = ()
     user_agent: str = "kube-http"
     _files: _PrivateFiles = field(default_factory=_PrivateFiles, repr=False)
-    _connection: _Connection | None = field(default=None, repr=False)
-    _used: bool = field(default=False, repr=False)  # a request went over _connection
+    # One connection a thread (the dashboard asks from several): by thread id.
+    _connections: dict[int, _Connection] = field(default_factory=dict, repr=False)
+    _reused: set[int] = field(default_factory=set, repr=False)  # threads that sent one
     _exec: _Credentials | None = field(default=None, repr=False)
     _loaded_cert: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -364,6 +366,30 @@ class KubeHttp:
             user_agent=user_agent,
             _files=files,
         )
+
+    @property
+    def _connection(self) -> _Connection | None:
+        """This thread's connection, if it has one open."""
+        return self._connections.get(_thread.get_ident())
+
+    @_connection.setter
+    def _connection(self, connection: _Connection | None) -> None:
+        if connection is None:
+            self._connections.pop(_thread.get_ident(), None)
+        else:
+            self._connections[_thread.get_ident()] = connection
+
+    @property
+    def _used(self) -> bool:
+        """A request went over this thread's connection: the server may have closed it."""
+        return _thread.get_ident() in self._reused
+
+    @_used.setter
+    def _used(self, used: bool) -> None:
+        if used:
+            self._reused.add(_thread.get_ident())
+        else:
+            self._reused.discard(_thread.get_ident())
 
     # Requests ---------------------------------------------------------------------------
 
