@@ -36,7 +36,7 @@ from tests.support.intake_http import free_port, post_json
 from tests.support.slack_api import FakeSlack
 from tests.support.slack_signing import button_press, signed_headers, slash_command
 
-from incident_operator.adapters.incident_actions import impersonating
+from incident_operator.adapters.client_transport import impersonating
 
 pytestmark = pytest.mark.timeout(240)
 

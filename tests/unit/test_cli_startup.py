@@ -66,3 +66,39 @@ def test_the_command_word_is_found_past_the_global_options(
     argv: list[str], command: str | None
 ) -> None:
     assert main.command_of(argv) == command
+
+
+# What `ack`, `show`, `list`, `approve-rollback` (and `wait`, `timeline`) import to run:
+# the cluster, its own HTTP client, printing, and the error lines.
+RUN_MODULES = (
+    "incident_operator.cli.cluster",
+    "incident_operator.cli.raw_api",
+    "incident_operator.cli.listing",
+    "incident_operator.cli.output",
+    "incident_operator.cli.render",
+    "incident_operator.cli.rollback_commands",
+    "incident_operator.cli.wait",
+    "incident_operator.cli.failures",
+    "incident_operator.domain.links",
+)
+
+
+def test_running_a_common_command_imports_nothing_heavy() -> None:
+    modules = _imported_after("\n".join(f"import {module}" for module in RUN_MODULES))
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+def test_show_without_policy_links_imports_no_models() -> None:
+    """The appendix's links need no validation: the policy's pydantic model is not imported."""
+    code = (
+        "from typing import Any, cast\n"
+        "from incident_operator.cli.main import _related_links\n"
+        "class Policies:\n"
+        "    def read_policy(self, name: str) -> dict[str, Any]:\n"
+        "        return {'spec': {'channels': []}}\n"
+        "incident = {'status': {'escalation': {'policy': 'default'}}}\n"
+        "links = _related_links(cast(Any, Policies()), incident)\n"
+        "assert links.dashboards, links\n"
+    )
+    modules = _imported_after(code)
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}

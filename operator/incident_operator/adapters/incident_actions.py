@@ -10,23 +10,21 @@ Every write is made as the caller: ``sre.agentos.io/changed-by`` is the user nam
 server reports for the client (a SelfSubjectReview), so the admission policies
 (manifests/admission/) check it is really them. The plugin's client is the person's own
 kubeconfig; the Slack actions' client is the operator's, impersonating the person the
-policy maps the Slack member to (``impersonating``): RBAC, admission and the audit log
-see that person, and the operator's own rights add nothing.
+policy maps the Slack member to (``client_transport.impersonating``): RBAC, admission
+and the audit log see that person, and the operator's own rights add nothing. Both
+clients are adapters/incident_client.py's ``IncidentClient``; this module imports no
+Kubernetes client, so the plugin starts fast.
 """
 
-import json
 import re
-import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, TypeVar, cast
+from typing import Any, Protocol
 
-from kubernetes import client
-from urllib3 import HTTPHeaderDict
-
+from incident_operator.adapters.incident_client import Build
+from incident_operator.adapters.kube_http import api_message as api_message
 from incident_operator.adapters.refusals import ActionRefused
-from incident_operator.api import API_VERSION, GROUP, VERSION
+from incident_operator.api import API_VERSION
 from incident_operator.api.annotations import (
     ACKNOWLEDGED_BY,
     APPROVE_REMEDIATION,
@@ -36,27 +34,7 @@ from incident_operator.api.annotations import (
     CHANGED_BY,
 )
 from incident_operator.domain.escape import escape
-from incident_operator.domain.ids import parse_incident_id, parse_incident_reference
 from incident_operator.domain.responder_words import ROLES
-
-PLURAL = "incidents"
-IMPERSONATE_USER = "Impersonate-User"
-IMPERSONATE_GROUP = "Impersonate-Group"
-_ATTEMPTS = 5
-T = TypeVar("T")
-Build = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class _Conflict(Exception):
-    """The object changed since it was read."""
-
-
-def api_message(error: client.ApiException) -> str:
-    """The API server's own message for an error answer, or its status line."""
-    try:
-        return str(json.loads(error.body or "")["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{error.status} {error.reason}"
 
 
 def label(incident: dict[str, Any]) -> str:
@@ -74,184 +52,6 @@ class Incidents(Protocol):
     def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]: ...
 
     def patch_from(self, incident: dict[str, Any], build: Build) -> dict[str, Any]: ...
-
-
-class IncidentClient:
-    """Incidents of one namespace through ``api``, as whoever ``api`` authenticates as.
-
-    Subclasses are dataclasses giving ``api``, ``namespace`` and ``timeout`` (seconds per
-    request; None waits forever); ``field_manager`` names the writer in managedFields.
-    """
-
-    api: client.ApiClient
-    namespace: str
-    timeout: float | None
-    field_manager: ClassVar[str] = "kubectl-incident"
-
-    @property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
-
-    def whoami(self) -> str:
-        """The caller's user name as the API server sees it (SelfSubjectReview)."""
-        return self.who()[0]
-
-    def who(self) -> tuple[str, list[str]]:
-        """The caller's user name and groups as the API server sees them."""
-        review: Any = client.AuthenticationV1Api(self.api).create_self_subject_review(
-            client.V1SelfSubjectReview(
-                api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
-            ),
-            _request_timeout=self.timeout,
-        )
-        info = review.status.user_info
-        return str(info.username), list(info.groups or [])
-
-    def list_incidents(self, all_namespaces: bool = False) -> list[dict[str, Any]]:
-        result: Any
-        if all_namespaces:
-            result = self.custom.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, _request_timeout=self.timeout
-            )
-        else:
-            result = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, _request_timeout=self.timeout
-            )
-        return cast(list[dict[str, Any]], result["items"])
-
-    def find(self, reference: str) -> dict[str, Any]:
-        """An incident by its name or its INC id (INC-0042, inc-42 and 42 work too)."""
-        number = parse_incident_reference(reference)
-        if number is None:
-            try:
-                return cast(
-                    dict[str, Any],
-                    self.custom.get_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        self.namespace,
-                        PLURAL,
-                        reference,
-                        _request_timeout=self.timeout,
-                    ),
-                )
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise ActionRefused(api_message(error)) from error
-                raise ActionRefused(
-                    f"no incident {reference!r} in namespace {self.namespace} "
-                    "(see `kubectl incident list`)"
-                ) from error
-        for item in self.list_incidents():
-            if parse_incident_id((item.get("status") or {}).get("id") or "") == number:
-                return item
-        raise ActionRefused(
-            f"no incident INC-{number:04d} in namespace {self.namespace} "
-            "(see `kubectl incident list`)"
-        )
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            created = self.custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                body,
-                field_manager=self.field_manager,
-                _request_timeout=self.timeout,
-            )
-        except client.ApiException as error:
-            raise ActionRefused(api_message(error)) from error
-        return cast(dict[str, Any], created)
-
-    def patch(self, incident: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        """A merge patch of fields the caller sets outright (last writer wins, as kubectl)."""
-        return self._patch(incident["metadata"]["name"], body)
-
-    def patch_from(self, incident: dict[str, Any], build: Build) -> dict[str, Any]:
-        """A merge patch computed from the incident as it is now (appending to a list, say).
-
-        Guarded by the resourceVersion it was computed from; the operator writes status
-        often, so on a conflict it reads the incident again and recomputes, a few times.
-        """
-        name = incident["metadata"]["name"]
-        for _ in range(_ATTEMPTS):
-            body = build(incident)
-            guarded = {
-                **body,
-                "metadata": {
-                    **body.get("metadata", {}),
-                    "resourceVersion": incident["metadata"]["resourceVersion"],
-                },
-            }
-            try:
-                return self._patch(name, guarded)
-            except _Conflict:
-                incident = self.find(name)
-        raise ActionRefused(f"{name} kept changing while this was written; run the command again")
-
-    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            patched = self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-                body,
-                field_manager=self.field_manager,
-                _request_timeout=self.timeout,
-            )
-        except client.ApiException as error:
-            if error.status == 409:
-                raise _Conflict from error
-            raise ActionRefused(api_message(error)) from error
-        return cast(dict[str, Any], patched)
-
-    def wait_for(
-        self, name: str, decided: Callable[[dict[str, Any]], T | None], timeout: float
-    ) -> T | None:
-        """What ``decided`` makes of the incident once it says something; None on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.timeout
-            )
-            found = decided(body)
-            if found is not None:
-                return found
-            time.sleep(0.2)
-        return None
-
-
-class ImpersonatingApiClient(client.ApiClient):
-    """An ApiClient sending ``Impersonate-User`` and one ``Impersonate-Group`` header per
-    group with every request (the client's default headers are a plain dict: one value a
-    name, and the API server reads each group from a header of its own)."""
-
-    def __init__(
-        self, configuration: client.Configuration, user: str, groups: Sequence[str]
-    ) -> None:
-        super().__init__(configuration)
-        self.user = user
-        self.groups = list(groups)
-
-    def call_api(  # type: ignore[no-untyped-def]
-        self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None
-    ):
-        headers = HTTPHeaderDict(header_params or {})
-        headers[IMPERSONATE_USER] = self.user
-        for group in self.groups:
-            headers.add(IMPERSONATE_GROUP, group)
-        return super().call_api(method, url, headers, body, post_params, _request_timeout)
-
-
-def impersonating(api: client.ApiClient, user: str, groups: Sequence[str]) -> client.ApiClient:
-    """A client with ``api``'s configuration (server, credentials) that acts as ``user``
-    in ``groups``: the API server checks that ``api``'s own identity may impersonate them
-    (RBAC verb impersonate on users and groups), then authorizes the request as them."""
-    return ImpersonatingApiClient(api.configuration, user, groups)
 
 
 # ------------------------------------------------------------------------ the actions
@@ -428,6 +228,8 @@ class Creates(Protocol):
 
 def incident_name(title: str) -> str:
     """A new incident's object name from its title: ``checkout-is-down-3f2a``."""
+    import secrets  # here: it imports hashlib, which most plugin commands do not need
+
     words = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
     return f"{words or 'incident'}-{secrets.token_hex(2)}"
 

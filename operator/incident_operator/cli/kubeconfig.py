@@ -23,7 +23,7 @@ import binascii
 import os
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,13 @@ class Kubeconfig:
     cluster: str  # the name of the context's cluster
     server: str  # the cluster's server URL, as written
     ca: str  # what the server's certificate is verified against, for messages
+    # The context's cluster and user entries and the files defining them (relative paths
+    # in an entry are relative to its file), for the plugin's own client (kube_http);
+    # no user entry when the context names none that is defined.
+    cluster_entry: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    cluster_file: Path | None = None
+    user_entry: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    user_file: Path | None = None
 
     @property
     def where(self) -> str:
@@ -93,6 +100,8 @@ def read_kubeconfig(
         )
     defined_in, cluster = clusters[cluster_name]
     namespace = chosen.get("namespace")
+    users = _named(documents, "users")
+    user_defined_in, user = users.get(str(chosen.get("user") or ""), (None, None))
     return Kubeconfig(
         paths=paths,
         context=name,
@@ -100,6 +109,10 @@ def read_kubeconfig(
         cluster=cluster_name,
         server=str(cluster.get("server") or ""),
         ca=_describe_ca(cluster_name, cluster, defined_in),
+        cluster_entry=cluster,
+        cluster_file=defined_in,
+        user_entry=user if isinstance(user, dict) else None,
+        user_file=user_defined_in,
     )
 
 

@@ -139,15 +139,18 @@ def cmd_show(cluster: Cluster, args: argparse.Namespace) -> int:
 def _related_links(cluster: Cluster, incident: dict[str, Any]) -> RelatedLinks:
     """The governing policy's runbooks and dashboards (status.escalation.policy names it),
     or the runbook appendix's when no policy governs the incident."""
+    name = ((incident.get("status") or {}).get("escalation") or {}).get("policy")
+    body = cluster.read_policy(name) if name else None
+    if not ((body or {}).get("spec") or {}).get("links"):
+        # No links of its own: the appendix's, valid policy or not, so no models to import.
+        from incident_operator.domain.links import related_links
+
+        return related_links((), ())
     from pydantic import ValidationError
 
     from incident_operator.api.escalation_policy import EscalationPolicy
     from incident_operator.reconcile.related_links import policy_links
 
-    name = ((incident.get("status") or {}).get("escalation") or {}).get("policy")
-    body = cluster.read_policy(name) if name else None
-    if body is None:
-        return policy_links(None)
     try:
         return policy_links(EscalationPolicy.model_validate(body))
     except ValidationError:

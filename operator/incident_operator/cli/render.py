@@ -4,16 +4,22 @@ Every value taken from the cluster goes through ``escape`` (or ``escape_block`` 
 multi-line field printed as a block): it may hold terminal control characters.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_operator.cli.escape import escape, escape_block
 from incident_operator.cli.signals_render import signals_section
 from incident_operator.domain.durations import format_duration
-from incident_operator.domain.links import RelatedLinks, link_lines
 from incident_operator.domain.severity import Severity, describe
+
+if TYPE_CHECKING:
+    # Imported by ``show`` only: the appendix's dashboards are built from the signal
+    # catalog, which `ack` and `approve-rollback` (they print a label) need not load.
+    from incident_operator.domain.links import RelatedLinks
 
 
 def label(incident: dict[str, Any]) -> str:
@@ -187,6 +193,8 @@ def show(item: dict[str, Any], now: datetime, links: RelatedLinks | None = None)
             for c in open_items
         ]
     if links is not None:
+        from incident_operator.domain.links import link_lines
+
         lines += ["", *(escape(line) for line in link_lines(links))]
     lines += ["", "Timeline (last 10):", timeline(status, last=10)]
     return "\n".join(lines)

@@ -17,11 +17,11 @@ import argparse
 from typing import Any
 
 from incident_operator.adapters import incident_actions as actions
+from incident_operator.api.annotations import APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL
 from incident_operator.cli.cluster import Cluster
 from incident_operator.cli.escape import escape
 from incident_operator.cli.render import diff_lines
 from incident_operator.cli.render import label as _label
-from incident_operator.reconcile.rollback import APPROVE_ROLLBACK, APPROVE_ROLLBACK_PROPOSAL
 
 # The guards and refusals are the Slack button's too (adapters/incident_actions.py).
 _proposal = actions.rollback_proposal

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kubernetes import client
-
 from incident_operator import __version__
+from incident_operator.adapters.kube_http import KubeApiError
 from incident_operator.api import GROUP, VERSION
 from incident_operator.cli import output, raw_api
 from incident_operator.cli.cluster import Cluster
@@ -18,7 +17,7 @@ from incident_operator.cli.escape import escape
 def cmd_version(cluster: Cluster, args: argparse.Namespace) -> int:
     try:
         group = raw_api.get(cluster, f"/apis/{GROUP}", {})
-    except client.ApiException as error:
+    except KubeApiError as error:
         if error.status != 404:
             raise
         group = {}  # the CRDs are not installed

@@ -20,12 +20,32 @@ health, and the signals its alerts (domain.operator_alerts) watch.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from incident_operator.domain import grafana
 from incident_operator.domain.detection_queries import signal_query
 from incident_operator.domain.grafana import Json, panel, target
+
+# The appendix's dashboards (what they are called, show, and where they are) live in a
+# module of their own: the plugin's `show` links them without loading this one.
+from incident_operator.domain.runbook_dashboards import (
+    AGENT_EXECUTION as AGENT_EXECUTION,
+)
+from incident_operator.domain.runbook_dashboards import (
+    API_PERFORMANCE as API_PERFORMANCE,
+)
+from incident_operator.domain.runbook_dashboards import (
+    INFRASTRUCTURE as INFRASTRUCTURE,
+)
+from incident_operator.domain.runbook_dashboards import (
+    RUNBOOK_DASHBOARDS as RUNBOOK_DASHBOARDS,
+)
+from incident_operator.domain.runbook_dashboards import (
+    SYSTEM_OVERVIEW as SYSTEM_OVERVIEW,
+)
+from incident_operator.domain.runbook_dashboards import (
+    RunbookDashboard as RunbookDashboard,
+)
 from incident_operator.domain.signals import (
     RUNBOOK_THRESHOLDS,
     TIMES_NORMAL,
@@ -38,60 +58,6 @@ NAMESPACE_VARIABLE: Final = "$namespace"
 RUNBOOK_TAGS: Final = ("incident-operator", "runbook")
 
 
-@dataclass(frozen=True)
-class RunbookDashboard:
-    """One dashboard of the runbook's appendix."""
-
-    # The ``/d/<uid>`` of the appendix's link.
-    uid: str
-    title: str
-    purpose: str
-    # The Key Metrics and Thresholds rows it shows, in the runbook's order.
-    signals: tuple[Signal, ...]
-
-    @property
-    def path(self) -> str:
-        return f"/d/{self.uid}"
-
-
-AGENT_EXECUTION = RunbookDashboard(
-    "agent-execution",
-    "Agent Execution",
-    "Agent performance metrics",
-    (
-        Signal.AGENT_SUCCESS_RATE,
-        Signal.AGENT_EXECUTION_TIME,
-        Signal.AGENT_QUEUE_DEPTH,
-        Signal.AGENT_ERROR_RATE,
-    ),
-)
-API_PERFORMANCE = RunbookDashboard(
-    "api-performance",
-    "API Performance",
-    "API latency and errors",
-    (
-        Signal.API_LATENCY_P99,
-        Signal.API_LATENCY_RELATIVE,
-        Signal.API_ERROR_RATE,
-        Signal.REQUEST_RATE_DROP,
-        Signal.CONNECTION_ERRORS,
-    ),
-)
-INFRASTRUCTURE = RunbookDashboard(
-    "infrastructure",
-    "Infrastructure",
-    "Resource utilization",
-    (Signal.CPU_USAGE, Signal.MEMORY_USAGE, Signal.DISK_USAGE, Signal.POD_RESTARTS),
-)
-# The three areas at a glance: one stat per signal, grouped as the runbook's table is.
-SYSTEM_OVERVIEW = RunbookDashboard(
-    "system-overview",
-    "System Overview",
-    "High-level system health",
-    AGENT_EXECUTION.signals + API_PERFORMANCE.signals + INFRASTRUCTURE.signals,
-)
-# The appendix's Dashboard Links table, row by row.
-RUNBOOK_DASHBOARDS: Final = (SYSTEM_OVERVIEW, AGENT_EXECUTION, API_PERFORMANCE, INFRASTRUCTURE)
 _AREAS: Final = (AGENT_EXECUTION, API_PERFORMANCE, INFRASTRUCTURE)
 
 SIGNAL_TITLES: Final[Mapping[Signal, str]] = {

@@ -12,7 +12,9 @@ The dashboards are the ones ``make monitoring`` generates (domain.dashboards): w
 
 from dataclasses import dataclass
 
-from incident_operator.domain.dashboards import RUNBOOK_DASHBOARDS as GENERATED_DASHBOARDS
+from incident_operator.domain.runbook_dashboards import (
+    RUNBOOK_DASHBOARDS as GENERATED_DASHBOARDS,
+)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ import aiohttp
 from kubernetes import client
 
 from incident_operator.adapters import incident_actions as actions
-from incident_operator.adapters.incident_actions import IncidentClient
+from incident_operator.adapters.client_transport import ClientTransport, impersonating
+from incident_operator.adapters.incident_client import IncidentClient
+from incident_operator.adapters.kube_http import KubeApiError
 from incident_operator.adapters.kubernetes import api_client
 from incident_operator.adapters.refusals import ActionRefused
 from incident_operator.api.contacts import Contact
@@ -72,8 +74,10 @@ class ActingClient(IncidentClient):
 
     api: client.ApiClient
     namespace: str
-    timeout: float | None = REQUEST_TIMEOUT
     field_manager: ClassVar[str] = FIELD_MANAGER
+
+    def _transport(self) -> ClientTransport:
+        return ClientTransport(self.api, REQUEST_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -214,22 +218,22 @@ class SlackActions:
     def _perform(self, action: Action, target: Target, contact: Contact) -> str:
         """The action as ``contact``'s Kubernetes user (in a thread: the client blocks)."""
         assert contact.user is not None
-        acting_as = actions.impersonating(self._api(), contact.user, contact.groups)
+        acting_as = impersonating(self._api(), contact.user, contact.groups)
         try:
             incidents = ActingClient(acting_as, target.namespace)
             try:
                 me = incidents.whoami()
-            except client.ApiException as error:
+            except KubeApiError as error:
                 raise _refusal(error, contact) from None
             try:
                 return _done(incidents, action, target, me, contact)
-            except client.ApiException as error:
+            except KubeApiError as error:
                 raise _refusal(error, contact) from None
         finally:
             acting_as.close()  # type: ignore[no-untyped-call]
 
 
-def _refusal(error: client.ApiException, contact: Contact) -> ActionRefused:
+def _refusal(error: KubeApiError, contact: Contact) -> ActionRefused:
     message = actions.api_message(error)
     if error.status == 403 and "impersonate" in message:
         groups = f" and groups {', '.join(contact.groups)}" if contact.groups else ""
