@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import compileall
 import json
-import math
 import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.harness.cluster import LocalCluster
+from bench.common import control_plane, percentile
 
 PLUGIN = Path(sys.executable).parent / "kubectl-incident"
 NAMESPACE = f"bench-plugin-{secrets.token_hex(3)}"
@@ -55,27 +51,6 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     return time.perf_counter() - started, result.returncode
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-@contextmanager
-def _cluster(kubeconfig: str | None) -> Iterator[tuple[Path, Path]]:
-    if kubeconfig:
-        from tests.harness.binaries import ensure_binaries
-
-        yield Path(kubeconfig), ensure_binaries() / "kubectl"
-        return
-    with tempfile.TemporaryDirectory(prefix="plugin-bench-") as workdir:
-        local = LocalCluster(Path(workdir))
-        info = local.start()
-        try:
-            yield info.kubeconfig, info.kubectl_path
-        finally:
-            local.stop()
-
-
 def _incident(name: str) -> dict[str, object]:
     return {
         "apiVersion": "sre.agentos.io/v1alpha1",
@@ -94,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     _compile_bytecode()
-    with _cluster(args.kubeconfig) as (kubeconfig, kubectl_path):
+    with control_plane(args.kubeconfig, "plugin-bench-") as (kubeconfig, kubectl_path):
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         kubectl = [str(kubectl_path), "-n", NAMESPACE]
         plugin = [str(PLUGIN), "-n", NAMESPACE]
@@ -148,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, measured in times.items():
         ours, theirs = measured["plugin"], measured["kubectl"]
         row = {
-            "plugin_p50_ms": _percentile(ours, 0.5) * 1000,
-            "plugin_p90_ms": _percentile(ours, 0.9) * 1000,
-            "kubectl_p50_ms": _percentile(theirs, 0.5) * 1000,
-            "kubectl_p90_ms": _percentile(theirs, 0.9) * 1000,
+            "plugin_p50_ms": percentile(ours, 0.5) * 1000,
+            "plugin_p90_ms": percentile(ours, 0.9) * 1000,
+            "kubectl_p50_ms": percentile(theirs, 0.5) * 1000,
+            "kubectl_p90_ms": percentile(theirs, 0.9) * 1000,
             "plugin_exit_codes": sorted(exits[name]),
         }
         row["ratio_p50"] = row["plugin_p50_ms"] / row["kubectl_p50_ms"]

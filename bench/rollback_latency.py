@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
-from tests.harness.cluster import LocalCluster
 from tests.harness.operator import OperatorProcess
 from tests.harness.wait import wait_until
+
+from bench.common import control_plane, percentile
 
 GROUP, VERSION = "sre.agentos.io", "v1alpha1"
 # A new one each run, so runs against a kept cluster do not collide.
@@ -174,35 +172,14 @@ class Bench:
         raise TimeoutError(f"{target} was not rolled back within 60 s")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def _summary(values: list[float]) -> dict[str, float]:
     return {
-        "p50": _percentile(values, 0.50),
-        "p90": _percentile(values, 0.90),
-        "p99": _percentile(values, 0.99),
+        "p50": percentile(values, 0.50),
+        "p90": percentile(values, 0.90),
+        "p99": percentile(values, 0.99),
         "max": max(values),
         "min": min(values),
     }
-
-
-@contextmanager
-def _cluster(kubeconfig: str | None) -> Iterator[tuple[Path, Path]]:
-    if kubeconfig:
-        from tests.harness.binaries import ensure_binaries
-
-        yield Path(kubeconfig), ensure_binaries() / "kubectl"
-        return
-    with tempfile.TemporaryDirectory(prefix="rollback-bench-") as workdir:
-        local = LocalCluster(Path(workdir))
-        info = local.start()
-        try:
-            yield info.kubeconfig, info.kubectl_path
-        finally:
-            local.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error("--trials must be at least 1")
-    with _cluster(args.kubeconfig) as (kubeconfig, kubectl), tempfile.TemporaryDirectory() as logs:
+    with (
+        control_plane(args.kubeconfig, "rollback-bench-") as (kubeconfig, kubectl),
+        tempfile.TemporaryDirectory() as logs,
+    ):
         bench = Bench(kubeconfig, kubectl)
         bench.setup()
         operator = OperatorProcess(kubeconfig, Path(logs) / "operator.log").start()
