@@ -147,6 +147,26 @@ def test_without_the_runbooks_chat_channel_a_generic_one_is_used() -> None:
     assert route(K.DECLARATION, Severity.P0, only_high) == ["high"]
 
 
+def test_slack_app_channels_are_routed_as_the_webhook_ones() -> None:
+    """A slackApp channel carries what a Slack webhook channel of the same chatChannel
+    would: declarations, updates and resolutions (threaded under the card), and
+    #incident-all hears of every notification."""
+    channels = [
+        ChannelInfo("app-critical", ChannelType.SLACK_APP, chat_channel="#incident-critical"),
+        ChannelInfo("app-all", ChannelType.SLACK_APP, chat_channel="#incident-all"),
+        ChannelInfo("app-sre", ChannelType.SLACK_APP, chat_channel="#sre-team"),
+        ChannelInfo("hook-high", ChannelType.SLACK, chat_channel="#incident-high"),
+    ]
+    for kind in (K.DECLARATION, K.STATUS_UPDATE, K.RESOLUTION):
+        assert route(kind, Severity.P0, channels) == ["app-critical", "app-all"], kind
+    assert route(K.DECLARATION, Severity.P1, channels) == ["app-all", "hook-high"]
+    assert route(K.COORDINATION, Severity.P0, channels) == ["app-all", "app-sre"]
+    assert route(K.ESCALATION, Severity.P3, channels, (PHONE,), explicit="hook-high") == [
+        "app-all",
+        "hook-high",
+    ]
+
+
 @pytest.mark.parametrize(
     ("attempts", "expected"), [(1, 2), (2, 4), (3, 8), (6, 64), (9, 300), (50, 300)]
 )

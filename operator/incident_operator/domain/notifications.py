@@ -168,6 +168,9 @@ PAGERDUTY_SEVERITY = {
     Severity.P4: "info",
 }
 
+# Channels that post to chat: through an incoming webhook, or through the Slack app
+# (threaded under the incident's card). Routing treats them alike.
+CHAT_CHANNEL_TYPES = frozenset({ChannelType.SLACK, ChannelType.SLACK_APP})
 # Methods that reach someone through PagerDuty (it pages and phones).
 _PAGING_METHODS = frozenset({ContactMethod.PAGER, ContactMethod.PHONE})
 _METHOD_CHANNEL = {
@@ -195,7 +198,7 @@ def _chat_channels(severity: Severity, channels: list[ChannelInfo]) -> list[str]
     slack = [
         c
         for c in channels
-        if c.type is ChannelType.SLACK and c.chat_channel != COORDINATION_CHANNEL
+        if c.type in CHAT_CHANNEL_TYPES and c.chat_channel != COORDINATION_CHANNEL
     ]
     wanted = level(severity).chat_channel
     exact = [c.name for c in slack if c.chat_channel in (wanted, ALL_INCIDENTS_CHANNEL)]
@@ -208,7 +211,7 @@ def _chat_channels(severity: Severity, channels: list[ChannelInfo]) -> list[str]
 def _coordination_channels(channels: list[ChannelInfo]) -> list[str]:
     """#sre-team and #incident-all: coordination is the SRE team's, never a page."""
     wanted = (COORDINATION_CHANNEL, ALL_INCIDENTS_CHANNEL)
-    return [c.name for c in channels if c.type is ChannelType.SLACK and c.chat_channel in wanted]
+    return [c.name for c in channels if c.type in CHAT_CHANNEL_TYPES and c.chat_channel in wanted]
 
 
 def route(
@@ -241,7 +244,7 @@ def route(
     all_incidents = [
         c.name
         for c in internal
-        if c.type is ChannelType.SLACK and c.chat_channel == ALL_INCIDENTS_CHANNEL
+        if c.type in CHAT_CHANNEL_TYPES and c.chat_channel == ALL_INCIDENTS_CHANNEL
     ]
     if kind is NotificationKind.ESCALATION and explicit is not None:
         # The step's channel, and #incident-all, which hears of every notification.

@@ -62,6 +62,7 @@ from incident_operator.domain.escalation import (
     runbook_steps,
 )
 from incident_operator.domain.notifications import (
+    CHAT_CHANNEL_TYPES,
     ChannelInfo,
     ChannelType,
     DeliveryState,
@@ -293,7 +294,7 @@ class _Scratch:
         return {c.name for c in self.channels if c.type is ChannelType.PAGERDUTY}
 
     def slack_channels(self) -> set[str]:
-        return {c.name for c in self.channels if c.type is ChannelType.SLACK}
+        return {c.name for c in self.channels if c.type in CHAT_CHANNEL_TYPES}
 
     def announcing_slack(self) -> list[str]:
         """The Slack channels the incident is announced in: where a mention goes that
