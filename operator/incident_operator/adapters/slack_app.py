@@ -9,8 +9,13 @@ Slack's error code, never from the request, so none can show it.
 Channel names are resolved to IDs through conversations.list (archived channels
 included, so an archived incident channel is found rather than created again) and kept
 for the process's life: a channel's ID never changes.
+
+A card is posted with message metadata (``metadata``), and ``history`` reads a
+channel's recent messages with theirs (conversations.history, include_all_metadata), so
+chat-ops can find a card it posted but did not record before a restart.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import aiohttp
@@ -28,6 +33,10 @@ RETRYABLE_ERRORS: Final = frozenset(
 _ALREADY = frozenset({"already_in_channel", "already_archived", "cant_invite_self"})
 # Channels asked for per conversations.list page.
 _PAGE = 200
+# Messages asked for per conversations.history page, and the most pages read: a lost
+# card is looked for among the channel's last 1000 messages since the incident began.
+HISTORY_PAGE = 200
+HISTORY_PAGES = 5
 
 
 def _is_channel_id(reference: str) -> bool:
@@ -105,18 +114,56 @@ class SlackApp:
         return channel_id
 
     async def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> tuple[str, str]:
-        """Posts a message (in the thread of ``thread_ts`` if given); (channel ID, ts)."""
+        """Posts a message (in the thread of ``thread_ts`` if given, with Slack message
+        ``metadata`` {event_type, event_payload} if given); (channel ID, ts)."""
         arguments: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks}
         if thread_ts is not None:
             arguments["thread_ts"] = thread_ts
+        if metadata is not None:
+            arguments["metadata"] = metadata
         posted = await self._call("chat.postMessage", **arguments)
         return str(posted["channel"]), str(posted["ts"])
 
-    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        """Replaces the message ``ts`` in place."""
-        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+    async def update(
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Replaces the message ``ts`` in place (its metadata too, if given)."""
+        arguments: dict[str, Any] = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+        if metadata is not None:
+            arguments["metadata"] = metadata
+        await self._call("chat.update", **arguments)
+
+    async def history(
+        self, channel: str, oldest: str | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The channel's top-level messages since ``oldest`` (a ts), newest first, a page
+        at a time with their metadata; at most HISTORY_PAGES pages."""
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                "conversations.history",
+                channel=channel,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                **({"oldest": oldest} if oldest else {}),
+                **({"cursor": cursor} if cursor else {}),
+            )
+            yield list(page.get("messages") or [])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return
 
     async def set_topic(self, channel: str, topic: str) -> None:
         await self._call("conversations.setTopic", channel=channel, topic=topic)
