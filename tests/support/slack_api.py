@@ -14,7 +14,8 @@ like rather than replay the calls. Methods it implements: chat.postMessage and
 chat.update (with message ``metadata``: kept by an update that sends none),
 conversations.history (top-level messages newest first, ``oldest``/``latest``,
 ``limit``/``cursor`` paging with ``has_more``, metadata shown with
-``include_all_metadata``),
+``include_all_metadata``), conversations.replies (the thread's parent and replies,
+oldest first, paged the same way),
 conversations.create (name_taken for an existing name), conversations.list (paged by
 ``limit``/``cursor``, archived ones included unless ``exclude_archived``),
 conversations.setTopic, conversations.invite, conversations.archive, auth.test.
@@ -247,6 +248,8 @@ class FakeSlack:
             return {"ok": False, "error": "already_archived" if archiving else "is_archived"}
         if method == "conversations.history":
             return self._history(channel, arguments)
+        if method == "conversations.replies":
+            return self._replies(channel, arguments)
         if method == "chat.postMessage":
             blocks = _blocks(arguments.get("blocks"))
             thread = arguments.get("thread_ts")
@@ -295,7 +298,6 @@ class FakeSlack:
         newest first, within ``oldest``..``latest``, paged by ``limit``/``cursor``."""
         oldest = float(arguments.get("oldest") or 0)
         latest = float(arguments.get("latest") or "inf")
-        with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
         found = [
             m
             for m in self.messages.values()
@@ -304,6 +306,25 @@ class FakeSlack:
             and oldest < float(m.ts) < latest
         ]
         found.sort(key=lambda m: float(m.ts), reverse=True)
+        return self._page(found, arguments)
+
+    def _replies(self, channel: FakeChannel, arguments: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies: the thread of ``ts``, its parent first, oldest first."""
+        parent = str(arguments.get("ts") or "")
+        if (channel.id, parent) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        found = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel.id and (m.ts == parent or m.thread_ts == parent)
+        ]
+        found.sort(key=lambda m: float(m.ts))
+        return self._page(found, arguments)
+
+    def _page(self, found: list[FakeMessage], arguments: dict[str, Any]) -> dict[str, Any]:
+        """A page of messages as Slack lists them (cursor, limit, has_more, metadata with
+        include_all_metadata)."""
+        with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
         start = int(arguments.get("cursor") or 0)
         limit = int(arguments.get("limit") or 100)
         page = found[start : start + limit]
@@ -318,6 +339,8 @@ class FakeSlack:
                 "ts": message.ts,
                 "blocks": message.blocks,
             }
+            if message.thread_ts is not None:
+                item["thread_ts"] = message.thread_ts
             if with_metadata and message.metadata:
                 item["metadata"] = message.metadata
             shown.append(item)

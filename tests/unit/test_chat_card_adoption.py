@@ -1,7 +1,8 @@
 """A card posted but not recorded before a restart is found again, not posted twice: the
 card's metadata, which history message is the incident's card (reconcile/chat.py), the
 history read through the Slack app adapter against the local fake of Slack's Web API,
-and ChatOps looking for a lost card (missing_scope: posted without looking, said once)."""
+ChatOps looking for a lost card (missing_scope: posted without looking, said once), and a
+notification in the card's thread sent again after an interrupted attempt posted once."""
 
 import asyncio
 from collections.abc import Iterator
@@ -11,10 +12,14 @@ from typing import Any
 import pytest
 
 from incident_operator.adapters.notifiers.base import DeliveryError
+from incident_operator.adapters.notifiers.slack_app import SlackAppNotifier
 from incident_operator.adapters.slack_app import SlackApp
+from incident_operator.api.chat import ChatMessage, ChatStatus
 from incident_operator.api.incident import Incident
 from incident_operator.config import Settings
+from incident_operator.domain.notifications import NotificationKind, OutgoingMessage
 from incident_operator.domain.reasons import Reason
+from incident_operator.domain.severity import Severity
 from incident_operator.reconcile.chat import (
     CARD_EVENT_TYPE,
     card_metadata,
@@ -205,3 +210,66 @@ def test_a_history_failure_other_than_the_scope_posts_nothing(
         asyncio.run(chat._lost_card(app, _body(_incident()), channel.id))
     assert raised.value.retryable is retryable
     assert events == []
+
+
+def _outgoing(key: str) -> OutgoingMessage:
+    return OutgoingMessage(
+        key=key,
+        idempotency_key=f"{UID}/{key}",
+        kind=NotificationKind.ESCALATION,
+        incident_id="INC-0042",
+        namespace="shop",
+        name="api",
+        title="Checkout errors",
+        severity=Severity.P0,
+        phase="Investigating",
+        subject="[P0] INC-0042 ESCALATION NOTICE: Checkout errors",
+        text="ESCALATION NOTICE",
+        dedup_key="incident-operator/shop/api",
+        late=False,
+        targets=(),
+        timestamp=CREATED,
+    )
+
+
+def test_a_reply_sent_again_after_an_interrupted_attempt_is_not_posted_twice(
+    slack: FakeSlack,
+) -> None:
+    channel = slack.add_channel("incident-critical")
+    app = SlackApp(BOT_TOKEN, slack.url, 5)
+
+    async def run() -> str:
+        _, card = await app.post(channel.id, "card", [], metadata=card_metadata(_incident()))
+        chat = ChatStatus(messages=[ChatMessage(channel=channel.id, ts=card, digest="d")])
+        first = SlackAppNotifier(app, channel.id, chat)
+        again = SlackAppNotifier(app, channel.id, chat, again=True)
+        await first.send(_outgoing("escalation-P0-1/app"))
+        # The first attempt reached Slack but was never recorded: the same key again.
+        await again.send(_outgoing("escalation-P0-1/app"))
+        # A later notification retried after a real failure (never posted) is posted.
+        await again.send(_outgoing("escalation-P0-2/app"))
+        return card
+
+    card = asyncio.run(run())
+    replies = slack.messages_in(channel.id, thread_ts=card)
+    assert [m.metadata for m in replies] == [
+        {"event_type": "incident_notification", "event_payload": {"idempotency_key": key}}
+        for key in (f"{UID}/escalation-P0-1/app", f"{UID}/escalation-P0-2/app")
+    ]
+    # Only the attempts after the first looked in the thread.
+    assert len(slack.calls_of("conversations.replies")) == 2
+
+
+def test_without_the_history_scope_a_reply_sent_again_is_posted(slack: FakeSlack) -> None:
+    channel = slack.add_channel("incident-critical")
+    slack.refuse("conversations.replies", "missing_scope")
+    app = SlackApp(BOT_TOKEN, slack.url, 5)
+
+    async def run() -> str:
+        _, card = await app.post(channel.id, "card", [])
+        chat = ChatStatus(messages=[ChatMessage(channel=channel.id, ts=card, digest="d")])
+        await SlackAppNotifier(app, channel.id, chat, again=True).send(_outgoing("x/app"))
+        return card
+
+    card = asyncio.run(run())
+    assert len(slack.messages_in(channel.id, thread_ts=card)) == 1

@@ -12,7 +12,10 @@ for the process's life: a channel's ID never changes.
 
 A card is posted with message metadata (``metadata``), and ``history`` reads a
 channel's recent messages with theirs (conversations.history, include_all_metadata), so
-chat-ops can find a card it posted but did not record before a restart.
+chat-ops can find a card it posted but did not record before a restart. A notification
+in a card's thread carries its idempotency key the same way (``reply_metadata``), and
+``in_thread`` finds it there (conversations.replies), so a notification sent again after
+an interrupted attempt is not posted twice.
 """
 
 from collections.abc import AsyncIterator
@@ -37,6 +40,13 @@ _PAGE = 200
 # card is looked for among the channel's last 1000 messages since the incident began.
 HISTORY_PAGE = 200
 HISTORY_PAGES = 5
+# The event_type of the metadata of a notification posted in a card's thread.
+REPLY_EVENT_TYPE: Final = "incident_notification"
+
+
+def reply_metadata(idempotency_key: str) -> dict[str, Any]:
+    """The Slack message metadata of a notification in the card's thread."""
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_key}}
 
 
 def _is_channel_id(reference: str) -> bool:
@@ -184,3 +194,29 @@ class SlackApp:
         except DeliveryError as error:
             if error.message.rsplit(": ", 1)[-1] not in _ALREADY:
                 raise
+
+    async def in_thread(self, channel: str, thread_ts: str, idempotency_key: str) -> bool:
+        """Whether the thread of ``thread_ts`` holds a reply carrying ``idempotency_key``
+        in its metadata (conversations.replies, at most HISTORY_PAGES pages)."""
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                "conversations.replies",
+                channel=channel,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (
+                    metadata.get("event_type") == REPLY_EVENT_TYPE
+                    and payload.get("idempotency_key") == idempotency_key
+                ):
+                    return True
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return False
+        return False
