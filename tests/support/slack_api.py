@@ -48,6 +48,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,7 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._last_ts = 0.0
-        self._hold: str | None = None
+        self._hold: tuple[str, Callable[[dict[str, Any]], bool]] | None = None
         # Set when the held call arrived (it took effect, its answer is withheld).
         self.held = threading.Event()
         self._release: asyncio.Event | None = None
@@ -141,10 +142,13 @@ class FakeSlack:
         with self._lock:
             self._refused.pop(method, None)
 
-    def hold(self, method: str) -> None:
-        """The next call of ``method`` takes effect, and its answer waits for ``release``."""
+    def hold(
+        self, method: str, when: Callable[[dict[str, Any]], bool] = lambda arguments: True
+    ) -> None:
+        """The next call of ``method`` (whose arguments ``when`` accepts) takes effect, and
+        its answer waits for ``release``."""
         with self._lock:
-            self._hold = method
+            self._hold = (method, when)
             self.held.clear()
 
     def release(self) -> None:
@@ -205,7 +209,9 @@ class FakeSlack:
                 answer = {"ok": False, "error": self._refused[method]}
             else:
                 answer = self._answer(method, arguments)
-            holding = self._hold == method
+            holding = (
+                self._hold is not None and self._hold[0] == method and self._hold[1](arguments)
+            )
             if holding:
                 self._hold, self._release = None, asyncio.Event()
         if holding and self._release is not None:
