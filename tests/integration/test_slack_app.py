@@ -259,3 +259,83 @@ def test_without_the_slack_app_a_policy_using_it_is_told_so(env: EscalationEnv) 
     assert ready["status"] == "False"
     assert ready["reason"] == "SlackAppNotConfigured"
     assert "--slack-app-secret" in ready["message"]
+
+
+def test_a_card_and_a_reply_posted_but_not_recorded_before_a_kill_are_not_posted_again(
+    env: EscalationEnv, slack: FakeSlack
+) -> None:
+    critical = slack.add_channel(CRITICAL)
+    _setup(env, slack)
+    arguments = (
+        "--namespace", env.namespace,
+        "--slack-app-secret", f"{env.namespace}/{APP_SECRET}",
+        "--slack-api-url", slack.url,
+        # Short, so the notifications claimed by a killed operator are claimed again soon.
+        "--send-timeout", "2",
+    )  # fmt: skip
+    log = env.directory / "operator.log"
+    env.logs.append(log)
+
+    def restart_after_held(operator: OperatorProcess) -> OperatorProcess:
+        """Kills ``operator`` once Slack took the held call (its answer never reaches the
+        operator, which so never records it), then starts another."""
+        assert slack.held.wait(timeout=30), operator.log_tail(30)
+        operator.stop(kill=True)
+        slack.release()
+        return OperatorProcess(env.cluster.kubeconfig, log, extra_args=arguments)
+
+    # The first card (in the incident's own channel) reaches Slack; the operator is
+    # killed before it can record it.
+    slack.hold("chat.postMessage")
+    operator = OperatorProcess(env.cluster.kubeconfig, log, extra_args=arguments).start()
+    try:
+        env.apply(incident("api", "P0"))
+        operator = restart_after_held(operator)
+        body = env.get("api")
+        channel = _chat(body)["channel"]
+        assert not _cards(body), "the card was recorded: the kill came too late"
+        own = slack.channel_named(channel["name"])
+        assert own is not None
+        lost = slack.messages_in(own.id)
+        assert len(lost) == 1
+        # The next operator posts the first reply in the card's thread (the escalation
+        # claimed by the killed one, claimed again when its lease ran out) and is killed
+        # before recording it Sent.
+        slack.hold("chat.postMessage", when=lambda arguments: "thread_ts" in arguments)
+        operator = restart_after_held(operator.start())
+        posted = [m for m in slack.messages_in(critical.id) if m.thread_ts is not None]
+        assert len(posted) == 1
+
+        operator.start()
+        body = env.wait_for(
+            "api",
+            lambda b: _settled(b, 2) and all_sent(b, 1),
+            "both cards recorded and the notifications sent after the restarts",
+            operator,
+        )
+        # Adopted: the card the first operator posted is the one recorded, and it was
+        # brought up to date in place (and the channel's topic set).
+        assert _cards(body)[own.id]["ts"] == lost[0].ts
+        assert [m.ts for m in slack.messages_in(own.id)] == [lost[0].ts]
+        assert [c.arguments["ts"] for c in slack.calls_of("chat.update")][:1] == [lost[0].ts]
+        assert own.topic.startswith("P0 · commander: unassigned")
+        looked = [c.arguments["channel"] for c in slack.calls_of("conversations.history")]
+        # Each operator looked before posting in a channel with no card recorded.
+        assert looked == [own.id, own.id, critical.id]
+        # One card per channel, posted once each.
+        cards = [c for c in slack.calls_of("chat.postMessage") if "thread_ts" not in c.arguments]
+        assert sorted(c.arguments["channel"] for c in cards) == sorted([own.id, critical.id])
+        assert all(c.arguments["metadata"]["event_type"] == "incident_card" for c in cards)
+        in_critical = slack.messages_in(critical.id)
+        top_level = [m.ts for m in in_critical if m.thread_ts is None]
+        assert top_level == [_cards(body)[critical.id]["ts"]]
+        # Each notification once in the thread: the reply the killed operator posted was
+        # found by its key when the record was claimed again, not posted a second time.
+        replies = [m for m in in_critical if m.thread_ts is not None]
+        assert replies[0].ts == posted[0].ts
+        keys = [(m.metadata or {}).get("event_payload", {}).get("idempotency_key") for m in replies]
+        assert len(set(keys)) == len(keys) == len(body["status"]["notifications"])
+        assert slack.calls_of("conversations.replies")
+    finally:
+        slack.release()
+        operator.stop()

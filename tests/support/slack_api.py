@@ -5,11 +5,17 @@ Every call is recorded (``calls``: the method, its arguments whether sent as a f
 query or JSON, and the Authorization header) before it is answered in Slack's shapes:
 ``{"ok": true, "channel": {...}}``, ``{"ok": true, "channel": "C...", "ts": "..."}`` or
 ``{"ok": false, "error": "name_taken"}``. Channel IDs are ``C0000001``, ``C0000002``, ...;
-message timestamps increase across the whole workspace.
+message timestamps are the wall clock's (as Slack's are), increasing across the whole
+workspace.
 
 It keeps what a workspace would: channels (name, topic, members, archived) and messages
-(channel, ts, thread_ts, text, blocks), so a test can ask what a channel looks like
-rather than replay the calls. Methods it implements: chat.postMessage, chat.update,
+(channel, ts, thread_ts, text, blocks, metadata), so a test can ask what a channel looks
+like rather than replay the calls. Methods it implements: chat.postMessage and
+chat.update (with message ``metadata``: kept by an update that sends none),
+conversations.history (top-level messages newest first, ``oldest``/``latest``,
+``limit``/``cursor`` paging with ``has_more``, metadata shown with
+``include_all_metadata``), conversations.replies (the thread's parent and replies,
+oldest first, paged the same way),
 conversations.create (name_taken for an existing name), conversations.list (paged by
 ``limit``/``cursor``, archived ones included unless ``exclude_archived``),
 conversations.setTopic, conversations.invite, conversations.archive, auth.test.
@@ -19,7 +25,10 @@ command; what is posted to it is kept in ``responses[key]`` (acting from Slack).
 
 ``add_channel`` seeds a channel (say ``#incident-critical``, or an incident's channel
 left behind by an operator killed before recording it); ``refuse(method, error)`` makes
-a method answer ``ok: false`` with ``error`` until ``allow(method)``.
+a method answer ``ok: false`` with ``error`` until ``allow(method)``. ``hold(method)``
+makes the next call of ``method`` take effect but withholds its answer until
+``release()`` (``held`` is set once it arrived): the caller stopped in between is an
+operator killed after Slack did something and before it recorded it.
 
 Usage::
 
@@ -34,9 +43,12 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +85,7 @@ class FakeMessage:
     text: str
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class FakeSlack:
@@ -88,7 +101,11 @@ class FakeSlack:
         self._refused: dict[str, str] = {}
         self.responses: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
+        self._hold: tuple[str, Callable[[dict[str, Any]], bool]] | None = None
+        # Set when the held call arrived (it took effect, its answer is withheld).
+        self.held = threading.Event()
+        self._release: asyncio.Event | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -124,6 +141,21 @@ class FakeSlack:
     def allow(self, method: str) -> None:
         with self._lock:
             self._refused.pop(method, None)
+
+    def hold(
+        self, method: str, when: Callable[[dict[str, Any]], bool] = lambda arguments: True
+    ) -> None:
+        """The next call of ``method`` (whose arguments ``when`` accepts) takes effect, and
+        its answer waits for ``release``."""
+        with self._lock:
+            self._hold = (method, when)
+            self.held.clear()
+
+    def release(self) -> None:
+        """Answers the held call (if its caller is still there)."""
+        release = self._release
+        if release is not None:
+            self._loop.call_soon_threadsafe(release.set)
 
     def response_url(self, key: str) -> str:
         """Where an answer to the interaction ``key`` is posted (kept in ``responses``)."""
@@ -177,6 +209,15 @@ class FakeSlack:
                 answer = {"ok": False, "error": self._refused[method]}
             else:
                 answer = self._answer(method, arguments)
+            holding = (
+                self._hold is not None and self._hold[0] == method and self._hold[1](arguments)
+            )
+            if holding:
+                self._hold, self._release = None, asyncio.Event()
+        if holding and self._release is not None:
+            self.held.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), timeout=60)
         return web.json_response(answer)
 
     async def _respond(self, request: web.Request) -> web.Response:
@@ -191,7 +232,8 @@ class FakeSlack:
         return channel
 
     def _next_ts(self) -> str:
-        return f"{1700000000 + next(self._ts)}.000100"
+        self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _answer(self, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Slack's answer to a call (the lock is held)."""
@@ -210,11 +252,17 @@ class FakeSlack:
         if channel.archived:
             archiving = method == "conversations.archive"
             return {"ok": False, "error": "already_archived" if archiving else "is_archived"}
+        if method == "conversations.history":
+            return self._history(channel, arguments)
+        if method == "conversations.replies":
+            return self._replies(channel, arguments)
         if method == "chat.postMessage":
             blocks = _blocks(arguments.get("blocks"))
             thread = arguments.get("thread_ts")
             ts = self._next_ts()
-            message = FakeMessage(channel.id, ts, str(arguments.get("text", "")), blocks, thread)
+            text = str(arguments.get("text", ""))
+            metadata = _metadata(arguments.get("metadata"))
+            message = FakeMessage(channel.id, ts, text, blocks, thread, metadata)
             self.messages[(channel.id, ts)] = message
             return {"ok": True, "channel": channel.id, "ts": ts}
         if method == "chat.update":
@@ -228,6 +276,7 @@ class FakeSlack:
                 str(arguments.get("text", "")),
                 _blocks(arguments.get("blocks")),
                 old.thread_ts,
+                _metadata(arguments.get("metadata")) or old.metadata,
             )
             return {"ok": True, "channel": channel.id, "ts": old.ts}
         if method == "conversations.setTopic":
@@ -249,6 +298,64 @@ class FakeSlack:
             return self.channels[reference]
         name = reference.lstrip("#")
         return next((c for c in self.channels.values() if c.name == name), None)
+
+    def _history(self, channel: FakeChannel, arguments: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: top-level messages (replies stay in their thread),
+        newest first, within ``oldest``..``latest``, paged by ``limit``/``cursor``."""
+        oldest = float(arguments.get("oldest") or 0)
+        latest = float(arguments.get("latest") or "inf")
+        found = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel.id
+            and m.thread_ts in (None, m.ts)
+            and oldest < float(m.ts) < latest
+        ]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return self._page(found, arguments)
+
+    def _replies(self, channel: FakeChannel, arguments: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies: the thread of ``ts``, its parent first, oldest first."""
+        parent = str(arguments.get("ts") or "")
+        if (channel.id, parent) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        found = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel.id and (m.ts == parent or m.thread_ts == parent)
+        ]
+        found.sort(key=lambda m: float(m.ts))
+        return self._page(found, arguments)
+
+    def _page(self, found: list[FakeMessage], arguments: dict[str, Any]) -> dict[str, Any]:
+        """A page of messages as Slack lists them (cursor, limit, has_more, metadata with
+        include_all_metadata)."""
+        with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
+        start = int(arguments.get("cursor") or 0)
+        limit = int(arguments.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        shown = []
+        for message in page:
+            item: dict[str, Any] = {
+                "type": "message",
+                "user": "UBOT",
+                "bot_id": "BBOT",
+                "text": message.text,
+                "ts": message.ts,
+                "blocks": message.blocks,
+            }
+            if message.thread_ts is not None:
+                item["thread_ts"] = message.thread_ts
+            if with_metadata and message.metadata:
+                item["metadata"] = message.metadata
+            shown.append(item)
+        return {
+            "ok": True,
+            "messages": shown,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _list(self, arguments: dict[str, Any]) -> dict[str, Any]:
         exclude = str(arguments.get("exclude_archived", "")).lower() in ("true", "1")
@@ -278,3 +385,13 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
         loaded: list[dict[str, Any]] = json.loads(value) if value else []
         return loaded
     return list(value or [])
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """Message metadata as sent (JSON, or a JSON string in a form): event_type and
+    event_payload, as Slack keeps them."""
+    if isinstance(value, str):
+        value = json.loads(value) if value else None
+    if not isinstance(value, dict):
+        return None
+    return {"event_type": value.get("event_type"), "event_payload": value.get("event_payload")}

@@ -9,8 +9,16 @@ Slack's error code, never from the request, so none can show it.
 Channel names are resolved to IDs through conversations.list (archived channels
 included, so an archived incident channel is found rather than created again) and kept
 for the process's life: a channel's ID never changes.
+
+A card is posted with message metadata (``metadata``), and ``history`` reads a
+channel's recent messages with theirs (conversations.history, include_all_metadata), so
+chat-ops can find a card it posted but did not record before a restart. A notification
+in a card's thread carries its idempotency key the same way (``reply_metadata``), and
+``in_thread`` finds it there (conversations.replies), so a notification sent again after
+an interrupted attempt is not posted twice.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import aiohttp
@@ -28,6 +36,17 @@ RETRYABLE_ERRORS: Final = frozenset(
 _ALREADY = frozenset({"already_in_channel", "already_archived", "cant_invite_self"})
 # Channels asked for per conversations.list page.
 _PAGE = 200
+# Messages asked for per conversations.history page, and the most pages read: a lost
+# card is looked for among the channel's last 1000 messages since the incident began.
+HISTORY_PAGE = 200
+HISTORY_PAGES = 5
+# The event_type of the metadata of a notification posted in a card's thread.
+REPLY_EVENT_TYPE: Final = "incident_notification"
+
+
+def reply_metadata(idempotency_key: str) -> dict[str, Any]:
+    """The Slack message metadata of a notification in the card's thread."""
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_key}}
 
 
 def _is_channel_id(reference: str) -> bool:
@@ -105,18 +124,56 @@ class SlackApp:
         return channel_id
 
     async def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> tuple[str, str]:
-        """Posts a message (in the thread of ``thread_ts`` if given); (channel ID, ts)."""
+        """Posts a message (in the thread of ``thread_ts`` if given, with Slack message
+        ``metadata`` {event_type, event_payload} if given); (channel ID, ts)."""
         arguments: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks}
         if thread_ts is not None:
             arguments["thread_ts"] = thread_ts
+        if metadata is not None:
+            arguments["metadata"] = metadata
         posted = await self._call("chat.postMessage", **arguments)
         return str(posted["channel"]), str(posted["ts"])
 
-    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        """Replaces the message ``ts`` in place."""
-        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+    async def update(
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Replaces the message ``ts`` in place (its metadata too, if given)."""
+        arguments: dict[str, Any] = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+        if metadata is not None:
+            arguments["metadata"] = metadata
+        await self._call("chat.update", **arguments)
+
+    async def history(
+        self, channel: str, oldest: str | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The channel's top-level messages since ``oldest`` (a ts), newest first, a page
+        at a time with their metadata; at most HISTORY_PAGES pages."""
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                "conversations.history",
+                channel=channel,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                **({"oldest": oldest} if oldest else {}),
+                **({"cursor": cursor} if cursor else {}),
+            )
+            yield list(page.get("messages") or [])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return
 
     async def set_topic(self, channel: str, topic: str) -> None:
         await self._call("conversations.setTopic", channel=channel, topic=topic)
@@ -137,3 +194,29 @@ class SlackApp:
         except DeliveryError as error:
             if error.message.rsplit(": ", 1)[-1] not in _ALREADY:
                 raise
+
+    async def in_thread(self, channel: str, thread_ts: str, idempotency_key: str) -> bool:
+        """Whether the thread of ``thread_ts`` holds a reply carrying ``idempotency_key``
+        in its metadata (conversations.replies, at most HISTORY_PAGES pages)."""
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                "conversations.replies",
+                channel=channel,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (
+                    metadata.get("event_type") == REPLY_EVENT_TYPE
+                    and payload.get("idempotency_key") == idempotency_key
+                ):
+                    return True
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return False
+        return False

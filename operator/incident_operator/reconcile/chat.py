@@ -6,13 +6,17 @@ place (docs/chat-ops.md). Its digest is a hash of everything it shows (and, in t
 incident's own channel, of the topic and the people invited), so an update is made only
 when something shown changed. The SLA clocks are shown as the minute they fall due, not
 as a countdown, so the card does not change every second.
+
+Each card carries Slack message metadata naming its incident (``card_metadata``), so a
+card posted by an operator killed before recording it is found again in the channel's
+history (``found_card``) and adopted instead of posted twice.
 """
 
 import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from incident_operator.api.chat import ChatStatus, IncidentChannelSettings
@@ -32,6 +36,12 @@ from incident_operator.reconcile.slack_commands import action_buttons
 _MEMBER_ID: Final = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # Slack's limit on a header's text.
 _HEADER_LIMIT: Final = 150
+# The event_type of the metadata every card carries (Slack: lowercase, letters, digits
+# and underscores).
+CARD_EVENT_TYPE: Final = "incident_card"
+# How far before the incident's creation its channel history is read for a lost card:
+# the API server's clock and Slack's may differ a little, and the card is never older.
+HISTORY_MARGIN: Final = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -215,3 +225,42 @@ def chat_ready_condition(
     return changed_condition(
         conditions, ConditionType.CHAT_READY, status, reason, message, now, generation
     )
+
+
+def card_metadata(incident: Incident) -> dict[str, Any]:
+    """The Slack message metadata of the incident's card: which incident it is (its UID:
+    an incident deleted and declared again under the same name has another card)."""
+    meta = incident.metadata
+    return {
+        "event_type": CARD_EVENT_TYPE,
+        "event_payload": {"uid": meta.uid, "namespace": meta.namespace, "name": meta.name},
+    }
+
+
+def history_oldest(incident: Incident) -> str | None:
+    """The ``oldest`` of the conversations.history read for a lost card: a little before
+    the incident was created (no card of it can be older); None without a creation time."""
+    created = incident.metadata.creation_timestamp
+    if created is None:
+        return None
+    return f"{(created - HISTORY_MARGIN).timestamp():.6f}"
+
+
+def found_card(messages: list[dict[str, Any]], incident: Incident) -> str | None:
+    """The ts of the incident's card among ``messages`` (a conversations.history page with
+    include_all_metadata): the oldest top-level message whose metadata names the
+    incident's UID, or None. Replies in a thread are never cards."""
+    uid = incident.metadata.uid
+    if not uid:
+        return None
+    found: list[str] = []
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        ts = str(message.get("ts") or "")
+        thread = message.get("thread_ts")
+        if not ts or (thread is not None and thread != ts):
+            continue
+        if metadata.get("event_type") == CARD_EVENT_TYPE and payload.get("uid") == uid:
+            found.append(ts)
+    return min(found, key=float) if found else None

@@ -7,16 +7,22 @@ After a pass writes its decision (and before the notifications it claimed are se
     recorded -> conversations.create (name_taken: adopt the existing one)
              -> status.chat.channel written at once
     for the incident channel and each slackApp channel a notification is routed to:
-        no card recorded   -> chat.postMessage, status.chat.messages[] written at once
+        no card recorded   -> conversations.history since the incident began: a card
+                              of it there (its metadata names the incident's UID) is
+                              adopted, recorded and updated (chat.update); else
+                              chat.postMessage (with that metadata), status.chat.messages[]
+                              written at once
                               (incident channel: then topic and invites, then the digest)
         digest differs     -> chat.update of the same ts (incident channel: topic, invites)
     Closed + archiveAfter  -> conversations.archive, status.chat.channel.archivedAt
 
 Each Slack call is followed by its record before the next call, so a restart repeats at
 most the call in flight: a channel created but not recorded is adopted by name (the name
-depends on the incident alone), a card posted but not recorded is the one window where
-a second card can appear. Slack refusing is an Event (ChatFailed) and the pass goes on;
-a retryable failure is tried again after ``RETRY_AFTER``.
+depends on the incident alone), a card posted but not recorded is found in the channel's
+history by its metadata and adopted (without the history scope, missing_scope, the card
+is posted without looking, said once in a ChatFailed Event). Slack refusing is an Event
+(ChatFailed) and the pass goes on; a retryable failure is tried again after
+``RETRY_AFTER``.
 
 Status writes here touch only status.chat.channel and status.chat.messages (merge
 patches, guarded by resourceVersion and retried on a conflict); the caller holds the
@@ -43,9 +49,12 @@ from incident_operator.domain.reasons import Reason
 from incident_operator.reconcile.chat import (
     app_channels,
     archive_at,
+    card_metadata,
     channel_settings,
     channel_topic,
     digest_of,
+    found_card,
+    history_oldest,
     incident_card,
     responder_ids,
     uses_slack_app,
@@ -84,6 +93,9 @@ class ChatOps:
         # The last warning posted per incident, so a failure that repeats every pass is
         # one Event, not one a pass.
         self._warned: dict[Key, str] = {}
+        # Channels whose history the app may not read (missing_scope): their cards are
+        # posted without looking for a lost one, and that is said once.
+        self._history_refused: set[str] = set()
 
     async def app(self) -> SlackApp | None:
         """The Slack app client (None without --slack-app-secret); DeliveryError when
@@ -211,7 +223,9 @@ class ChatOps:
             return await self._post_card(app, fresh, policy, channel_id, is_own, bridge)
         if recorded.digest == digest:
             return body
-        await app.update(recorded.channel, recorded.ts, card.text, card.blocks)
+        # The metadata too, so a card posted before cards carried it is found after all.
+        metadata = card_metadata(incident)
+        await app.update(recorded.channel, recorded.ts, card.text, card.blocks, metadata)
         if is_own:
             await app.set_topic(channel_id, topic)
             await app.invite(channel_id, invited)
@@ -233,11 +247,20 @@ class ChatOps:
         chat = incident.status.chat or ChatStatus()
         if any(m.channel == channel_id for m in chat.messages):
             return await self._keep_card(app, body, policy, channel_id, is_own, bridge)
+        lost = await self._lost_card(app, body, channel_id)
+        if lost is not None:
+            # Posted by a pass killed before recording it: recorded now with an empty
+            # digest, so it is brought up to date (and the topic and invites done) in place.
+            adopted = ChatMessage(channel=channel_id, ts=lost, digest="")
+            body = await self._record(body, _with_message(adopted))
+            return await self._keep_card(app, body, policy, channel_id, is_own, bridge)
         card = incident_card(incident, bridge if is_own else None)
         topic = channel_topic(incident, bridge) if is_own else ""
         invited = responder_ids(incident, policy) if is_own else []
         digest = digest_of(card.digest, topic, invited) if is_own else card.digest
-        posted_in, ts = await app.post(channel_id, card.text, card.blocks)
+        posted_in, ts = await app.post(
+            channel_id, card.text, card.blocks, metadata=card_metadata(incident)
+        )
         # Recorded before anything else: a restart must never post a second card. In the
         # incident's own channel the digest stays empty until the topic and invites are
         # done, so a restart in between does them (and updates the card once more).
@@ -249,6 +272,31 @@ class ChatOps:
         await app.invite(channel_id, invited)
         done = recorded.model_copy(update={"digest": digest})
         return await self._record(body, _with_message(done))
+
+    async def _lost_card(self, app: SlackApp, body: dict[str, Any], channel_id: str) -> str | None:
+        """The ts of a card of the incident already in ``channel_id`` (posted, then the
+        operator stopped before recording it), from the channel's history since the
+        incident began; None when there is none or the app may not read the history."""
+        if channel_id in self._history_refused:
+            return None
+        incident = Incident.model_validate(body)
+        try:
+            async for page in app.history(channel_id, history_oldest(incident)):
+                found = found_card(page, incident)
+                if found is not None:
+                    return found
+        except DeliveryError as error:
+            if error.retryable or not error.message.endswith("missing_scope"):
+                raise
+            self._history_refused.add(channel_id)
+            await self._warn(
+                body,
+                Reason.CHAT_FAILED,
+                f"Slack app: {error.message}: the card is posted without looking for one "
+                "posted before a restart, so a restart at the wrong moment can leave a second "
+                "card; give the app channels:history (groups:history for private channels)",
+            )
+        return None
 
     async def _record(self, body: dict[str, Any], change: ChatChange) -> dict[str, Any]:
         """Writes ``change`` of status.chat (its channel and messages only), read again

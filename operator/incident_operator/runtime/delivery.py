@@ -198,7 +198,7 @@ async def _send(
             logger.warning("%s; the built-in template was used", problem.describe())
         notifier: Notifier
         if channel.type is ChannelType.SLACK_APP:
-            notifier = await _slack_app_notifier(slack_app, channel, incident)
+            notifier = await _slack_app_notifier(slack_app, channel, incident, record.attempts > 1)
         else:
             body = _webhook_body(channel, message)
             notifier = build_notifier(channel, secret, session, send_seconds, ca, body)
@@ -222,12 +222,13 @@ async def _send(
 
 
 async def _slack_app_notifier(
-    slack_app: SlackAppClient, channel: Channel, incident: Incident
+    slack_app: SlackAppClient, channel: Channel, incident: Incident, again: bool = False
 ) -> Notifier:
-    """A slackApp channel posts through the operator's Slack app, in the card's thread."""
+    """A slackApp channel posts through the operator's Slack app, in the card's thread
+    (``again``: an attempt after the first, which first looks whether one reached Slack)."""
     app = await slack_app()
     if app is None:
         raise DeliveryError(
             f"channel {channel.name}: the operator runs without --slack-app-secret", False
         )
-    return SlackAppNotifier(app, channel.chat_channel or "", incident.status.chat)
+    return SlackAppNotifier(app, channel.chat_channel or "", incident.status.chat, again)
