@@ -358,6 +358,8 @@ def test_the_operators_service_account_may_record_an_acknowledgement_once(
     it; another service account may not."""
     operator_sa = "system:serviceaccount:incident-operator:incident-operator"
     other_sa = "system:serviceaccount:incident-operator:someone-else"
+    # Named like the operator's, in a namespace of someone else's making: not the operator.
+    lookalike_sa = "system:serviceaccount:team-a:team-a-incident-operator"
     kubectl(
         "create",
         "rolebinding",
@@ -367,6 +369,7 @@ def test_the_operators_service_account_may_record_an_acknowledgement_once(
         "--clusterrole=incident-responder",
         f"--user={operator_sa}",
         f"--user={other_sa}",
+        f"--user={lookalike_sa}",
     )
     create_incident(kubectl, namespace, "db", title="DB slow", severity="P2")
 
@@ -383,9 +386,10 @@ def test_the_operators_service_account_may_record_an_acknowledgement_once(
             check=False,
         )
 
-    refused = acknowledge("pagerduty:Sam", other_sa)
-    assert refused.returncode != 0
-    assert "acknowledged-by must be your own user name" in refused.stderr
+    for someone_else in (other_sa, lookalike_sa):
+        refused = acknowledge("pagerduty:Sam", someone_else)
+        assert refused.returncode != 0
+        assert "acknowledged-by must be your own user name" in refused.stderr
     assert acknowledge("pagerduty:Tenex Engineer", operator_sa).returncode == 0
     changed = acknowledge("pagerduty:Sam", operator_sa)
     assert changed.returncode != 0

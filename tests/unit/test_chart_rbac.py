@@ -283,3 +283,25 @@ def test_extra_volume_mounts_need_a_mount_path() -> None:
     )
     assert result.returncode != 0
     assert "mountPath" in result.stderr
+
+
+# ------------------------------------------------------------- admission identity
+
+
+@pytest.mark.parametrize(
+    ("release", "namespace", "service_account"),
+    [
+        ("incident-operator", "incident-operator", "incident-operator"),
+        ("shop", "ops", "shop-incident-operator"),
+    ],
+)
+def test_only_this_releases_service_account_may_record_a_pagerduty_acknowledgement(
+    release: str, namespace: str, service_account: str
+) -> None:
+    """The identity policy's one exception names the release's own service account exactly
+    (a look-alike ServiceAccount named *incident-operator elsewhere is not the operator)."""
+    manifests = render(release=release, namespace=namespace)
+    policy = one(manifests, "ValidatingAdmissionPolicy", "incident-operator-identity")
+    assert {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["isOperator"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{namespace}:{service_account}'"
+    )

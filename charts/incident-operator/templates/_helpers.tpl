@@ -91,7 +91,11 @@ as a YAML list under the key "objects": fromYaml can return a dict only.
 */}}
 {{- define "incident-operator.fileObjects" -}}
 {{- $objects := list }}
-{{- range regexSplit "(?m)^---\\s*$" (.root.Files.Get .path) -1 }}
+{{- $text := .root.Files.Get .path }}
+{{- /* The files name the kustomize install's service account; this release's instead. */}}
+{{- $operator := printf "system:serviceaccount:%s:%s" .root.Release.Namespace (include "incident-operator.serviceAccountName" .root) }}
+{{- $text = replace "system:serviceaccount:incident-operator:incident-operator" $operator $text }}
+{{- range regexSplit "(?m)^---\\s*$" $text -1 }}
 {{- $object := fromYaml . }}
 {{- if $object }}
 {{- $objects = append $objects $object }}
