@@ -19,6 +19,7 @@ domain/workload_health.py, the summary reconcile/incident_summary.py.
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -271,16 +272,7 @@ def _rule_row(level: RuleLevel) -> dict[str, Any]:
 
 
 def _workload_row(health: WorkloadHealth) -> dict[str, Any]:
-    return {
-        "namespace": health.namespace,
-        "kind": health.kind,
-        "name": health.name,
-        "desired": health.desired,
-        "ready": health.ready,
-        "updated": health.updated,
-        "available": health.available,
-        "problem": health.problem,
-    }
+    return dataclasses.asdict(health)
 
 
 def _pod_row(health: PodHealth) -> dict[str, Any]:

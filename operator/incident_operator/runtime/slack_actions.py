@@ -19,6 +19,7 @@ its response_url. Every answer is ephemeral: only the person sees it.
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
@@ -65,6 +66,9 @@ REQUEST_TIMEOUT: Final = 10.0
 # answering that it is undecided, as `kubectl incident resolve` does.
 RESOLVE_WAIT: Final = 15.0
 FIELD_MANAGER: Final = "incident-operator-slack"
+# Actions performed at once; their own threads, so a Resolve waiting for the gate's
+# decision never holds one of the operator's API threads (the loop's default executor).
+ACTIONS_IN_PARALLEL: Final = 4
 IMPERSONATION_VALUES: Final = "slackApp.impersonate.users and slackApp.impersonate.groups"
 
 
@@ -112,6 +116,7 @@ class SlackActions:
         self._api = api
         # Answers still being worked on or posted; kept so they are not collected.
         self._tasks: set[asyncio.Task[None]] = set()
+        self._threads = ThreadPoolExecutor(ACTIONS_IN_PARALLEL, thread_name_prefix="slack-action")
 
     async def commands(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -170,7 +175,10 @@ class SlackActions:
                     else f"an EscalationPolicy of namespace {target.namespace}"
                 )
                 return unmapped(request.user, where)
-            return await asyncio.to_thread(self._perform, request.action, target, contact)
+            performing = asyncio.get_running_loop().run_in_executor(
+                self._threads, self._perform, request.action, target, contact
+            )
+            return await performing
         except ActionRefused as refused:
             return str(refused)
         except Exception as error:  # a bug or the API server: the person is told, not left waiting
